@@ -1,0 +1,199 @@
+//! RS256 access tokens.
+//!
+//! Keys come from `PARLEY_JWT_KEYS_DIR` (every `*.pem` RSA private key, PKCS#8
+//! or PKCS#1; the file whose name sorts last signs, all verify) or, when
+//! unset, one key generated at start-up. A key's `kid` is its RFC 7638 JWK
+//! thumbprint, so every instance sharing the folder agrees on it without
+//! configuration, and renaming a file does not invalidate tokens.
+
+use crate::config::AuthSettings;
+use crate::domain::UserId;
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use rsa::traits::PublicKeyParts;
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The claims of a parley access token.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id.
+    pub sub: UserId,
+    pub name: String,
+    pub iss: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// Why a token was refused (all of them are a 401 to the client).
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token must be signed with RS256")]
+    WrongAlgorithm,
+    #[error("the token's key id is unknown")]
+    UnknownKey,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token's signature or claims are invalid")]
+    Invalid,
+}
+
+/// One public key as JWKS publishes it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Jwk {
+    pub kty: &'static str,
+    #[serde(rename = "use")]
+    pub usage: &'static str,
+    pub alg: &'static str,
+    pub kid: String,
+    pub n: String,
+    pub e: String,
+}
+
+/// The signing key, every verifying key, and the JWKS document.
+pub struct JwtKeys {
+    signing_kid: String,
+    signing: EncodingKey,
+    verifying: HashMap<String, DecodingKey>,
+    jwks: Vec<Jwk>,
+    issuer: String,
+    access_ttl_s: u64,
+}
+
+impl JwtKeys {
+    /// Loads the key folder, or generates one key with a warning.
+    pub fn load(settings: &AuthSettings) -> anyhow::Result<Self> {
+        // Two backends could be linked by other crates; pick ours explicitly.
+        let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+        let keys = match &settings.keys_dir {
+            Some(dir) => read_dir(dir)?,
+            None => {
+                tracing::warn!(
+                    "PARLEY_JWT_KEYS_DIR is unset: generated a signing key; tokens will not survive a restart or work on other instances"
+                );
+                vec![RsaPrivateKey::new(&mut rand::thread_rng(), 2048).context("generating an RSA key")?]
+            }
+        };
+        Self::from_keys(keys, settings)
+    }
+
+    fn from_keys(keys: Vec<RsaPrivateKey>, settings: &AuthSettings) -> anyhow::Result<Self> {
+        let mut verifying = HashMap::new();
+        let mut jwks = Vec::new();
+        let mut signing = None;
+        for key in &keys {
+            let jwk = jwk_of(&key.to_public_key());
+            let decoding = DecodingKey::from_rsa_components(&jwk.n, &jwk.e)
+                .context("building a verifying key")?;
+            verifying.insert(jwk.kid.clone(), decoding);
+            let pem = key.to_pkcs8_pem(LineEnding::LF).context("encoding a key")?;
+            signing = Some((
+                jwk.kid.clone(),
+                EncodingKey::from_rsa_pem(pem.as_bytes()).context("loading a signing key")?,
+            ));
+            jwks.push(jwk);
+        }
+        let Some((signing_kid, signing)) = signing else {
+            bail!("no RSA private key found");
+        };
+        Ok(Self {
+            signing_kid,
+            signing,
+            verifying,
+            jwks,
+            issuer: settings.issuer.clone(),
+            access_ttl_s: settings.access_ttl_s,
+        })
+    }
+
+    /// Signs an access token; returns it with its lifetime in seconds.
+    pub fn issue(&self, user: UserId, name: &str) -> anyhow::Result<(String, u64)> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: user,
+            name: name.to_owned(),
+            iss: self.issuer.clone(),
+            iat: now,
+            exp: now + self.access_ttl_s as i64,
+        };
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.signing_kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.signing).context("signing a token")?;
+        Ok((token, self.access_ttl_s))
+    }
+
+    /// Checks algorithm, key id, signature, issuer and expiry.
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::RS256 {
+            return Err(TokenError::WrongAlgorithm);
+        }
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        let key = self.verifying.get(&kid).ok_or(TokenError::UnknownKey)?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[&self.issuer]);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        jsonwebtoken::decode::<Claims>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })
+    }
+
+    /// The public keys, for `/.well-known/jwks.json`.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": self.jwks })
+    }
+}
+
+/// Every `*.pem` in `dir`, sorted by file name.
+fn read_dir(dir: &Path) -> anyhow::Result<Vec<RsaPrivateKey>> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("PARLEY_JWT_KEYS_DIR: reading {}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pem"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        bail!("PARLEY_JWT_KEYS_DIR: no *.pem files in {}", dir.display());
+    }
+    paths
+        .iter()
+        .map(|path| {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            RsaPrivateKey::from_pkcs8_pem(&pem)
+                .or_else(|_| RsaPrivateKey::from_pkcs1_pem(&pem))
+                .with_context(|| format!("{} is not an RSA private key in PEM", path.display()))
+        })
+        .collect()
+}
+
+/// The JWK of a public key, with its RFC 7638 thumbprint as `kid`.
+fn jwk_of(key: &RsaPublicKey) -> Jwk {
+    let n = URL_SAFE_NO_PAD.encode(key.n().to_bytes_be());
+    let e = URL_SAFE_NO_PAD.encode(key.e().to_bytes_be());
+    // RFC 7638: the required members, in lexicographic order, no whitespace.
+    let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+    let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()));
+    Jwk {
+        kty: "RSA",
+        usage: "sig",
+        alg: "RS256",
+        kid,
+        n,
+        e,
+    }
+}

@@ -1,0 +1,453 @@
+//! Settings: defaults < optional TOML file < environment.
+//!
+//! The file is `parley.toml` in the working directory, or the path in
+//! `PARLEY_CONFIG`; unknown keys in it are rejected. Environment variables use
+//! the fixed names of the wire contract (section 5), listed in [`ENV_VARS`],
+//! and `docs/configuration.md` documents each one (a test keeps the two in
+//! step). A wrong value stops start-up with a message that names the setting
+//! and what it accepts.
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+
+/// Every setting of one parley process.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+    pub rate: RateSettings,
+    pub ws: WsSettings,
+    pub drain: DrainSettings,
+    /// `PARLEY_INSTANCE_ID`: shown in `hello`, logs and metrics. Default: the
+    /// host name plus a random suffix.
+    pub instance_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// `PARLEY_HTTP_ADDR`: public listener (REST, WebSocket, health).
+    pub addr: SocketAddr,
+    /// `PARLEY_ADMIN_ADDR`: admin listener (`/metrics`, `/admin/*`, health).
+    pub admin_addr: SocketAddr,
+    /// `PARLEY_HTTP_WORKERS`: HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// `PARLEY_TRUSTED_PROXIES`: comma-separated peer addresses whose
+    /// `X-Forwarded-For` is believed when finding the client IP.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// `PARLEY_MAX_BODY_BYTES`: largest JSON request body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            workers: 0,
+            trusted_proxies: Vec::new(),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `DATABASE_URL`: PostgreSQL URL. Unset: the embedded in-process store.
+    pub url: Option<String>,
+    /// `PARLEY_DB_POOL_SIZE`: maximum pooled connections.
+    pub pool_size: usize,
+    /// `PARLEY_DB_CONNECT_TIMEOUT_S`: how long start-up waits for the database.
+    pub connect_timeout_s: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            pool_size: 16,
+            connect_timeout_s: 30,
+        }
+    }
+}
+
+/// The URL holds a password: print only where it points.
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &self.url.as_ref().map(|_| "<redacted>"))
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout_s", &self.connect_timeout_s)
+            .finish()
+    }
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSettings {
+    /// `REDIS_URL`: unset means single-instance mode.
+    pub url: Option<String>,
+    /// `PARLEY_REDIS_PREFIX`: prefix of every key and channel, so several
+    /// deployments (or test runs) can share one Redis.
+    pub prefix: String,
+}
+
+impl fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &self.url.as_ref().map(|_| "<redacted>"))
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// `PARLEY_JWT_KEYS_DIR`: folder of PEM RSA private keys; the file whose
+    /// name sorts last signs, all verify. Unset: one key generated at start.
+    pub keys_dir: Option<PathBuf>,
+    /// `PARLEY_ACCESS_TTL_S`: access-token lifetime.
+    pub access_ttl_s: u64,
+    /// `PARLEY_REFRESH_TTL_S`: refresh-token lifetime.
+    pub refresh_ttl_s: u64,
+    /// `PARLEY_JWT_ISSUER`: the `iss` claim written and required.
+    pub issuer: String,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            keys_dir: None,
+            access_ttl_s: 15 * 60,
+            refresh_ttl_s: 30 * 24 * 3600,
+            issuer: "parley".into(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `PARLEY_LOG_FORMAT`: `pretty` or `json`; default `pretty` on a terminal, `json` otherwise.
+    pub format: Option<LogFormat>,
+    /// `PARLEY_LOG`: a tracing filter such as `info` or `parley=debug,info`.
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: None,
+            filter: "info".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateSettings {
+    /// `PARLEY_RATE_API_PER_MIN`: REST requests per minute per user.
+    pub api_per_min: NonZeroU32,
+    /// `PARLEY_RATE_AUTH_PER_MIN`: requests per minute per client IP on `/api/v1/auth/*`.
+    pub auth_per_min: NonZeroU32,
+    /// `PARLEY_WS_MSGS_PER_S`: WebSocket frames per second per connection.
+    pub ws_msgs_per_s: NonZeroU32,
+}
+
+impl Default for RateSettings {
+    fn default() -> Self {
+        Self {
+            api_per_min: NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN),
+            auth_per_min: NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN),
+            ws_msgs_per_s: NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WsSettings {
+    /// `PARLEY_WS_MAX_FRAME_BYTES`: larger frames close the connection with 1009.
+    pub max_frame_bytes: usize,
+    /// `PARLEY_WS_HEARTBEAT_MS`: server ping interval; three silent intervals close.
+    pub heartbeat_ms: u64,
+    /// `PARLEY_WS_OUTBOX`: frames queued per connection before it counts as a slow consumer.
+    pub outbox: usize,
+    /// `PARLEY_WS_ALLOWED_ORIGINS`: comma-separated `Origin`s allowed to upgrade;
+    /// empty allows any (non-browser clients send none).
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for WsSettings {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: 64 * 1024,
+            heartbeat_ms: 15_000,
+            outbox: 256,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrainSettings {
+    /// `PARLEY_DRAIN_TIMEOUT_S`: how long a drain waits for in-flight work.
+    pub timeout_s: u64,
+}
+
+impl Default for DrainSettings {
+    fn default() -> Self {
+        Self { timeout_s: 30 }
+    }
+}
+
+/// Environment variables and the setting each one sets.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("PARLEY_HTTP_ADDR", "http.addr"),
+    ("PARLEY_ADMIN_ADDR", "http.admin_addr"),
+    ("PARLEY_HTTP_WORKERS", "http.workers"),
+    ("PARLEY_TRUSTED_PROXIES", "http.trusted_proxies"),
+    ("PARLEY_MAX_BODY_BYTES", "http.max_body_bytes"),
+    ("DATABASE_URL", "database.url"),
+    ("PARLEY_DB_POOL_SIZE", "database.pool_size"),
+    ("PARLEY_DB_CONNECT_TIMEOUT_S", "database.connect_timeout_s"),
+    ("REDIS_URL", "redis.url"),
+    ("PARLEY_REDIS_PREFIX", "redis.prefix"),
+    ("PARLEY_JWT_KEYS_DIR", "auth.keys_dir"),
+    ("PARLEY_ACCESS_TTL_S", "auth.access_ttl_s"),
+    ("PARLEY_REFRESH_TTL_S", "auth.refresh_ttl_s"),
+    ("PARLEY_JWT_ISSUER", "auth.issuer"),
+    ("PARLEY_LOG_FORMAT", "log.format"),
+    ("PARLEY_LOG", "log.filter"),
+    ("PARLEY_RATE_API_PER_MIN", "rate.api_per_min"),
+    ("PARLEY_RATE_AUTH_PER_MIN", "rate.auth_per_min"),
+    ("PARLEY_WS_MSGS_PER_S", "rate.ws_msgs_per_s"),
+    ("PARLEY_WS_MAX_FRAME_BYTES", "ws.max_frame_bytes"),
+    ("PARLEY_WS_HEARTBEAT_MS", "ws.heartbeat_ms"),
+    ("PARLEY_WS_OUTBOX", "ws.outbox"),
+    ("PARLEY_WS_ALLOWED_ORIGINS", "ws.allowed_origins"),
+    ("PARLEY_DRAIN_TIMEOUT_S", "drain.timeout_s"),
+    ("PARLEY_INSTANCE_ID", "instance_id"),
+];
+
+/// Variables whose value is a comma-separated list.
+const LIST_VARS: &[&str] = &["PARLEY_TRUSTED_PROXIES", "PARLEY_WS_ALLOWED_ORIGINS"];
+
+/// A setting that could not be loaded, with the reason in words.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Loads defaults, then the config file, then the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::from_env(std::env::vars())
+    }
+
+    /// Like [`Settings::load`] with an explicit environment (tests use this).
+    pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        let file = vars
+            .iter()
+            .find(|(k, _)| k == "PARLEY_CONFIG")
+            .map(|(_, v)| PathBuf::from(v));
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        figment = match &file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError(format!(
+                    "PARLEY_CONFIG names {}, which does not exist",
+                    path.display()
+                )));
+            }
+            Some(path) => figment.merge(Toml::file(path)),
+            None => figment.merge(Toml::file("parley.toml")),
+        };
+        for (var, key) in ENV_VARS {
+            let Some((_, raw)) = vars.iter().find(|(k, _)| k == var) else {
+                continue;
+            };
+            figment = figment.merge(Serialized::global(key, env_value(var, raw)));
+        }
+        let settings: Settings = figment.extract().map_err(|e| ConfigError(describe(e)))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |var: &str, what: &str| Err(ConfigError(format!("{var}: {what}")));
+        if self.http.max_body_bytes < 1024 {
+            return fail("PARLEY_MAX_BODY_BYTES", "must be at least 1024");
+        }
+        if self.database.pool_size == 0 {
+            return fail("PARLEY_DB_POOL_SIZE", "must be at least 1");
+        }
+        if self.auth.access_ttl_s == 0 || self.auth.refresh_ttl_s <= self.auth.access_ttl_s {
+            return fail(
+                "PARLEY_ACCESS_TTL_S / PARLEY_REFRESH_TTL_S",
+                "access TTL must be positive and shorter than the refresh TTL",
+            );
+        }
+        if self.ws.max_frame_bytes < 1024 || self.ws.heartbeat_ms < 100 || self.ws.outbox == 0 {
+            return fail(
+                "PARLEY_WS_*",
+                "max frame at least 1024 bytes, heartbeat at least 100 ms, outbox at least 1",
+            );
+        }
+        if let Some(url) = &self.database.url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return fail("DATABASE_URL", "must start with postgres:// or postgresql://");
+        }
+        if let Some(url) = &self.redis.url {
+            let schemes = ["redis://", "rediss://", "redis-cluster://", "redis-sentinel://"];
+            if !schemes.iter().any(|s| url.starts_with(s)) {
+                return fail(
+                    "REDIS_URL",
+                    "must start with redis://, rediss://, redis-cluster:// or redis-sentinel://",
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Turns a raw variable into a typed figment value: lists split on commas,
+/// everything else parsed as TOML where it can be (numbers, booleans) and
+/// kept as a string otherwise.
+fn env_value(var: &str, raw: &str) -> figment::value::Value {
+    use figment::value::Value;
+    if LIST_VARS.contains(&var) {
+        let items: Vec<String> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        return Value::from(items);
+    }
+    raw.parse::<figment::value::Value>()
+        .ok()
+        .filter(|v| !matches!(v, Value::Dict(..) | Value::Array(..)))
+        .unwrap_or_else(|| Value::from(raw.to_owned()))
+}
+
+/// Names the environment variable behind a failing key, so the message
+/// says `PARLEY_RATE_API_PER_MIN` rather than `rate.api_per_min`.
+fn describe(err: figment::Error) -> String {
+    err.into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let var = ENV_VARS
+                .iter()
+                .find(|(_, k)| *k == key)
+                .map(|(v, _)| *v)
+                .unwrap_or("");
+            let kind = e.kind.to_string();
+            if var.is_empty() {
+                format!("{key}: {kind}")
+            } else {
+                format!("{var} ({key}): {kind}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+    }
+
+    #[test]
+    fn defaults_match_the_wire_contract() {
+        let s = Settings::from_env(env(&[])).unwrap();
+        assert_eq!(s.http.addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(s.http.admin_addr.to_string(), "127.0.0.1:9090");
+        assert_eq!(s.rate.api_per_min.get(), 100);
+        assert_eq!(s.rate.auth_per_min.get(), 5);
+        assert_eq!(s.rate.ws_msgs_per_s.get(), 50);
+        assert_eq!(s.drain.timeout_s, 30);
+        assert!(s.database.url.is_none());
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let s = Settings::from_env(env(&[
+            ("PARLEY_HTTP_ADDR", "127.0.0.1:0"),
+            ("PARLEY_RATE_API_PER_MIN", "7"),
+            ("PARLEY_TRUSTED_PROXIES", "127.0.0.1, ::1"),
+            ("PARLEY_LOG_FORMAT", "json"),
+            ("PARLEY_INSTANCE_ID", "12345"),
+        ]))
+        .unwrap();
+        assert_eq!(s.http.addr.port(), 0);
+        assert_eq!(s.rate.api_per_min.get(), 7);
+        assert_eq!(s.http.trusted_proxies.len(), 2);
+        assert_eq!(s.log.format, Some(LogFormat::Json));
+        assert_eq!(s.instance_id.as_deref(), Some("12345"));
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable() {
+        let err = Settings::from_env(env(&[("PARLEY_RATE_API_PER_MIN", "lots")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PARLEY_RATE_API_PER_MIN"), "{err}");
+        let err = Settings::from_env(env(&[("PARLEY_RATE_API_PER_MIN", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nonzero"), "{err}");
+        let err = Settings::from_env(env(&[("PARLEY_LOG_FORMAT", "xml")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PARLEY_LOG_FORMAT") && err.contains("json"), "{err}");
+        let err = Settings::from_env(env(&[("DATABASE_URL", "mysql://x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_not_in_debug_output() {
+        let s = Settings::from_env(env(&[("DATABASE_URL", "postgres://u:hunter2@db/p")])).unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_rejected() {
+        let dir = std::env::temp_dir().join(format!("parley-cfg-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("parley.toml");
+        std::fs::write(&path, "[http]\nadr = \"127.0.0.1:1\"\n").unwrap();
+        let err = Settings::from_env(env(&[("PARLEY_CONFIG", path.to_str().unwrap())]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("adr"), "{err}");
+        std::fs::write(&path, "[rate]\napi_per_min = 9\n").unwrap();
+        let s = Settings::from_env(env(&[("PARLEY_CONFIG", path.to_str().unwrap())])).unwrap();
+        assert_eq!(s.rate.api_per_min.get(), 9);
+    }
+}

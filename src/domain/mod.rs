@@ -1,0 +1,39 @@
+//! Domain types: every value that crosses from a client into parley is
+//! parsed into one of these first, so handlers, the store and the actors
+//! only ever see valid data ("parse, don't validate").
+
+pub mod post;
+pub mod room;
+pub mod user;
+
+pub use parley_actors::ids::{ClientId, IdError, MessageId, NotificationId, PostId, RoomId, Seq, UserId};
+pub use parley_actors::model::{BodyError, MessageBody};
+pub use post::PostBody;
+pub use room::{RoomKind, RoomName, RoomRole};
+pub use user::{DisplayName, Email, Password, Username};
+
+/// A page size: 1 to [`Limit::MAX`], [`Limit::DEFAULT`] when absent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit(u32);
+
+impl Limit {
+    pub const DEFAULT: u32 = 50;
+    pub const MAX: u32 = 200;
+
+    pub fn parse(value: Option<i64>) -> Result<Self, String> {
+        match value {
+            None => Ok(Self(Self::DEFAULT)),
+            Some(v) if (1..=i64::from(Self::MAX)).contains(&v) => Ok(Self(v as u32)),
+            Some(_) => Err(format!("must be between 1 and {}", Self::MAX)),
+        }
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    /// One more than the page size: the extra row tells whether a next page exists.
+    pub fn overfetch(self) -> Self {
+        Self(self.0 + 1)
+    }
+}

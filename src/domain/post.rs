@@ -1,0 +1,26 @@
+//! Feed posts.
+
+use serde::Serialize;
+
+/// 1 to 5,000 characters, not blank.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct PostBody(String);
+
+impl PostBody {
+    pub const MAX_CHARS: usize = 5_000;
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.trim().is_empty() {
+            return Err("must not be blank".into());
+        }
+        if s.chars().count() > Self::MAX_CHARS {
+            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}

@@ -1,0 +1,161 @@
+//! Account fields: usernames, e-mail addresses, passwords, display names.
+
+use serde::Serialize;
+use std::fmt;
+
+/// 3 to 32 characters of ASCII letters, digits, `_`, `.` and `-`, starting
+/// with a letter or digit. Case is kept but uniqueness ignores it, and
+/// `@mentions` match it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let len = s.chars().count();
+        if !(3..=32).contains(&len) {
+            return Err("must be 3 to 32 characters".into());
+        }
+        let mut chars = s.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+        let rest_ok = s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !first_ok || !rest_ok {
+            return Err(
+                "may contain only ASCII letters, digits, '_', '.' and '-', and must start with a letter or digit"
+                    .into(),
+            );
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An e-mail address, stored lower-cased. Deliberately loose (one `@`, a dot
+/// in the domain, no spaces): the only real check of an address is mail.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let valid = s.len() <= 254
+            && !s.chars().any(char::is_whitespace)
+            && s.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && domain.contains('.') && !domain.contains('@')
+                    && !domain.starts_with('.') && !domain.ends_with('.')
+            });
+        if !valid {
+            return Err("must be an e-mail address such as ada@example.com".into());
+        }
+        Ok(Self(s.to_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Redacted: an address is personal data and must never reach a log line.
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Email(<redacted>)")
+    }
+}
+
+/// A plain-text password on its way to the hasher: 8 to 128 characters.
+/// Neither `Debug` nor `Display` reveal it.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let len = s.chars().count();
+        if !(8..=128).contains(&len) {
+            return Err("must be 8 to 128 characters".into());
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// A profile's display name: up to 64 characters, no control characters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.chars().count() > 64 || s.chars().any(char::is_control) {
+            return Err("must be at most 64 characters without control characters".into());
+        }
+        Ok(Self(s.trim().to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn usernames_follow_the_documented_alphabet() {
+        assert!(Username::parse("ada_l.97-x").is_ok());
+        assert!(Username::parse("_ada").is_err());
+        assert!(Username::parse("ab").is_err());
+        assert!(Username::parse("ada lovelace").is_err());
+    }
+
+    #[test]
+    fn emails_are_lowercased_and_never_debug_printed() {
+        let e = Email::parse("Ada@Example.COM").unwrap();
+        assert_eq!(e.as_str(), "ada@example.com");
+        assert!(!format!("{e:?}").contains("ada"));
+        assert!(Email::parse("ada@localhost").is_err());
+        assert!(Email::parse("a da@example.com").is_err());
+    }
+
+    #[test]
+    fn passwords_are_never_debug_printed() {
+        let p = Password::parse("correct horse").unwrap();
+        assert!(!format!("{p:?}").contains("horse"));
+    }
+
+    proptest! {
+        #[test]
+        fn username_parse_never_panics_and_accepts_only_its_alphabet(s in ".{0,40}") {
+            if let Ok(u) = Username::parse(&s) {
+                prop_assert!(u.as_str().chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)));
+            }
+        }
+
+        #[test]
+        fn email_parse_never_panics(s in ".{0,300}") {
+            let _ = Email::parse(&s);
+        }
+    }
+}

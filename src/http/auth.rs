@@ -1,0 +1,186 @@
+//! `/api/v1/auth/*` and the JWKS document.
+//!
+//! Login and refresh answer the same token pair. A refresh token is spent on
+//! use; presenting a spent one again means it was stolen (or replayed), so
+//! its whole family (every token descended from that login) is revoked.
+
+use crate::auth::{AuthUser, password, refresh};
+use crate::domain::{Email, Password, UserId, Username};
+use crate::error::{ApiError, Fields};
+use crate::http::AppState;
+use crate::http::users::UserBody;
+use crate::store::{NewRefreshToken, NewUser, RefreshSpend, User};
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/auth/register", web::post().to(register))
+        .route("/auth/login", web::post().to(login))
+        .route("/auth/refresh", web::post().to(refresh_tokens))
+        .route("/auth/logout", web::post().to(logout));
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    #[schema(example = "ada")]
+    pub username: String,
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// 8 to 128 characters.
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// Either `username` or `email`.
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// A token pair, with the user it belongs to.
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub user: UserBody,
+    /// RS256 JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Opaque; single use.
+    pub refresh_token: String,
+    /// Access-token lifetime in seconds.
+    pub expires_in: u64,
+    pub token_type: &'static str,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, body = TokenResponse), (status = 400, body = crate::error::Problem),
+              (status = 409, description = "username or email taken", body = crate::error::Problem),
+              (status = 429, body = crate::error::Problem)))]
+pub async fn register(
+    state: web::Data<AppState>,
+    body: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let mut fields = Fields::default();
+    let username = fields.check("username", Username::parse(&body.username));
+    let email = fields.check("email", Email::parse(&body.email));
+    let pass = fields.check("password", Password::parse(&body.password));
+    let (username, email, pass) = fields.finish((username, email, pass))?;
+    let password_hash = password::hash(pass).await?;
+    let user = state
+        .store
+        .create_user(NewUser {
+            id: UserId::new(),
+            username,
+            email,
+            password_hash,
+        })
+        .await?;
+    let tokens = issue_pair(&state, &user, uuid::Uuid::now_v7()).await?;
+    Ok(HttpResponse::Created().json(tokens))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::Problem),
+              (status = 429, body = crate::error::Problem)))]
+pub async fn login(
+    state: web::Data<AppState>,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let user = match (&body.username, &body.email) {
+        (Some(name), _) => state.store.user_by_username(name.trim()).await?,
+        (None, Some(email)) => state.store.user_by_email(&email.trim().to_lowercase()).await?,
+        (None, None) => return Err(ApiError::bad_request("send `username` or `email` with `password`")),
+    };
+    let stored = match &user {
+        Some(u) => state.store.password_hash(u.id).await?,
+        None => None,
+    };
+    let ok = password::verify(body.password, stored).await?;
+    let user = user.filter(|_| ok).ok_or_else(|| ApiError::unauthorized("wrong username, e-mail or password"))?;
+    let tokens = issue_pair(&state, &user, uuid::Uuid::now_v7()).await?;
+    Ok(HttpResponse::Ok().json(tokens))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenResponse),
+              (status = 401, description = "unknown, expired or reused token (reuse revokes the family)", body = crate::error::Problem)))]
+pub async fn refresh_tokens(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let hash = refresh::hash(&body.refresh_token);
+    match state.store.spend_refresh_token(&hash).await? {
+        RefreshSpend::Spent { user, family } => {
+            let user = state
+                .store
+                .user(user)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
+            Ok(HttpResponse::Ok().json(issue_pair(&state, &user, family).await?))
+        }
+        RefreshSpend::Reused { user, family } => {
+            tracing::warn!(%user, %family, "refresh token reused: revoking its family");
+            state.store.revoke_refresh_family(family).await?;
+            Err(ApiError::unauthorized(
+                "this refresh token was already used; every session from the same login is now signed out",
+            ))
+        }
+        RefreshSpend::Expired => Err(ApiError::unauthorized("the refresh token has expired; log in again")),
+        RefreshSpend::Unknown => Err(ApiError::unauthorized("unknown refresh token")),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
+    security(("bearer" = [])),
+    responses((status = 204, description = "the refresh token's family is revoked"),
+              (status = 401, body = crate::error::Problem)))]
+pub async fn logout(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let hash = refresh::hash(&body.refresh_token);
+    // Someone else's (or an unknown) token changes nothing and reveals nothing.
+    if let Some((owner, family)) = state.store.refresh_token_owner(&hash).await?
+        && owner == caller.id
+    {
+        state.store.revoke_refresh_family(family).await?;
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
+    responses((status = 200, description = "the public keys that verify access tokens (JWKS)")))]
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("cache-control", "public, max-age=300"))
+        .json(state.keys.jwks())
+}
+
+async fn issue_pair(state: &AppState, user: &User, family: uuid::Uuid) -> Result<TokenResponse, ApiError> {
+    let (access_token, expires_in) = state.keys.issue(user.id, &user.username)?;
+    let (refresh_token, hash) = refresh::generate();
+    let ttl = chrono::Duration::seconds(state.settings.auth.refresh_ttl_s as i64);
+    state
+        .store
+        .insert_refresh_token(NewRefreshToken {
+            hash,
+            user: user.id,
+            family,
+            expires_at: chrono::Utc::now() + ttl,
+        })
+        .await?;
+    Ok(TokenResponse {
+        user: UserBody::private(user),
+        access_token,
+        refresh_token,
+        expires_in,
+        token_type: "Bearer",
+    })
+}

@@ -1,0 +1,55 @@
+//! Applies the rate limits to `/api/v1`: `/api/v1/auth/*` per client IP,
+//! everything else per user (per IP for anonymous calls). Every limited
+//! response carries `X-RateLimit-Limit`, `-Remaining` and `-Reset`; a refused
+//! one is `429` with `Retry-After`.
+
+use super::client_ip::client_ip;
+use crate::auth::Claims;
+use crate::error::ApiError;
+use crate::http::AppState;
+use crate::rate_limit::{Decision, LimitKind};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, ResponseError, web};
+
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+    };
+    let ip = client_ip(req.request(), &state.settings.http.trusted_proxies)
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let (kind, key) = if req.path().starts_with("/api/v1/auth/") {
+        (LimitKind::Auth, format!("ip:{ip}"))
+    } else if let Some(claims) = req.extensions().get::<Claims>() {
+        (LimitKind::Api, format!("user:{}", claims.sub))
+    } else {
+        (LimitKind::Api, format!("ip:{ip}"))
+    };
+    let decision = state.limiter.check(kind, &key).await;
+    if !decision.allowed {
+        tracing::info!(limit = kind.as_str(), retry_after_s = decision.retry_after_s, "rate limited");
+        let mut response = ApiError::rate_limited(decision.retry_after_s).error_response();
+        set_headers(response.headers_mut(), &decision);
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    let mut res = next.call(req).await?;
+    set_headers(res.headers_mut(), &decision);
+    Ok(res.map_into_left_body())
+}
+
+fn set_headers(headers: &mut HeaderMap, d: &Decision) {
+    let pairs = [
+        ("x-ratelimit-limit", u64::from(d.limit)),
+        ("x-ratelimit-remaining", u64::from(d.remaining)),
+        ("x-ratelimit-reset", d.reset_s),
+    ];
+    for (name, value) in pairs {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+    }
+}

@@ -1,0 +1,109 @@
+//! `/api/v1/notifications`.
+
+use crate::auth::AuthUser;
+use crate::domain::{Limit, NotificationId};
+use crate::error::{ApiError, Fields};
+use crate::http::AppState;
+use crate::http::page::Page;
+use crate::store::{Notification, StoreError};
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/notifications", web::get().to(list))
+        .route("/notifications/unread-count", web::get().to(unread_count))
+        .route("/notifications/read-all", web::post().to(read_all))
+        .route("/notifications/{id}/read", web::post().to(read_one));
+}
+
+/// The REST form of the WebSocket `notification` frame.
+#[derive(Serialize, ToSchema)]
+pub struct NotificationResponse {
+    pub id: uuid::Uuid,
+    /// `new_post`, `follow`, `mention` or `direct_message`.
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub read: bool,
+    pub ts: DateTime<Utc>,
+}
+
+impl From<&Notification> for NotificationResponse {
+    fn from(n: &Notification) -> Self {
+        Self {
+            id: n.id.0,
+            kind: n.kind.clone(),
+            payload: n.payload.clone(),
+            read: n.read,
+            ts: n.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CountResponse {
+    pub count: i64,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct NotificationsQuery {
+    /// `true`: unread only.
+    pub unread: Option<bool>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", security(("bearer" = [])),
+    params(NotificationsQuery),
+    responses((status = 200, description = "newest first", body = Page<NotificationResponse>)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    query: web::Query<NotificationsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let mut fields = Fields::default();
+    let cursor = query.cursor.as_deref().map(|c| fields.check("cursor", NotificationId::parse(c)));
+    let limit = fields.check("limit", Limit::parse(query.limit));
+    let limit = fields.finish(limit)?;
+    let rows = state
+        .store
+        .notifications(caller.id, query.unread.unwrap_or(false), cursor.flatten(), limit.overfetch())
+        .await?;
+    let rows = rows.iter().map(NotificationResponse::from).collect();
+    Ok(HttpResponse::Ok().json(Page::from_overfetch(rows, limit.get(), |n: &NotificationResponse| {
+        n.id.to_string()
+    })))
+}
+
+#[utoipa::path(get, path = "/api/v1/notifications/unread-count", tag = "notifications",
+    security(("bearer" = [])), responses((status = 200, body = CountResponse)))]
+pub async fn unread_count(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
+    let count = state.store.unread_count(caller.id).await?;
+    Ok(HttpResponse::Ok().json(CountResponse { count }))
+}
+
+#[utoipa::path(post, path = "/api/v1/notifications/{id}/read", tag = "notifications",
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 404, body = crate::error::Problem)))]
+pub async fn read_one(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut fields = Fields::default();
+    let id = fields.check("id", NotificationId::parse(&path));
+    let id = fields.finish(id)?;
+    state.store.mark_read(caller.id, id).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found("notification"),
+        other => other.into(),
+    })?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(post, path = "/api/v1/notifications/read-all", tag = "notifications",
+    security(("bearer" = [])), responses((status = 200, description = "how many were unread", body = CountResponse)))]
+pub async fn read_all(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
+    let count = state.store.mark_all_read(caller.id).await?;
+    Ok(HttpResponse::Ok().json(CountResponse { count }))
+}

@@ -1,0 +1,139 @@
+//! `/api/v1/posts` and `/api/v1/feed`.
+
+use crate::auth::AuthUser;
+use crate::domain::{Limit, PostBody, PostId};
+use crate::error::{ApiError, Fields};
+use crate::http::AppState;
+use crate::http::page::Page;
+use crate::notify;
+use crate::store::{NewPost, Post};
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/posts", web::post().to(create))
+        .route("/posts/{id}", web::get().to(get_post))
+        .route("/posts/{id}", web::delete().to(delete))
+        .route("/feed", web::get().to(feed));
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PostResponse {
+    pub id: uuid::Uuid,
+    pub author: uuid::Uuid,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Post> for PostResponse {
+    fn from(p: &Post) -> Self {
+        Self {
+            id: p.id.0,
+            author: p.author.0,
+            body: p.body.clone(),
+            created_at: p.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreatePost {
+    /// 1 to 5,000 characters.
+    pub body: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct FeedQuery {
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<i64>,
+}
+
+fn parse_post_id(raw: &str) -> Result<PostId, ApiError> {
+    let mut fields = Fields::default();
+    let id = fields.check("id", PostId::parse(raw));
+    fields.finish(id)
+}
+
+#[utoipa::path(post, path = "/api/v1/posts", tag = "posts", security(("bearer" = [])),
+    request_body = CreatePost,
+    responses((status = 201, body = PostResponse), (status = 400, body = crate::error::Problem)))]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    body: web::Json<CreatePost>,
+) -> Result<HttpResponse, ApiError> {
+    let mut fields = Fields::default();
+    let text = fields.check("body", PostBody::parse(&body.body));
+    let text = fields.finish(text)?;
+    let post = state
+        .store
+        .create_post(NewPost {
+            id: PostId::new(),
+            author: caller.id,
+            body: text,
+        })
+        .await?;
+    notify::post_created(&state, &caller.name, &post).await;
+    Ok(HttpResponse::Created().json(PostResponse::from(&post)))
+}
+
+#[utoipa::path(get, path = "/api/v1/posts/{id}", tag = "posts", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = PostResponse), (status = 404, body = crate::error::Problem)))]
+pub async fn get_post(
+    state: web::Data<AppState>,
+    _caller: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_post_id(&path)?;
+    let post = state.store.post(id).await?.ok_or_else(|| ApiError::not_found("post"))?;
+    Ok(HttpResponse::Ok().json(PostResponse::from(&post)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/posts/{id}", tag = "posts", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 403, description = "not the author", body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem)))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_post_id(&path)?;
+    let post = state.store.post(id).await?.ok_or_else(|| ApiError::not_found("post"))?;
+    if post.author != caller.id {
+        return Err(ApiError::forbidden("only the author may delete a post"));
+    }
+    state.store.delete_post(id).await.map_err(|e| match e {
+        crate::store::StoreError::NotFound => ApiError::not_found("post"),
+        other => other.into(),
+    })?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(get, path = "/api/v1/feed", tag = "posts", security(("bearer" = [])),
+    params(FeedQuery),
+    responses((status = 200, description = "posts by the caller and everyone they follow, newest first", body = Page<PostResponse>)))]
+pub async fn feed(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    query: web::Query<FeedQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let mut fields = Fields::default();
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(|c| fields.check("cursor", PostId::parse(c)));
+    let limit = fields.check("limit", Limit::parse(query.limit));
+    let limit = fields.finish(limit)?;
+    let posts = state
+        .store
+        .feed(caller.id, cursor.flatten(), limit.overfetch())
+        .await?;
+    let rows = posts.iter().map(PostResponse::from).collect();
+    Ok(HttpResponse::Ok().json(Page::from_overfetch(rows, limit.get(), |p: &PostResponse| p.id.to_string())))
+}

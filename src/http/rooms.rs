@@ -1,0 +1,369 @@
+//! `/api/v1/rooms`: rooms, membership and message history.
+//!
+//! Access: public rooms are read and written by every signed-in user;
+//! private and direct rooms by their members only. Owners and admins add and
+//! remove members; anyone may join a public room or leave any room.
+
+use crate::auth::AuthUser;
+use crate::domain::{ClientId, Limit, MessageBody, RoomId, RoomKind, RoomName, RoomRole, Seq, UserId};
+use crate::error::{ApiError, Fields};
+use crate::http::AppState;
+use crate::http::page::Page;
+use crate::http::users::parse_user_id;
+use crate::notify;
+use crate::store::{Member, Room, StoreError};
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use parley_actors::model::{NewMessage, StoredMessage};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/rooms", web::post().to(create))
+        .route("/rooms", web::get().to(list))
+        .route("/rooms/{id}", web::get().to(get_room))
+        .route("/rooms/{id}/members", web::post().to(add_member))
+        .route("/rooms/{id}/members/{user_id}", web::delete().to(remove_member))
+        .route("/rooms/{id}/messages", web::get().to(history))
+        .route("/rooms/{id}/messages", web::post().to(post_message));
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RoomResponse {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub kind: RoomKind,
+    pub created_by: uuid::Uuid,
+    pub created_at: DateTime<Utc>,
+    /// Present on `GET /rooms/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<MemberResponse>>,
+}
+
+impl From<&Room> for RoomResponse {
+    fn from(r: &Room) -> Self {
+        Self {
+            id: r.id.0,
+            name: r.name.clone(),
+            kind: r.kind,
+            created_by: r.created_by.0,
+            created_at: r.created_at,
+            members: None,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberResponse {
+    pub user_id: uuid::Uuid,
+    pub role: RoomRole,
+    pub joined_at: DateTime<Utc>,
+}
+
+impl From<&Member> for MemberResponse {
+    fn from(m: &Member) -> Self {
+        Self {
+            user_id: m.user.0,
+            role: m.role,
+            joined_at: m.joined_at,
+        }
+    }
+}
+
+/// A room message, with the fields of the WebSocket `message` frame.
+#[derive(Serialize, ToSchema)]
+pub struct MessageResponse {
+    pub room: uuid::Uuid,
+    pub seq: i64,
+    pub id: uuid::Uuid,
+    pub author: uuid::Uuid,
+    pub body: String,
+    pub ts: DateTime<Utc>,
+    pub client_id: String,
+}
+
+impl From<&StoredMessage> for MessageResponse {
+    fn from(m: &StoredMessage) -> Self {
+        Self {
+            room: m.room.0,
+            seq: m.seq.0,
+            id: m.id.0,
+            author: m.author.0,
+            body: m.body.clone(),
+            ts: m.ts,
+            client_id: m.client_id.clone(),
+        }
+    }
+}
+
+/// The answer to a publish: the message is durable.
+#[derive(Serialize, ToSchema)]
+pub struct AckResponse {
+    pub room: uuid::Uuid,
+    pub seq: i64,
+    pub id: uuid::Uuid,
+    pub client_id: String,
+    /// False when this `client_id` was already published: this is the original ack.
+    pub created: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateRoom {
+    /// 1 to 100 characters.
+    pub name: String,
+    #[schema(value_type = RoomKind)]
+    pub kind: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct AddMember {
+    pub user_id: String,
+    /// `member` (default) or `admin`.
+    pub role: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PostMessage {
+    pub body: String,
+    /// Idempotency key, at most 64 characters: a repeat returns the original ack.
+    pub client_id: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct HistoryQuery {
+    /// Messages with `seq` greater than this, oldest first.
+    pub after_seq: Option<i64>,
+    /// Messages with `seq` smaller than this.
+    pub before_seq: Option<i64>,
+    /// 1 to 200, default 50.
+    pub limit: Option<i64>,
+}
+
+fn parse_room_id(raw: &str) -> Result<RoomId, ApiError> {
+    let mut fields = Fields::default();
+    let id = fields.check("id", RoomId::parse(raw));
+    fields.finish(id)
+}
+
+/// The room, if it exists and `user` may read it.
+pub async fn readable_room(state: &AppState, room: RoomId, user: UserId) -> Result<(Room, Option<RoomRole>), ApiError> {
+    let found = state.store.room(room).await?.ok_or_else(|| ApiError::not_found("room"))?;
+    let role = state.store.role(room, user).await?;
+    if found.kind != RoomKind::Public && role.is_none() {
+        return Err(ApiError::forbidden("only members may read or write this room"));
+    }
+    Ok((found, role))
+}
+
+#[utoipa::path(post, path = "/api/v1/rooms", tag = "rooms", security(("bearer" = [])),
+    request_body = CreateRoom,
+    responses((status = 201, body = RoomResponse), (status = 400, body = crate::error::Problem)))]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    body: web::Json<CreateRoom>,
+) -> Result<HttpResponse, ApiError> {
+    let mut fields = Fields::default();
+    let name = fields.check("name", RoomName::parse(&body.name));
+    let kind = fields.check("kind", RoomKind::parse(&body.kind));
+    let (name, kind) = fields.finish((name, kind))?;
+    let room = state.store.create_room(caller.id, name, kind).await?;
+    Ok(HttpResponse::Created().json(RoomResponse::from(&room)))
+}
+
+#[utoipa::path(get, path = "/api/v1/rooms", tag = "rooms", security(("bearer" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "public rooms and the caller's rooms, oldest first", body = Page<RoomResponse>)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let mut fields = Fields::default();
+    let cursor = query.cursor.as_deref().map(|c| fields.check("cursor", RoomId::parse(c)));
+    let limit = fields.check("limit", Limit::parse(query.limit));
+    let limit = fields.finish(limit)?;
+    let rooms = state
+        .store
+        .rooms_visible_to(caller.id, cursor.flatten(), limit.overfetch())
+        .await?;
+    let rows = rooms.iter().map(RoomResponse::from).collect();
+    Ok(HttpResponse::Ok().json(Page::from_overfetch(rows, limit.get(), |r: &RoomResponse| r.id.to_string())))
+}
+
+#[utoipa::path(get, path = "/api/v1/rooms/{id}", tag = "rooms", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = RoomResponse), (status = 403, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem)))]
+pub async fn get_room(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_room_id(&path)?;
+    let (room, _) = readable_room(&state, id, caller.id).await?;
+    let members = state.store.members(id).await?;
+    let mut body = RoomResponse::from(&room);
+    body.members = Some(members.iter().map(MemberResponse::from).collect());
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[utoipa::path(post, path = "/api/v1/rooms/{id}/members", tag = "rooms", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)), request_body = AddMember,
+    responses((status = 204, description = "the user is a member (idempotent)"),
+              (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
+              (status = 409, description = "a direct room already has two members", body = crate::error::Problem)))]
+pub async fn add_member(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    path: web::Path<String>,
+    body: web::Json<AddMember>,
+) -> Result<HttpResponse, ApiError> {
+    let room_id = parse_room_id(&path)?;
+    let mut fields = Fields::default();
+    let user = fields.check("user_id", UserId::parse(&body.user_id));
+    let role = fields.check(
+        "role",
+        match body.role.as_deref() {
+            None | Some("member") => Ok(RoomRole::Member),
+            Some("admin") => Ok(RoomRole::Admin),
+            Some(_) => Err("must be \"member\" or \"admin\""),
+        },
+    );
+    let (user, role) = fields.finish((user, role))?;
+    let room = state.store.room(room_id).await?.ok_or_else(|| ApiError::not_found("room"))?;
+    let caller_role = state.store.role(room_id, caller.id).await?;
+    let manages = caller_role.is_some_and(RoomRole::manages_members);
+    let self_join = user == caller.id && room.kind == RoomKind::Public && role == RoomRole::Member;
+    if !manages && !self_join {
+        return Err(ApiError::forbidden("only the room's owner or admins may add members"));
+    }
+    if let Some(max) = room.kind.max_members() {
+        let members = state.store.members(room_id).await?;
+        if !members.iter().any(|m| m.user == user) && members.len() >= max {
+            return Err(ApiError::conflict(format!("a {} room holds at most {max} members", room.kind)));
+        }
+    }
+    state.store.add_member(room_id, user, role).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found("user"),
+        other => other.into(),
+    })?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(delete, path = "/api/v1/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path), ("user_id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn remove_member(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (room_raw, user_raw) = path.into_inner();
+    let room_id = parse_room_id(&room_raw)?;
+    let user = parse_user_id(&user_raw)?;
+    state.store.room(room_id).await?.ok_or_else(|| ApiError::not_found("room"))?;
+    let caller_role = state.store.role(room_id, caller.id).await?;
+    let target_role = state.store.role(room_id, user).await?;
+    let allowed = user == caller.id
+        || (caller_role.is_some_and(RoomRole::manages_members) && target_role != Some(RoomRole::Owner));
+    if !allowed {
+        return Err(ApiError::forbidden("only the room's owner or admins may remove other members"));
+    }
+    state.store.remove_member(room_id, user).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found("member"),
+        other => other.into(),
+    })?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(get, path = "/api/v1/rooms/{id}/messages", tag = "rooms", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path), HistoryQuery),
+    responses((status = 200, description = "messages in ascending seq. With `after_seq`: the oldest page after it, and `next_cursor` is the next `after_seq`. Otherwise: the newest page before `before_seq` (or the newest overall), and `next_cursor` is the next `before_seq` going back.", body = Page<MessageResponse>),
+              (status = 403, body = crate::error::Problem)))]
+pub async fn history(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    path: web::Path<String>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_room_id(&path)?;
+    let mut fields = Fields::default();
+    let after = query.after_seq.map(|s| fields.check("after_seq", Seq::parse(s)));
+    let before = query.before_seq.map(|s| fields.check("before_seq", Seq::parse(s)));
+    let limit = fields.check("limit", Limit::parse(query.limit));
+    let limit = fields.finish(limit)?;
+    let (after, before) = (after.flatten(), before.flatten());
+    readable_room(&state, id, caller.id).await?;
+    let page = match after {
+        Some(after) => {
+            let rows = state.store.range(id, after, before, limit.overfetch().get()).await.map_err(StoreError::from)?;
+            let rows = rows.iter().map(MessageResponse::from).collect();
+            Page::from_overfetch(rows, limit.get(), |m: &MessageResponse| m.seq.to_string())
+        }
+        None => {
+            let mut rows = state.store.tail(id, before, limit.overfetch().get()).await.map_err(StoreError::from)?;
+            // Overfetched at the old end: drop the oldest, and page back from the oldest kept.
+            let more = rows.len() > limit.get() as usize;
+            if more {
+                rows.remove(0);
+            }
+            let items: Vec<MessageResponse> = rows.iter().map(MessageResponse::from).collect();
+            let next_cursor = if more { items.first().map(|m| m.seq.to_string()) } else { None };
+            Page { items, next_cursor }
+        }
+    };
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[utoipa::path(post, path = "/api/v1/rooms/{id}/messages", tag = "rooms", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)), request_body = PostMessage,
+    responses((status = 201, description = "stored (durable)", body = AckResponse),
+              (status = 200, description = "this client_id was already stored: the original ack", body = AckResponse),
+              (status = 403, body = crate::error::Problem), (status = 503, body = crate::error::Problem)))]
+pub async fn post_message(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    path: web::Path<String>,
+    body: web::Json<PostMessage>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_room_id(&path)?;
+    let mut fields = Fields::default();
+    let text = fields.check("body", MessageBody::parse(&body.body));
+    let client_id = fields.check("client_id", ClientId::parse(&body.client_id));
+    let (text, client_id) = fields.finish((text, client_id))?;
+    let (room, _) = readable_room(&state, id, caller.id).await?;
+    let appended = state
+        .store
+        .append(vec![NewMessage {
+            room: id,
+            author: caller.id,
+            client_id,
+            body: text,
+        }])
+        .await
+        .map_err(StoreError::from)?;
+    let outcome = appended
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("append returned no result")))?;
+    let message = outcome.message();
+    if outcome.is_new() {
+        notify::message_posted(&state, &room, &caller.name, message).await;
+    }
+    let ack = AckResponse {
+        room: message.room.0,
+        seq: message.seq.0,
+        id: message.id.0,
+        client_id: message.client_id.clone(),
+        created: outcome.is_new(),
+    };
+    let mut response = if outcome.is_new() { HttpResponse::Created() } else { HttpResponse::Ok() };
+    Ok(response.json(ack))
+}

@@ -1,0 +1,44 @@
+//! What every handler can reach.
+
+use crate::auth::JwtKeys;
+use crate::config::Settings;
+use crate::rate_limit::SharedLimiter;
+use crate::store::SharedStore;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Shared by all workers of both listeners (cheap to clone).
+#[derive(Clone)]
+pub struct AppState {
+    pub store: SharedStore,
+    pub keys: Arc<JwtKeys>,
+    pub limiter: SharedLimiter,
+    pub settings: Arc<Settings>,
+    pub instance_id: Arc<str>,
+    pub lifecycle: Arc<Lifecycle>,
+}
+
+/// Start-up and drain flags the probes report.
+#[derive(Default)]
+pub struct Lifecycle {
+    started: AtomicBool,
+    draining: AtomicBool,
+}
+
+impl Lifecycle {
+    pub fn mark_started(&self) {
+        self.started.store(true, Ordering::SeqCst);
+    }
+
+    pub fn started(&self) -> bool {
+        self.started.load(Ordering::SeqCst)
+    }
+
+    pub fn begin_drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,150 @@
+//! `/api/v1/users`: profiles and follows.
+
+use crate::auth::AuthUser;
+use crate::domain::{DisplayName, UserId};
+use crate::error::{ApiError, Fields};
+use crate::http::AppState;
+use crate::notify;
+use crate::store::{ProfilePatch, User};
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/users/me", web::get().to(me))
+        .route("/users/me", web::patch().to(update_me))
+        .route("/users/{id}", web::get().to(get_user))
+        .route("/users/{id}/follow", web::post().to(follow))
+        .route("/users/{id}/follow", web::delete().to(unfollow));
+}
+
+/// A user profile. `email` only appears on the caller's own profile.
+#[derive(Serialize, ToSchema)]
+pub struct UserBody {
+    pub id: uuid::Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub bio: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+impl UserBody {
+    pub fn public(u: &User) -> Self {
+        Self {
+            id: u.id.0,
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            bio: u.bio.clone(),
+            created_at: u.created_at,
+            email: None,
+        }
+    }
+
+    pub fn private(u: &User) -> Self {
+        Self {
+            email: Some(u.email.clone()),
+            ..Self::public(u)
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    /// Up to 64 characters.
+    pub display_name: Option<String>,
+    /// Up to 500 characters.
+    pub bio: Option<String>,
+}
+
+/// Parses a user id from the path.
+pub fn parse_user_id(raw: &str) -> Result<UserId, ApiError> {
+    let mut fields = Fields::default();
+    let id = fields.check("id", UserId::parse(raw));
+    fields.finish(id)
+}
+
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = UserBody), (status = 401, body = crate::error::Problem)))]
+pub async fn me(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
+    let user = state.store.user(caller.id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(HttpResponse::Ok().json(UserBody::private(&user)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
+    request_body = ProfileUpdate,
+    responses((status = 200, body = UserBody), (status = 400, body = crate::error::Problem)))]
+pub async fn update_me(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    body: web::Json<ProfileUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut fields = Fields::default();
+    let display_name = body
+        .display_name
+        .as_deref()
+        .map(|d| fields.check("display_name", DisplayName::parse(d)));
+    let bio = body.bio.map(|b| {
+        let ok = b.chars().count() <= 500;
+        fields.check("bio", if ok { Ok(b) } else { Err("must be at most 500 characters") })
+    });
+    fields.finish(Some(()))?;
+    let patch = ProfilePatch {
+        display_name: display_name.flatten(),
+        bio: bio.flatten(),
+    };
+    let user = state.store.update_profile(caller.id, patch).await?;
+    Ok(HttpResponse::Ok().json(UserBody::private(&user)))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = UserBody), (status = 404, body = crate::error::Problem)))]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    _caller: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_user_id(&path)?;
+    let user = state.store.user(id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(HttpResponse::Ok().json(UserBody::public(&user)))
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/follow", tag = "users", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 204, description = "now following (idempotent)"),
+              (status = 400, description = "following yourself", body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem)))]
+pub async fn follow(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_user_id(&path)?;
+    if id == caller.id {
+        return Err(ApiError::bad_request("you cannot follow yourself"));
+    }
+    state.store.follow(caller.id, id).await.map_err(|e| match e {
+        crate::store::StoreError::NotFound => ApiError::not_found("user"),
+        other => other.into(),
+    })?;
+    notify::followed(&state, caller.id, &caller.name, id).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{id}/follow", tag = "users", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 204, description = "no longer following (idempotent)")))]
+pub async fn unfollow(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_user_id(&path)?;
+    state.store.unfollow(caller.id, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,31 @@
+//! # parley: a realtime chat and notification server
+//!
+//! ## Layout
+//!
+//! This crate is the application: it wires HTTP, configuration, auth and
+//! storage to the actor engine in the `parley-actors` crate
+//! (`actors/`), which knows nothing of any of them.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | `Settings`: defaults < `parley.toml` < environment |
+//! | [`startup`] | `Application::build` (binds listeners, opens the store) and `run_until_stopped` |
+//! | [`telemetry`] | the tracing subscriber (pretty or JSON) |
+//! | [`error`] | the one table mapping every error to HTTP status and problem type |
+//! | [`domain`] | parsed newtypes: the only way client input gets in |
+//! | [`auth`] | RS256 access tokens with rotating keys, refresh-token families, argon2id |
+//! | [`store`] | the `Store` trait, PostgreSQL and embedded implementations |
+//! | [`rate_limit`] | per-user and per-IP request limits (GCRA) |
+//! | [`http`] | one module per REST resource, health probes, OpenAPI |
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod notify;
+pub mod rate_limit;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod version;

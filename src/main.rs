@@ -1,0 +1,32 @@
+//! The `parley` binary: load settings, start telemetry, build, run.
+
+use parley::config::Settings;
+use parley::startup::Application;
+use parley::telemetry;
+use std::process::ExitCode;
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("parley: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log);
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "parley could not start");
+            return ExitCode::FAILURE;
+        }
+    };
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "parley stopped with an error");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Which events notify whom. Each notification is stored first (REST reads
+//! it, it survives restarts); live delivery to connected sessions builds on
+//! the stored row.
+//!
+//! - a new post notifies every follower of its author (`new_post`);
+//! - a follow notifies the followed user (`follow`);
+//! - `@username` in a room message notifies that user if they can read the
+//!   room (`mention`);
+//! - a message in a direct room notifies the other member (`direct_message`).
+//!
+//! The triggering write has already committed, so a failure here is logged
+//! and does not fail the request.
+
+use crate::domain::{RoomKind, UserId};
+use crate::http::AppState;
+use crate::store::{NewNotification, Post, Room};
+use parley_actors::model::StoredMessage;
+use serde_json::json;
+use std::collections::BTreeSet;
+
+pub async fn post_created(state: &AppState, author_name: &str, post: &Post) {
+    let followers = match state.store.followers(post.author).await {
+        Ok(f) => f,
+        Err(error) => {
+            tracing::warn!(%error, "could not load followers to notify");
+            return;
+        }
+    };
+    let payload = json!({
+        "post_id": post.id, "author": post.author, "author_username": author_name,
+        "excerpt": excerpt(&post.body),
+    });
+    for follower in followers {
+        send(state, follower, "new_post", payload.clone()).await;
+    }
+}
+
+pub async fn followed(state: &AppState, follower: UserId, follower_name: &str, followee: UserId) {
+    let payload = json!({ "follower": follower, "follower_username": follower_name });
+    send(state, followee, "follow", payload).await;
+}
+
+pub async fn message_posted(state: &AppState, room: &Room, author_name: &str, message: &StoredMessage) {
+    let payload = json!({
+        "room": room.id, "room_name": room.name, "seq": message.seq, "message_id": message.id,
+        "author": message.author, "author_username": author_name, "excerpt": excerpt(&message.body),
+    });
+    let mut notified = BTreeSet::from([message.author]);
+    if room.kind == RoomKind::Direct {
+        match state.store.members(room.id).await {
+            Ok(members) => {
+                for member in members.iter().filter(|m| notified.insert(m.user)) {
+                    send(state, member.user, "direct_message", payload.clone()).await;
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not load direct room members"),
+        }
+    }
+    for name in mentions(&message.body) {
+        let Ok(Some(user)) = state.store.user_by_username(name).await else {
+            continue;
+        };
+        if !notified.insert(user.id) {
+            continue;
+        }
+        let can_read = room.kind == RoomKind::Public
+            || matches!(state.store.role(room.id, user.id).await, Ok(Some(_)));
+        if can_read {
+            send(state, user.id, "mention", payload.clone()).await;
+        }
+    }
+}
+
+async fn send(state: &AppState, user: UserId, kind: &str, payload: serde_json::Value) {
+    let new = NewNotification {
+        user,
+        kind: kind.to_owned(),
+        payload,
+    };
+    if let Err(error) = state.store.create_notification(new).await {
+        tracing::warn!(%error, kind, "could not store a notification");
+    }
+}
+
+/// The `@name` tokens of a text, each once, in order of first appearance.
+pub fn mentions(text: &str) -> Vec<&str> {
+    let mut found = Vec::new();
+    let bytes = text.as_bytes();
+    for (i, _) in text.match_indices('@') {
+        let preceded_ok = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+        if !preceded_ok {
+            continue;
+        }
+        let rest = &text[i + 1..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+            .unwrap_or(rest.len());
+        // A sentence-ending dot is punctuation, not part of the name.
+        let name = rest[..end].trim_end_matches('.');
+        if (3..=32).contains(&name.len()) && !found.contains(&name) {
+            found.push(name);
+        }
+        if found.len() >= 20 {
+            break; // bound the lookups one message can cause
+        }
+    }
+    found
+}
+
+fn excerpt(text: &str) -> String {
+    text.chars().take(140).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mentions;
+
+    #[test]
+    fn finds_each_mention_once() {
+        assert_eq!(mentions("hi @ada and @bob_1. @ada again"), vec!["ada", "bob_1"]);
+        assert!(mentions("mail ada@example.com").is_empty());
+        assert!(mentions("@ab is too short").is_empty());
+    }
+}

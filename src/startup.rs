@@ -1,0 +1,158 @@
+//! Building and running one parley process.
+//!
+//! [`Application::build`] does everything that can fail (open the store and
+//! migrate it, load keys, bind both listeners) and reports the bound
+//! addresses, so tests start the real application on port 0;
+//! [`Application::run_until_stopped`] serves until a signal stops it.
+
+use crate::auth::JwtKeys;
+use crate::config::Settings;
+use crate::http::state::Lifecycle;
+use crate::http::{self, AppState};
+use crate::rate_limit::LocalLimiter;
+use crate::store::memory::MemoryStore;
+use crate::store::postgres::PgStore;
+use crate::store::SharedStore;
+use actix_web::dev::Server;
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing_actix_web::TracingLogger;
+
+/// A built, not yet running, parley.
+pub struct Application {
+    public_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    public: Server,
+    admin: Server,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let instance_id: Arc<str> = settings
+            .instance_id
+            .clone()
+            .unwrap_or_else(default_instance_id)
+            .into();
+        let store = open_store(&settings).await?;
+        let keys = Arc::new(JwtKeys::load(&settings.auth).context("loading JWT keys")?);
+        let limiter = Arc::new(LocalLimiter::new(settings.rate.api_per_min, settings.rate.auth_per_min));
+        let state = AppState {
+            store,
+            keys,
+            limiter,
+            settings: settings.clone(),
+            instance_id,
+            lifecycle: Arc::new(Lifecycle::default()),
+        };
+        let public_listener = TcpListener::bind(settings.http.addr)
+            .with_context(|| format!("PARLEY_HTTP_ADDR: binding {}", settings.http.addr))?;
+        let admin_listener = TcpListener::bind(settings.http.admin_addr)
+            .with_context(|| format!("PARLEY_ADMIN_ADDR: binding {}", settings.http.admin_addr))?;
+        let public_addr = public_listener.local_addr()?;
+        let admin_addr = admin_listener.local_addr()?;
+        let public = serve(public_listener, &state, http::configure_public)?;
+        let admin = serve(admin_listener, &state, http::configure_admin)?;
+        state.lifecycle.mark_started();
+        tracing::info!(%public_addr, %admin_addr, instance = %state.instance_id, store = state.store.backend(), "parley is up");
+        Ok(Self {
+            public_addr,
+            admin_addr,
+            public,
+            admin,
+            state,
+        })
+    }
+
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public_addr
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves both listeners until a signal stops them (actix drains
+    /// in-flight requests for `PARLEY_DRAIN_TIMEOUT_S`).
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let (public, admin) = tokio::join!(self.public, self.admin);
+        public.context("public listener")?;
+        admin.context("admin listener")?;
+        tracing::info!("parley stopped");
+        Ok(())
+    }
+}
+
+async fn open_store(settings: &Settings) -> anyhow::Result<SharedStore> {
+    match &settings.database.url {
+        Some(_) => {
+            let store = PgStore::connect(&settings.database).await.context("connecting to PostgreSQL")?;
+            Ok(Arc::new(store))
+        }
+        None => {
+            tracing::warn!(
+                "DATABASE_URL is unset: using the embedded in-process store; NOTHING SURVIVES A RESTART"
+            );
+            Ok(Arc::new(MemoryStore::new()))
+        }
+    }
+}
+
+fn serve(
+    listener: TcpListener,
+    state: &AppState,
+    routes: fn(&mut web::ServiceConfig),
+) -> anyhow::Result<Server> {
+    let data = web::Data::new(state.clone());
+    let (json, path, query) = http::extractor_config(state.settings.http.max_body_bytes);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(json.clone())
+            .app_data(path.clone())
+            .app_data(query.clone())
+            .configure(routes)
+            .default_service(web::to(http::not_found))
+            .wrap(security_headers())
+            .wrap(TracingLogger::default())
+            .wrap(from_fn(http::request_id::middleware))
+    })
+    .listen(listener)?
+    .shutdown_timeout(state.settings.drain.timeout_s);
+    if state.settings.http.workers > 0 {
+        server = server.workers(state.settings.http.workers);
+    }
+    // Keep-alive shorter than typical load balancer idle timeouts.
+    Ok(server.keep_alive(Duration::from_secs(30)).run())
+}
+
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'",
+        ))
+}
+
+/// The host name plus a random suffix, so two processes on one host differ.
+fn default_instance_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "parley".into());
+    let suffix: u32 = rand::random();
+    format!("{host}-{:06x}", suffix & 0xff_ffff)
+}

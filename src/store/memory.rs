@@ -1,0 +1,313 @@
+//! The embedded in-process store: used when `DATABASE_URL` is unset.
+//! Nothing survives a restart.
+//!
+//! All state lives in one [`State`] behind one `std::sync::Mutex`, so every
+//! call is trivially atomic (a whole `append` batch included). The lock is
+//! only ever taken inside a synchronous [`State`] method call and released
+//! before the `async fn` returns; it is never held across an `.await`.
+//!
+//! The trait impls below only lock and delegate. The data operations are
+//! plain `impl State` blocks, one file per area:
+//!
+//! | file | owns |
+//! |---|---|
+//! | `memory/accounts.rs` | users, follows, refresh tokens |
+//! | `memory/posts.rs` | posts, the feed, notifications |
+//! | `memory/rooms.rs` | rooms, members, each room's message log |
+//!
+//! Rows are kept in `BTreeMap`s keyed by UUIDv7 ids, which sort by creation
+//! time, so keyset pagination is a `range` over the map.
+
+mod accounts;
+mod posts;
+mod rooms;
+
+use crate::domain::{
+    Limit, NotificationId, PostId, RoomId, RoomKind, RoomName, RoomRole, Seq, UserId,
+};
+use crate::store::{
+    Member, NewNotification, NewPost, NewRefreshToken, NewUser, Notification, Post, ProfilePatch,
+    RefreshSpend, Room, Store, StoreError, User,
+};
+use async_trait::async_trait;
+use parley_actors::model::{Appended, NewMessage, StoredMessage};
+use parley_actors::ports::{LogError, MessageLog};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// The embedded store. Cheap to create; share it behind an `Arc`.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every `State` method leaves the state consistent before it can
+    /// panic, so a poisoned lock still guards valid data: carry on with it
+    /// rather than turning one panic into a panic on every later call.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Everything the store holds.
+#[derive(Default)]
+struct State {
+    users: BTreeMap<UserId, UserRow>,
+    /// Lower-cased username → user: usernames are unique ignoring case.
+    usernames: HashMap<String, UserId>,
+    /// E-mail address (already lower-cased by `Email::parse`) → user.
+    emails: HashMap<String, UserId>,
+    /// `(follower, followee)`, so one user's followees are one range.
+    follows: BTreeSet<(UserId, UserId)>,
+    /// By the SHA-256 hash of the token.
+    refresh_tokens: HashMap<Vec<u8>, RefreshRow>,
+    posts: BTreeMap<PostId, Post>,
+    rooms: BTreeMap<RoomId, RoomRow>,
+    /// Keyed by owner first, so one user's notifications are one range.
+    notifications: BTreeMap<(UserId, NotificationId), Notification>,
+}
+
+/// A user with the one column [`User`] never carries.
+struct UserRow {
+    user: User,
+    password_hash: String,
+}
+
+/// A stored refresh token.
+struct RefreshRow {
+    user: UserId,
+    family: uuid::Uuid,
+    expires_at: chrono::DateTime<chrono::Utc>,
+    /// Presented once already.
+    spent: bool,
+    /// Its family was revoked.
+    revoked: bool,
+}
+
+/// A room with its members and its message log.
+struct RoomRow {
+    room: Room,
+    members: BTreeMap<UserId, Member>,
+    /// The message with `seq` n is at index n - 1: seqs are gapless.
+    log: Vec<StoredMessage>,
+    /// `(author, client_id)` → index in `log`: the idempotency keys.
+    client_ids: HashMap<(UserId, String), usize>,
+}
+
+#[async_trait]
+impl MessageLog for MemoryStore {
+    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, LogError> {
+        self.lock().append(batch)
+    }
+
+    async fn range(
+        &self,
+        room: RoomId,
+        after: Seq,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, LogError> {
+        self.lock().range(room, after, before, limit)
+    }
+
+    async fn tail(
+        &self,
+        room: RoomId,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, LogError> {
+        self.lock().tail(room, before, limit)
+    }
+
+    async fn last_seq(&self, room: RoomId) -> Result<Seq, LogError> {
+        self.lock().last_seq(room)
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
+        self.lock().create_user(user)
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        Ok(self.lock().users.get(&id).map(|row| row.user.clone()))
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.lock().user_by_username(username))
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.lock().user_by_email(email))
+    }
+
+    async fn password_hash(&self, id: UserId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .lock()
+            .users
+            .get(&id)
+            .map(|row| row.password_hash.clone()))
+    }
+
+    async fn update_profile(&self, id: UserId, patch: ProfilePatch) -> Result<User, StoreError> {
+        self.lock().update_profile(id, patch)
+    }
+
+    async fn follow(&self, follower: UserId, followee: UserId) -> Result<(), StoreError> {
+        self.lock().follow(follower, followee)
+    }
+
+    async fn unfollow(&self, follower: UserId, followee: UserId) -> Result<(), StoreError> {
+        self.lock().follows.remove(&(follower, followee));
+        Ok(())
+    }
+
+    async fn followers(&self, user: UserId) -> Result<Vec<UserId>, StoreError> {
+        Ok(self.lock().followers(user))
+    }
+
+    async fn insert_refresh_token(&self, token: NewRefreshToken) -> Result<(), StoreError> {
+        self.lock().insert_refresh_token(token)
+    }
+
+    async fn spend_refresh_token(&self, hash: &[u8]) -> Result<RefreshSpend, StoreError> {
+        Ok(self.lock().spend_refresh_token(hash, chrono::Utc::now()))
+    }
+
+    async fn revoke_refresh_family(&self, family: uuid::Uuid) -> Result<(), StoreError> {
+        self.lock().revoke_refresh_family(family);
+        Ok(())
+    }
+
+    async fn refresh_token_owner(
+        &self,
+        hash: &[u8],
+    ) -> Result<Option<(UserId, uuid::Uuid)>, StoreError> {
+        let state = self.lock();
+        Ok(state.refresh_tokens.get(hash).map(|t| (t.user, t.family)))
+    }
+
+    async fn create_post(&self, post: NewPost) -> Result<Post, StoreError> {
+        self.lock().create_post(post)
+    }
+
+    async fn post(&self, id: PostId) -> Result<Option<Post>, StoreError> {
+        Ok(self.lock().posts.get(&id).cloned())
+    }
+
+    async fn delete_post(&self, id: PostId) -> Result<(), StoreError> {
+        self.lock()
+            .posts
+            .remove(&id)
+            .map(drop)
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn feed(
+        &self,
+        user: UserId,
+        before: Option<PostId>,
+        limit: Limit,
+    ) -> Result<Vec<Post>, StoreError> {
+        Ok(self.lock().feed(user, before, limit))
+    }
+
+    async fn create_room(
+        &self,
+        creator: UserId,
+        name: RoomName,
+        kind: RoomKind,
+    ) -> Result<Room, StoreError> {
+        self.lock().create_room(creator, name, kind)
+    }
+
+    async fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
+        Ok(self.lock().rooms.get(&id).map(|row| row.room.clone()))
+    }
+
+    async fn rooms_visible_to(
+        &self,
+        user: UserId,
+        after: Option<RoomId>,
+        limit: Limit,
+    ) -> Result<Vec<Room>, StoreError> {
+        Ok(self.lock().rooms_visible_to(user, after, limit))
+    }
+
+    async fn role(&self, room: RoomId, user: UserId) -> Result<Option<RoomRole>, StoreError> {
+        let state = self.lock();
+        let member = state
+            .rooms
+            .get(&room)
+            .and_then(|row| row.members.get(&user));
+        Ok(member.map(|m| m.role))
+    }
+
+    async fn members(&self, room: RoomId) -> Result<Vec<Member>, StoreError> {
+        Ok(self.lock().members(room))
+    }
+
+    async fn add_member(
+        &self,
+        room: RoomId,
+        user: UserId,
+        role: RoomRole,
+    ) -> Result<(), StoreError> {
+        self.lock().add_member(room, user, role)
+    }
+
+    async fn remove_member(&self, room: RoomId, user: UserId) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let row = state.rooms.get_mut(&room).ok_or(StoreError::NotFound)?;
+        row.members
+            .remove(&user)
+            .map(drop)
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn create_notification(
+        &self,
+        notification: NewNotification,
+    ) -> Result<Notification, StoreError> {
+        self.lock().create_notification(notification)
+    }
+
+    async fn notifications(
+        &self,
+        user: UserId,
+        unread_only: bool,
+        before: Option<NotificationId>,
+        limit: Limit,
+    ) -> Result<Vec<Notification>, StoreError> {
+        Ok(self.lock().notifications(user, unread_only, before, limit))
+    }
+
+    async fn unread_count(&self, user: UserId) -> Result<i64, StoreError> {
+        Ok(self.lock().unread_of(user).count() as i64)
+    }
+
+    async fn mark_read(&self, user: UserId, id: NotificationId) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let notification = state.notifications.get_mut(&(user, id));
+        notification.ok_or(StoreError::NotFound)?.read = true;
+        Ok(())
+    }
+
+    async fn mark_all_read(&self, user: UserId) -> Result<i64, StoreError> {
+        Ok(self.lock().mark_all_read(user))
+    }
+}

@@ -1,0 +1,129 @@
+//! Users, follows and refresh tokens of the embedded store.
+
+use super::{RefreshRow, State, UserRow};
+use crate::domain::UserId;
+use crate::store::{NewRefreshToken, NewUser, ProfilePatch, RefreshSpend, StoreError, User};
+use chrono::{DateTime, Utc};
+use std::collections::hash_map::Entry;
+
+impl State {
+    pub(super) fn create_user(&mut self, new: NewUser) -> Result<User, StoreError> {
+        let username_key = new.username.as_str().to_lowercase();
+        if self.usernames.contains_key(&username_key) {
+            return Err(StoreError::Conflict("username"));
+        }
+        let email = new.email.as_str().to_owned();
+        if self.emails.contains_key(&email) {
+            return Err(StoreError::Conflict("email"));
+        }
+        if self.users.contains_key(&new.id) {
+            return Err(StoreError::Conflict("id"));
+        }
+        let user = User {
+            id: new.id,
+            username: new.username.as_str().to_owned(),
+            email: email.clone(),
+            display_name: String::new(),
+            bio: String::new(),
+            created_at: Utc::now(),
+        };
+        self.usernames.insert(username_key, new.id);
+        self.emails.insert(email, new.id);
+        let row = UserRow {
+            user: user.clone(),
+            password_hash: new.password_hash,
+        };
+        self.users.insert(new.id, row);
+        Ok(user)
+    }
+
+    pub(super) fn user_by_username(&self, username: &str) -> Option<User> {
+        let id = self.usernames.get(&username.to_lowercase())?;
+        self.users.get(id).map(|row| row.user.clone())
+    }
+
+    pub(super) fn user_by_email(&self, email: &str) -> Option<User> {
+        // Stored addresses are lower-cased; accept the caller's raw input too.
+        let id = self.emails.get(&email.trim().to_lowercase())?;
+        self.users.get(id).map(|row| row.user.clone())
+    }
+
+    pub(super) fn update_profile(
+        &mut self,
+        id: UserId,
+        patch: ProfilePatch,
+    ) -> Result<User, StoreError> {
+        let user = &mut self.users.get_mut(&id).ok_or(StoreError::NotFound)?.user;
+        if let Some(display_name) = patch.display_name {
+            user.display_name = display_name.as_str().to_owned();
+        }
+        if let Some(bio) = patch.bio {
+            user.bio = bio;
+        }
+        Ok(user.clone())
+    }
+
+    pub(super) fn follow(&mut self, follower: UserId, followee: UserId) -> Result<(), StoreError> {
+        if !self.users.contains_key(&follower) || !self.users.contains_key(&followee) {
+            return Err(StoreError::NotFound);
+        }
+        self.follows.insert((follower, followee));
+        Ok(())
+    }
+
+    /// A scan of every follow: the set is keyed for the feed's question
+    /// ("whom does X follow"), and this one is asked far less often.
+    pub(super) fn followers(&self, user: UserId) -> Vec<UserId> {
+        self.follows
+            .iter()
+            .filter(|(_, followee)| *followee == user)
+            .map(|(follower, _)| *follower)
+            .collect()
+    }
+
+    pub(super) fn insert_refresh_token(
+        &mut self,
+        token: NewRefreshToken,
+    ) -> Result<(), StoreError> {
+        if !self.users.contains_key(&token.user) {
+            return Err(StoreError::NotFound);
+        }
+        match self.refresh_tokens.entry(token.hash) {
+            Entry::Occupied(_) => Err(StoreError::Conflict("refresh_token")),
+            Entry::Vacant(slot) => {
+                slot.insert(RefreshRow {
+                    user: token.user,
+                    family: token.family,
+                    expires_at: token.expires_at,
+                    spent: false,
+                    revoked: false,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// A replay is reported as such even once the token has expired: the
+    /// caller must still revoke the family it came from.
+    pub(super) fn spend_refresh_token(&mut self, hash: &[u8], now: DateTime<Utc>) -> RefreshSpend {
+        let Some(token) = self.refresh_tokens.get_mut(hash) else {
+            return RefreshSpend::Unknown;
+        };
+        let (user, family) = (token.user, token.family);
+        if token.spent || token.revoked {
+            RefreshSpend::Reused { user, family }
+        } else if token.expires_at <= now {
+            RefreshSpend::Expired
+        } else {
+            token.spent = true;
+            RefreshSpend::Spent { user, family }
+        }
+    }
+
+    pub(super) fn revoke_refresh_family(&mut self, family: uuid::Uuid) {
+        self.refresh_tokens
+            .values_mut()
+            .filter(|token| token.family == family)
+            .for_each(|token| token.revoked = true);
+    }
+}

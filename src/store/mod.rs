@@ -1,0 +1,157 @@
+//! Storage: one [`Store`] interface, two implementations.
+//!
+//! - [`postgres::PgStore`]: PostgreSQL through a deadpool pool, migrations
+//!   from `migrations/` applied at start-up.
+//! - [`memory::MemoryStore`]: the embedded in-process store used when
+//!   `DATABASE_URL` is unset. Nothing survives a restart.
+//!
+//! Both implement the actors' [`MessageLog`] port too, and the same
+//! behavioural test suite (`tests/api`) runs against each.
+//!
+//! Authorisation (who may read a private room, who may delete a post) is
+//! decided by the HTTP layer from what the store returns; the store only
+//! enforces integrity (uniqueness, referential integrity, gapless `seq`).
+
+pub mod memory;
+pub mod models;
+pub mod postgres;
+
+pub use models::*;
+
+use crate::domain::{
+    Limit, NotificationId, PostId, RoomId, RoomKind, RoomName, RoomRole, UserId,
+};
+use async_trait::async_trait;
+use parley_actors::ports::{LogError, MessageLog};
+use std::sync::Arc;
+
+/// The store as the application holds it.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique field is taken; the payload names the field (`username`, `email`).
+    #[error("{0} is already taken")]
+    Conflict(&'static str),
+    /// The referenced row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The backing store failed or cannot be reached.
+    #[error(transparent)]
+    Unavailable(#[from] anyhow::Error),
+}
+
+impl From<LogError> for StoreError {
+    fn from(e: LogError) -> Self {
+        match e {
+            LogError::RoomNotFound => StoreError::NotFound,
+            LogError::Unavailable(msg) => StoreError::Unavailable(anyhow::anyhow!(msg)),
+        }
+    }
+}
+
+/// Every persistent operation parley performs.
+#[async_trait]
+pub trait Store: MessageLog {
+    /// Which implementation this is (`postgres` or `memory`), for probes.
+    fn backend(&self) -> &'static str;
+
+    /// Round-trips to the backing store; `Err` when it is unusable.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    // --- users -------------------------------------------------------------
+
+    /// Creates an account. `Conflict("username" | "email")` when taken
+    /// (usernames compare case-insensitively).
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// Looks a user up by username (case-insensitive), for logins and mentions.
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+    /// The stored argon2id PHC string of a user.
+    async fn password_hash(&self, id: UserId) -> Result<Option<String>, StoreError>;
+    /// Applies the fields that are `Some`; `NotFound` for an unknown user.
+    async fn update_profile(&self, id: UserId, patch: ProfilePatch) -> Result<User, StoreError>;
+
+    // --- follows -----------------------------------------------------------
+
+    /// Idempotent; `NotFound` when either user does not exist.
+    async fn follow(&self, follower: UserId, followee: UserId) -> Result<(), StoreError>;
+    /// Idempotent.
+    async fn unfollow(&self, follower: UserId, followee: UserId) -> Result<(), StoreError>;
+    async fn followers(&self, user: UserId) -> Result<Vec<UserId>, StoreError>;
+
+    // --- refresh tokens ----------------------------------------------------
+
+    async fn insert_refresh_token(&self, token: NewRefreshToken) -> Result<(), StoreError>;
+    /// Atomically spends a refresh token by its hash. See [`RefreshSpend`].
+    async fn spend_refresh_token(&self, hash: &[u8]) -> Result<RefreshSpend, StoreError>;
+    /// Revokes every token of a family (reuse detected, or logout).
+    async fn revoke_refresh_family(&self, family: uuid::Uuid) -> Result<(), StoreError>;
+    /// The family and owner of a token, spent or not (logout).
+    async fn refresh_token_owner(
+        &self,
+        hash: &[u8],
+    ) -> Result<Option<(UserId, uuid::Uuid)>, StoreError>;
+
+    // --- posts -------------------------------------------------------------
+
+    async fn create_post(&self, post: NewPost) -> Result<Post, StoreError>;
+    async fn post(&self, id: PostId) -> Result<Option<Post>, StoreError>;
+    /// Deletes a post; `NotFound` when absent. Authorship is checked by the caller.
+    async fn delete_post(&self, id: PostId) -> Result<(), StoreError>;
+    /// Posts by `user` and everyone `user` follows, newest first, strictly
+    /// older than `before` when given.
+    async fn feed(
+        &self,
+        user: UserId,
+        before: Option<PostId>,
+        limit: Limit,
+    ) -> Result<Vec<Post>, StoreError>;
+
+    // --- rooms -------------------------------------------------------------
+
+    /// Creates a room with `creator` as its owner.
+    async fn create_room(
+        &self,
+        creator: UserId,
+        name: RoomName,
+        kind: RoomKind,
+    ) -> Result<Room, StoreError>;
+    async fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError>;
+    /// Public rooms and rooms `user` is a member of, oldest first, strictly
+    /// after `after` when given.
+    async fn rooms_visible_to(
+        &self,
+        user: UserId,
+        after: Option<RoomId>,
+        limit: Limit,
+    ) -> Result<Vec<Room>, StoreError>;
+    async fn role(&self, room: RoomId, user: UserId) -> Result<Option<RoomRole>, StoreError>;
+    async fn members(&self, room: RoomId) -> Result<Vec<Member>, StoreError>;
+    /// Adds or keeps a member; `NotFound` when the room or user is unknown.
+    async fn add_member(&self, room: RoomId, user: UserId, role: RoomRole) -> Result<(), StoreError>;
+    /// `NotFound` when the user was not a member.
+    async fn remove_member(&self, room: RoomId, user: UserId) -> Result<(), StoreError>;
+
+    // --- notifications -----------------------------------------------------
+
+    async fn create_notification(
+        &self,
+        notification: NewNotification,
+    ) -> Result<Notification, StoreError>;
+    /// Newest first, strictly older than `before` when given.
+    async fn notifications(
+        &self,
+        user: UserId,
+        unread_only: bool,
+        before: Option<NotificationId>,
+        limit: Limit,
+    ) -> Result<Vec<Notification>, StoreError>;
+    async fn unread_count(&self, user: UserId) -> Result<i64, StoreError>;
+    /// `NotFound` when the notification does not exist or is not `user`'s.
+    async fn mark_read(&self, user: UserId, id: NotificationId) -> Result<(), StoreError>;
+    /// Returns how many were unread.
+    async fn mark_all_read(&self, user: UserId) -> Result<i64, StoreError>;
+}

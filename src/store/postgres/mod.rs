@@ -1,0 +1,251 @@
+//! The PostgreSQL store: [`PgStore`], a deadpool pool of tokio-postgres
+//! connections behind the [`Store`] and [`MessageLog`] traits.
+//!
+//! Open it with [`PgStore::connect`], which waits for the database (bounded
+//! by `PARLEY_DB_CONNECT_TIMEOUT_S`) and applies the migrations in
+//! `migrations/` before returning. The trait impls below only delegate; the
+//! SQL lives with its concept:
+//!
+//! | file | owns |
+//! |---|---|
+//! | `connect.rs` | the pool, waiting for the database, migrations |
+//! | `sql.rs` | running statements, telling constraint violations apart |
+//! | `users.rs` | accounts and profiles |
+//! | `follows.rs` | the follow graph |
+//! | `tokens.rs` | refresh tokens: spend once, revoke by family |
+//! | `posts.rs` | posts and the feed |
+//! | `rooms.rs` | rooms and their members |
+//! | `messages.rs` | the room message log: gapless `seq`, idempotent appends |
+//! | `notifications.rs` | notifications and their read state |
+//!
+//! Every list is keyset-paginated on a UUIDv7 id (or a room's `seq`) and
+//! served by an index named in the migration.
+
+mod connect;
+mod follows;
+mod messages;
+mod notifications;
+mod posts;
+mod rooms;
+mod sql;
+mod tokens;
+mod users;
+
+use crate::domain::{
+    Limit, NotificationId, PostId, RoomId, RoomKind, RoomName, RoomRole, Seq, UserId,
+};
+use crate::store::{
+    Member, NewNotification, NewPost, NewRefreshToken, NewUser, Notification, Post, ProfilePatch,
+    RefreshSpend, Room, Store, StoreError, User,
+};
+use anyhow::Context;
+use async_trait::async_trait;
+use deadpool_postgres::Pool;
+use parley_actors::model::{Appended, NewMessage, StoredMessage};
+use parley_actors::ports::{LogError, MessageLog};
+
+/// The PostgreSQL store. Cloning shares the pool.
+#[derive(Clone)]
+pub struct PgStore {
+    /// Connections to one database, already migrated.
+    pool: Pool,
+}
+
+impl PgStore {
+    /// How full the pool is, for readiness probes and metrics.
+    pub fn pool_status(&self) -> deadpool_postgres::Status {
+        self.pool.status()
+    }
+}
+
+#[async_trait]
+impl MessageLog for PgStore {
+    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, LogError> {
+        messages::append(&self.pool, batch).await
+    }
+
+    async fn range(
+        &self,
+        room: RoomId,
+        after: Seq,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, LogError> {
+        messages::range(&self.pool, room, after, before, limit).await
+    }
+
+    async fn tail(
+        &self,
+        room: RoomId,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, LogError> {
+        messages::tail(&self.pool, room, before, limit).await
+    }
+
+    async fn last_seq(&self, room: RoomId) -> Result<Seq, LogError> {
+        messages::last_seq(&self.pool, room).await
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sql::execute(&self.pool, "SELECT 1", &[])
+            .await
+            .context("pinging the database")?;
+        Ok(())
+    }
+
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
+        users::create(&self.pool, user).await
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        users::by_id(&self.pool, id).await
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        users::by_username(&self.pool, username).await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        users::by_email(&self.pool, email).await
+    }
+
+    async fn password_hash(&self, id: UserId) -> Result<Option<String>, StoreError> {
+        users::password_hash(&self.pool, id).await
+    }
+
+    async fn update_profile(&self, id: UserId, patch: ProfilePatch) -> Result<User, StoreError> {
+        users::update_profile(&self.pool, id, patch).await
+    }
+
+    async fn follow(&self, follower: UserId, followee: UserId) -> Result<(), StoreError> {
+        follows::follow(&self.pool, follower, followee).await
+    }
+
+    async fn unfollow(&self, follower: UserId, followee: UserId) -> Result<(), StoreError> {
+        follows::unfollow(&self.pool, follower, followee).await
+    }
+
+    async fn followers(&self, user: UserId) -> Result<Vec<UserId>, StoreError> {
+        follows::followers(&self.pool, user).await
+    }
+
+    async fn insert_refresh_token(&self, token: NewRefreshToken) -> Result<(), StoreError> {
+        tokens::insert(&self.pool, token).await
+    }
+
+    async fn spend_refresh_token(&self, hash: &[u8]) -> Result<RefreshSpend, StoreError> {
+        tokens::spend(&self.pool, hash).await
+    }
+
+    async fn revoke_refresh_family(&self, family: uuid::Uuid) -> Result<(), StoreError> {
+        tokens::revoke_family(&self.pool, family).await
+    }
+
+    async fn refresh_token_owner(
+        &self,
+        hash: &[u8],
+    ) -> Result<Option<(UserId, uuid::Uuid)>, StoreError> {
+        tokens::owner(&self.pool, hash).await
+    }
+
+    async fn create_post(&self, post: NewPost) -> Result<Post, StoreError> {
+        posts::create(&self.pool, post).await
+    }
+
+    async fn post(&self, id: PostId) -> Result<Option<Post>, StoreError> {
+        posts::by_id(&self.pool, id).await
+    }
+
+    async fn delete_post(&self, id: PostId) -> Result<(), StoreError> {
+        posts::delete(&self.pool, id).await
+    }
+
+    async fn feed(
+        &self,
+        user: UserId,
+        before: Option<PostId>,
+        limit: Limit,
+    ) -> Result<Vec<Post>, StoreError> {
+        posts::feed(&self.pool, user, before, limit).await
+    }
+
+    async fn create_room(
+        &self,
+        creator: UserId,
+        name: RoomName,
+        kind: RoomKind,
+    ) -> Result<Room, StoreError> {
+        rooms::create(&self.pool, creator, name, kind).await
+    }
+
+    async fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
+        rooms::by_id(&self.pool, id).await
+    }
+
+    async fn rooms_visible_to(
+        &self,
+        user: UserId,
+        after: Option<RoomId>,
+        limit: Limit,
+    ) -> Result<Vec<Room>, StoreError> {
+        rooms::visible_to(&self.pool, user, after, limit).await
+    }
+
+    async fn role(&self, room: RoomId, user: UserId) -> Result<Option<RoomRole>, StoreError> {
+        rooms::role(&self.pool, room, user).await
+    }
+
+    async fn members(&self, room: RoomId) -> Result<Vec<Member>, StoreError> {
+        rooms::members(&self.pool, room).await
+    }
+
+    async fn add_member(
+        &self,
+        room: RoomId,
+        user: UserId,
+        role: RoomRole,
+    ) -> Result<(), StoreError> {
+        rooms::add_member(&self.pool, room, user, role).await
+    }
+
+    async fn remove_member(&self, room: RoomId, user: UserId) -> Result<(), StoreError> {
+        rooms::remove_member(&self.pool, room, user).await
+    }
+
+    async fn create_notification(
+        &self,
+        notification: NewNotification,
+    ) -> Result<Notification, StoreError> {
+        notifications::create(&self.pool, notification).await
+    }
+
+    async fn notifications(
+        &self,
+        user: UserId,
+        unread_only: bool,
+        before: Option<NotificationId>,
+        limit: Limit,
+    ) -> Result<Vec<Notification>, StoreError> {
+        notifications::list(&self.pool, user, unread_only, before, limit).await
+    }
+
+    async fn unread_count(&self, user: UserId) -> Result<i64, StoreError> {
+        notifications::unread_count(&self.pool, user).await
+    }
+
+    async fn mark_read(&self, user: UserId, id: NotificationId) -> Result<(), StoreError> {
+        notifications::mark_read(&self.pool, user, id).await
+    }
+
+    async fn mark_all_read(&self, user: UserId) -> Result<i64, StoreError> {
+        notifications::mark_all_read(&self.pool, user).await
+    }
+}

@@ -1,0 +1,120 @@
+//! Notifications: a per-user inbox, newest first, with read state.
+//!
+//! Two list statements rather than one with an `unread_only` flag: only a
+//! literal `read_at IS NULL` lets the planner use the partial index
+//! `notifications_unread_idx`, which keeps the unread list and count cheap
+//! for users with a long history of read notifications.
+
+use super::sql;
+use crate::domain::{Limit, NotificationId, UserId};
+use crate::store::{NewNotification, Notification, StoreError};
+use anyhow::Context;
+use deadpool_postgres::Pool;
+use tokio_postgres::Row;
+
+const LIST_ALL: &str = "SELECT id, user_id, kind, payload, read_at IS NOT NULL AS read, created_at \
+                        FROM notifications WHERE user_id = $1 AND id < $2 \
+                        ORDER BY id DESC LIMIT $3";
+const LIST_UNREAD: &str = "SELECT id, user_id, kind, payload, false AS read, created_at \
+                           FROM notifications WHERE user_id = $1 AND id < $2 \
+                           AND read_at IS NULL ORDER BY id DESC LIMIT $3";
+
+#[tracing::instrument(skip_all, fields(user = %notification.user, kind = %notification.kind))]
+pub(super) async fn create(
+    pool: &Pool,
+    notification: NewNotification,
+) -> Result<Notification, StoreError> {
+    const INSERT: &str = "INSERT INTO notifications (id, user_id, kind, payload) \
+                          VALUES ($1, $2, $3, $4) \
+                          RETURNING id, user_id, kind, payload, false AS read, created_at";
+    let id = NotificationId::new();
+    let params: sql::Params = &[
+        &id.0,
+        &notification.user.0,
+        &notification.kind,
+        &notification.payload,
+    ];
+    match sql::query_opt(pool, INSERT, params).await {
+        Ok(Some(row)) => Ok(notification_from_row(&row)?),
+        Ok(None) => Err(anyhow::anyhow!("INSERT ... RETURNING returned no row").into()),
+        Err(error) if sql::foreign_key_violation(&error) => Err(StoreError::NotFound),
+        Err(error) => Err(StoreError::Unavailable(
+            error.context("creating a notification"),
+        )),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(%user, unread_only, limit = limit.get()))]
+pub(super) async fn list(
+    pool: &Pool,
+    user: UserId,
+    unread_only: bool,
+    before: Option<NotificationId>,
+    limit: Limit,
+) -> Result<Vec<Notification>, StoreError> {
+    let statement = if unread_only { LIST_UNREAD } else { LIST_ALL };
+    // No cursor means "before the largest UUID": a plain range either way.
+    let before = before.map_or(uuid::Uuid::max(), |id| id.0);
+    let limit = i64::from(limit.get());
+    let rows = sql::query(pool, statement, &[&user.0, &before, &limit])
+        .await
+        .context("listing notifications")?;
+    let notifications = rows
+        .iter()
+        .map(notification_from_row)
+        .collect::<anyhow::Result<_>>()?;
+    Ok(notifications)
+}
+
+#[tracing::instrument(skip_all, fields(%user))]
+pub(super) async fn unread_count(pool: &Pool, user: UserId) -> Result<i64, StoreError> {
+    const COUNT: &str = "SELECT count(*) AS unread FROM notifications \
+                         WHERE user_id = $1 AND read_at IS NULL";
+    let row = sql::query_opt(pool, COUNT, &[&user.0])
+        .await
+        .context("counting unread notifications")?;
+    match row {
+        Some(row) => Ok(sql::get(&row, "unread")?),
+        None => Ok(0),
+    }
+}
+
+/// Marking a read notification again succeeds and keeps its first read
+/// time; someone else's notification is indistinguishable from a missing one.
+#[tracing::instrument(skip_all, fields(%user, notification = %id))]
+pub(super) async fn mark_read(
+    pool: &Pool,
+    user: UserId,
+    id: NotificationId,
+) -> Result<(), StoreError> {
+    const MARK: &str = "UPDATE notifications SET read_at = COALESCE(read_at, now()) \
+                        WHERE id = $1 AND user_id = $2";
+    let marked = sql::execute(pool, MARK, &[&id.0, &user.0])
+        .await
+        .context("marking a notification read")?;
+    if marked == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+#[tracing::instrument(skip_all, fields(%user))]
+pub(super) async fn mark_all_read(pool: &Pool, user: UserId) -> Result<i64, StoreError> {
+    const MARK_ALL: &str = "UPDATE notifications SET read_at = now() \
+                            WHERE user_id = $1 AND read_at IS NULL";
+    let marked = sql::execute(pool, MARK_ALL, &[&user.0])
+        .await
+        .context("marking all notifications read")?;
+    Ok(i64::try_from(marked).context("counting marked notifications")?)
+}
+
+fn notification_from_row(row: &Row) -> anyhow::Result<Notification> {
+    Ok(Notification {
+        id: NotificationId(sql::get(row, "id")?),
+        user: UserId(sql::get(row, "user_id")?),
+        kind: sql::get(row, "kind")?,
+        payload: sql::get(row, "payload")?,
+        read: sql::get(row, "read")?,
+        created_at: sql::get(row, "created_at")?,
+    })
+}

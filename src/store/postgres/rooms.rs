@@ -1,0 +1,168 @@
+//! Rooms and their members.
+//!
+//! Kinds and roles are stored as the text of their wire names and checked
+//! by `CHECK` constraints, so the database refuses what [`RoomKind::parse`]
+//! and [`RoomRole::parse`] would refuse on the way back.
+
+use super::sql;
+use crate::domain::{Limit, RoomId, RoomKind, RoomName, RoomRole, UserId};
+use crate::store::{Member, Room, StoreError};
+use anyhow::{Context, anyhow};
+use deadpool_postgres::Pool;
+use tokio_postgres::Row;
+
+/// The room and its owner in one statement, hence one transaction: there is
+/// never a room without an owner, and one round trip instead of four.
+const CREATE: &str = "\
+    WITH room AS ( \
+        INSERT INTO rooms (id, name, kind, created_by) VALUES ($1, $2, $3, $4) \
+        RETURNING id, name, kind, created_by, created_at), \
+    owner AS ( \
+        INSERT INTO room_members (room_id, user_id, role, joined_at) \
+        SELECT id, created_by, 'owner', created_at FROM room) \
+    SELECT id, name, kind, created_by, created_at FROM room";
+
+/// Public rooms and the user's rooms, each half a bounded range of its own
+/// index (`rooms_public_idx`, `room_members_user_idx`), merged and cut to
+/// one page. A single `kind = 'public' OR EXISTS (...)` filter would walk
+/// every room in id order, however few of them the user can see.
+const VISIBLE_TO: &str = "\
+    SELECT id, name, kind, created_by, created_at FROM rooms \
+    WHERE id IN ( \
+        (SELECT id FROM rooms WHERE kind = 'public' AND id > $2 ORDER BY id LIMIT $3) \
+        UNION \
+        (SELECT room_id FROM room_members WHERE user_id = $1 AND room_id > $2 \
+         ORDER BY room_id LIMIT $3)) \
+    ORDER BY id LIMIT $3";
+
+#[tracing::instrument(skip_all, fields(%creator, kind = %kind))]
+pub(super) async fn create(
+    pool: &Pool,
+    creator: UserId,
+    name: RoomName,
+    kind: RoomKind,
+) -> Result<Room, StoreError> {
+    let id = RoomId::new();
+    let params: sql::Params = &[&id.0, &name.as_str(), &kind.as_str(), &creator.0];
+    match sql::query_opt(pool, CREATE, params).await {
+        Ok(Some(row)) => Ok(room_from_row(&row)?),
+        Ok(None) => Err(anyhow!("INSERT ... RETURNING returned no row").into()),
+        Err(error) if sql::foreign_key_violation(&error) => Err(StoreError::NotFound),
+        Err(error) => Err(StoreError::Unavailable(error.context("creating a room"))),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(%room))]
+pub(super) async fn by_id(pool: &Pool, room: RoomId) -> Result<Option<Room>, StoreError> {
+    const BY_ID: &str = "SELECT id, name, kind, created_by, created_at FROM rooms WHERE id = $1";
+    let row = sql::query_opt(pool, BY_ID, &[&room.0])
+        .await
+        .context("loading a room")?;
+    Ok(row.as_ref().map(room_from_row).transpose()?)
+}
+
+#[tracing::instrument(skip_all, fields(%user, limit = limit.get()))]
+pub(super) async fn visible_to(
+    pool: &Pool,
+    user: UserId,
+    after: Option<RoomId>,
+    limit: Limit,
+) -> Result<Vec<Room>, StoreError> {
+    // No cursor means "after the nil UUID", which no v7 id equals.
+    let after = after.map_or(uuid::Uuid::nil(), |id| id.0);
+    let limit = i64::from(limit.get());
+    let rows = sql::query(pool, VISIBLE_TO, &[&user.0, &after, &limit])
+        .await
+        .context("listing visible rooms")?;
+    let rooms = rows
+        .iter()
+        .map(room_from_row)
+        .collect::<anyhow::Result<_>>()?;
+    Ok(rooms)
+}
+
+#[tracing::instrument(skip_all, fields(%room, %user))]
+pub(super) async fn role(
+    pool: &Pool,
+    room: RoomId,
+    user: UserId,
+) -> Result<Option<RoomRole>, StoreError> {
+    const ROLE: &str = "SELECT role FROM room_members WHERE room_id = $1 AND user_id = $2";
+    let row = sql::query_opt(pool, ROLE, &[&room.0, &user.0])
+        .await
+        .context("loading a member's role")?;
+    Ok(row.map(|row| parse_role(&row)).transpose()?)
+}
+
+/// In user id order, straight off the primary key.
+#[tracing::instrument(skip_all, fields(%room))]
+pub(super) async fn members(pool: &Pool, room: RoomId) -> Result<Vec<Member>, StoreError> {
+    const MEMBERS: &str = "SELECT user_id, role, joined_at FROM room_members \
+                           WHERE room_id = $1 ORDER BY user_id";
+    let rows = sql::query(pool, MEMBERS, &[&room.0])
+        .await
+        .context("listing room members")?;
+    let members = rows
+        .iter()
+        .map(|row| {
+            Ok(Member {
+                user: UserId(sql::get(row, "user_id")?),
+                role: parse_role(row)?,
+                joined_at: sql::get(row, "joined_at")?,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(members)
+}
+
+/// An existing member keeps their role: adding is not a way to demote or
+/// promote.
+#[tracing::instrument(skip_all, fields(%room, %user))]
+pub(super) async fn add_member(
+    pool: &Pool,
+    room: RoomId,
+    user: UserId,
+    role: RoomRole,
+) -> Result<(), StoreError> {
+    const ADD: &str = "INSERT INTO room_members (room_id, user_id, role) VALUES ($1, $2, $3) \
+                       ON CONFLICT DO NOTHING";
+    match sql::execute(pool, ADD, &[&room.0, &user.0, &role.as_str()]).await {
+        Ok(_) => Ok(()),
+        Err(error) if sql::foreign_key_violation(&error) => Err(StoreError::NotFound),
+        Err(error) => Err(StoreError::Unavailable(
+            error.context("adding a room member"),
+        )),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(%room, %user))]
+pub(super) async fn remove_member(
+    pool: &Pool,
+    room: RoomId,
+    user: UserId,
+) -> Result<(), StoreError> {
+    const REMOVE: &str = "DELETE FROM room_members WHERE room_id = $1 AND user_id = $2";
+    let removed = sql::execute(pool, REMOVE, &[&room.0, &user.0])
+        .await
+        .context("removing a room member")?;
+    if removed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+fn room_from_row(row: &Row) -> anyhow::Result<Room> {
+    let kind: String = sql::get(row, "kind")?;
+    Ok(Room {
+        id: RoomId(sql::get(row, "id")?),
+        name: sql::get(row, "name")?,
+        kind: RoomKind::parse(&kind).map_err(|e| anyhow!("stored room kind {kind:?} {e}"))?,
+        created_by: UserId(sql::get(row, "created_by")?),
+        created_at: sql::get(row, "created_at")?,
+    })
+}
+
+fn parse_role(row: &Row) -> anyhow::Result<RoomRole> {
+    let role: String = sql::get(row, "role")?;
+    RoomRole::parse(&role).map_err(|e| anyhow!("stored room role {role:?} {e}"))
+}

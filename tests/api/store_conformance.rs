@@ -1,0 +1,682 @@
+//! The Store conformance suite: the behaviour every [`Store`] implementation
+//! must show, written once against [`SharedStore`] and run against each
+//! backend by [`conformance!`].
+//!
+//! Each case is an `async fn(SharedStore)` below; the macro turns it into a
+//! module with one test per backend, so a failure reads
+//! `store_conformance::<case>::<backend>`. Every case gets a fresh store
+//! (for PostgreSQL, a fresh database), so cases never see each other's rows.
+
+use futures_util::future::join_all;
+use parley::domain::{
+    ClientId, DisplayName, Email, Limit, MessageBody, NotificationId, PostBody, PostId, RoomId,
+    RoomKind, RoomName, RoomRole, Seq, UserId, Username,
+};
+use parley::store::{
+    NewNotification, NewPost, NewRefreshToken, NewUser, Notification, Post, ProfilePatch,
+    RefreshSpend, Room, SharedStore, StoreError, User,
+};
+use parley_actors::model::{Appended, NewMessage, StoredMessage};
+use parley_actors::ports::LogError;
+
+/// One module per case with a test per backend. The runtime is
+/// multi-threaded so that concurrent cases really run in parallel against
+/// the in-process store too.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn memory() {
+                super::$name(std::sync::Arc::new(parley::store::memory::MemoryStore::new())).await
+            }
+
+            // TEMP: postgres variant added once tests/api/db.rs has fresh_pg_store
+        }
+    )* };
+}
+
+conformance!(
+    usernames_are_unique_ignoring_case,
+    emails_are_unique,
+    a_profile_patch_changes_only_the_fields_it_names,
+    following_is_idempotent_and_lists_each_follower_once,
+    the_feed_shows_own_and_followed_posts_newest_first,
+    the_feed_pages_with_before_without_skipping_or_repeating,
+    a_deleted_post_is_gone_and_deleting_it_again_is_not_found,
+    creating_a_room_makes_the_creator_its_owner,
+    public_rooms_are_visible_to_all_and_others_to_members_only,
+    visible_rooms_page_oldest_first_with_after,
+    adding_a_member_keeps_an_existing_role,
+    removing_a_member_twice_is_not_found_the_second_time,
+    concurrent_appends_get_gapless_seqs_from_one,
+    a_repeated_client_id_returns_the_original_and_takes_no_seq,
+    a_client_id_repeated_within_one_batch_returns_the_first,
+    appending_to_an_unknown_room_fails_and_stores_nothing_of_the_batch,
+    range_honours_after_before_and_limit,
+    tail_returns_the_newest_page_in_ascending_order,
+    an_empty_room_has_last_seq_zero_and_no_messages,
+    a_refresh_token_is_spent_once_then_reported_reused,
+    an_expired_refresh_token_is_expired_and_an_unknown_one_unknown,
+    revoking_a_family_makes_its_unspent_tokens_reused,
+    notifications_are_newest_first_and_page_with_before,
+    the_unread_filter_and_count_see_only_unread_notifications,
+    marking_another_users_notification_read_is_not_found,
+    mark_all_read_returns_how_many_were_unread,
+);
+
+// --- helpers -----------------------------------------------------------------
+
+async fn user(store: &SharedStore, name: &str) -> User {
+    let new = NewUser {
+        id: UserId::new(),
+        username: Username::parse(name).unwrap(),
+        email: Email::parse(&format!("{name}@example.com")).unwrap(),
+        password_hash: format!("$argon2id$stub${name}"),
+    };
+    store.create_user(new).await.unwrap()
+}
+
+async fn room(store: &SharedStore, creator: &User, kind: RoomKind) -> Room {
+    let name = RoomName::parse(&format!("{kind} room")).unwrap();
+    store.create_room(creator.id, name, kind).await.unwrap()
+}
+
+async fn post(store: &SharedStore, author: &User, body: &str) -> Post {
+    let new = NewPost {
+        id: PostId::new(),
+        author: author.id,
+        body: PostBody::parse(body).unwrap(),
+    };
+    store.create_post(new).await.unwrap()
+}
+
+fn limit(n: i64) -> Limit {
+    Limit::parse(Some(n)).unwrap()
+}
+
+fn message(room: RoomId, author: &User, client_id: &str) -> NewMessage {
+    NewMessage {
+        room,
+        author: author.id,
+        client_id: ClientId::parse(client_id).unwrap(),
+        body: MessageBody::parse(&format!("message {client_id}")).unwrap(),
+    }
+}
+
+/// Appends one message and returns what the store made of it.
+async fn publish(store: &SharedStore, room: RoomId, author: &User, client_id: &str) -> Appended {
+    let mut appended = store
+        .append(vec![message(room, author, client_id)])
+        .await
+        .unwrap();
+    assert_eq!(appended.len(), 1);
+    appended.remove(0)
+}
+
+/// A room holding messages with seqs 1 to `n`.
+async fn room_with_messages(store: &SharedStore, n: usize) -> RoomId {
+    let author = user(store, "writer").await;
+    let room = room(store, &author, RoomKind::Public).await;
+    let batch = (1..=n)
+        .map(|i| message(room.id, &author, &format!("m{i}")))
+        .collect();
+    store.append(batch).await.unwrap();
+    room.id
+}
+
+fn seqs(messages: &[StoredMessage]) -> Vec<i64> {
+    messages.iter().map(|m| m.seq.0).collect()
+}
+
+fn sorted(mut ids: Vec<UserId>) -> Vec<UserId> {
+    ids.sort();
+    ids
+}
+
+fn token(user: &User, family: uuid::Uuid, hash: &[u8], valid_for: i64) -> NewRefreshToken {
+    NewRefreshToken {
+        hash: hash.to_vec(),
+        user: user.id,
+        family,
+        expires_at: chrono::Utc::now() + chrono::Duration::minutes(valid_for),
+    }
+}
+
+async fn notify(store: &SharedStore, user: &User, n: usize) -> Notification {
+    let new = NewNotification {
+        user: user.id,
+        kind: "mention".into(),
+        payload: serde_json::json!({ "n": n }),
+    };
+    store.create_notification(new).await.unwrap()
+}
+
+// --- users and follows -------------------------------------------------------
+
+async fn usernames_are_unique_ignoring_case(store: SharedStore) {
+    let ada = user(&store, "Ada").await;
+    let clash = NewUser {
+        id: UserId::new(),
+        username: Username::parse("aDA").unwrap(),
+        email: Email::parse("other@example.com").unwrap(),
+        password_hash: "$argon2id$stub".into(),
+    };
+    let err = store.create_user(clash).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("username")), "{err:?}");
+    let found = store.user_by_username("ADA").await.unwrap();
+    assert_eq!(found, Some(ada.clone()));
+    assert_eq!(ada.username, "Ada", "the username keeps its case");
+    assert_eq!(store.user_by_username("grace").await.unwrap(), None);
+}
+
+async fn emails_are_unique(store: SharedStore) {
+    let ada = user(&store, "ada").await;
+    let clash = NewUser {
+        id: UserId::new(),
+        username: Username::parse("grace").unwrap(),
+        email: Email::parse("ada@example.com").unwrap(),
+        password_hash: "$argon2id$stub".into(),
+    };
+    let err = store.create_user(clash).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("email")), "{err:?}");
+    let found = store.user_by_email("ada@example.com").await.unwrap();
+    assert_eq!(found, Some(ada.clone()));
+    let hash = store.password_hash(ada.id).await.unwrap();
+    assert_eq!(hash.as_deref(), Some("$argon2id$stub$ada"));
+    assert_eq!(store.user(ada.id).await.unwrap(), Some(ada));
+}
+
+async fn a_profile_patch_changes_only_the_fields_it_names(store: SharedStore) {
+    let ada = user(&store, "ada").await;
+    let name_only = ProfilePatch {
+        display_name: Some(DisplayName::parse("Ada Lovelace").unwrap()),
+        bio: None,
+    };
+    store.update_profile(ada.id, name_only).await.unwrap();
+    let bio_only = ProfilePatch {
+        display_name: None,
+        bio: Some("Analyst".into()),
+    };
+    let patched = store.update_profile(ada.id, bio_only).await.unwrap();
+    assert_eq!(patched.display_name, "Ada Lovelace");
+    assert_eq!(patched.bio, "Analyst");
+    assert_eq!(patched.username, ada.username);
+    assert_eq!(store.user(ada.id).await.unwrap(), Some(patched));
+    let unknown = store
+        .update_profile(UserId::new(), ProfilePatch::default())
+        .await;
+    assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
+}
+
+async fn following_is_idempotent_and_lists_each_follower_once(store: SharedStore) {
+    let (ada, bob, cy) = (
+        user(&store, "ada").await,
+        user(&store, "bob").await,
+        user(&store, "cy").await,
+    );
+    store.follow(bob.id, ada.id).await.unwrap();
+    store.follow(bob.id, ada.id).await.unwrap();
+    store.follow(cy.id, ada.id).await.unwrap();
+    let followers = store.followers(ada.id).await.unwrap();
+    assert_eq!(sorted(followers), sorted(vec![bob.id, cy.id]));
+    assert_eq!(store.followers(bob.id).await.unwrap(), vec![]);
+
+    store.unfollow(bob.id, ada.id).await.unwrap();
+    store.unfollow(bob.id, ada.id).await.unwrap();
+    assert_eq!(store.followers(ada.id).await.unwrap(), vec![cy.id]);
+
+    let unknown = store.follow(ada.id, UserId::new()).await;
+    assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
+    let unknown = store.follow(UserId::new(), ada.id).await;
+    assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
+}
+
+// --- posts and the feed ------------------------------------------------------
+
+async fn the_feed_shows_own_and_followed_posts_newest_first(store: SharedStore) {
+    let (ada, bob, cy) = (
+        user(&store, "ada").await,
+        user(&store, "bob").await,
+        user(&store, "cy").await,
+    );
+    store.follow(ada.id, bob.id).await.unwrap();
+    let first = post(&store, &ada, "ada 1").await;
+    let second = post(&store, &bob, "bob 1").await;
+    post(&store, &cy, "cy 1, not followed").await;
+    let third = post(&store, &ada, "ada 2").await;
+
+    let feed = store.feed(ada.id, None, limit(50)).await.unwrap();
+    assert_eq!(feed, vec![third, second.clone(), first]);
+    let bobs = store.feed(bob.id, None, limit(50)).await.unwrap();
+    assert_eq!(bobs, vec![second], "following is one-way");
+}
+
+async fn the_feed_pages_with_before_without_skipping_or_repeating(store: SharedStore) {
+    let (ada, bob) = (user(&store, "ada").await, user(&store, "bob").await);
+    store.follow(ada.id, bob.id).await.unwrap();
+    let mut expected = Vec::new();
+    for i in 0..7 {
+        let author = if i % 2 == 0 { &ada } else { &bob };
+        expected.push(post(&store, author, &format!("post {i}")).await.id);
+    }
+    expected.reverse();
+
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store.feed(ada.id, before, limit(3)).await.unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        before = Some(last.id);
+        seen.extend(page.iter().map(|p| p.id));
+    }
+    assert_eq!(seen, expected);
+}
+
+async fn a_deleted_post_is_gone_and_deleting_it_again_is_not_found(store: SharedStore) {
+    let ada = user(&store, "ada").await;
+    let created = post(&store, &ada, "hello").await;
+    assert_eq!(store.post(created.id).await.unwrap(), Some(created.clone()));
+    store.delete_post(created.id).await.unwrap();
+    assert_eq!(store.post(created.id).await.unwrap(), None);
+    assert_eq!(store.feed(ada.id, None, limit(50)).await.unwrap(), vec![]);
+    let again = store.delete_post(created.id).await;
+    assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
+}
+
+// --- rooms and members -------------------------------------------------------
+
+async fn creating_a_room_makes_the_creator_its_owner(store: SharedStore) {
+    let ada = user(&store, "ada").await;
+    let created = room(&store, &ada, RoomKind::Private).await;
+    assert_eq!(created.kind, RoomKind::Private);
+    assert_eq!(created.created_by, ada.id);
+    assert_eq!(store.room(created.id).await.unwrap(), Some(created.clone()));
+    let role = store.role(created.id, ada.id).await.unwrap();
+    assert_eq!(role, Some(RoomRole::Owner));
+    let members = store.members(created.id).await.unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(
+        (members[0].user, members[0].role),
+        (ada.id, RoomRole::Owner)
+    );
+    assert_eq!(store.room(RoomId::new()).await.unwrap(), None);
+}
+
+async fn public_rooms_are_visible_to_all_and_others_to_members_only(store: SharedStore) {
+    let (ada, bob) = (user(&store, "ada").await, user(&store, "bob").await);
+    let public = room(&store, &ada, RoomKind::Public).await;
+    let private = room(&store, &ada, RoomKind::Private).await;
+    let direct = room(&store, &ada, RoomKind::Direct).await;
+    let visible = |user: UserId| {
+        let store = store.clone();
+        async move {
+            let rooms = store.rooms_visible_to(user, None, limit(50)).await.unwrap();
+            rooms.into_iter().map(|r| r.id).collect::<Vec<_>>()
+        }
+    };
+
+    assert_eq!(
+        visible(ada.id).await,
+        vec![public.id, private.id, direct.id]
+    );
+    assert_eq!(visible(bob.id).await, vec![public.id]);
+    store
+        .add_member(direct.id, bob.id, RoomRole::Member)
+        .await
+        .unwrap();
+    assert_eq!(visible(bob.id).await, vec![public.id, direct.id]);
+    store.remove_member(direct.id, bob.id).await.unwrap();
+    assert_eq!(visible(bob.id).await, vec![public.id]);
+}
+
+async fn visible_rooms_page_oldest_first_with_after(store: SharedStore) {
+    let ada = user(&store, "ada").await;
+    let mut expected = Vec::new();
+    for _ in 0..5 {
+        expected.push(room(&store, &ada, RoomKind::Public).await.id);
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .rooms_visible_to(ada.id, after, limit(2))
+            .await
+            .unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        seen.extend(page.iter().map(|r| r.id));
+    }
+    assert_eq!(seen, expected);
+}
+
+async fn adding_a_member_keeps_an_existing_role(store: SharedStore) {
+    let (ada, bob) = (user(&store, "ada").await, user(&store, "bob").await);
+    let room = room(&store, &ada, RoomKind::Private).await;
+    store
+        .add_member(room.id, bob.id, RoomRole::Member)
+        .await
+        .unwrap();
+    store
+        .add_member(room.id, bob.id, RoomRole::Admin)
+        .await
+        .unwrap();
+    store
+        .add_member(room.id, ada.id, RoomRole::Member)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.role(room.id, bob.id).await.unwrap(),
+        Some(RoomRole::Member)
+    );
+    assert_eq!(
+        store.role(room.id, ada.id).await.unwrap(),
+        Some(RoomRole::Owner)
+    );
+    let members = store.members(room.id).await.unwrap();
+    let ids = members.iter().map(|m| m.user).collect();
+    assert_eq!(sorted(ids), sorted(vec![ada.id, bob.id]));
+
+    let unknown_user = store
+        .add_member(room.id, UserId::new(), RoomRole::Member)
+        .await;
+    assert!(
+        matches!(unknown_user, Err(StoreError::NotFound)),
+        "{unknown_user:?}"
+    );
+    let unknown_room = store
+        .add_member(RoomId::new(), bob.id, RoomRole::Member)
+        .await;
+    assert!(
+        matches!(unknown_room, Err(StoreError::NotFound)),
+        "{unknown_room:?}"
+    );
+}
+
+async fn removing_a_member_twice_is_not_found_the_second_time(store: SharedStore) {
+    let (ada, bob) = (user(&store, "ada").await, user(&store, "bob").await);
+    let room = room(&store, &ada, RoomKind::Private).await;
+    store
+        .add_member(room.id, bob.id, RoomRole::Member)
+        .await
+        .unwrap();
+    store.remove_member(room.id, bob.id).await.unwrap();
+    assert_eq!(store.role(room.id, bob.id).await.unwrap(), None);
+    let again = store.remove_member(room.id, bob.id).await;
+    assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
+}
+
+// --- the message log ---------------------------------------------------------
+
+async fn concurrent_appends_get_gapless_seqs_from_one(store: SharedStore) {
+    let ada = user(&store, "ada").await;
+    let room = room(&store, &ada, RoomKind::Public).await;
+    let tasks = (0..100).map(|i| {
+        let (store, msg) = (store.clone(), message(room.id, &ada, &format!("c{i}")));
+        tokio::spawn(async move { store.append(vec![msg]).await })
+    });
+    let mut got: Vec<i64> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|joined| {
+            let appended = joined.unwrap().unwrap();
+            assert!(appended[0].is_new());
+            appended[0].message().seq.0
+        })
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, (1..=100).collect::<Vec<_>>());
+    assert_eq!(store.last_seq(room.id).await.unwrap(), Seq(100));
+    let stored = store.range(room.id, Seq(0), None, 200).await.unwrap();
+    assert_eq!(seqs(&stored), (1..=100).collect::<Vec<_>>());
+}
+
+async fn a_repeated_client_id_returns_the_original_and_takes_no_seq(store: SharedStore) {
+    let (ada, bob) = (user(&store, "ada").await, user(&store, "bob").await);
+    let room = room(&store, &ada, RoomKind::Public).await;
+    let Appended::New(original) = publish(&store, room.id, &ada, "x").await else {
+        panic!("the first publish must be new");
+    };
+    assert_eq!(original.seq, Seq(1));
+    assert_eq!(original.client_id, "x");
+
+    let mut retry = message(room.id, &ada, "x");
+    retry.body = MessageBody::parse("a different body").unwrap();
+    let again = store.append(vec![retry]).await.unwrap();
+    assert_eq!(again, vec![Appended::Duplicate(original.clone())]);
+
+    let next = publish(&store, room.id, &ada, "y").await;
+    assert_eq!(next.message().seq, Seq(2), "the duplicate took no seq");
+    let other_author = publish(&store, room.id, &bob, "x").await;
+    assert!(other_author.is_new(), "client ids are per author");
+    assert_eq!(store.last_seq(room.id).await.unwrap(), Seq(3));
+}
+
+async fn a_client_id_repeated_within_one_batch_returns_the_first(store: SharedStore) {
+    let ada = user(&store, "ada").await;
+    let room = room(&store, &ada, RoomKind::Public).await;
+    let batch = Vec::from(["a", "b", "a"].map(|c| message(room.id, &ada, c)));
+    let appended = store.append(batch).await.unwrap();
+    assert_eq!(appended.len(), 3);
+    let Appended::New(first) = &appended[0] else {
+        panic!("the first of the batch must be new: {appended:?}");
+    };
+    assert!(appended[1].is_new());
+    assert_eq!(appended[1].message().seq, Seq(2));
+    assert_eq!(appended[2], Appended::Duplicate(first.clone()));
+    assert_eq!(store.last_seq(room.id).await.unwrap(), Seq(2));
+}
+
+async fn appending_to_an_unknown_room_fails_and_stores_nothing_of_the_batch(store: SharedStore) {
+    let ada = user(&store, "ada").await;
+    let room = room(&store, &ada, RoomKind::Public).await;
+    let batch = vec![
+        message(room.id, &ada, "a"),
+        message(RoomId::new(), &ada, "b"),
+    ];
+    let err = store.append(batch).await.unwrap_err();
+    assert!(matches!(err, LogError::RoomNotFound), "{err:?}");
+    assert_eq!(store.last_seq(room.id).await.unwrap(), Seq(0));
+    let retried = publish(&store, room.id, &ada, "a").await;
+    assert!(retried.is_new(), "the failed batch recorded no client id");
+    assert_eq!(retried.message().seq, Seq(1));
+}
+
+async fn range_honours_after_before_and_limit(store: SharedStore) {
+    let room = room_with_messages(&store, 10).await;
+    let range = |after: i64, before: Option<i64>, limit: u32| {
+        let store = store.clone();
+        async move {
+            let page = store.range(room, Seq(after), before.map(Seq), limit);
+            seqs(&page.await.unwrap())
+        }
+    };
+    assert_eq!(range(0, None, 100).await, (1..=10).collect::<Vec<_>>());
+    assert_eq!(range(3, Some(7), 100).await, vec![4, 5, 6]);
+    assert_eq!(range(3, None, 2).await, vec![4, 5]);
+    assert_eq!(range(8, Some(100), 100).await, vec![9, 10]);
+    assert_eq!(range(10, None, 100).await, Vec::<i64>::new());
+    assert_eq!(range(0, Some(1), 100).await, Vec::<i64>::new());
+    assert_eq!(range(5, Some(6), 100).await, Vec::<i64>::new());
+    assert_eq!(range(6, Some(5), 100).await, Vec::<i64>::new());
+    assert_eq!(range(0, None, 0).await, Vec::<i64>::new());
+}
+
+async fn tail_returns_the_newest_page_in_ascending_order(store: SharedStore) {
+    let room = room_with_messages(&store, 10).await;
+    let tail = |before: Option<i64>, limit: u32| {
+        let store = store.clone();
+        async move { seqs(&store.tail(room, before.map(Seq), limit).await.unwrap()) }
+    };
+    assert_eq!(tail(None, 3).await, vec![8, 9, 10]);
+    assert_eq!(tail(Some(5), 3).await, vec![2, 3, 4]);
+    assert_eq!(tail(Some(3), 10).await, vec![1, 2]);
+    assert_eq!(tail(None, 100).await, (1..=10).collect::<Vec<_>>());
+    assert_eq!(tail(Some(1), 10).await, Vec::<i64>::new());
+    assert_eq!(tail(Some(50), 2).await, vec![9, 10]);
+}
+
+async fn an_empty_room_has_last_seq_zero_and_no_messages(store: SharedStore) {
+    let room = room_with_messages(&store, 0).await;
+    assert_eq!(store.last_seq(room).await.unwrap(), Seq(0));
+    assert_eq!(store.range(room, Seq(0), None, 50).await.unwrap(), vec![]);
+    assert_eq!(store.tail(room, None, 50).await.unwrap(), vec![]);
+}
+
+// --- refresh tokens ----------------------------------------------------------
+
+async fn a_refresh_token_is_spent_once_then_reported_reused(store: SharedStore) {
+    let ada = user(&store, "ada").await;
+    let family = uuid::Uuid::now_v7();
+    store
+        .insert_refresh_token(token(&ada, family, b"t1", 60))
+        .await
+        .unwrap();
+    let user = ada.id;
+    let first = store.spend_refresh_token(b"t1").await.unwrap();
+    assert_eq!(first, RefreshSpend::Spent { user, family });
+    let second = store.spend_refresh_token(b"t1").await.unwrap();
+    assert_eq!(second, RefreshSpend::Reused { user, family });
+    let owner = store.refresh_token_owner(b"t1").await.unwrap();
+    assert_eq!(
+        owner,
+        Some((user, family)),
+        "a spent token still names its owner"
+    );
+}
+
+async fn an_expired_refresh_token_is_expired_and_an_unknown_one_unknown(store: SharedStore) {
+    let ada = user(&store, "ada").await;
+    let family = uuid::Uuid::now_v7();
+    store
+        .insert_refresh_token(token(&ada, family, b"old", -1))
+        .await
+        .unwrap();
+    let expired = store.spend_refresh_token(b"old").await.unwrap();
+    assert_eq!(expired, RefreshSpend::Expired);
+    let unknown = store.spend_refresh_token(b"never issued").await.unwrap();
+    assert_eq!(unknown, RefreshSpend::Unknown);
+    assert_eq!(
+        store.refresh_token_owner(b"never issued").await.unwrap(),
+        None
+    );
+}
+
+async fn revoking_a_family_makes_its_unspent_tokens_reused(store: SharedStore) {
+    let ada = user(&store, "ada").await;
+    let (family, other) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    store
+        .insert_refresh_token(token(&ada, family, b"a1", 60))
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(token(&ada, family, b"a2", 60))
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(token(&ada, other, b"b1", 60))
+        .await
+        .unwrap();
+    store.revoke_refresh_family(family).await.unwrap();
+
+    let user = ada.id;
+    let revoked = store.spend_refresh_token(b"a2").await.unwrap();
+    assert_eq!(revoked, RefreshSpend::Reused { user, family });
+    let untouched = store.spend_refresh_token(b"b1").await.unwrap();
+    assert_eq!(
+        untouched,
+        RefreshSpend::Spent {
+            user,
+            family: other
+        }
+    );
+}
+
+// --- notifications -----------------------------------------------------------
+
+async fn notifications_are_newest_first_and_page_with_before(store: SharedStore) {
+    let (ada, bob) = (user(&store, "ada").await, user(&store, "bob").await);
+    let mut expected = Vec::new();
+    for n in 0..5 {
+        expected.push(notify(&store, &ada, n).await);
+        notify(&store, &bob, n).await;
+    }
+    expected.reverse();
+
+    let first = store
+        .notifications(ada.id, false, None, limit(2))
+        .await
+        .unwrap();
+    assert_eq!(first, expected[..2]);
+    let mut seen = first;
+    while let Some(last) = seen.last().map(|n| n.id) {
+        let page = store
+            .notifications(ada.id, false, Some(last), limit(2))
+            .await;
+        let page = page.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        seen.extend(page);
+    }
+    assert_eq!(seen, expected);
+}
+
+async fn the_unread_filter_and_count_see_only_unread_notifications(store: SharedStore) {
+    let ada = user(&store, "ada").await;
+    let older = notify(&store, &ada, 0).await;
+    let read = notify(&store, &ada, 1).await;
+    let newer = notify(&store, &ada, 2).await;
+    store.mark_read(ada.id, read.id).await.unwrap();
+    store.mark_read(ada.id, read.id).await.unwrap();
+
+    assert_eq!(store.unread_count(ada.id).await.unwrap(), 2);
+    let unread = store
+        .notifications(ada.id, true, None, limit(50))
+        .await
+        .unwrap();
+    let ids: Vec<_> = unread.iter().map(|n| n.id).collect();
+    assert_eq!(ids, vec![newer.id, older.id]);
+    let all = store
+        .notifications(ada.id, false, None, limit(50))
+        .await
+        .unwrap();
+    let flags: Vec<_> = all.iter().map(|n| n.read).collect();
+    assert_eq!(flags, vec![false, true, false]);
+    let cursor = Some(newer.id);
+    let below = store
+        .notifications(ada.id, true, cursor, limit(50))
+        .await
+        .unwrap();
+    assert_eq!(below, vec![older]);
+}
+
+async fn marking_another_users_notification_read_is_not_found(store: SharedStore) {
+    let (ada, bob) = (user(&store, "ada").await, user(&store, "bob").await);
+    let adas = notify(&store, &ada, 0).await;
+    let err = store.mark_read(bob.id, adas.id).await;
+    assert!(matches!(err, Err(StoreError::NotFound)), "{err:?}");
+    let unknown = NotificationId::new();
+    let err = store.mark_read(ada.id, unknown).await;
+    assert!(matches!(err, Err(StoreError::NotFound)), "{err:?}");
+    assert_eq!(store.unread_count(ada.id).await.unwrap(), 1);
+}
+
+async fn mark_all_read_returns_how_many_were_unread(store: SharedStore) {
+    let (ada, bob) = (user(&store, "ada").await, user(&store, "bob").await);
+    let first = notify(&store, &ada, 0).await;
+    notify(&store, &ada, 1).await;
+    notify(&store, &ada, 2).await;
+    notify(&store, &bob, 0).await;
+    store.mark_read(ada.id, first.id).await.unwrap();
+
+    assert_eq!(store.mark_all_read(ada.id).await.unwrap(), 2);
+    assert_eq!(store.unread_count(ada.id).await.unwrap(), 0);
+    assert_eq!(store.mark_all_read(ada.id).await.unwrap(), 0);
+    assert_eq!(
+        store.unread_count(bob.id).await.unwrap(),
+        1,
+        "bob's stay unread"
+    );
+}
