@@ -146,6 +146,10 @@ ensure_postgres() {
 }
 
 check_pg_auth() {
+    if [[ -n "${PARLEY_TEST_DATABASE_URL:-}" ]]; then
+        log "PARLEY_TEST_DATABASE_URL is set: the tests log in with it, not as passwordless postgres"
+        return
+    fi
     if ! have psql; then
         log "psql not found: cannot check that user postgres needs no password"
         return
@@ -160,7 +164,7 @@ check_pg_auth() {
             return
         fi
     fi
-    die "user postgres cannot log in to $PG_HOST:$PG_PORT without a password. Add 'host all postgres 127.0.0.1/32 trust' first in pg_hba.conf and reload, or set PARLEY_TEST_DATABASE_URL to a URL with a password"
+    die "user postgres cannot log in to $PG_HOST:$PG_PORT without a password. Add 'host all postgres 127.0.0.1/32 trust' first in pg_hba.conf and reload, or set PARLEY_TEST_DATABASE_URL to a URL with a password (postgres://user:password@127.0.0.1:5432/postgres)"
 }
 
 ensure_redis() {

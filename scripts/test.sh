@@ -104,10 +104,10 @@ drop_leftover_databases() {
 
 run_tests() {
     if cargo nextest --version >/dev/null 2>&1; then
-        log "running: cargo nextest run --workspace --all-targets --no-fail-fast $*"
+        log "running: cargo nextest run --workspace --all-targets --no-fail-fast${*:+ $*}"
         cargo nextest run --workspace --all-targets --no-fail-fast "$@"
     else
-        log "cargo-nextest not installed; running: cargo test --workspace --all-targets --no-fail-fast $*"
+        log "cargo-nextest not installed; running: cargo test --workspace --all-targets --no-fail-fast${*:+ $*}"
         cargo test --workspace --all-targets --no-fail-fast "$@"
     fi
 }

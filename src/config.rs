@@ -316,10 +316,18 @@ impl Settings {
         if let Some(url) = &self.database.url
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
-            return fail("DATABASE_URL", "must start with postgres:// or postgresql://");
+            return fail(
+                "DATABASE_URL",
+                "must start with postgres:// or postgresql://",
+            );
         }
         if let Some(url) = &self.redis.url {
-            let schemes = ["redis://", "rediss://", "redis-cluster://", "redis-sentinel://"];
+            let schemes = [
+                "redis://",
+                "rediss://",
+                "redis-cluster://",
+                "redis-sentinel://",
+            ];
             if !schemes.iter().any(|s| url.starts_with(s)) {
                 return fail(
                     "REDIS_URL",
@@ -378,7 +386,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
     }
 
     #[test]
@@ -423,7 +434,10 @@ mod tests {
         let err = Settings::from_env(env(&[("PARLEY_LOG_FORMAT", "xml")]))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("PARLEY_LOG_FORMAT") && err.contains("json"), "{err}");
+        assert!(
+            err.contains("PARLEY_LOG_FORMAT") && err.contains("json"),
+            "{err}"
+        );
         let err = Settings::from_env(env(&[("DATABASE_URL", "mysql://x")]))
             .unwrap_err()
             .to_string();

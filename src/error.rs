@@ -147,7 +147,10 @@ impl ApiError {
     }
 
     pub fn internal(source: anyhow::Error) -> Self {
-        let mut e = Self::new(Code::Internal, "an unexpected error occurred; quote the request id when reporting it");
+        let mut e = Self::new(
+            Code::Internal,
+            "an unexpected error occurred; quote the request id when reporting it",
+        );
         e.source = Some(source);
         e
     }

@@ -40,7 +40,12 @@ pub async fn followed(state: &AppState, follower: UserId, follower_name: &str, f
     send(state, followee, "follow", payload).await;
 }
 
-pub async fn message_posted(state: &AppState, room: &Room, author_name: &str, message: &StoredMessage) {
+pub async fn message_posted(
+    state: &AppState,
+    room: &Room,
+    author_name: &str,
+    message: &StoredMessage,
+) {
     let payload = json!({
         "room": room.id, "room_name": room.name, "seq": message.seq, "message_id": message.id,
         "author": message.author, "author_username": author_name, "excerpt": excerpt(&message.body),
@@ -117,7 +122,10 @@ mod tests {
 
     #[test]
     fn finds_each_mention_once() {
-        assert_eq!(mentions("hi @ada and @bob_1. @ada again"), vec!["ada", "bob_1"]);
+        assert_eq!(
+            mentions("hi @ada and @bob_1. @ada again"),
+            vec!["ada", "bob_1"]
+        );
         assert!(mentions("mail ada@example.com").is_empty());
         assert!(mentions("@ab is too short").is_empty());
     }

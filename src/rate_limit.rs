@@ -56,12 +56,8 @@ pub trait Limiter: Send + Sync + 'static {
 
 pub type SharedLimiter = Arc<dyn Limiter>;
 
-type Keyed = RateLimiter<
-    String,
-    DefaultKeyedStateStore<String>,
-    DefaultClock,
-    StateInformationMiddleware,
->;
+type Keyed =
+    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
 /// In-process limits, one GCRA bucket per key.
 pub struct LocalLimiter {

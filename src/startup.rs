@@ -10,9 +10,9 @@ use crate::config::Settings;
 use crate::http::state::Lifecycle;
 use crate::http::{self, AppState};
 use crate::rate_limit::LocalLimiter;
+use crate::store::SharedStore;
 use crate::store::memory::MemoryStore;
 use crate::store::postgres::PgStore;
-use crate::store::SharedStore;
 use actix_web::dev::Server;
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
@@ -41,7 +41,10 @@ impl Application {
             .into();
         let store = open_store(&settings).await?;
         let keys = Arc::new(JwtKeys::load(&settings.auth).context("loading JWT keys")?);
-        let limiter = Arc::new(LocalLimiter::new(settings.rate.api_per_min, settings.rate.auth_per_min));
+        let limiter = Arc::new(LocalLimiter::new(
+            settings.rate.api_per_min,
+            settings.rate.auth_per_min,
+        ));
         let state = AppState {
             store,
             keys,
@@ -95,7 +98,9 @@ impl Application {
 async fn open_store(settings: &Settings) -> anyhow::Result<SharedStore> {
     match &settings.database.url {
         Some(_) => {
-            let store = PgStore::connect(&settings.database).await.context("connecting to PostgreSQL")?;
+            let store = PgStore::connect(&settings.database)
+                .await
+                .context("connecting to PostgreSQL")?;
             Ok(Arc::new(store))
         }
         None => {

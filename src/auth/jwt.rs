@@ -80,7 +80,10 @@ impl JwtKeys {
                 tracing::warn!(
                     "PARLEY_JWT_KEYS_DIR is unset: generated a signing key; tokens will not survive a restart or work on other instances"
                 );
-                vec![RsaPrivateKey::new(&mut rand::thread_rng(), 2048).context("generating an RSA key")?]
+                vec![
+                    RsaPrivateKey::new(&mut rand::thread_rng(), 2048)
+                        .context("generating an RSA key")?,
+                ]
             }
         };
         Self::from_keys(keys, settings)
@@ -127,7 +130,8 @@ impl JwtKeys {
         };
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.signing_kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &self.signing).context("signing a token")?;
+        let token =
+            jsonwebtoken::encode(&header, &claims, &self.signing).context("signing a token")?;
         Ok((token, self.access_ttl_s))
     }
 

@@ -6,7 +6,9 @@ pub mod post;
 pub mod room;
 pub mod user;
 
-pub use parley_actors::ids::{ClientId, IdError, MessageId, NotificationId, PostId, RoomId, Seq, UserId};
+pub use parley_actors::ids::{
+    ClientId, IdError, MessageId, NotificationId, PostId, RoomId, Seq, UserId,
+};
 pub use parley_actors::model::{BodyError, MessageBody};
 pub use post::PostBody;
 pub use room::{RoomKind, RoomName, RoomRole};

@@ -53,8 +53,11 @@ impl Email {
         let valid = s.len() <= 254
             && !s.chars().any(char::is_whitespace)
             && s.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty() && domain.contains('.') && !domain.contains('@')
-                    && !domain.starts_with('.') && !domain.ends_with('.')
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.contains('@')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
             });
         if !valid {
             return Err("must be an e-mail address such as ada@example.com".into());

@@ -94,15 +94,26 @@ pub async fn login(
     let body = body.into_inner();
     let user = match (&body.username, &body.email) {
         (Some(name), _) => state.store.user_by_username(name.trim()).await?,
-        (None, Some(email)) => state.store.user_by_email(&email.trim().to_lowercase()).await?,
-        (None, None) => return Err(ApiError::bad_request("send `username` or `email` with `password`")),
+        (None, Some(email)) => {
+            state
+                .store
+                .user_by_email(&email.trim().to_lowercase())
+                .await?
+        }
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "send `username` or `email` with `password`",
+            ));
+        }
     };
     let stored = match &user {
         Some(u) => state.store.password_hash(u.id).await?,
         None => None,
     };
     let ok = password::verify(body.password, stored).await?;
-    let user = user.filter(|_| ok).ok_or_else(|| ApiError::unauthorized("wrong username, e-mail or password"))?;
+    let user = user
+        .filter(|_| ok)
+        .ok_or_else(|| ApiError::unauthorized("wrong username, e-mail or password"))?;
     let tokens = issue_pair(&state, &user, uuid::Uuid::now_v7()).await?;
     Ok(HttpResponse::Ok().json(tokens))
 }
@@ -131,7 +142,9 @@ pub async fn refresh_tokens(
                 "this refresh token was already used; every session from the same login is now signed out",
             ))
         }
-        RefreshSpend::Expired => Err(ApiError::unauthorized("the refresh token has expired; log in again")),
+        RefreshSpend::Expired => Err(ApiError::unauthorized(
+            "the refresh token has expired; log in again",
+        )),
         RefreshSpend::Unknown => Err(ApiError::unauthorized("unknown refresh token")),
     }
 }
@@ -163,7 +176,11 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
         .json(state.keys.jwks())
 }
 
-async fn issue_pair(state: &AppState, user: &User, family: uuid::Uuid) -> Result<TokenResponse, ApiError> {
+async fn issue_pair(
+    state: &AppState,
+    user: &User,
+    family: uuid::Uuid,
+) -> Result<TokenResponse, ApiError> {
     let (access_token, expires_in) = state.keys.issue(user.id, &user.username)?;
     let (refresh_token, hash) = refresh::generate();
     let ttl = chrono::Duration::seconds(state.settings.auth.refresh_ttl_s as i64);

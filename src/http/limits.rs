@@ -19,7 +19,10 @@ pub async fn middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     };
     let ip = client_ip(req.request(), &state.settings.http.trusted_proxies)
         .map(|ip| ip.to_string())
@@ -33,7 +36,11 @@ pub async fn middleware(
     };
     let decision = state.limiter.check(kind, &key).await;
     if !decision.allowed {
-        tracing::info!(limit = kind.as_str(), retry_after_s = decision.retry_after_s, "rate limited");
+        tracing::info!(
+            limit = kind.as_str(),
+            retry_after_s = decision.retry_after_s,
+            "rate limited"
+        );
         let mut response = ApiError::rate_limited(decision.retry_after_s).error_response();
         set_headers(response.headers_mut(), &decision);
         return Ok(req.into_response(response).map_into_right_body());

@@ -54,7 +54,9 @@ pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
 
 /// Body, path and query extractors answer with `bad_request` problems that
 /// say what was wrong, instead of actix's plain-text defaults.
-pub fn extractor_config(max_body_bytes: usize) -> (web::JsonConfig, web::PathConfig, web::QueryConfig) {
+pub fn extractor_config(
+    max_body_bytes: usize,
+) -> (web::JsonConfig, web::PathConfig, web::QueryConfig) {
     let json = web::JsonConfig::default()
         .limit(max_body_bytes)
         .error_handler(move |err, _req| {
@@ -64,7 +66,9 @@ pub fn extractor_config(max_body_bytes: usize) -> (web::JsonConfig, web::PathCon
                     crate::error::Code::TooLarge,
                     format!("the request body exceeds {max_body_bytes} bytes"),
                 ),
-                E::ContentType => ApiError::bad_request("send the body as JSON with `Content-Type: application/json`"),
+                E::ContentType => ApiError::bad_request(
+                    "send the body as JSON with `Content-Type: application/json`",
+                ),
                 E::Deserialize(e) => ApiError::bad_request(format!("invalid JSON body: {e}")),
                 other => ApiError::bad_request(format!("invalid JSON body: {other}")),
             };

@@ -63,22 +63,35 @@ pub async fn list(
     query: web::Query<NotificationsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = Fields::default();
-    let cursor = query.cursor.as_deref().map(|c| fields.check("cursor", NotificationId::parse(c)));
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(|c| fields.check("cursor", NotificationId::parse(c)));
     let limit = fields.check("limit", Limit::parse(query.limit));
     let limit = fields.finish(limit)?;
     let rows = state
         .store
-        .notifications(caller.id, query.unread.unwrap_or(false), cursor.flatten(), limit.overfetch())
+        .notifications(
+            caller.id,
+            query.unread.unwrap_or(false),
+            cursor.flatten(),
+            limit.overfetch(),
+        )
         .await?;
     let rows = rows.iter().map(NotificationResponse::from).collect();
-    Ok(HttpResponse::Ok().json(Page::from_overfetch(rows, limit.get(), |n: &NotificationResponse| {
-        n.id.to_string()
-    })))
+    Ok(HttpResponse::Ok().json(Page::from_overfetch(
+        rows,
+        limit.get(),
+        |n: &NotificationResponse| n.id.to_string(),
+    )))
 }
 
 #[utoipa::path(get, path = "/api/v1/notifications/unread-count", tag = "notifications",
     security(("bearer" = [])), responses((status = 200, body = CountResponse)))]
-pub async fn unread_count(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
+pub async fn unread_count(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+) -> Result<HttpResponse, ApiError> {
     let count = state.store.unread_count(caller.id).await?;
     Ok(HttpResponse::Ok().json(CountResponse { count }))
 }
@@ -94,16 +107,23 @@ pub async fn read_one(
     let mut fields = Fields::default();
     let id = fields.check("id", NotificationId::parse(&path));
     let id = fields.finish(id)?;
-    state.store.mark_read(caller.id, id).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("notification"),
-        other => other.into(),
-    })?;
+    state
+        .store
+        .mark_read(caller.id, id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("notification"),
+            other => other.into(),
+        })?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 #[utoipa::path(post, path = "/api/v1/notifications/read-all", tag = "notifications",
     security(("bearer" = [])), responses((status = 200, description = "how many were unread", body = CountResponse)))]
-pub async fn read_all(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
+pub async fn read_all(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+) -> Result<HttpResponse, ApiError> {
     let count = state.store.mark_all_read(caller.id).await?;
     Ok(HttpResponse::Ok().json(CountResponse { count }))
 }

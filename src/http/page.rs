@@ -17,7 +17,11 @@ impl<T: ToSchema> Page<T> {
     pub fn from_overfetch(mut rows: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> String) -> Self {
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        let next_cursor = if more { rows.last().map(cursor_of) } else { None };
+        let next_cursor = if more {
+            rows.last().map(cursor_of)
+        } else {
+            None
+        };
         Self {
             items: rows,
             next_cursor,

@@ -90,7 +90,11 @@ pub async fn get_post(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_post_id(&path)?;
-    let post = state.store.post(id).await?.ok_or_else(|| ApiError::not_found("post"))?;
+    let post = state
+        .store
+        .post(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("post"))?;
     Ok(HttpResponse::Ok().json(PostResponse::from(&post)))
 }
 
@@ -104,7 +108,11 @@ pub async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_post_id(&path)?;
-    let post = state.store.post(id).await?.ok_or_else(|| ApiError::not_found("post"))?;
+    let post = state
+        .store
+        .post(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("post"))?;
     if post.author != caller.id {
         return Err(ApiError::forbidden("only the author may delete a post"));
     }
@@ -135,5 +143,9 @@ pub async fn feed(
         .feed(caller.id, cursor.flatten(), limit.overfetch())
         .await?;
     let rows = posts.iter().map(PostResponse::from).collect();
-    Ok(HttpResponse::Ok().json(Page::from_overfetch(rows, limit.get(), |p: &PostResponse| p.id.to_string())))
+    Ok(HttpResponse::Ok().json(Page::from_overfetch(
+        rows,
+        limit.get(),
+        |p: &PostResponse| p.id.to_string(),
+    )))
 }

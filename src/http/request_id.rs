@@ -2,7 +2,7 @@
 //! otherwise, set on every response and available to error rendering and
 //! logs through a task-local.
 
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
@@ -31,7 +31,8 @@ fn accept(value: &HeaderValue) -> Option<String> {
     let s = value.to_str().ok()?;
     let ok = !s.is_empty()
         && s.len() <= 128
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
     ok.then(|| s.to_owned())
 }
 
@@ -40,24 +41,16 @@ fn accept(value: &HeaderValue) -> Option<String> {
 pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let id = req
         .headers()
         .get(&HEADER)
         .and_then(accept)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
-    let http_req = req.request().clone();
-    // Errors are rendered inside the scope so their body carries the id too.
-    let outcome = REQUEST_ID
-        .scope(id.clone(), async move {
-            next.call(req).await.map_err(|e| e.error_response())
-        })
-        .await;
-    let mut res = match outcome {
-        Ok(res) => res.map_into_left_body(),
-        Err(response) => ServiceResponse::new(http_req, response).map_into_right_body(),
-    };
+    // Handler and extractor errors become responses inside the route service,
+    // so within this scope: their problem bodies carry the id.
+    let mut res = REQUEST_ID.scope(id.clone(), next.call(req)).await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HEADER, value);
     }

@@ -5,7 +5,9 @@
 //! remove members; anyone may join a public room or leave any room.
 
 use crate::auth::AuthUser;
-use crate::domain::{ClientId, Limit, MessageBody, RoomId, RoomKind, RoomName, RoomRole, Seq, UserId};
+use crate::domain::{
+    ClientId, Limit, MessageBody, RoomId, RoomKind, RoomName, RoomRole, Seq, UserId,
+};
 use crate::error::{ApiError, Fields};
 use crate::http::AppState;
 use crate::http::page::Page;
@@ -23,7 +25,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/rooms", web::get().to(list))
         .route("/rooms/{id}", web::get().to(get_room))
         .route("/rooms/{id}/members", web::post().to(add_member))
-        .route("/rooms/{id}/members/{user_id}", web::delete().to(remove_member))
+        .route(
+            "/rooms/{id}/members/{user_id}",
+            web::delete().to(remove_member),
+        )
         .route("/rooms/{id}/messages", web::get().to(history))
         .route("/rooms/{id}/messages", web::post().to(post_message));
 }
@@ -152,11 +157,21 @@ fn parse_room_id(raw: &str) -> Result<RoomId, ApiError> {
 }
 
 /// The room, if it exists and `user` may read it.
-pub async fn readable_room(state: &AppState, room: RoomId, user: UserId) -> Result<(Room, Option<RoomRole>), ApiError> {
-    let found = state.store.room(room).await?.ok_or_else(|| ApiError::not_found("room"))?;
+pub async fn readable_room(
+    state: &AppState,
+    room: RoomId,
+    user: UserId,
+) -> Result<(Room, Option<RoomRole>), ApiError> {
+    let found = state
+        .store
+        .room(room)
+        .await?
+        .ok_or_else(|| ApiError::not_found("room"))?;
     let role = state.store.role(room, user).await?;
     if found.kind != RoomKind::Public && role.is_none() {
-        return Err(ApiError::forbidden("only members may read or write this room"));
+        return Err(ApiError::forbidden(
+            "only members may read or write this room",
+        ));
     }
     Ok((found, role))
 }
@@ -186,7 +201,10 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = Fields::default();
-    let cursor = query.cursor.as_deref().map(|c| fields.check("cursor", RoomId::parse(c)));
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(|c| fields.check("cursor", RoomId::parse(c)));
     let limit = fields.check("limit", Limit::parse(query.limit));
     let limit = fields.finish(limit)?;
     let rooms = state
@@ -194,7 +212,11 @@ pub async fn list(
         .rooms_visible_to(caller.id, cursor.flatten(), limit.overfetch())
         .await?;
     let rows = rooms.iter().map(RoomResponse::from).collect();
-    Ok(HttpResponse::Ok().json(Page::from_overfetch(rows, limit.get(), |r: &RoomResponse| r.id.to_string())))
+    Ok(HttpResponse::Ok().json(Page::from_overfetch(
+        rows,
+        limit.get(),
+        |r: &RoomResponse| r.id.to_string(),
+    )))
 }
 
 #[utoipa::path(get, path = "/api/v1/rooms/{id}", tag = "rooms", security(("bearer" = [])),
@@ -237,23 +259,36 @@ pub async fn add_member(
         },
     );
     let (user, role) = fields.finish((user, role))?;
-    let room = state.store.room(room_id).await?.ok_or_else(|| ApiError::not_found("room"))?;
+    let room = state
+        .store
+        .room(room_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("room"))?;
     let caller_role = state.store.role(room_id, caller.id).await?;
     let manages = caller_role.is_some_and(RoomRole::manages_members);
     let self_join = user == caller.id && room.kind == RoomKind::Public && role == RoomRole::Member;
     if !manages && !self_join {
-        return Err(ApiError::forbidden("only the room's owner or admins may add members"));
+        return Err(ApiError::forbidden(
+            "only the room's owner or admins may add members",
+        ));
     }
     if let Some(max) = room.kind.max_members() {
         let members = state.store.members(room_id).await?;
         if !members.iter().any(|m| m.user == user) && members.len() >= max {
-            return Err(ApiError::conflict(format!("a {} room holds at most {max} members", room.kind)));
+            return Err(ApiError::conflict(format!(
+                "a {} room holds at most {max} members",
+                room.kind
+            )));
         }
     }
-    state.store.add_member(room_id, user, role).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("user"),
-        other => other.into(),
-    })?;
+    state
+        .store
+        .add_member(room_id, user, role)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("user"),
+            other => other.into(),
+        })?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -268,18 +303,29 @@ pub async fn remove_member(
     let (room_raw, user_raw) = path.into_inner();
     let room_id = parse_room_id(&room_raw)?;
     let user = parse_user_id(&user_raw)?;
-    state.store.room(room_id).await?.ok_or_else(|| ApiError::not_found("room"))?;
+    state
+        .store
+        .room(room_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("room"))?;
     let caller_role = state.store.role(room_id, caller.id).await?;
     let target_role = state.store.role(room_id, user).await?;
     let allowed = user == caller.id
-        || (caller_role.is_some_and(RoomRole::manages_members) && target_role != Some(RoomRole::Owner));
+        || (caller_role.is_some_and(RoomRole::manages_members)
+            && target_role != Some(RoomRole::Owner));
     if !allowed {
-        return Err(ApiError::forbidden("only the room's owner or admins may remove other members"));
+        return Err(ApiError::forbidden(
+            "only the room's owner or admins may remove other members",
+        ));
     }
-    state.store.remove_member(room_id, user).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("member"),
-        other => other.into(),
-    })?;
+    state
+        .store
+        .remove_member(room_id, user)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("member"),
+            other => other.into(),
+        })?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -295,27 +341,43 @@ pub async fn history(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_room_id(&path)?;
     let mut fields = Fields::default();
-    let after = query.after_seq.map(|s| fields.check("after_seq", Seq::parse(s)));
-    let before = query.before_seq.map(|s| fields.check("before_seq", Seq::parse(s)));
+    let after = query
+        .after_seq
+        .map(|s| fields.check("after_seq", Seq::parse(s)));
+    let before = query
+        .before_seq
+        .map(|s| fields.check("before_seq", Seq::parse(s)));
     let limit = fields.check("limit", Limit::parse(query.limit));
     let limit = fields.finish(limit)?;
     let (after, before) = (after.flatten(), before.flatten());
     readable_room(&state, id, caller.id).await?;
     let page = match after {
         Some(after) => {
-            let rows = state.store.range(id, after, before, limit.overfetch().get()).await.map_err(StoreError::from)?;
+            let rows = state
+                .store
+                .range(id, after, before, limit.overfetch().get())
+                .await
+                .map_err(StoreError::from)?;
             let rows = rows.iter().map(MessageResponse::from).collect();
             Page::from_overfetch(rows, limit.get(), |m: &MessageResponse| m.seq.to_string())
         }
         None => {
-            let mut rows = state.store.tail(id, before, limit.overfetch().get()).await.map_err(StoreError::from)?;
+            let mut rows = state
+                .store
+                .tail(id, before, limit.overfetch().get())
+                .await
+                .map_err(StoreError::from)?;
             // Overfetched at the old end: drop the oldest, and page back from the oldest kept.
             let more = rows.len() > limit.get() as usize;
             if more {
                 rows.remove(0);
             }
             let items: Vec<MessageResponse> = rows.iter().map(MessageResponse::from).collect();
-            let next_cursor = if more { items.first().map(|m| m.seq.to_string()) } else { None };
+            let next_cursor = if more {
+                items.first().map(|m| m.seq.to_string())
+            } else {
+                None
+            };
             Page { items, next_cursor }
         }
     };
@@ -364,6 +426,10 @@ pub async fn post_message(
         client_id: message.client_id.clone(),
         created: outcome.is_new(),
     };
-    let mut response = if outcome.is_new() { HttpResponse::Created() } else { HttpResponse::Ok() };
+    let mut response = if outcome.is_new() {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
     Ok(response.json(ack))
 }

@@ -70,7 +70,11 @@ pub fn parse_user_id(raw: &str) -> Result<UserId, ApiError> {
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserBody), (status = 401, body = crate::error::Problem)))]
 pub async fn me(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
-    let user = state.store.user(caller.id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    let user = state
+        .store
+        .user(caller.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     Ok(HttpResponse::Ok().json(UserBody::private(&user)))
 }
 
@@ -90,7 +94,14 @@ pub async fn update_me(
         .map(|d| fields.check("display_name", DisplayName::parse(d)));
     let bio = body.bio.map(|b| {
         let ok = b.chars().count() <= 500;
-        fields.check("bio", if ok { Ok(b) } else { Err("must be at most 500 characters") })
+        fields.check(
+            "bio",
+            if ok {
+                Ok(b)
+            } else {
+                Err("must be at most 500 characters")
+            },
+        )
     });
     fields.finish(Some(()))?;
     let patch = ProfilePatch {
@@ -110,7 +121,11 @@ pub async fn get_user(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_user_id(&path)?;
-    let user = state.store.user(id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    let user = state
+        .store
+        .user(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     Ok(HttpResponse::Ok().json(UserBody::public(&user)))
 }
 
@@ -128,10 +143,14 @@ pub async fn follow(
     if id == caller.id {
         return Err(ApiError::bad_request("you cannot follow yourself"));
     }
-    state.store.follow(caller.id, id).await.map_err(|e| match e {
-        crate::store::StoreError::NotFound => ApiError::not_found("user"),
-        other => other.into(),
-    })?;
+    state
+        .store
+        .follow(caller.id, id)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => ApiError::not_found("user"),
+            other => other.into(),
+        })?;
     notify::followed(&state, caller.id, &caller.name, id).await;
     Ok(HttpResponse::NoContent().finish())
 }

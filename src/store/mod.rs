@@ -18,9 +18,7 @@ pub mod postgres;
 
 pub use models::*;
 
-use crate::domain::{
-    Limit, NotificationId, PostId, RoomId, RoomKind, RoomName, RoomRole, UserId,
-};
+use crate::domain::{Limit, NotificationId, PostId, RoomId, RoomKind, RoomName, RoomRole, UserId};
 use async_trait::async_trait;
 use parley_actors::ports::{LogError, MessageLog};
 use std::sync::Arc;
@@ -131,7 +129,12 @@ pub trait Store: MessageLog {
     async fn role(&self, room: RoomId, user: UserId) -> Result<Option<RoomRole>, StoreError>;
     async fn members(&self, room: RoomId) -> Result<Vec<Member>, StoreError>;
     /// Adds or keeps a member; `NotFound` when the room or user is unknown.
-    async fn add_member(&self, room: RoomId, user: UserId, role: RoomRole) -> Result<(), StoreError>;
+    async fn add_member(
+        &self,
+        room: RoomId,
+        user: UserId,
+        role: RoomRole,
+    ) -> Result<(), StoreError>;
     /// `NotFound` when the user was not a member.
     async fn remove_member(&self, room: RoomId, user: UserId) -> Result<(), StoreError>;
 

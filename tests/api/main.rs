@@ -3,5 +3,15 @@
 //! per test). One module per feature.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod helpers;
+
+mod auth;
 mod db;
+mod errors;
+mod health;
+mod notifications;
+mod posts;
+mod rate_limits;
+mod rooms;
 mod store_conformance;
+mod users;

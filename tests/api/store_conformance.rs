@@ -30,7 +30,10 @@ macro_rules! conformance {
                 super::$name(std::sync::Arc::new(parley::store::memory::MemoryStore::new())).await
             }
 
-            // TEMP: postgres variant added once tests/api/db.rs has fresh_pg_store
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                super::$name(crate::db::fresh_pg_store().await).await
+            }
         }
     )* };
 }

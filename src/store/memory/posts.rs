@@ -7,14 +7,14 @@ use chrono::Utc;
 use std::collections::HashSet;
 use std::ops::Bound;
 
-/// Every key `(user, id)` of one user, older than `before` when given.
+/// How `State::notifications` is keyed.
+type NotificationKey = (UserId, NotificationId);
+
+/// Every key of one user's notifications, older than `before` when given.
 fn user_keys(
     user: UserId,
     before: Option<NotificationId>,
-) -> (
-    Bound<(UserId, NotificationId)>,
-    Bound<(UserId, NotificationId)>,
-) {
+) -> (Bound<NotificationKey>, Bound<NotificationKey>) {
     let upper = match before {
         Some(id) => Bound::Excluded((user, id)),
         None => Bound::Included((user, NotificationId(uuid::Uuid::max()))),

@@ -1,0 +1,392 @@
+//! Registration, login, refresh rotation, logout, and the token attacks an
+//! API must refuse.
+
+use crate::both_backends;
+use crate::helpers::{Backend, PASSWORD, TestApp, assert_problem, parts};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::{Method, StatusCode};
+use rsa::RsaPrivateKey;
+use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+both_backends!(
+    register_returns_a_working_token_pair,
+    register_reports_every_invalid_field_at_once,
+    register_refuses_a_taken_username_ignoring_case_and_a_taken_email,
+    login_works_by_username_or_email_and_refuses_wrong_passwords_alike,
+    refresh_rotates_and_a_replayed_token_revokes_its_whole_family,
+    logout_revokes_the_refresh_token,
+);
+
+async fn register_returns_a_working_token_pair(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (status, body) = parts(
+        app.call(
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            Some(json!({"username": "ada", "email": "Ada@Example.com", "password": PASSWORD})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(body["expires_in"], 900);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["user"]["username"], "ada");
+    assert_eq!(body["user"]["email"], "ada@example.com");
+    assert!(body["user"].get("password_hash").is_none());
+    let token = body["access_token"].as_str().unwrap();
+    let (status, me) = parts(app.get("/api/v1/users/me", token).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["id"], body["user"]["id"]);
+}
+
+async fn register_reports_every_invalid_field_at_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let res = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            Some(json!({"username": "a b", "email": "nope", "password": "short"})),
+        )
+        .await;
+    let body = assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, vec!["username", "email", "password"]);
+    let res = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            Some(json!({"username": "ada"})),
+        )
+        .await;
+    let body = assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert!(body["detail"].as_str().unwrap().contains("email"), "{body}");
+}
+
+async fn register_refuses_a_taken_username_ignoring_case_and_a_taken_email(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.register("grace").await;
+    let res = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            Some(json!({"username": "GRACE", "email": "other@example.com", "password": PASSWORD})),
+        )
+        .await;
+    let body = assert_problem(res, StatusCode::CONFLICT, "conflict").await;
+    assert_eq!(body["errors"][0]["field"], "username");
+    let res = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            Some(json!({"username": "hopper", "email": "grace@example.com", "password": PASSWORD})),
+        )
+        .await;
+    let body = assert_problem(res, StatusCode::CONFLICT, "conflict").await;
+    assert_eq!(body["errors"][0]["field"], "email");
+}
+
+async fn login_works_by_username_or_email_and_refuses_wrong_passwords_alike(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = app.register("linus").await;
+    for credentials in [
+        json!({"username": "linus", "password": PASSWORD}),
+        json!({"username": "LINUS", "password": PASSWORD}),
+        json!({"email": "linus@example.com", "password": PASSWORD}),
+    ] {
+        let (status, body) = parts(
+            app.call(Method::POST, "/api/v1/auth/login", None, Some(credentials))
+                .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["user"]["id"], user.id.as_str());
+        assert!(body["access_token"].as_str().is_some());
+    }
+    let wrong = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "linus", "password": "wrong password"})),
+        )
+        .await;
+    let wrong = assert_problem(wrong, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let unknown = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "nobody", "password": PASSWORD})),
+        )
+        .await;
+    let unknown = assert_problem(unknown, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(
+        wrong["detail"], unknown["detail"],
+        "the answer must not reveal which accounts exist"
+    );
+}
+
+async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
+    parts(
+        app.call(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": token})),
+        )
+        .await,
+    )
+    .await
+}
+
+async fn refresh_rotates_and_a_replayed_token_revokes_its_whole_family(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = app.register("margaret").await;
+    let (status, first) = refresh(&app, &user.refresh).await;
+    assert_eq!(status, StatusCode::OK);
+    let rotated = first["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(rotated, user.refresh);
+    assert_eq!(
+        app.get("/api/v1/users/me", first["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // A second login is another family and must survive the revocation below.
+    let (_, other_login) = parts(
+        app.call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "margaret", "password": PASSWORD})),
+        )
+        .await,
+    )
+    .await;
+
+    // The spent token comes back: a thief or a replay. The family dies.
+    let (status, _) = refresh(&app, &user.refresh).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = refresh(&app, &rotated).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the rotated descendant is revoked too"
+    );
+    let (status, _) = refresh(&app, other_login["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "another login's family is untouched"
+    );
+
+    let (status, _) = refresh(&app, "never-issued").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+async fn logout_revokes_the_refresh_token(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = app.register("barbara").await;
+    let res = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/logout",
+            None,
+            Some(json!({"refresh_token": user.refresh})),
+        )
+        .await;
+    assert_problem(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let res = app
+        .post(
+            "/api/v1/auth/logout",
+            &user.access,
+            json!({"refresh_token": user.refresh}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (status, _) = refresh(&app, &user.refresh).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+// --- token attacks and key rotation (independent of the store) ------------
+
+fn b64(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap())
+}
+
+fn new_key() -> RsaPrivateKey {
+    RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap()
+}
+
+fn keys_dir(keys: &[(&str, &RsaPrivateKey)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("parley-keys-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, key) in keys {
+        std::fs::write(
+            dir.join(name),
+            key.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes(),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+/// Signs `claims` RS256 with `key`, naming `kid`.
+fn sign(key: &RsaPrivateKey, kid: &str, claims: &Value) -> String {
+    let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+async fn kid_of_server(app: &TestApp) -> Vec<String> {
+    let jwks: Value = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            assert_eq!(k["kty"], "RSA");
+            assert_eq!(k["alg"], "RS256");
+            k["kid"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+async fn assert_refused(app: &TestApp, token: &str, why: &str) {
+    let res = app.get("/api/v1/users/me", token).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{why}");
+}
+
+#[actix_web::test]
+async fn tokens_with_another_algorithm_key_signature_or_expiry_are_refused() {
+    let key = new_key();
+    let dir = keys_dir(&[("a.pem", &key)]);
+    let app = TestApp::spawn_with(Backend::Memory, |s| s.auth.keys_dir = Some(dir)).await;
+    let user = app.register("mallory").await;
+    let kid = kid_of_server(&app).await.remove(0);
+    let now = chrono::Utc::now().timestamp();
+    let claims =
+        json!({"sub": user.id, "name": "mallory", "iss": "parley", "iat": now, "exp": now + 600});
+
+    let good = sign(&key, &kid, &claims);
+    assert_eq!(
+        app.get("/api/v1/users/me", &good).await.status(),
+        StatusCode::OK
+    );
+
+    let unsigned = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT", "kid": kid})),
+        b64(&claims)
+    );
+    assert_refused(&app, &unsigned, "alg none").await;
+
+    let hs = {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some(kid.clone());
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(kid.as_bytes()),
+        )
+        .unwrap()
+    };
+    assert_refused(&app, &hs, "HS256 with a public value as secret").await;
+
+    assert_refused(
+        &app,
+        &sign(&new_key(), &kid, &claims),
+        "another key claiming our kid",
+    )
+    .await;
+    assert_refused(&app, &sign(&key, "unknown-kid", &claims), "unknown kid").await;
+
+    let mut tampered = good.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    assert_refused(&app, &tampered, "bad signature").await;
+
+    let expired = json!({"sub": user.id, "name": "mallory", "iss": "parley", "iat": now - 1000, "exp": now - 60});
+    let res = app
+        .get("/api/v1/users/me", &sign(&key, &kid, &expired))
+        .await;
+    let body = assert_problem(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
+
+    let foreign_issuer =
+        json!({"sub": user.id, "name": "mallory", "iss": "evil", "iat": now, "exp": now + 600});
+    assert_refused(&app, &sign(&key, &kid, &foreign_issuer), "wrong issuer").await;
+    assert_refused(&app, "not-a-jwt", "garbage").await;
+}
+
+#[actix_web::test]
+async fn keys_rotate_without_logging_anyone_out() {
+    let old = new_key();
+    let dir = keys_dir(&[("2026-01-01.pem", &old)]);
+    let before =
+        TestApp::spawn_with(Backend::Memory, |s| s.auth.keys_dir = Some(dir.clone())).await;
+    let user = before.register("rotator").await;
+    let old_kids = kid_of_server(&before).await;
+    assert_eq!(old_kids.len(), 1);
+
+    // A new key is added to the folder; the instance restarts (or another starts).
+    let new = new_key();
+    std::fs::write(
+        dir.join("2026-06-01.pem"),
+        new.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes(),
+    )
+    .unwrap();
+    let after = TestApp::spawn_with(Backend::Memory, |s| s.auth.keys_dir = Some(dir.clone())).await;
+    let kids = kid_of_server(&after).await;
+    assert_eq!(kids.len(), 2);
+    assert!(kids.contains(&old_kids[0]));
+
+    // The token signed by the old key still works on the new instance.
+    assert_eq!(
+        after.get("/api/v1/feed", &user.access).await.status(),
+        StatusCode::OK
+    );
+    // New tokens are signed by the newest key.
+    let fresh = after.register("rotator2").await;
+    let header = jsonwebtoken::decode_header(&fresh.access).unwrap();
+    let new_kid = kids.iter().find(|k| **k != old_kids[0]).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(new_kid.as_str()));
+    assert_eq!(
+        before.get("/api/v1/feed", &fresh.access).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the old instance does not know the new key"
+    );
+}

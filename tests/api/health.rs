@@ -1,0 +1,130 @@
+//! Probes, version, security headers and the OpenAPI document.
+
+use crate::both_backends;
+use crate::helpers::{Backend, TestApp};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+both_backends!(probes_answer_on_both_listeners_and_readiness_reports_the_database);
+
+async fn probes_answer_on_both_listeners_and_readiness_reports_the_database(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for base in [&app.base, &app.admin] {
+        for path in ["/healthz", "/healthz/live", "/health/startup"] {
+            let res = app
+                .client
+                .get(format!("{base}{path}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{base}{path}");
+        }
+        for path in ["/readyz", "/healthz/ready"] {
+            let res = app
+                .client
+                .get(format!("{base}{path}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{base}{path}");
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["status"], "ok");
+            assert_eq!(body["database"]["status"], "ok");
+            let expected = if backend == Backend::Memory {
+                "memory"
+            } else {
+                "postgres"
+            };
+            assert_eq!(body["database"]["backend"], expected);
+            assert_eq!(body["redis"]["status"], "disabled");
+            assert_eq!(body["instance"], "test-instance");
+        }
+    }
+}
+
+#[actix_web::test]
+async fn version_names_the_build() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let body: Value = app
+        .client
+        .get(app.url("/health/version"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert!(body["git_commit"].as_str().is_some_and(|c| !c.is_empty()));
+    let built = body["build_time"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(built).is_ok(),
+        "{built}"
+    );
+}
+
+#[actix_web::test]
+async fn every_response_carries_security_headers() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let headers = res.headers();
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert!(headers.contains_key("content-security-policy"));
+    assert!(headers.contains_key("referrer-policy"));
+}
+
+/// Every route of the wire contract (section 2) plus the probes.
+const ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/v1/auth/register"),
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/refresh"),
+    ("post", "/api/v1/auth/logout"),
+    ("get", "/.well-known/jwks.json"),
+    ("get", "/api/v1/users/me"),
+    ("patch", "/api/v1/users/me"),
+    ("get", "/api/v1/users/{id}"),
+    ("post", "/api/v1/users/{id}/follow"),
+    ("delete", "/api/v1/users/{id}/follow"),
+    ("post", "/api/v1/posts"),
+    ("get", "/api/v1/posts/{id}"),
+    ("delete", "/api/v1/posts/{id}"),
+    ("get", "/api/v1/feed"),
+    ("post", "/api/v1/rooms"),
+    ("get", "/api/v1/rooms"),
+    ("get", "/api/v1/rooms/{id}"),
+    ("post", "/api/v1/rooms/{id}/members"),
+    ("delete", "/api/v1/rooms/{id}/members/{user_id}"),
+    ("get", "/api/v1/rooms/{id}/messages"),
+    ("post", "/api/v1/rooms/{id}/messages"),
+    ("get", "/api/v1/notifications"),
+    ("get", "/api/v1/notifications/unread-count"),
+    ("post", "/api/v1/notifications/{id}/read"),
+    ("post", "/api/v1/notifications/read-all"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/health/startup"),
+    ("get", "/health/version"),
+];
+
+#[actix_web::test]
+async fn openapi_lists_every_route_of_the_contract() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for (method, path) in ROUTES {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is missing from /openapi.json"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
