@@ -49,3 +49,17 @@ pub trait MessageLog: Send + Sync + 'static {
     /// The latest committed `seq` of a room (0 when empty).
     async fn last_seq(&self, room: RoomId) -> Result<Seq, LogError>;
 }
+
+/// Serialises server frames. The engine calls it once per event and shares
+/// the text with every recipient; the wire format itself lives in the
+/// application (`src/ws/protocol.rs`).
+pub trait FrameEncoder: Send + Sync + 'static {
+    fn message(&self, message: &StoredMessage) -> std::sync::Arc<str>;
+    fn subscribed(&self, room: RoomId, seq: Seq, reference: Option<&str>) -> std::sync::Arc<str>;
+    fn unsubscribed(&self, room: RoomId, reference: Option<&str>) -> std::sync::Arc<str>;
+    fn typing(&self, room: RoomId, user: crate::ids::UserId) -> std::sync::Arc<str>;
+    fn presence(&self, room: RoomId, user: crate::ids::UserId, online: bool)
+    -> std::sync::Arc<str>;
+    /// An `error` frame with `code` (`unavailable`, `too_large`, ...).
+    fn error(&self, code: &str, message: &str, reference: Option<&str>) -> std::sync::Arc<str>;
+}

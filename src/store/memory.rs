@@ -112,7 +112,7 @@ impl MessageLog for MemoryStore {
         before: Option<Seq>,
         limit: u32,
     ) -> Result<Vec<StoredMessage>, LogError> {
-        self.lock().range(room, after, before, limit)
+        Ok(self.lock().range(room, after, before, limit))
     }
 
     async fn tail(
@@ -121,7 +121,7 @@ impl MessageLog for MemoryStore {
         before: Option<Seq>,
         limit: u32,
     ) -> Result<Vec<StoredMessage>, LogError> {
-        self.lock().tail(room, before, limit)
+        Ok(self.lock().tail(room, before, limit))
     }
 
     async fn last_seq(&self, room: RoomId) -> Result<Seq, LogError> {

@@ -43,7 +43,6 @@ pub struct TestApp {
     /// `http://127.0.0.1:PORT` of the admin listener.
     pub admin: String,
     pub client: reqwest::Client,
-    pub backend: Backend,
 }
 
 /// A registered user with a live token pair.
@@ -81,10 +80,10 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = test_settings(backend).await;
         tweak(&mut settings);
-        Self::start(settings, backend).await
+        Self::start(settings).await
     }
 
-    pub async fn start(settings: Settings, backend: Backend) -> Self {
+    pub async fn start(settings: Settings) -> Self {
         let app = Application::build(settings).await.expect("parley builds");
         let base = format!("http://{}", app.public_addr());
         let admin = format!("http://{}", app.admin_addr());
@@ -93,7 +92,6 @@ impl TestApp {
             base,
             admin,
             client: reqwest::Client::new(),
-            backend,
         }
     }
 

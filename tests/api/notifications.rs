@@ -1,1 +1,424 @@
-//! Tests: notifications.
+//! `/api/v1/notifications`: which events notify whom (new posts, follows,
+//! mentions, direct messages), the unread filter and count, paging, and
+//! marking notifications read.
+
+use crate::both_backends;
+use crate::helpers::{Backend, TestApp, TestUser, assert_problem, parts};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+both_backends!(
+    followers_are_notified_of_a_new_post_and_nobody_else_is,
+    the_followed_user_is_notified_of_the_follow,
+    a_mention_in_a_public_room_notifies_the_mentioned_user_once,
+    a_mention_of_a_non_member_in_a_private_room_notifies_nobody,
+    a_direct_message_notifies_the_other_member_once,
+    the_unread_filter_and_count_drop_as_notifications_are_read,
+    notifications_page_newest_first_through_a_cursor,
+    marking_someone_elses_or_an_unknown_notification_read_is_not_found,
+    read_all_reports_how_many_were_unread_and_clears_the_count,
+    every_notification_route_refuses_a_missing_token,
+);
+
+async fn followers_are_notified_of_a_new_post_and_nobody_else_is(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob, cyd] = users(&app, ["ada", "bob", "cyd"]).await;
+    follow(&app, &ada, &bob).await;
+
+    let res = app
+        .post(
+            "/api/v1/posts",
+            &bob.access,
+            json!({"body": "fresh thoughts"}),
+        )
+        .await;
+    let (_, post) = parts(res).await;
+
+    let items = inbox(&app, &ada, "").await;
+    assert_eq!(kinds(&items), ["new_post"]);
+    let payload = &items[0]["payload"];
+    assert_eq!(
+        (&payload["post_id"], payload["author"].as_str()),
+        (&post["id"], Some(bob.id.as_str()))
+    );
+    assert_eq!(
+        (
+            payload["author_username"].as_str(),
+            payload["excerpt"].as_str()
+        ),
+        (Some(bob.username.as_str()), Some("fresh thoughts"))
+    );
+    assert_eq!(items[0]["read"], false);
+    assert!(
+        items[0]["id"].is_string() && items[0]["ts"].is_string(),
+        "{}",
+        items[0]
+    );
+
+    assert_eq!(
+        kinds(&inbox(&app, &bob, "").await),
+        ["follow"],
+        "the author is not told of their own post"
+    );
+    assert!(inbox(&app, &cyd, "").await.is_empty());
+}
+
+async fn the_followed_user_is_notified_of_the_follow(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob] = users(&app, ["ada", "bob"]).await;
+
+    follow(&app, &ada, &bob).await;
+
+    let items = inbox(&app, &bob, "").await;
+    assert_eq!(kinds(&items), ["follow"]);
+    assert_eq!(items[0]["payload"]["follower"], ada.id.as_str());
+    assert_eq!(
+        items[0]["payload"]["follower_username"],
+        ada.username.as_str()
+    );
+    assert!(
+        inbox(&app, &ada, "").await.is_empty(),
+        "the follower is not notified"
+    );
+}
+
+async fn a_mention_in_a_public_room_notifies_the_mentioned_user_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob, cyd] = users(&app, ["ada", "bob", "cyd"]).await;
+    let room = app.create_room(&ada, "lobby", "public").await;
+
+    let (_, ack) = app
+        .post_message(
+            &ada,
+            &room,
+            "@bob, @ada and @nobody: look. Thanks @bob.",
+            "m1",
+        )
+        .await;
+    app.post_message(&ada, &room, "repeat", "m1").await; // a repeated client_id notifies nobody again
+
+    let items = inbox(&app, &bob, "").await;
+    assert_eq!(
+        kinds(&items),
+        ["mention"],
+        "a reader of a public room need not be a member"
+    );
+    let payload = &items[0]["payload"];
+    assert_eq!(
+        (payload["room"].as_str(), &payload["seq"]),
+        (Some(room.as_str()), &ack["seq"])
+    );
+    assert_eq!(
+        (payload["author"].as_str(), payload["room_name"].as_str()),
+        (Some(ada.id.as_str()), Some("lobby"))
+    );
+    assert!(
+        inbox(&app, &ada, "").await.is_empty(),
+        "mentioning yourself notifies nobody"
+    );
+    assert!(inbox(&app, &cyd, "").await.is_empty());
+}
+
+async fn a_mention_of_a_non_member_in_a_private_room_notifies_nobody(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob, cyd] = users(&app, ["ada", "bob", "cyd"]).await;
+    let room = app.create_room(&ada, "ada's", "private").await;
+    let res = app
+        .post(
+            &format!("/api/v1/rooms/{room}/members"),
+            &ada.access,
+            json!({"user_id": bob.id}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    let (status, _) = app.post_message(&ada, &room, "@bob and @cyd", "m1").await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    assert_eq!(kinds(&inbox(&app, &bob, "").await), ["mention"]);
+    assert!(
+        inbox(&app, &cyd, "").await.is_empty(),
+        "cyd cannot read the room"
+    );
+    assert_eq!(unread_count(&app, &cyd).await, 0);
+}
+
+async fn a_direct_message_notifies_the_other_member_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob] = users(&app, ["ada", "bob"]).await;
+    let room = app.create_room(&ada, "ada and bob", "direct").await;
+    let res = app
+        .post(
+            &format!("/api/v1/rooms/{room}/members"),
+            &ada.access,
+            json!({"user_id": bob.id}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    let (_, ack) = app.post_message(&ada, &room, "psst @bob", "d1").await;
+
+    let items = inbox(&app, &bob, "").await;
+    assert_eq!(
+        kinds(&items),
+        ["direct_message"],
+        "a mention in a direct message is not a second notification"
+    );
+    assert_eq!(
+        (
+            &items[0]["payload"]["message_id"],
+            items[0]["payload"]["excerpt"].as_str()
+        ),
+        (&ack["id"], Some("psst @bob"))
+    );
+    assert!(
+        inbox(&app, &ada, "").await.is_empty(),
+        "the sender is not notified"
+    );
+}
+
+async fn the_unread_filter_and_count_drop_as_notifications_are_read(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob, cyd, dan] = users(&app, ["ada", "bob", "cyd", "dan"]).await;
+    for follower in [&bob, &cyd, &dan] {
+        follow(&app, follower, &ada).await;
+    }
+    assert_eq!(unread_count(&app, &ada).await, 3);
+    let newest = inbox(&app, &ada, "").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let res = app
+        .post(
+            &format!("/api/v1/notifications/{newest}/read"),
+            &ada.access,
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    assert_eq!(unread_count(&app, &ada).await, 2);
+    let unread = inbox(&app, &ada, "?unread=true").await;
+    assert_eq!(unread.len(), 2);
+    assert!(
+        unread
+            .iter()
+            .all(|n| n["read"] == false && n["id"] != newest.as_str())
+    );
+    let all = inbox(&app, &ada, "?unread=false").await;
+    let read: Vec<bool> = all.iter().map(|n| n["read"].as_bool().unwrap()).collect();
+    assert_eq!(read, [true, false, false]);
+
+    let res = app
+        .post(
+            &format!("/api/v1/notifications/{newest}/read"),
+            &ada.access,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::NO_CONTENT,
+        "reading again is harmless"
+    );
+    assert_eq!(unread_count(&app, &ada).await, 2);
+}
+
+async fn notifications_page_newest_first_through_a_cursor(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob] = users(&app, ["ada", "bob"]).await;
+    follow(&app, &ada, &bob).await;
+    for i in 1..=5 {
+        let res = app
+            .post(
+                "/api/v1/posts",
+                &bob.access,
+                json!({"body": format!("post {i}")}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+
+    let (mut seen, mut query, mut pages) = (Vec::new(), "?limit=2".to_owned(), 0);
+    loop {
+        let (status, page) = parts(
+            app.get(&format!("/api/v1/notifications{query}"), &ada.access)
+                .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(
+            items
+                .iter()
+                .map(|n| n["payload"]["excerpt"].as_str().unwrap().to_owned()),
+        );
+        pages += 1;
+        match page["next_cursor"].as_str() {
+            Some(cursor) => query = format!("?limit=2&cursor={cursor}"),
+            None => break,
+        }
+        assert!(pages < 5, "the list never reached its last page");
+    }
+    assert_eq!(
+        (pages, seen),
+        (
+            3,
+            ["post 5", "post 4", "post 3", "post 2", "post 1"]
+                .map(String::from)
+                .to_vec()
+        )
+    );
+
+    for query in ["limit=0", "limit=201", "cursor=latest", "unread=maybe"] {
+        let res = app
+            .get(&format!("/api/v1/notifications?{query}"), &ada.access)
+            .await;
+        assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    }
+}
+
+async fn marking_someone_elses_or_an_unknown_notification_read_is_not_found(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob] = users(&app, ["ada", "bob"]).await;
+    follow(&app, &ada, &bob).await;
+    let bobs = inbox(&app, &bob, "").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let res = app
+        .post(
+            &format!("/api/v1/notifications/{bobs}/read"),
+            &ada.access,
+            json!({}),
+        )
+        .await;
+    assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(
+        unread_count(&app, &bob).await,
+        1,
+        "bob's notification stays unread"
+    );
+
+    let unknown = format!("/api/v1/notifications/{}/read", uuid::Uuid::now_v7());
+    assert_problem(
+        app.post(&unknown, &ada.access, json!({})).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let res = app
+        .post("/api/v1/notifications/first/read", &ada.access, json!({}))
+        .await;
+    let problem = assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert_eq!(problem["errors"][0]["field"], "id");
+}
+
+async fn read_all_reports_how_many_were_unread_and_clears_the_count(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob, cyd, dan] = users(&app, ["ada", "bob", "cyd", "dan"]).await;
+    for follower in [&bob, &cyd, &dan] {
+        follow(&app, follower, &ada).await;
+    }
+    follow(&app, &ada, &bob).await;
+    let first = inbox(&app, &ada, "").await[2]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .post(
+            &format!("/api/v1/notifications/{first}/read"),
+            &ada.access,
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    assert_eq!(read_all(&app, &ada).await, 2);
+    assert_eq!(unread_count(&app, &ada).await, 0);
+    assert!(inbox(&app, &ada, "?unread=true").await.is_empty());
+    assert_eq!(
+        inbox(&app, &ada, "").await.len(),
+        3,
+        "read notifications are kept"
+    );
+    assert_eq!(read_all(&app, &ada).await, 0);
+    assert_eq!(
+        unread_count(&app, &bob).await,
+        1,
+        "other users' notifications are untouched"
+    );
+}
+
+async fn every_notification_route_refuses_a_missing_token(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = uuid::Uuid::now_v7();
+    for (method, path) in [
+        (Method::GET, "/api/v1/notifications".to_owned()),
+        (Method::GET, "/api/v1/notifications/unread-count".to_owned()),
+        (Method::POST, format!("/api/v1/notifications/{id}/read")),
+        (Method::POST, "/api/v1/notifications/read-all".to_owned()),
+    ] {
+        let res = app.call(method, &path, None, None).await;
+        assert_problem(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+}
+
+// --- helpers -----------------------------------------------------------------
+
+async fn users<const N: usize>(app: &TestApp, names: [&str; N]) -> [TestUser; N] {
+    let mut registered = Vec::with_capacity(N);
+    for name in names {
+        registered.push(app.register(name).await);
+    }
+    registered.try_into().unwrap()
+}
+
+async fn follow(app: &TestApp, follower: &TestUser, followee: &TestUser) {
+    let res = app
+        .post(
+            &format!("/api/v1/users/{}/follow", followee.id),
+            &follower.access,
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+}
+
+/// The items of the first page of `user`'s notifications.
+async fn inbox(app: &TestApp, user: &TestUser, query: &str) -> Vec<Value> {
+    let (status, page) = parts(
+        app.get(&format!("/api/v1/notifications{query}"), &user.access)
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["items"].as_array().unwrap().clone()
+}
+
+fn kinds(items: &[Value]) -> Vec<&str> {
+    items.iter().map(|n| n["kind"].as_str().unwrap()).collect()
+}
+
+async fn unread_count(app: &TestApp, user: &TestUser) -> i64 {
+    let (status, body) = parts(
+        app.get("/api/v1/notifications/unread-count", &user.access)
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["count"].as_i64().unwrap()
+}
+
+async fn read_all(app: &TestApp, user: &TestUser) -> i64 {
+    let (status, body) = parts(
+        app.post("/api/v1/notifications/read-all", &user.access, json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["count"].as_i64().unwrap()
+}

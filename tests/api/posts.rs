@@ -24,7 +24,10 @@ async fn a_created_post_can_be_read_back_by_anyone(backend: Backend) {
 
     let (status, created) = create_post(&app, &ada, "hello, world").await;
     assert_eq!(status, StatusCode::CREATED);
-    assert_eq!((created["author"].as_str(), created["body"].as_str()), (Some(ada.id.as_str()), Some("hello, world")));
+    assert_eq!(
+        (created["author"].as_str(), created["body"].as_str()),
+        (Some(ada.id.as_str()), Some("hello, world"))
+    );
 
     let id = created["id"].as_str().unwrap();
     let (status, fetched) = parts(app.get(&format!("/api/v1/posts/{id}"), &bob.access).await).await;
@@ -37,13 +40,19 @@ async fn blank_or_too_long_posts_are_refused_naming_the_body(backend: Backend) {
     let ada = app.register("ada").await;
 
     for body in ["".to_owned(), "  \n\t ".to_owned(), "x".repeat(5_001)] {
-        let res = app.post("/api/v1/posts", &ada.access, json!({ "body": body })).await;
+        let res = app
+            .post("/api/v1/posts", &ada.access, json!({ "body": body }))
+            .await;
         let problem = assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
         assert_eq!(problem["errors"][0]["field"], "body", "{problem}");
     }
     let (status, _) = create_post(&app, &ada, &"x".repeat(5_000)).await;
     assert_eq!(status, StatusCode::CREATED, "the limit itself is accepted");
-    assert_eq!(feed_page(&app, &ada, "").await.0.len(), 1, "only the valid post was stored");
+    assert_eq!(
+        feed_page(&app, &ada, "").await.0.len(),
+        1,
+        "only the valid post was stored"
+    );
 }
 
 async fn an_unknown_or_malformed_post_id_is_refused(backend: Backend) {
@@ -51,8 +60,18 @@ async fn an_unknown_or_malformed_post_id_is_refused(backend: Backend) {
     let ada = app.register("ada").await;
 
     let unknown = format!("/api/v1/posts/{}", uuid::Uuid::now_v7());
-    assert_problem(app.get(&unknown, &ada.access).await, StatusCode::NOT_FOUND, "not_found").await;
-    assert_problem(app.delete(&unknown, &ada.access).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_problem(
+        app.get(&unknown, &ada.access).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_problem(
+        app.delete(&unknown, &ada.access).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
     let res = app.get("/api/v1/posts/42", &ada.access).await;
     let problem = assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
     assert_eq!(problem["errors"][0]["field"], "id", "{problem}");
@@ -65,12 +84,34 @@ async fn only_the_author_may_delete_a_post_and_it_is_gone_afterwards(backend: Ba
     let (_, post) = create_post(&app, &ada, "mine").await;
     let path = format!("/api/v1/posts/{}", post["id"].as_str().unwrap());
 
-    assert_problem(app.delete(&path, &bob.access).await, StatusCode::FORBIDDEN, "forbidden").await;
-    assert_eq!(app.get(&path, &bob.access).await.status(), StatusCode::OK, "a refused delete changes nothing");
+    assert_problem(
+        app.delete(&path, &bob.access).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(
+        app.get(&path, &bob.access).await.status(),
+        StatusCode::OK,
+        "a refused delete changes nothing"
+    );
 
-    assert_eq!(app.delete(&path, &ada.access).await.status(), StatusCode::NO_CONTENT);
-    assert_problem(app.get(&path, &ada.access).await, StatusCode::NOT_FOUND, "not_found").await;
-    assert_problem(app.delete(&path, &ada.access).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(
+        app.delete(&path, &ada.access).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_problem(
+        app.get(&path, &ada.access).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_problem(
+        app.delete(&path, &ada.access).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
     assert!(feed_page(&app, &ada, "").await.0.is_empty());
 }
 
@@ -81,13 +122,28 @@ async fn the_feed_shows_own_and_followed_posts_newest_first_and_nothing_else(bac
     let cyd = app.register("cyd").await;
     let dan = app.register("dan").await;
     for user in [&bob, &cyd] {
-        let res = app.post(&format!("/api/v1/users/{}/follow", user.id), &ada.access, json!({})).await;
+        let res = app
+            .post(
+                &format!("/api/v1/users/{}/follow", user.id),
+                &ada.access,
+                json!({}),
+            )
+            .await;
         assert_eq!(res.status(), StatusCode::NO_CONTENT);
     }
-    let res = app.delete(&format!("/api/v1/users/{}/follow", cyd.id), &ada.access).await;
+    let res = app
+        .delete(&format!("/api/v1/users/{}/follow", cyd.id), &ada.access)
+        .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
 
-    for (user, body) in [(&ada, "ada 1"), (&bob, "bob 1"), (&cyd, "cyd 1"), (&dan, "dan 1"), (&bob, "bob 2"), (&ada, "ada 2")] {
+    for (user, body) in [
+        (&ada, "ada 1"),
+        (&bob, "bob 1"),
+        (&cyd, "cyd 1"),
+        (&dan, "dan 1"),
+        (&bob, "bob 2"),
+        (&ada, "ada 2"),
+    ] {
         assert_eq!(create_post(&app, user, body).await.0, StatusCode::CREATED);
     }
 
@@ -95,14 +151,21 @@ async fn the_feed_shows_own_and_followed_posts_newest_first_and_nothing_else(bac
     assert_eq!(bodies(&items), ["ada 2", "bob 2", "bob 1", "ada 1"]);
     assert_eq!(next, Value::Null);
     let (items, _) = feed_page(&app, &dan, "").await;
-    assert_eq!(bodies(&items), ["dan 1"], "a stranger's feed holds only their own posts");
+    assert_eq!(
+        bodies(&items),
+        ["dan 1"],
+        "a stranger's feed holds only their own posts"
+    );
 }
 
 async fn the_feed_pages_through_every_post_exactly_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ada = app.register("ada").await;
     for i in 1..=5 {
-        assert_eq!(create_post(&app, &ada, &format!("post {i}")).await.0, StatusCode::CREATED);
+        assert_eq!(
+            create_post(&app, &ada, &format!("post {i}")).await.0,
+            StatusCode::CREATED
+        );
     }
 
     let mut seen = Vec::new();
@@ -131,25 +194,41 @@ async fn the_feed_refuses_a_limit_out_of_range_or_a_bad_cursor(backend: Backend)
     let app = TestApp::spawn(backend).await;
     let ada = app.register("ada").await;
 
-    for (query, field) in [("limit=0", "limit"), ("limit=201", "limit"), ("cursor=yesterday", "cursor")] {
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("cursor=yesterday", "cursor"),
+    ] {
         let res = app.get(&format!("/api/v1/feed?{query}"), &ada.access).await;
         let problem = assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
         assert_eq!(problem["errors"][0]["field"], field, "{query}: {problem}");
     }
     let res = app.get("/api/v1/feed?limit=many", &ada.access).await;
     assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
-    assert_eq!(app.get("/api/v1/feed?limit=200", &ada.access).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/feed?limit=200", &ada.access)
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }
 
 async fn create_post(app: &TestApp, user: &TestUser, body: &str) -> (StatusCode, Value) {
-    parts(app.post("/api/v1/posts", &user.access, json!({ "body": body })).await).await
+    parts(
+        app.post("/api/v1/posts", &user.access, json!({ "body": body }))
+            .await,
+    )
+    .await
 }
 
 /// One page of `user`'s feed: its items and `next_cursor`.
 async fn feed_page(app: &TestApp, user: &TestUser, query: &str) -> (Vec<Value>, Value) {
     let (status, page) = parts(app.get(&format!("/api/v1/feed{query}"), &user.access).await).await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    (page["items"].as_array().unwrap().clone(), page["next_cursor"].clone())
+    (
+        page["items"].as_array().unwrap().clone(),
+        page["next_cursor"].clone(),
+    )
 }
 
 fn bodies(items: &[Value]) -> Vec<&str> {

@@ -58,8 +58,9 @@ conformance!(
     range_honours_after_before_and_limit,
     tail_returns_the_newest_page_in_ascending_order,
     an_empty_room_has_last_seq_zero_and_no_messages,
+    an_unknown_room_has_no_messages_and_no_last_seq,
     a_refresh_token_is_spent_once_then_reported_reused,
-    an_expired_refresh_token_is_expired_and_an_unknown_one_unknown,
+    an_expired_refresh_token_is_expired_even_revoked_and_an_unknown_one_unknown,
     revoking_a_family_makes_its_unspent_tokens_reused,
     notifications_are_newest_first_and_page_with_before,
     the_unread_filter_and_count_see_only_unread_notifications,
@@ -191,6 +192,7 @@ async fn emails_are_unique(store: SharedStore) {
 
 async fn a_profile_patch_changes_only_the_fields_it_names(store: SharedStore) {
     let ada = user(&store, "ada").await;
+    assert_eq!((ada.display_name.as_str(), ada.bio.as_str()), ("", ""));
     let name_only = ProfilePatch {
         display_name: Some(DisplayName::parse("Ada Lovelace").unwrap()),
         bio: None,
@@ -212,21 +214,21 @@ async fn a_profile_patch_changes_only_the_fields_it_names(store: SharedStore) {
 }
 
 async fn following_is_idempotent_and_lists_each_follower_once(store: SharedStore) {
-    let (ada, bob, cy) = (
+    let (ada, bob, cyd) = (
         user(&store, "ada").await,
         user(&store, "bob").await,
-        user(&store, "cy").await,
+        user(&store, "cyd").await,
     );
     store.follow(bob.id, ada.id).await.unwrap();
     store.follow(bob.id, ada.id).await.unwrap();
-    store.follow(cy.id, ada.id).await.unwrap();
+    store.follow(cyd.id, ada.id).await.unwrap();
     let followers = store.followers(ada.id).await.unwrap();
-    assert_eq!(sorted(followers), sorted(vec![bob.id, cy.id]));
+    assert_eq!(sorted(followers), sorted(vec![bob.id, cyd.id]));
     assert_eq!(store.followers(bob.id).await.unwrap(), vec![]);
 
     store.unfollow(bob.id, ada.id).await.unwrap();
     store.unfollow(bob.id, ada.id).await.unwrap();
-    assert_eq!(store.followers(ada.id).await.unwrap(), vec![cy.id]);
+    assert_eq!(store.followers(ada.id).await.unwrap(), vec![cyd.id]);
 
     let unknown = store.follow(ada.id, UserId::new()).await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
@@ -237,15 +239,15 @@ async fn following_is_idempotent_and_lists_each_follower_once(store: SharedStore
 // --- posts and the feed ------------------------------------------------------
 
 async fn the_feed_shows_own_and_followed_posts_newest_first(store: SharedStore) {
-    let (ada, bob, cy) = (
+    let (ada, bob, cyd) = (
         user(&store, "ada").await,
         user(&store, "bob").await,
-        user(&store, "cy").await,
+        user(&store, "cyd").await,
     );
     store.follow(ada.id, bob.id).await.unwrap();
     let first = post(&store, &ada, "ada 1").await;
     let second = post(&store, &bob, "bob 1").await;
-    post(&store, &cy, "cy 1, not followed").await;
+    post(&store, &cyd, "cyd 1, not followed").await;
     let third = post(&store, &ada, "ada 2").await;
 
     let feed = store.feed(ada.id, None, limit(50)).await.unwrap();
@@ -527,6 +529,17 @@ async fn an_empty_room_has_last_seq_zero_and_no_messages(store: SharedStore) {
     assert_eq!(store.tail(room, None, 50).await.unwrap(), vec![]);
 }
 
+async fn an_unknown_room_has_no_messages_and_no_last_seq(store: SharedStore) {
+    let unknown = RoomId::new();
+    let last = store.last_seq(unknown).await;
+    assert!(matches!(last, Err(LogError::RoomNotFound)), "{last:?}");
+    assert_eq!(
+        store.range(unknown, Seq(0), None, 50).await.unwrap(),
+        vec![]
+    );
+    assert_eq!(store.tail(unknown, None, 50).await.unwrap(), vec![]);
+}
+
 // --- refresh tokens ----------------------------------------------------------
 
 async fn a_refresh_token_is_spent_once_then_reported_reused(store: SharedStore) {
@@ -549,7 +562,9 @@ async fn a_refresh_token_is_spent_once_then_reported_reused(store: SharedStore) 
     );
 }
 
-async fn an_expired_refresh_token_is_expired_and_an_unknown_one_unknown(store: SharedStore) {
+async fn an_expired_refresh_token_is_expired_even_revoked_and_an_unknown_one_unknown(
+    store: SharedStore,
+) {
     let ada = user(&store, "ada").await;
     let family = uuid::Uuid::now_v7();
     store
@@ -558,6 +573,13 @@ async fn an_expired_refresh_token_is_expired_and_an_unknown_one_unknown(store: S
         .unwrap();
     let expired = store.spend_refresh_token(b"old").await.unwrap();
     assert_eq!(expired, RefreshSpend::Expired);
+    store.revoke_refresh_family(family).await.unwrap();
+    let revoked = store.spend_refresh_token(b"old").await.unwrap();
+    assert_eq!(
+        revoked,
+        RefreshSpend::Expired,
+        "never spent, so not a replay"
+    );
     let unknown = store.spend_refresh_token(b"never issued").await.unwrap();
     assert_eq!(unknown, RefreshSpend::Unknown);
     assert_eq!(

@@ -29,7 +29,7 @@ async fn own_profile_includes_the_email(backend: Backend) {
 
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["id"], ada.id.as_str());
-    assert_eq!(me["username"], "ada");
+    assert_eq!(me["username"], ada.username.as_str());
     assert_eq!(me["email"], "ada@example.com");
     assert!(me["created_at"].is_string(), "{me}");
 }
@@ -39,11 +39,15 @@ async fn another_users_profile_hides_the_email(backend: Backend) {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
 
-    let (status, profile) = parts(app.get(&format!("/api/v1/users/{}", bob.id), &ada.access).await).await;
+    let (status, profile) = parts(
+        app.get(&format!("/api/v1/users/{}", bob.id), &ada.access)
+            .await,
+    )
+    .await;
 
     assert_eq!(status, StatusCode::OK);
     assert_eq!(profile["id"], bob.id.as_str());
-    assert_eq!(profile["username"], "bob");
+    assert_eq!(profile["username"], bob.username.as_str());
     assert!(profile.get("email").is_none(), "{profile}");
 }
 
@@ -51,7 +55,12 @@ async fn an_unknown_user_is_not_found(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ada = app.register("ada").await;
 
-    let res = app.get(&format!("/api/v1/users/{}", uuid::Uuid::now_v7()), &ada.access).await;
+    let res = app
+        .get(
+            &format!("/api/v1/users/{}", uuid::Uuid::now_v7()),
+            &ada.access,
+        )
+        .await;
 
     assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
 }
@@ -71,32 +80,64 @@ async fn profile_edits_change_only_the_fields_sent_and_are_visible_to_others(bac
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
 
-    let (status, me) = parts(patch_me(&app, &ada, json!({"display_name": "Ada L.", "bio": "engines"})).await).await;
+    let (status, me) = parts(
+        patch_me(
+            &app,
+            &ada,
+            json!({"display_name": "Ada L.", "bio": "engines"}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((me["display_name"].as_str(), me["bio"].as_str()), (Some("Ada L."), Some("engines")));
+    assert_eq!(
+        (me["display_name"].as_str(), me["bio"].as_str()),
+        (Some("Ada L."), Some("engines"))
+    );
     assert_eq!(me["email"], "ada@example.com");
 
-    let (status, me) = parts(patch_me(&app, &ada, json!({"bio": "notes on the engine"})).await).await;
+    let (status, me) =
+        parts(patch_me(&app, &ada, json!({"bio": "notes on the engine"})).await).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(me["display_name"], "Ada L.", "a field that was not sent keeps its value");
+    assert_eq!(
+        me["display_name"], "Ada L.",
+        "a field that was not sent keeps its value"
+    );
     assert_eq!(me["bio"], "notes on the engine");
 
-    let (_, seen) = parts(app.get(&format!("/api/v1/users/{}", ada.id), &bob.access).await).await;
-    assert_eq!((seen["display_name"].as_str(), seen["bio"].as_str()), (Some("Ada L."), Some("notes on the engine")));
+    let (_, seen) = parts(
+        app.get(&format!("/api/v1/users/{}", ada.id), &bob.access)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (seen["display_name"].as_str(), seen["bio"].as_str()),
+        (Some("Ada L."), Some("notes on the engine"))
+    );
 }
 
 async fn profile_edits_that_are_too_long_name_every_bad_field(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ada = app.register("ada").await;
 
-    let res = patch_me(&app, &ada, json!({"display_name": "d".repeat(65), "bio": "b".repeat(501)})).await;
+    let res = patch_me(
+        &app,
+        &ada,
+        json!({"display_name": "d".repeat(65), "bio": "b".repeat(501)}),
+    )
+    .await;
     let problem = assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
     assert_eq!(field_names(&problem), ["display_name", "bio"]);
 
     // Nothing was applied, and the limits themselves are accepted.
     let (_, me) = parts(app.get("/api/v1/users/me", &ada.access).await).await;
     assert_eq!(me["bio"], "");
-    let res = patch_me(&app, &ada, json!({"display_name": "d".repeat(64), "bio": "b".repeat(500)})).await;
+    let res = patch_me(
+        &app,
+        &ada,
+        json!({"display_name": "d".repeat(64), "bio": "b".repeat(500)}),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
 }
 
@@ -107,7 +148,10 @@ async fn profile_edits_with_an_unknown_field_are_refused(backend: Backend) {
     let res = patch_me(&app, &ada, json!({"username": "root"})).await;
 
     let problem = assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
-    assert!(problem["detail"].as_str().unwrap().contains("username"), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("username"),
+        "{problem}"
+    );
     let (_, me) = parts(app.get("/api/v1/users/me", &ada.access).await).await;
     assert_eq!(me["username"], "ada");
 }
@@ -119,10 +163,16 @@ async fn following_and_unfollowing_are_idempotent(backend: Backend) {
     let follow = format!("/api/v1/users/{}/follow", bob.id);
 
     for _ in 0..2 {
-        assert_eq!(app.post(&follow, &ada.access, json!({})).await.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            app.post(&follow, &ada.access, json!({})).await.status(),
+            StatusCode::NO_CONTENT
+        );
     }
     for _ in 0..2 {
-        assert_eq!(app.delete(&follow, &ada.access).await.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            app.delete(&follow, &ada.access).await.status(),
+            StatusCode::NO_CONTENT
+        );
     }
 }
 
@@ -140,7 +190,13 @@ async fn following_yourself_is_a_bad_request(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ada = app.register("ada").await;
 
-    let res = app.post(&format!("/api/v1/users/{}/follow", ada.id), &ada.access, json!({})).await;
+    let res = app
+        .post(
+            &format!("/api/v1/users/{}/follow", ada.id),
+            &ada.access,
+            json!({}),
+        )
+        .await;
 
     assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
 }
@@ -151,7 +207,11 @@ async fn every_user_route_refuses_a_missing_or_garbage_token(backend: Backend) {
     let follow = format!("/api/v1/users/{}/follow", bob.id);
     let routes = [
         (Method::GET, "/api/v1/users/me".to_owned(), None),
-        (Method::PATCH, "/api/v1/users/me".to_owned(), Some(json!({"bio": "x"}))),
+        (
+            Method::PATCH,
+            "/api/v1/users/me".to_owned(),
+            Some(json!({"bio": "x"})),
+        ),
         (Method::GET, format!("/api/v1/users/{}", bob.id), None),
         (Method::POST, follow.clone(), None),
         (Method::DELETE, follow, None),
@@ -165,7 +225,13 @@ async fn every_user_route_refuses_a_missing_or_garbage_token(backend: Backend) {
 }
 
 async fn patch_me(app: &TestApp, user: &TestUser, body: Value) -> Response {
-    app.call(Method::PATCH, "/api/v1/users/me", Some(&user.access), Some(body)).await
+    app.call(
+        Method::PATCH,
+        "/api/v1/users/me",
+        Some(&user.access),
+        Some(body),
+    )
+    .await
 }
 
 /// The `field` of each entry of a problem's `errors`, in order.

@@ -103,17 +103,20 @@ impl State {
         }
     }
 
-    /// A replay is reported as such even once the token has expired: the
-    /// caller must still revoke the family it came from.
+    /// A token presented after it was spent is a replay, even once expired:
+    /// the caller must still revoke its family. One that expired unspent is
+    /// just old, revoked or not.
     pub(super) fn spend_refresh_token(&mut self, hash: &[u8], now: DateTime<Utc>) -> RefreshSpend {
         let Some(token) = self.refresh_tokens.get_mut(hash) else {
             return RefreshSpend::Unknown;
         };
         let (user, family) = (token.user, token.family);
-        if token.spent || token.revoked {
+        if token.spent {
             RefreshSpend::Reused { user, family }
         } else if token.expires_at <= now {
             RefreshSpend::Expired
+        } else if token.revoked {
+            RefreshSpend::Reused { user, family }
         } else {
             token.spent = true;
             RefreshSpend::Spent { user, family }

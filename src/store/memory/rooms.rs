@@ -40,8 +40,10 @@ impl RoomRow {
 }
 
 impl State {
-    fn room_row(&self, room: RoomId) -> Result<&RoomRow, LogError> {
-        self.rooms.get(&room).ok_or(LogError::RoomNotFound)
+    /// The log of a room; an unknown room has an empty one, as a query on
+    /// the PostgreSQL store finds no rows.
+    fn log(&self, room: RoomId) -> &[StoredMessage] {
+        self.rooms.get(&room).map_or(&[], |row| &row.log)
     }
 
     /// All or nothing: every room is checked before anything is written.
@@ -66,32 +68,28 @@ impl State {
         after: Seq,
         before: Option<Seq>,
         limit: u32,
-    ) -> Result<Vec<StoredMessage>, LogError> {
-        let log = &self.room_row(room)?.log;
+    ) -> Vec<StoredMessage> {
+        let log = self.log(room);
         let start = index_of(after, log.len());
         let end = before.map_or(log.len(), |b| {
             index_of(Seq(b.0.saturating_sub(1)), log.len())
         });
         let end = end.max(start).min(start.saturating_add(limit as usize));
-        Ok(log[start..end].to_vec())
+        log[start..end].to_vec()
     }
 
-    pub(super) fn tail(
-        &self,
-        room: RoomId,
-        before: Option<Seq>,
-        limit: u32,
-    ) -> Result<Vec<StoredMessage>, LogError> {
-        let log = &self.room_row(room)?.log;
+    pub(super) fn tail(&self, room: RoomId, before: Option<Seq>, limit: u32) -> Vec<StoredMessage> {
+        let log = self.log(room);
         let end = before.map_or(log.len(), |b| {
             index_of(Seq(b.0.saturating_sub(1)), log.len())
         });
         let start = end.saturating_sub(limit as usize);
-        Ok(log[start..end].to_vec())
+        log[start..end].to_vec()
     }
 
     pub(super) fn last_seq(&self, room: RoomId) -> Result<Seq, LogError> {
-        Ok(Seq(self.room_row(room)?.log.len() as i64))
+        let row = self.rooms.get(&room).ok_or(LogError::RoomNotFound)?;
+        Ok(Seq(row.log.len() as i64))
     }
 
     pub(super) fn create_room(
@@ -141,15 +139,12 @@ impl State {
             .collect()
     }
 
-    /// Oldest member first; an unknown room has none.
+    /// By user id, as the PostgreSQL store orders them; an unknown room has
+    /// none.
     pub(super) fn members(&self, room: RoomId) -> Vec<Member> {
-        let mut members: Vec<Member> = self
-            .rooms
-            .get(&room)
-            .map(|row| row.members.values().cloned().collect())
-            .unwrap_or_default();
-        members.sort_by_key(|m| (m.joined_at, m.user));
-        members
+        let row = self.rooms.get(&room);
+        row.map(|row| row.members.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub(super) fn add_member(

@@ -1,0 +1,169 @@
+//! A connection's bounded outbound queue.
+//!
+//! Producers (room actors, the notifier, the session itself) never wait on a
+//! slow client: [`Outbox::push`] either queues the frame or, when the queue is
+//! full, marks the connection as a slow consumer. The connection's socket
+//! writer sees that mark and closes with 1013 (Try Again Later); the client
+//! recovers with `subscribe` + `since`. Nothing buffers without bound.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::{Notify, mpsc};
+
+/// WebSocket close codes parley uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseCode {
+    /// 1000
+    Normal,
+    /// 1008: sustained abuse (rate limit).
+    Policy,
+    /// 1009: frame larger than the limit.
+    TooBig,
+    /// 1011: the server failed.
+    Error,
+    /// 1012: the instance is draining; reconnect elsewhere.
+    Restart,
+    /// 1013: slow consumer.
+    TryAgainLater,
+}
+
+impl CloseCode {
+    pub fn code(self) -> u16 {
+        match self {
+            CloseCode::Normal => 1000,
+            CloseCode::Policy => 1008,
+            CloseCode::TooBig => 1009,
+            CloseCode::Error => 1011,
+            CloseCode::Restart => 1012,
+            CloseCode::TryAgainLater => 1013,
+        }
+    }
+}
+
+/// What the socket writer sends, in order.
+#[derive(Clone, Debug)]
+pub enum Outgoing {
+    /// A serialised server frame, shared by every recipient.
+    Text(Arc<str>),
+    Ping,
+    Pong(Vec<u8>),
+    Close(CloseCode, String),
+}
+
+/// The sending half, cloned into every actor that writes to the connection.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    tx: mpsc::Sender<Outgoing>,
+    overflow: Arc<Overflow>,
+}
+
+/// Set once the queue overflowed; the writer closes the connection.
+#[derive(Debug, Default)]
+pub struct Overflow {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+impl Overflow {
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the queue overflowed.
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.is_set() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// The receiving half, owned by the connection's socket writer.
+pub struct Inbox {
+    pub rx: mpsc::Receiver<Outgoing>,
+    pub overflow: Arc<Overflow>,
+}
+
+/// The frame was not queued.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    #[error("the connection is a slow consumer")]
+    Full,
+    #[error("the connection is closed")]
+    Closed,
+}
+
+impl Outbox {
+    /// A queue of `capacity` frames.
+    pub fn channel(capacity: usize) -> (Outbox, Inbox) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let overflow = Arc::new(Overflow::default());
+        (
+            Outbox {
+                tx,
+                overflow: overflow.clone(),
+            },
+            Inbox { rx, overflow },
+        )
+    }
+
+    /// Queues without waiting; a full queue condemns the connection.
+    pub fn push(&self, item: Outgoing) -> Result<(), PushError> {
+        if self.overflow.is_set() {
+            return Err(PushError::Full);
+        }
+        match self.tx.try_send(item) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.overflow.flag.store(true, Ordering::Release);
+                self.overflow.notify.notify_one();
+                Err(PushError::Full)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(PushError::Closed),
+        }
+    }
+
+    /// Queues a text frame.
+    pub fn text(&self, frame: Arc<str>) -> Result<(), PushError> {
+        self.push(Outgoing::Text(frame))
+    }
+
+    /// Waits for room in the queue: only for bulk replay, which must not be
+    /// lost to its own burst, and is bounded by the caller's timeout.
+    pub async fn send_waiting(&self, frame: Arc<str>) -> Result<(), PushError> {
+        if self.overflow.is_set() {
+            return Err(PushError::Full);
+        }
+        self.tx
+            .send(Outgoing::Text(frame))
+            .await
+            .map_err(|_| PushError::Closed)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_outbox_marks_the_connection_instead_of_buffering() {
+        let (outbox, inbox) = Outbox::channel(2);
+        outbox.text("a".into()).unwrap();
+        outbox.text("b".into()).unwrap();
+        assert_eq!(outbox.text("c".into()), Err(PushError::Full));
+        assert!(inbox.overflow.is_set());
+        inbox.overflow.wait().await;
+        assert_eq!(
+            outbox.text("d".into()),
+            Err(PushError::Full),
+            "stays condemned"
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! Messages a [`super::RoomActor`] handles.
+
+use crate::ids::{RoomId, Seq, SessionId, UserId};
+use crate::model::StoredMessage;
+use crate::outbox::Outbox;
+use actix::Message;
+use std::sync::Arc;
+
+/// Join the live stream. The room answers `subscribed` on the outbox, then
+/// replays every message after `since` (if given), then continues live with
+/// no gap and no duplicate.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe {
+    pub session: SessionId,
+    pub user: UserId,
+    pub outbox: Outbox,
+    pub since: Option<Seq>,
+    pub reference: Option<String>,
+}
+
+/// Leave the live stream; answered `unsubscribed` when `reply` is set.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe {
+    pub session: SessionId,
+    pub reference: Option<String>,
+    pub reply: bool,
+}
+
+/// Newly committed messages of this room, in ascending `seq`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Committed {
+    pub messages: Arc<[StoredMessage]>,
+}
+
+/// Someone is typing; fanned out to the other subscribers, never stored.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Typing {
+    pub session: SessionId,
+    pub user: UserId,
+}
+
+/// `user` lost access (removed from the room): end their subscriptions.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Evict {
+    pub user: UserId,
+}
+
+/// How many sessions are subscribed (tests and metrics).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct SubscriberCount;
+
+/// The room this actor serves, for log fields.
+pub type RoomKey = RoomId;

@@ -1,0 +1,177 @@
+//! Group commit: while one batch commits, new publishes queue; when it
+//! finishes, everything queued (up to [`MAX_BATCH`]) commits as the next
+//! batch in one transaction. Under load batches grow and the cost of a
+//! commit is shared; when idle a publish commits alone, at once.
+
+use super::messages::{Publish, PublishError};
+use crate::ids::RoomId;
+use crate::model::{Appended, StoredMessage};
+use crate::ports::{LogError, MessageLog};
+use crate::room::RoomDirectory;
+use crate::room::messages::Committed;
+use actix::{
+    Actor, ActorFutureExt, Addr, ArbiterHandle, AsyncContext, Context, Handler, ResponseFuture,
+    Supervised, WrapFuture,
+};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// The most publishes one transaction takes.
+pub const MAX_BATCH: usize = 512;
+/// Publishes queued beyond this are refused as overloaded, not buffered.
+pub const MAX_QUEUE: usize = 20_000;
+
+type Reply = oneshot::Sender<Result<Appended, PublishError>>;
+
+pub struct Writer {
+    log: Arc<dyn MessageLog>,
+    rooms: Arc<RoomDirectory>,
+    queue: VecDeque<(Publish, Reply)>,
+    flushing: bool,
+}
+
+impl Writer {
+    pub fn new(log: Arc<dyn MessageLog>, rooms: Arc<RoomDirectory>) -> Self {
+        Self {
+            log,
+            rooms,
+            queue: VecDeque::new(),
+            flushing: false,
+        }
+    }
+
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.flushing || self.queue.is_empty() {
+            return;
+        }
+        self.flushing = true;
+        let take = self.queue.len().min(MAX_BATCH);
+        let (batch, replies): (Vec<_>, Vec<_>) = self
+            .queue
+            .drain(..take)
+            .map(|(publish, reply)| (publish.message, reply))
+            .unzip();
+        let log = self.log.clone();
+        let commit = async move { log.append(batch).await };
+        ctx.spawn(commit.into_actor(self).map(move |outcome, act, ctx| {
+            act.complete(outcome, replies);
+            act.flushing = false;
+            act.flush(ctx);
+        }));
+    }
+
+    /// Acks every publish of a batch and hands new messages to their rooms.
+    fn complete(&self, outcome: Result<Vec<Appended>, LogError>, replies: Vec<Reply>) {
+        let appended = match outcome {
+            Ok(appended) => appended,
+            Err(e) => {
+                tracing::warn!(error = %e, batch = replies.len(), "batch commit failed");
+                let error = match e {
+                    LogError::RoomNotFound => PublishError::RoomNotFound,
+                    LogError::Unavailable(_) => PublishError::Unavailable,
+                };
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
+                return;
+            }
+        };
+        let mut by_room: BTreeMap<RoomId, Vec<StoredMessage>> = BTreeMap::new();
+        for item in &appended {
+            if let Appended::New(m) = item {
+                by_room.entry(m.room).or_default().push(m.clone());
+            }
+        }
+        // Deliver before acking: a publisher that also subscribes sees its
+        // message no later than the rest of the room.
+        for (room, mut messages) in by_room {
+            messages.sort_by_key(|m| m.seq);
+            if let Some(addr) = self.rooms.get(room) {
+                addr.do_send(Committed {
+                    messages: messages.into(),
+                });
+            }
+        }
+        for (reply, item) in replies.into_iter().zip(appended) {
+            let _ = reply.send(Ok(item));
+        }
+    }
+}
+
+impl Actor for Writer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+    }
+}
+
+/// A restarted writer has lost only its queue, whose publishers were told
+/// (their reply channels closed): they retry with the same `client_id`.
+impl Supervised for Writer {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        tracing::warn!("writer restarting");
+        self.queue.clear();
+        self.flushing = false;
+    }
+}
+
+impl Handler<Publish> for Writer {
+    type Result = ResponseFuture<Result<Appended, PublishError>>;
+
+    fn handle(&mut self, msg: Publish, ctx: &mut Self::Context) -> Self::Result {
+        if self.queue.len() >= MAX_QUEUE {
+            return Box::pin(async { Err(PublishError::Overloaded) });
+        }
+        let (tx, rx) = oneshot::channel();
+        self.queue.push_back((msg, tx));
+        self.flush(ctx);
+        Box::pin(async move { rx.await.unwrap_or(Err(PublishError::Unavailable)) })
+    }
+}
+
+/// The writers, one per arbiter; a room always goes to the same one.
+#[derive(Clone)]
+pub struct WriterPool {
+    writers: Arc<[Addr<Writer>]>,
+}
+
+impl WriterPool {
+    pub fn start(
+        arbiters: &[ArbiterHandle],
+        log: Arc<dyn MessageLog>,
+        rooms: Arc<RoomDirectory>,
+    ) -> Self {
+        let writers: Vec<Addr<Writer>> = if arbiters.is_empty() {
+            vec![Writer::new(log, rooms).start()]
+        } else {
+            arbiters
+                .iter()
+                .map(|arbiter| {
+                    let (log, rooms) = (log.clone(), rooms.clone());
+                    actix::Supervisor::start_in_arbiter(arbiter, move |_| Writer::new(log, rooms))
+                })
+                .collect()
+        };
+        Self {
+            writers: writers.into(),
+        }
+    }
+
+    pub fn for_room(&self, room: RoomId) -> &Addr<Writer> {
+        let bytes = room.0.as_bytes();
+        // The random tail of a UUIDv7 spreads rooms evenly.
+        let i = bytes[15] as usize % self.writers.len();
+        &self.writers[i]
+    }
+
+    /// Persists one publish through the room's writer.
+    pub async fn publish(&self, publish: Publish) -> Result<Appended, PublishError> {
+        let writer = self.for_room(publish.message.room);
+        writer
+            .send(publish)
+            .await
+            .unwrap_or(Err(PublishError::Unavailable))
+    }
+}

@@ -1,0 +1,24 @@
+//! Messages a [`super::Writer`] handles.
+
+use crate::model::{Appended, NewMessage};
+use actix::Message;
+
+/// Persist one publish. Answered once the batch that holds it committed:
+/// `Appended::New` (fresh `seq`) or `Appended::Duplicate` (the original).
+#[derive(Message)]
+#[rtype(result = "Result<Appended, PublishError>")]
+pub struct Publish {
+    pub message: NewMessage,
+}
+
+/// Why a publish was not committed. Never acked; safe to retry with the
+/// same `client_id`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    #[error("the room does not exist")]
+    RoomNotFound,
+    #[error("the database is unavailable")]
+    Unavailable,
+    #[error("the writer is overloaded")]
+    Overloaded,
+}
