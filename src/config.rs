@@ -250,6 +250,18 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PARLEY_INSTANCE_ID", "instance_id"),
 ];
 
+/// Variables whose value is text even when it looks like a number.
+const TEXT_VARS: &[&str] = &[
+    "DATABASE_URL",
+    "REDIS_URL",
+    "PARLEY_REDIS_PREFIX",
+    "PARLEY_JWT_KEYS_DIR",
+    "PARLEY_JWT_ISSUER",
+    "PARLEY_LOG",
+    "PARLEY_LOG_FORMAT",
+    "PARLEY_INSTANCE_ID",
+];
+
 /// Variables whose value is a comma-separated list.
 const LIST_VARS: &[&str] = &["PARLEY_TRUSTED_PROXIES", "PARLEY_WS_ALLOWED_ORIGINS"];
 
@@ -352,6 +364,9 @@ fn env_value(var: &str, raw: &str) -> figment::value::Value {
             .map(str::to_owned)
             .collect();
         return Value::from(items);
+    }
+    if TEXT_VARS.contains(&var) {
+        return Value::from(raw.to_owned());
     }
     raw.parse::<figment::value::Value>()
         .ok()

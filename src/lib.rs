@@ -17,6 +17,8 @@
 //! | [`store`] | the `Store` trait, PostgreSQL and embedded implementations |
 //! | [`rate_limit`] | per-user and per-IP request limits (GCRA) |
 //! | [`http`] | one module per REST resource, health probes, OpenAPI |
+//! | [`ws`] | `GET /ws`: the wire protocol, the upgrade, one actor per connection |
+//! | [`notify`] | which events notify whom; stores, then pushes live |
 
 pub mod auth;
 pub mod config;
@@ -29,3 +31,4 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod version;
+pub mod ws;

@@ -15,6 +15,8 @@ use crate::domain::{RoomKind, UserId};
 use crate::http::AppState;
 use crate::store::{NewNotification, Post, Room};
 use parley_actors::model::StoredMessage;
+use crate::ws::protocol::ServerFrame;
+use parley_actors::notify::messages::Push;
 use serde_json::json;
 use std::collections::BTreeSet;
 
@@ -76,14 +78,34 @@ pub async fn message_posted(
     }
 }
 
+/// [`message_posted`] for a publish that only knows its room id (WebSocket).
+pub async fn message_posted_in(state: &AppState, author_name: &str, message: &StoredMessage) {
+    match state.store.room(message.room).await {
+        Ok(Some(room)) => message_posted(state, &room, author_name, message).await,
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, "could not load a room to notify"),
+    }
+}
+
+/// Stores the notification, then pushes it to the user's live sessions.
 async fn send(state: &AppState, user: UserId, kind: &str, payload: serde_json::Value) {
     let new = NewNotification {
         user,
         kind: kind.to_owned(),
         payload,
     };
-    if let Err(error) = state.store.create_notification(new).await {
-        tracing::warn!(%error, kind, "could not store a notification");
+    match state.store.create_notification(new).await {
+        Ok(stored) => {
+            let frame = ServerFrame::Notification {
+                id: stored.id.0,
+                kind: &stored.kind,
+                payload: &stored.payload,
+                ts: stored.created_at,
+            }
+            .encode();
+            state.engine.notifier.do_send(Push { user, frame });
+        }
+        Err(error) => tracing::warn!(%error, kind, "could not store a notification"),
     }
 }
 

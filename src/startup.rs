@@ -11,6 +11,9 @@ use crate::http::state::Lifecycle;
 use crate::http::{self, AppState};
 use crate::rate_limit::LocalLimiter;
 use crate::store::SharedStore;
+use crate::ws::protocol::JsonEncoder;
+use parley_actors::ports::MessageLog;
+use parley_actors::supervisor::Engine;
 use crate::store::memory::MemoryStore;
 use crate::store::postgres::PgStore;
 use actix_web::dev::Server;
@@ -41,6 +44,8 @@ impl Application {
             .into();
         let store = open_store(&settings).await?;
         let keys = Arc::new(JwtKeys::load(&settings.auth).context("loading JWT keys")?);
+        let log: Arc<dyn MessageLog> = store.clone();
+        let engine = Engine::start(log, Arc::new(JsonEncoder));
         let limiter = Arc::new(LocalLimiter::new(
             settings.rate.api_per_min,
             settings.rate.auth_per_min,
@@ -52,6 +57,7 @@ impl Application {
             settings: settings.clone(),
             instance_id,
             lifecycle: Arc::new(Lifecycle::default()),
+            engine,
         };
         let public_listener = TcpListener::bind(settings.http.addr)
             .with_context(|| format!("PARLEY_HTTP_ADDR: binding {}", settings.http.addr))?;

@@ -27,7 +27,8 @@ pub use state::AppState;
 /// Routes of the public listener.
 pub fn configure_public(cfg: &mut ServiceConfig) {
     health::configure(cfg);
-    cfg.route("/openapi.json", web::get().to(openapi::serve))
+    cfg.route("/ws", web::get().to(crate::ws::upgrade::upgrade))
+        .route("/openapi.json", web::get().to(openapi::serve))
         .route("/.well-known/jwks.json", web::get().to(auth::jwks))
         .service(
             web::scope("/api/v1")

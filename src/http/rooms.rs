@@ -17,6 +17,8 @@ use crate::store::{Member, Room, StoreError};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use parley_actors::model::{NewMessage, StoredMessage};
+use parley_actors::room::messages::Evict;
+use parley_actors::writer::{Publish, PublishError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -154,6 +156,16 @@ fn parse_room_id(raw: &str) -> Result<RoomId, ApiError> {
     let mut fields = Fields::default();
     let id = fields.check("id", RoomId::parse(raw));
     fields.finish(id)
+}
+
+/// Whether `user` may read and write `room`: every signed-in user for public
+/// rooms, members only otherwise. `not_found` for an unknown room.
+pub async fn access(state: &AppState, room: RoomId, user: UserId) -> Result<bool, ApiError> {
+    let found = state.store.room(room).await?.ok_or_else(|| ApiError::not_found("room"))?;
+    if found.kind == RoomKind::Public {
+        return Ok(true);
+    }
+    Ok(state.store.role(room, user).await?.is_some())
 }
 
 /// The room, if it exists and `user` may read it.
@@ -326,6 +338,10 @@ pub async fn remove_member(
             StoreError::NotFound => ApiError::not_found("member"),
             other => other.into(),
         })?;
+    // Their live subscriptions end now, not at their next reconnect.
+    if let Some(addr) = state.engine.rooms.get(room_id) {
+        addr.do_send(Evict { user });
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -401,20 +417,26 @@ pub async fn post_message(
     let client_id = fields.check("client_id", ClientId::parse(&body.client_id));
     let (text, client_id) = fields.finish((text, client_id))?;
     let (room, _) = readable_room(&state, id, caller.id).await?;
-    let appended = state
-        .store
-        .append(vec![NewMessage {
-            room: id,
-            author: caller.id,
-            client_id,
-            body: text,
-        }])
+    // Through the room's writer, like a WebSocket publish: group commit,
+    // then delivery to live subscribers in `seq` order.
+    let message = NewMessage {
+        room: id,
+        author: caller.id,
+        client_id,
+        body: text,
+    };
+    let outcome = state
+        .engine
+        .writers
+        .publish(Publish { message })
         .await
-        .map_err(StoreError::from)?;
-    let outcome = appended
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("append returned no result")))?;
+        .map_err(|e| match e {
+            PublishError::RoomNotFound => ApiError::not_found("room"),
+            other => ApiError::unavailable(
+                "the message was not stored; retry with the same client_id",
+                anyhow::anyhow!(other),
+            ),
+        })?;
     let message = outcome.message();
     if outcome.is_new() {
         notify::message_posted(&state, &room, &caller.name, message).await;

@@ -4,6 +4,7 @@ use crate::auth::JwtKeys;
 use crate::config::Settings;
 use crate::rate_limit::SharedLimiter;
 use crate::store::SharedStore;
+use parley_actors::supervisor::Engine;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -16,6 +17,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub instance_id: Arc<str>,
     pub lifecycle: Arc<Lifecycle>,
+    /// The actor system: rooms, writers, hub, notifier.
+    pub engine: Engine,
 }
 
 /// Start-up and drain flags the probes report.

@@ -1,0 +1,8 @@
+//! The WebSocket edge (`GET /ws`): the wire contract ([`protocol`]), the
+//! authenticated upgrade ([`upgrade`]), one actor per connection
+//! ([`session`]) and the socket writer that drains its outbox ([`pump`]).
+
+pub mod protocol;
+pub mod pump;
+pub mod session;
+pub mod upgrade;

@@ -1,0 +1,45 @@
+//! The socket writer of one connection: drains the outbox into the
+//! WebSocket in order, and closes with 1013 as soon as the outbox reports a
+//! slow consumer (the frames still queued are dropped: the client recovers
+//! them with `since`).
+
+use actix_ws::{CloseCode as WsCloseCode, CloseReason, Session};
+use parley_actors::outbox::{CloseCode, Inbox, Outgoing};
+
+fn reason(code: CloseCode, description: String) -> CloseReason {
+    CloseReason {
+        code: WsCloseCode::from(code.code()),
+        description: Some(description),
+    }
+}
+
+/// Runs until the outbox closes, a close is requested, or the socket fails.
+pub async fn run(mut session: Session, mut inbox: Inbox) {
+    loop {
+        let item = tokio::select! {
+            biased;
+            () = inbox.overflow.wait() => {
+                tracing::info!(close = 1013, "closing a slow consumer");
+                let _ = session.close(Some(reason(CloseCode::TryAgainLater, "slow consumer: reconnect and resubscribe with since".into()))).await;
+                return;
+            }
+            item = inbox.rx.recv() => item,
+        };
+        let sent = match item {
+            None => {
+                let _ = session.close(None).await;
+                return;
+            }
+            Some(Outgoing::Text(text)) => session.text(&*text).await,
+            Some(Outgoing::Ping) => session.ping(b"").await,
+            Some(Outgoing::Pong(payload)) => session.pong(&payload).await,
+            Some(Outgoing::Close(code, description)) => {
+                let _ = session.close(Some(reason(code, description))).await;
+                return;
+            }
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! One WebSocket connection as an actor.
+//!
+//! The actor reads client frames (a stream added to its context), turns
+//! them into commands, and writes replies to its bounded [`Outbox`]; rooms
+//! and the notifier write to the same outbox. It enforces the per-connection
+//! limits: frame rate (GCRA, `PARLEY_WS_MSGS_PER_S`; sustained abuse closes
+//! with 1008), frame size (1009), heartbeat (three silent intervals close).
+//!
+//! Publishes keep their order: a room's access is checked once (then cached
+//! for [`ACCESS_TTL`]) while the actor waits, so publishes reach the room's
+//! writer in the order the client sent them.
+
+use super::protocol::{self, ClientFrame, Envelope, ServerFrame};
+use crate::error::Code;
+use crate::http::AppState;
+use crate::http::rooms::access;
+use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, StreamHandler, WrapFuture};
+use actix_ws::{AggregatedMessage, ProtocolError};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use parley_actors::hub::messages::{Connect, Disconnect};
+use parley_actors::ids::{ClientId, RoomId, Seq, SessionId, UserId};
+use parley_actors::model::{Appended, MessageBody, NewMessage};
+use parley_actors::notify::messages::{Register, Unregister};
+use parley_actors::outbox::{CloseCode, Outbox, Outgoing};
+use parley_actors::room::messages::{Subscribe, Typing, Unsubscribe};
+use parley_actors::writer::{Publish, PublishError};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a checked room access is trusted before it is checked again.
+pub const ACCESS_TTL: Duration = Duration::from_secs(10);
+/// Refused frames within [`ABUSE_WINDOW`] beyond which the connection closes.
+const ABUSE_WINDOW: Duration = Duration::from_secs(5);
+
+pub struct WsSession {
+    id: SessionId,
+    user: UserId,
+    username: String,
+    outbox: Outbox,
+    state: AppState,
+    limiter: DefaultDirectRateLimiter,
+    /// Refusals counted since `window_start`.
+    refused: u32,
+    window_start: Instant,
+    last_heard: Instant,
+    rooms: HashSet<RoomId>,
+    access: HashMap<RoomId, (bool, Instant)>,
+}
+
+impl WsSession {
+    pub fn new(user: UserId, username: String, outbox: Outbox, state: AppState) -> Self {
+        let per_s = state.settings.rate.ws_msgs_per_s;
+        Self {
+            id: SessionId::new(),
+            user,
+            username,
+            outbox,
+            limiter: RateLimiter::direct(Quota::per_second(per_s)),
+            state,
+            refused: 0,
+            window_start: Instant::now(),
+            last_heard: Instant::now(),
+            rooms: HashSet::new(),
+            access: HashMap::new(),
+        }
+    }
+
+    fn send(&self, frame: Arc<str>) {
+        let _ = self.outbox.text(frame);
+    }
+
+    fn error(&self, code: Code, message: &str, reference: Option<&str>) {
+        self.send(ServerFrame::error(code, message, reference));
+    }
+
+    fn close(&self, ctx: &mut Context<Self>, code: CloseCode, why: &str) {
+        let _ = self.outbox.push(Outgoing::Close(code, why.into()));
+        ctx.stop();
+    }
+
+    /// `false` (and an `error` frame) when the frame exceeds the rate.
+    fn admit(&mut self, ctx: &mut Context<Self>, reference: Option<&str>) -> bool {
+        let Err(not_until) = self.limiter.check() else {
+            return true;
+        };
+        if self.window_start.elapsed() > ABUSE_WINDOW {
+            self.window_start = Instant::now();
+            self.refused = 0;
+        }
+        self.refused += 1;
+        if self.refused > self.state.settings.rate.ws_msgs_per_s.get() * 2 {
+            tracing::info!(session = %self.id, "closing a connection that keeps exceeding its rate");
+            self.close(ctx, CloseCode::Policy, "rate limit exceeded repeatedly");
+            return false;
+        }
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        self.send(
+            ServerFrame::Error {
+                code: Code::RateLimited.as_str(),
+                message: "too many frames; this one was dropped",
+                reference,
+                retry_after_ms: Some(wait.as_millis().max(1) as u64),
+            }
+            .encode(),
+        );
+        false
+    }
+
+    fn handle_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+        let envelope = match protocol::parse(text) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                if self.admit(ctx, e.reference.as_deref()) {
+                    self.error(Code::BadRequest, &e.message, e.reference.as_deref());
+                }
+                return;
+            }
+        };
+        if !self.admit(ctx, envelope.reference.as_deref()) {
+            return;
+        }
+        self.dispatch(envelope, ctx);
+    }
+
+    fn dispatch(&mut self, Envelope { frame, reference }: Envelope, ctx: &mut Context<Self>) {
+        let r = reference.as_deref();
+        match frame {
+            ClientFrame::Ping => self.send(ServerFrame::Pong { reference: r }.encode()),
+            ClientFrame::Subscribe { room, since } => {
+                let since = match since.map(Seq::parse).transpose() {
+                    Ok(since) => since,
+                    Err(e) => return self.error(Code::BadRequest, &format!("since {e}"), r),
+                };
+                self.with_room(&room, reference, false, ctx, move |act, room, reference, _| {
+                    act.subscribe(room, since, reference)
+                });
+            }
+            ClientFrame::Unsubscribe { room } => {
+                let Ok(room) = RoomId::parse(&room) else {
+                    return self.error(Code::BadRequest, "room must be a room id (UUID)", r);
+                };
+                if self.rooms.remove(&room)
+                    && let Some(addr) = self.state.engine.rooms.get(room)
+                {
+                    addr.do_send(Unsubscribe { session: self.id, reference, reply: true });
+                } else {
+                    self.send(ServerFrame::Unsubscribed { room, reference: r }.encode());
+                }
+            }
+            ClientFrame::Typing { room } => {
+                self.with_room(&room, reference, false, ctx, |act, room, _, _| {
+                    act.state.engine.rooms.get_or_start(room).do_send(Typing {
+                        session: act.id,
+                        user: act.user,
+                    });
+                });
+            }
+            ClientFrame::Publish { room, body, client_id } => {
+                let body = MessageBody::parse(&body).map_err(|e| format!("body {e}"));
+                let client_id = ClientId::parse(&client_id).map_err(|e| format!("client_id {e}"));
+                let (body, client_id) = match (body, client_id) {
+                    (Ok(b), Ok(c)) => (b, c),
+                    (Err(e), _) | (_, Err(e)) => return self.error(Code::BadRequest, &e, r),
+                };
+                self.with_room(&room, reference, true, ctx, move |act, room, reference, _| {
+                    act.publish(room, body, client_id, reference)
+                });
+            }
+        }
+    }
+
+    /// Runs `then` once `user` is known to have access to `room`, checking
+    /// (and waiting, to keep frame order) only when the cached answer is old.
+    fn with_room(
+        &mut self,
+        room: &str,
+        reference: Option<String>,
+        write: bool,
+        ctx: &mut Context<Self>,
+        then: impl FnOnce(&mut Self, RoomId, Option<String>, &mut Context<Self>) + 'static,
+    ) {
+        let Ok(room) = RoomId::parse(room) else {
+            return self.error(Code::BadRequest, "room must be a room id (UUID)", reference.as_deref());
+        };
+        if let Some((allowed, at)) = self.access.get(&room)
+            && at.elapsed() < ACCESS_TTL
+        {
+            return if *allowed {
+                then(self, room, reference, ctx)
+            } else {
+                self.error(Code::Forbidden, "only members may read or write this room", reference.as_deref())
+            };
+        }
+        let state = self.state.clone();
+        let user = self.user;
+        let _ = write; // reading and writing need the same access today
+        let check = async move { access(&state, room, user).await };
+        ctx.wait(check.into_actor(self).map(move |outcome, act, ctx| match outcome {
+            Ok(allowed) => {
+                act.access.insert(room, (allowed, Instant::now()));
+                if allowed {
+                    then(act, room, reference, ctx)
+                } else {
+                    act.error(Code::Forbidden, "only members may read or write this room", reference.as_deref())
+                }
+            }
+            Err(e) => act.error(e.code, &e.detail, reference.as_deref()),
+        }));
+    }
+
+    fn subscribe(&mut self, room: RoomId, since: Option<Seq>, reference: Option<String>) {
+        self.rooms.insert(room);
+        self.state.engine.rooms.get_or_start(room).do_send(Subscribe {
+            session: self.id,
+            user: self.user,
+            outbox: self.outbox.clone(),
+            since,
+            reference,
+        });
+    }
+
+    fn publish(&mut self, room: RoomId, body: MessageBody, client_id: ClientId, reference: Option<String>) {
+        let message = NewMessage { room, author: self.user, client_id, body };
+        // `send` enqueues now, in frame order; only the answer is awaited.
+        let pending = self.state.engine.writers.for_room(room).send(Publish { message });
+        let outbox = self.outbox.clone();
+        let state = self.state.clone();
+        let username = self.username.clone();
+        actix_web::rt::spawn(async move {
+            let outcome = pending.await.unwrap_or(Err(PublishError::Unavailable));
+            let frame = match &outcome {
+                Ok(appended) => {
+                    let m = appended.message();
+                    ServerFrame::Ack {
+                        room: m.room,
+                        seq: m.seq,
+                        id: m.id.0,
+                        client_id: &m.client_id,
+                        reference: reference.as_deref(),
+                    }
+                    .encode()
+                }
+                Err(e) => publish_error(e, reference.as_deref()),
+            };
+            let _ = outbox.text(frame);
+            if let Ok(Appended::New(message)) = outcome {
+                crate::notify::message_posted_in(&state, &username, &message).await;
+            }
+        });
+    }
+}
+
+fn publish_error(e: &PublishError, reference: Option<&str>) -> Arc<str> {
+    let (code, message) = match e {
+        PublishError::RoomNotFound => (Code::NotFound, "room not found"),
+        PublishError::Unavailable => (Code::Unavailable, "the message was not stored; retry with the same client_id"),
+        PublishError::Overloaded => (Code::Unavailable, "the server is overloaded; retry with the same client_id"),
+    };
+    ServerFrame::Error {
+        code: code.as_str(),
+        message,
+        reference,
+        retry_after_ms: Some(1000),
+    }
+    .encode()
+}
+
+impl Actor for WsSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let engine = &self.state.engine;
+        engine.hub.do_send(Connect { session: self.id, user: self.user, outbox: self.outbox.clone() });
+        engine.notifier.do_send(Register { user: self.user, session: self.id, outbox: self.outbox.clone() });
+        let heartbeat = Duration::from_millis(self.state.settings.ws.heartbeat_ms);
+        self.send(
+            ServerFrame::Hello {
+                session: self.id,
+                instance: &self.state.instance_id,
+                user: self.user,
+                heartbeat_ms: heartbeat.as_millis() as u64,
+            }
+            .encode(),
+        );
+        ctx.run_interval(heartbeat, move |act, ctx| {
+            if act.last_heard.elapsed() > heartbeat * 3 {
+                tracing::info!(session = %act.id, "closing a silent connection");
+                act.close(ctx, CloseCode::Normal, "heartbeat timeout");
+            } else {
+                let _ = act.outbox.push(Outgoing::Ping);
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        let engine = &self.state.engine;
+        for room in self.rooms.drain() {
+            if let Some(addr) = engine.rooms.get(room) {
+                addr.do_send(Unsubscribe { session: self.id, reference: None, reply: false });
+            }
+        }
+        engine.hub.do_send(Disconnect { session: self.id });
+        engine.notifier.do_send(Unregister { user: self.user, session: self.id });
+        let _ = self.outbox.push(Outgoing::Close(CloseCode::Normal, String::new()));
+    }
+}
+
+impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
+    fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        match item {
+            Ok(AggregatedMessage::Text(text)) => self.handle_text(&text, ctx),
+            Ok(AggregatedMessage::Binary(_)) => {
+                if self.admit(ctx, None) {
+                    self.error(Code::BadRequest, "binary frames are not supported; send JSON text frames", None);
+                }
+            }
+            Ok(AggregatedMessage::Ping(payload)) => {
+                let _ = self.outbox.push(Outgoing::Pong(payload.to_vec()));
+            }
+            Ok(AggregatedMessage::Pong(_)) => {}
+            Ok(AggregatedMessage::Close(_)) => ctx.stop(),
+            Err(ProtocolError::Overflow) => {
+                let limit = self.state.settings.ws.max_frame_bytes;
+                self.close(ctx, CloseCode::TooBig, &format!("frames are limited to {limit} bytes"));
+            }
+            Err(e) => {
+                tracing::debug!(session = %self.id, error = %e, "WebSocket protocol error");
+                ctx.stop();
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
