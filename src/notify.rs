@@ -14,8 +14,8 @@
 use crate::domain::{RoomKind, UserId};
 use crate::http::AppState;
 use crate::store::{NewNotification, Post, Room};
-use parley_actors::model::StoredMessage;
 use crate::ws::protocol::ServerFrame;
+use parley_actors::model::StoredMessage;
 use parley_actors::notify::messages::Push;
 use serde_json::json;
 use std::collections::BTreeSet;

@@ -14,10 +14,21 @@ use std::sync::Arc;
 #[derive(Debug, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
-    Subscribe { room: String, since: Option<i64> },
-    Unsubscribe { room: String },
-    Publish { room: String, body: String, client_id: String },
-    Typing { room: String },
+    Subscribe {
+        room: String,
+        since: Option<i64>,
+    },
+    Unsubscribe {
+        room: String,
+    },
+    Publish {
+        room: String,
+        body: String,
+        client_id: String,
+    },
+    Typing {
+        room: String,
+    },
     Ping,
 }
 
@@ -53,10 +64,13 @@ pub fn parse(text: &str) -> Result<Envelope, FrameError> {
         Some(serde_json::Value::Number(n)) => Some(n.to_string()),
         _ => None,
     };
-    let frame = serde_json::from_value::<ClientFrame>(serde_json::Value::Object(map)).map_err(|e| FrameError {
-        message: format!("invalid frame: {e}"),
-        reference: reference.clone(),
-    })?;
+    let frame =
+        serde_json::from_value::<ClientFrame>(serde_json::Value::Object(map)).map_err(|e| {
+            FrameError {
+                message: format!("invalid frame: {e}"),
+                reference: reference.clone(),
+            }
+        })?;
     Ok(Envelope { frame, reference })
 }
 
@@ -175,7 +189,12 @@ impl FrameEncoder for JsonEncoder {
     }
 
     fn subscribed(&self, room: RoomId, seq: Seq, reference: Option<&str>) -> Arc<str> {
-        ServerFrame::Subscribed { room, seq, reference }.encode()
+        ServerFrame::Subscribed {
+            room,
+            seq,
+            reference,
+        }
+        .encode()
     }
 
     fn unsubscribed(&self, room: RoomId, reference: Option<&str>) -> Arc<str> {
@@ -187,7 +206,11 @@ impl FrameEncoder for JsonEncoder {
     }
 
     fn presence(&self, room: RoomId, user: UserId, online: bool) -> Arc<str> {
-        let state = if online { PresenceState::Online } else { PresenceState::Offline };
+        let state = if online {
+            PresenceState::Online
+        } else {
+            PresenceState::Offline
+        };
         ServerFrame::Presence { room, user, state }.encode()
     }
 
@@ -209,12 +232,22 @@ mod tests {
 
     #[test]
     fn parses_every_client_frame_with_its_ref() {
-        let e = parse(r#"{"type":"publish","room":"r","body":"hi","client_id":"c1","ref":"7"}"#).unwrap();
+        let e = parse(r#"{"type":"publish","room":"r","body":"hi","client_id":"c1","ref":"7"}"#)
+            .unwrap();
         assert_eq!(e.reference.as_deref(), Some("7"));
         assert!(matches!(e.frame, ClientFrame::Publish { .. }));
         let e = parse(r#"{"type":"subscribe","room":"r","since":4}"#).unwrap();
-        assert_eq!(e.frame, ClientFrame::Subscribe { room: "r".into(), since: Some(4) });
-        assert_eq!(parse(r#"{"type":"ping"}"#).unwrap().frame, ClientFrame::Ping);
+        assert_eq!(
+            e.frame,
+            ClientFrame::Subscribe {
+                room: "r".into(),
+                since: Some(4)
+            }
+        );
+        assert_eq!(
+            parse(r#"{"type":"ping"}"#).unwrap().frame,
+            ClientFrame::Ping
+        );
     }
 
     #[test]
@@ -222,7 +255,12 @@ mod tests {
         let e = parse(r#"{"type":"publish","room":"r","ref":"9"}"#).unwrap_err();
         assert_eq!(e.reference.as_deref(), Some("9"));
         assert!(e.message.contains("body"), "{}", e.message);
-        assert!(parse(r#"{"type":"dance","ref":"1"}"#).unwrap_err().message.contains("dance"));
+        assert!(
+            parse(r#"{"type":"dance","ref":"1"}"#)
+                .unwrap_err()
+                .message
+                .contains("dance")
+        );
         assert!(parse("[1,2]").is_err());
         assert!(parse("not json").is_err());
     }

@@ -14,7 +14,9 @@ use super::protocol::{self, ClientFrame, Envelope, ServerFrame};
 use crate::error::Code;
 use crate::http::AppState;
 use crate::http::rooms::access;
-use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, StreamHandler, WrapFuture};
+use actix::{
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, StreamHandler, WrapFuture,
+};
 use actix_ws::{AggregatedMessage, ProtocolError};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -133,9 +135,13 @@ impl WsSession {
                     Ok(since) => since,
                     Err(e) => return self.error(Code::BadRequest, &format!("since {e}"), r),
                 };
-                self.with_room(&room, reference, false, ctx, move |act, room, reference, _| {
-                    act.subscribe(room, since, reference)
-                });
+                self.with_room(
+                    &room,
+                    reference,
+                    false,
+                    ctx,
+                    move |act, room, reference, _| act.subscribe(room, since, reference),
+                );
             }
             ClientFrame::Unsubscribe { room } => {
                 let Ok(room) = RoomId::parse(&room) else {
@@ -144,7 +150,11 @@ impl WsSession {
                 if self.rooms.remove(&room)
                     && let Some(addr) = self.state.engine.rooms.get(room)
                 {
-                    addr.do_send(Unsubscribe { session: self.id, reference, reply: true });
+                    addr.do_send(Unsubscribe {
+                        session: self.id,
+                        reference,
+                        reply: true,
+                    });
                 } else {
                     self.send(ServerFrame::Unsubscribed { room, reference: r }.encode());
                 }
@@ -157,16 +167,24 @@ impl WsSession {
                     });
                 });
             }
-            ClientFrame::Publish { room, body, client_id } => {
+            ClientFrame::Publish {
+                room,
+                body,
+                client_id,
+            } => {
                 let body = MessageBody::parse(&body).map_err(|e| format!("body {e}"));
                 let client_id = ClientId::parse(&client_id).map_err(|e| format!("client_id {e}"));
                 let (body, client_id) = match (body, client_id) {
                     (Ok(b), Ok(c)) => (b, c),
                     (Err(e), _) | (_, Err(e)) => return self.error(Code::BadRequest, &e, r),
                 };
-                self.with_room(&room, reference, true, ctx, move |act, room, reference, _| {
-                    act.publish(room, body, client_id, reference)
-                });
+                self.with_room(
+                    &room,
+                    reference,
+                    true,
+                    ctx,
+                    move |act, room, reference, _| act.publish(room, body, client_id, reference),
+                );
             }
         }
     }
@@ -182,7 +200,11 @@ impl WsSession {
         then: impl FnOnce(&mut Self, RoomId, Option<String>, &mut Context<Self>) + 'static,
     ) {
         let Ok(room) = RoomId::parse(room) else {
-            return self.error(Code::BadRequest, "room must be a room id (UUID)", reference.as_deref());
+            return self.error(
+                Code::BadRequest,
+                "room must be a room id (UUID)",
+                reference.as_deref(),
+            );
         };
         if let Some((allowed, at)) = self.access.get(&room)
             && at.elapsed() < ACCESS_TTL
@@ -190,41 +212,73 @@ impl WsSession {
             return if *allowed {
                 then(self, room, reference, ctx)
             } else {
-                self.error(Code::Forbidden, "only members may read or write this room", reference.as_deref())
+                self.error(
+                    Code::Forbidden,
+                    "only members may read or write this room",
+                    reference.as_deref(),
+                )
             };
         }
         let state = self.state.clone();
         let user = self.user;
         let _ = write; // reading and writing need the same access today
         let check = async move { access(&state, room, user).await };
-        ctx.wait(check.into_actor(self).map(move |outcome, act, ctx| match outcome {
-            Ok(allowed) => {
-                act.access.insert(room, (allowed, Instant::now()));
-                if allowed {
-                    then(act, room, reference, ctx)
-                } else {
-                    act.error(Code::Forbidden, "only members may read or write this room", reference.as_deref())
-                }
-            }
-            Err(e) => act.error(e.code, &e.detail, reference.as_deref()),
-        }));
+        ctx.wait(
+            check
+                .into_actor(self)
+                .map(move |outcome, act, ctx| match outcome {
+                    Ok(allowed) => {
+                        act.access.insert(room, (allowed, Instant::now()));
+                        if allowed {
+                            then(act, room, reference, ctx)
+                        } else {
+                            act.error(
+                                Code::Forbidden,
+                                "only members may read or write this room",
+                                reference.as_deref(),
+                            )
+                        }
+                    }
+                    Err(e) => act.error(e.code, &e.detail, reference.as_deref()),
+                }),
+        );
     }
 
     fn subscribe(&mut self, room: RoomId, since: Option<Seq>, reference: Option<String>) {
         self.rooms.insert(room);
-        self.state.engine.rooms.get_or_start(room).do_send(Subscribe {
-            session: self.id,
-            user: self.user,
-            outbox: self.outbox.clone(),
-            since,
-            reference,
-        });
+        self.state
+            .engine
+            .rooms
+            .get_or_start(room)
+            .do_send(Subscribe {
+                session: self.id,
+                user: self.user,
+                outbox: self.outbox.clone(),
+                since,
+                reference,
+            });
     }
 
-    fn publish(&mut self, room: RoomId, body: MessageBody, client_id: ClientId, reference: Option<String>) {
-        let message = NewMessage { room, author: self.user, client_id, body };
+    fn publish(
+        &mut self,
+        room: RoomId,
+        body: MessageBody,
+        client_id: ClientId,
+        reference: Option<String>,
+    ) {
+        let message = NewMessage {
+            room,
+            author: self.user,
+            client_id,
+            body,
+        };
         // `send` enqueues now, in frame order; only the answer is awaited.
-        let pending = self.state.engine.writers.for_room(room).send(Publish { message });
+        let pending = self
+            .state
+            .engine
+            .writers
+            .for_room(room)
+            .send(Publish { message });
         let outbox = self.outbox.clone();
         let state = self.state.clone();
         let username = self.username.clone();
@@ -255,8 +309,14 @@ impl WsSession {
 fn publish_error(e: &PublishError, reference: Option<&str>) -> Arc<str> {
     let (code, message) = match e {
         PublishError::RoomNotFound => (Code::NotFound, "room not found"),
-        PublishError::Unavailable => (Code::Unavailable, "the message was not stored; retry with the same client_id"),
-        PublishError::Overloaded => (Code::Unavailable, "the server is overloaded; retry with the same client_id"),
+        PublishError::Unavailable => (
+            Code::Unavailable,
+            "the message was not stored; retry with the same client_id",
+        ),
+        PublishError::Overloaded => (
+            Code::Unavailable,
+            "the server is overloaded; retry with the same client_id",
+        ),
     };
     ServerFrame::Error {
         code: code.as_str(),
@@ -272,8 +332,16 @@ impl Actor for WsSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let engine = &self.state.engine;
-        engine.hub.do_send(Connect { session: self.id, user: self.user, outbox: self.outbox.clone() });
-        engine.notifier.do_send(Register { user: self.user, session: self.id, outbox: self.outbox.clone() });
+        engine.hub.do_send(Connect {
+            session: self.id,
+            user: self.user,
+            outbox: self.outbox.clone(),
+        });
+        engine.notifier.do_send(Register {
+            user: self.user,
+            session: self.id,
+            outbox: self.outbox.clone(),
+        });
         let heartbeat = Duration::from_millis(self.state.settings.ws.heartbeat_ms);
         self.send(
             ServerFrame::Hello {
@@ -298,12 +366,21 @@ impl Actor for WsSession {
         let engine = &self.state.engine;
         for room in self.rooms.drain() {
             if let Some(addr) = engine.rooms.get(room) {
-                addr.do_send(Unsubscribe { session: self.id, reference: None, reply: false });
+                addr.do_send(Unsubscribe {
+                    session: self.id,
+                    reference: None,
+                    reply: false,
+                });
             }
         }
         engine.hub.do_send(Disconnect { session: self.id });
-        engine.notifier.do_send(Unregister { user: self.user, session: self.id });
-        let _ = self.outbox.push(Outgoing::Close(CloseCode::Normal, String::new()));
+        engine.notifier.do_send(Unregister {
+            user: self.user,
+            session: self.id,
+        });
+        let _ = self
+            .outbox
+            .push(Outgoing::Close(CloseCode::Normal, String::new()));
     }
 }
 
@@ -314,7 +391,11 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
             Ok(AggregatedMessage::Text(text)) => self.handle_text(&text, ctx),
             Ok(AggregatedMessage::Binary(_)) => {
                 if self.admit(ctx, None) {
-                    self.error(Code::BadRequest, "binary frames are not supported; send JSON text frames", None);
+                    self.error(
+                        Code::BadRequest,
+                        "binary frames are not supported; send JSON text frames",
+                        None,
+                    );
                 }
             }
             Ok(AggregatedMessage::Ping(payload)) => {
@@ -324,7 +405,11 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
             Ok(AggregatedMessage::Close(_)) => ctx.stop(),
             Err(ProtocolError::Overflow) => {
                 let limit = self.state.settings.ws.max_frame_bytes;
-                self.close(ctx, CloseCode::TooBig, &format!("frames are limited to {limit} bytes"));
+                self.close(
+                    ctx,
+                    CloseCode::TooBig,
+                    &format!("frames are limited to {limit} bytes"),
+                );
             }
             Err(e) => {
                 tracing::debug!(session = %self.id, error = %e, "WebSocket protocol error");

@@ -28,7 +28,11 @@ pub async fn upgrade(
     let token = bearer(&req)
         .map(str::to_owned)
         .or_else(|| query.into_inner().access_token)
-        .ok_or_else(|| ApiError::unauthorized("send an access token as `Authorization: Bearer` or `?access_token=`"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "send an access token as `Authorization: Bearer` or `?access_token=`",
+            )
+        })?;
     let claims = state
         .keys
         .verify(&token)
@@ -36,7 +40,10 @@ pub async fn upgrade(
     let (response, session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::bad_request(format!("not a WebSocket upgrade: {e}")))?;
     let max = state.settings.ws.max_frame_bytes;
-    let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
+    let stream = stream
+        .max_frame_size(max)
+        .aggregate_continuations()
+        .max_continuation_size(max);
     let (outbox, inbox) = Outbox::channel(state.settings.ws.outbox);
     let state = state.get_ref().clone();
     WsSession::create(|ctx| {
@@ -54,5 +61,7 @@ fn check_origin(req: &HttpRequest, allowed: &[String]) -> Result<(), ApiError> {
     if allowed.is_empty() || allowed.iter().any(|a| a == origin) {
         return Ok(());
     }
-    Err(ApiError::forbidden(format!("origin {origin} is not allowed to open a WebSocket")))
+    Err(ApiError::forbidden(format!(
+        "origin {origin} is not allowed to open a WebSocket"
+    )))
 }

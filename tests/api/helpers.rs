@@ -63,6 +63,7 @@ pub async fn test_settings(backend: Backend) -> Settings {
     settings.http.workers = 2;
     settings.rate.api_per_min = NonZeroU32::new(100_000).unwrap();
     settings.rate.auth_per_min = NonZeroU32::new(100_000).unwrap();
+    settings.rate.ws_msgs_per_s = NonZeroU32::new(100_000).unwrap();
     settings.instance_id = Some("test-instance".into());
     if backend == Backend::Postgres {
         settings.database.url = Some(crate::db::fresh_database_url().await);
@@ -205,4 +206,158 @@ pub async fn assert_problem(res: Response, status: StatusCode, code: &str) -> Va
         "{body}"
     );
     body
+}
+
+// --- WebSocket ---------------------------------------------------------------
+
+use futures_util::{SinkExt, StreamExt};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+
+/// How long any single wait for a frame may take before the test fails.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket client of the parley protocol.
+pub struct WsClient {
+    socket: Socket,
+    /// The `hello` frame.
+    pub hello: Value,
+}
+
+impl TestApp {
+    pub fn ws_url(&self) -> String {
+        format!("{}/ws", self.base.replacen("http", "ws", 1))
+    }
+
+    /// Connects with `Authorization: Bearer` and reads `hello`.
+    pub async fn ws(&self, user: &TestUser) -> WsClient {
+        let mut request = self.ws_url().into_client_request().unwrap();
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", user.access).parse().unwrap(),
+        );
+        WsClient::open(request).await.expect("WebSocket upgrade")
+    }
+
+    /// The HTTP status of a refused upgrade.
+    pub async fn ws_refused(
+        &self,
+        request: tokio_tungstenite::tungstenite::handshake::client::Request,
+    ) -> u16 {
+        match tokio_tungstenite::connect_async(request).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                response.status().as_u16()
+            }
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("the upgrade was accepted"),
+        }
+    }
+}
+
+impl WsClient {
+    pub async fn open(
+        request: tokio_tungstenite::tungstenite::handshake::client::Request,
+    ) -> Result<Self, tokio_tungstenite::tungstenite::Error> {
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        let mut client = Self {
+            socket,
+            hello: Value::Null,
+        };
+        client.hello = client.next().await;
+        assert_eq!(client.hello["type"], "hello", "{}", client.hello);
+        Ok(client)
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.socket
+            .send(Message::text(frame.to_string()))
+            .await
+            .unwrap();
+    }
+
+    pub async fn send_raw(&mut self, message: Message) {
+        self.socket.send(message).await.unwrap();
+    }
+
+    /// The next server frame (pings are answered by the library and skipped).
+    pub async fn next(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(FRAME_TIMEOUT, self.socket.next())
+                .await
+                .expect("a frame within the timeout")
+                .expect("the connection is open")
+                .expect("a valid frame");
+            match message {
+                Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    /// The next frame of type `kind`, skipping `presence` and `typing`
+    /// frames only (anything else unexpected fails the test).
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+            let skippable = matches!(frame["type"].as_str(), Some("presence" | "typing"));
+            assert!(skippable, "expected {kind}, got {frame}");
+        }
+    }
+
+    /// Waits for the server to close; returns the close frame.
+    pub async fn closed(&mut self) -> Option<CloseFrame> {
+        loop {
+            let next = tokio::time::timeout(FRAME_TIMEOUT, self.socket.next())
+                .await
+                .expect("the server closes within the timeout");
+            match next {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    pub async fn subscribe(&mut self, room: &str, since: Option<i64>) -> Value {
+        let mut frame = json!({"type": "subscribe", "room": room, "ref": "sub"});
+        if let Some(since) = since {
+            frame["since"] = json!(since);
+        }
+        self.send(frame).await;
+        self.next_of("subscribed").await
+    }
+
+    /// Publishes and returns the `ack` (or `error`) answering it; frames of
+    /// other types that arrive first are returned in `other`.
+    pub async fn publish(
+        &mut self,
+        room: &str,
+        body: &str,
+        client_id: &str,
+    ) -> (Value, Vec<Value>) {
+        let reference = format!("pub-{client_id}");
+        self.send(json!({"type": "publish", "room": room, "body": body, "client_id": client_id, "ref": reference}))
+            .await;
+        let mut other = Vec::new();
+        loop {
+            let frame = self.next().await;
+            if frame["ref"] == reference.as_str() {
+                return (frame, other);
+            }
+            other.push(frame);
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
 }

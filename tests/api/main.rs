@@ -15,3 +15,4 @@ mod rate_limits;
 mod rooms;
 mod store_conformance;
 mod users;
+mod ws_core;
