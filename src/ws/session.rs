@@ -15,12 +15,12 @@ use crate::error::Code;
 use crate::http::AppState;
 use crate::http::rooms::access;
 use actix::{
-    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, StreamHandler, WrapFuture,
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, StreamHandler, WrapFuture,
 };
 use actix_ws::{AggregatedMessage, ProtocolError};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use parley_actors::hub::messages::{Connect, Disconnect};
+use parley_actors::hub::messages::{Connect, Disconnect, Revoked};
 use parley_actors::ids::{ClientId, RoomId, Seq, SessionId, UserId};
 use parley_actors::model::{Appended, MessageBody, NewMessage};
 use parley_actors::notify::messages::{Register, Unregister};
@@ -336,6 +336,7 @@ impl Actor for WsSession {
             session: self.id,
             user: self.user,
             outbox: self.outbox.clone(),
+            control: ctx.address().recipient(),
         });
         engine.notifier.do_send(Register {
             user: self.user,
@@ -420,5 +421,16 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
 
     fn finished(&mut self, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+impl Handler<Revoked> for WsSession {
+    type Result = ();
+
+    /// The room already ended the subscription; forget the cached access so
+    /// the next publish is checked again (and refused).
+    fn handle(&mut self, msg: Revoked, _: &mut Self::Context) {
+        self.access.remove(&msg.room);
+        self.rooms.remove(&msg.room);
     }
 }

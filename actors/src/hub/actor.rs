@@ -1,14 +1,20 @@
 //! See [`super`].
 
-use super::messages::{Broadcast, Connect, Disconnect, SessionCount};
+use super::messages::{Broadcast, Connect, Disconnect, RevokeAccess, Revoked, SessionCount};
 use crate::ids::{SessionId, UserId};
 use crate::outbox::{Outbox, Outgoing};
-use actix::{Actor, AsyncContext, Context, Handler, Supervised};
+use actix::{Actor, AsyncContext, Context, Handler, Recipient, Supervised};
 use std::collections::HashMap;
+
+struct Entry {
+    user: UserId,
+    outbox: Outbox,
+    control: Recipient<Revoked>,
+}
 
 #[derive(Default)]
 pub struct Hub {
-    sessions: HashMap<SessionId, (UserId, Outbox)>,
+    sessions: HashMap<SessionId, Entry>,
 }
 
 impl Actor for Hub {
@@ -23,7 +29,12 @@ impl Handler<Connect> for Hub {
     type Result = ();
 
     fn handle(&mut self, msg: Connect, _: &mut Self::Context) {
-        self.sessions.insert(msg.session, (msg.user, msg.outbox));
+        let entry = Entry {
+            user: msg.user,
+            outbox: msg.outbox,
+            control: msg.control,
+        };
+        self.sessions.insert(msg.session, entry);
     }
 }
 
@@ -47,7 +58,7 @@ impl Handler<Broadcast> for Hub {
     type Result = usize;
 
     fn handle(&mut self, msg: Broadcast, ctx: &mut Self::Context) -> usize {
-        let outboxes: Vec<Outbox> = self.sessions.values().map(|(_, o)| o.clone()).collect();
+        let outboxes: Vec<Outbox> = self.sessions.values().map(|e| e.outbox.clone()).collect();
         let told = outboxes.len();
         let step = msg
             .spread
@@ -64,5 +75,16 @@ impl Handler<Broadcast> for Hub {
             });
         }
         told
+    }
+}
+
+impl Handler<RevokeAccess> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: RevokeAccess, _: &mut Self::Context) {
+        let revoked = Revoked { room: msg.room };
+        for entry in self.sessions.values().filter(|e| e.user == msg.user) {
+            entry.control.do_send(revoked);
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! Messages the [`super::Hub`] handles.
 
-use crate::ids::{SessionId, UserId};
+use crate::ids::{RoomId, SessionId, UserId};
 use crate::outbox::Outbox;
-use actix::Message;
+use actix::{Message, Recipient};
 use std::sync::Arc;
 
 #[derive(Message)]
@@ -11,6 +11,24 @@ pub struct Connect {
     pub session: SessionId,
     pub user: UserId,
     pub outbox: Outbox,
+    /// Where the session hears that it lost access to a room.
+    pub control: Recipient<Revoked>,
+}
+
+/// `user` lost access to `room` (removed from it): every session of the
+/// user forgets its cached access and its subscription.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RevokeAccess {
+    pub user: UserId,
+    pub room: RoomId,
+}
+
+/// Sent to a session: it no longer has access to `room`.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Revoked {
+    pub room: RoomId,
 }
 
 #[derive(Message)]
