@@ -213,11 +213,17 @@ impl Default for WsSettings {
 pub struct DrainSettings {
     /// `PARLEY_DRAIN_TIMEOUT_S`: how long a drain waits for in-flight work.
     pub timeout_s: u64,
+    /// `PARLEY_DRAIN_GRACE_MS`: after readiness turns 503, how long new
+    /// requests are still served while load balancers notice.
+    pub grace_ms: u64,
 }
 
 impl Default for DrainSettings {
     fn default() -> Self {
-        Self { timeout_s: 30 }
+        Self {
+            timeout_s: 30,
+            grace_ms: 1_000,
+        }
     }
 }
 
@@ -247,6 +253,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PARLEY_WS_OUTBOX", "ws.outbox"),
     ("PARLEY_WS_ALLOWED_ORIGINS", "ws.allowed_origins"),
     ("PARLEY_DRAIN_TIMEOUT_S", "drain.timeout_s"),
+    ("PARLEY_DRAIN_GRACE_MS", "drain.grace_ms"),
     ("PARLEY_INSTANCE_ID", "instance_id"),
 ];
 

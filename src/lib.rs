@@ -10,6 +10,7 @@
 //! |---|---|
 //! | [`config`] | `Settings`: defaults < `parley.toml` < environment |
 //! | [`startup`] | `Application::build` (binds listeners, opens the store) and `run_until_stopped` |
+//! | [`drain`] | the drain sequence (SIGTERM, SIGINT, `POST /admin/drain`) |
 //! | [`telemetry`] | the tracing subscriber (pretty or JSON) |
 //! | [`error`] | the one table mapping every error to HTTP status and problem type |
 //! | [`domain`] | parsed newtypes: the only way client input gets in |
@@ -23,6 +24,7 @@
 pub mod auth;
 pub mod config;
 pub mod domain;
+pub mod drain;
 pub mod error;
 pub mod http;
 pub mod notify;

@@ -15,7 +15,7 @@ use crate::store::memory::MemoryStore;
 use crate::store::postgres::PgStore;
 use crate::ws::protocol::JsonEncoder;
 use actix_web::dev::Server;
-use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use parley_actors::ports::MessageLog;
@@ -65,8 +65,8 @@ impl Application {
             .with_context(|| format!("PARLEY_ADMIN_ADDR: binding {}", settings.http.admin_addr))?;
         let public_addr = public_listener.local_addr()?;
         let admin_addr = admin_listener.local_addr()?;
-        let public = serve(public_listener, &state, http::configure_public)?;
-        let admin = serve(admin_listener, &state, http::configure_admin)?;
+        let public = serve(public_listener, &state, http::configure_public, true)?;
+        let admin = serve(admin_listener, &state, http::configure_admin, false)?;
         state.lifecycle.mark_started();
         tracing::info!(%public_addr, %admin_addr, instance = %state.instance_id, store = state.store.backend(), "parley is up");
         Ok(Self {
@@ -90,14 +90,46 @@ impl Application {
         &self.state
     }
 
-    /// Serves both listeners until a signal stops them (actix drains
-    /// in-flight requests for `PARLEY_DRAIN_TIMEOUT_S`).
+    /// Serves both listeners until `SIGTERM` or `SIGINT`: then drains (see
+    /// [`crate::drain`]), stops the listeners (in-flight requests complete)
+    /// and returns. A second signal exits at once.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handles = [self.public.handle(), self.admin.handle()];
+        let state = self.state.clone();
+        actix_web::rt::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown signal received; draining (a second signal exits at once)");
+            actix_web::rt::spawn(async {
+                wait_for_signal().await;
+                tracing::warn!("second shutdown signal: exiting now");
+                std::process::exit(1);
+            });
+            crate::drain::drain(&state).await;
+            for handle in &handles {
+                handle.stop(true).await;
+            }
+        });
         let (public, admin) = tokio::join!(self.public, self.admin);
         public.context("public listener")?;
         admin.context("admin listener")?;
         tracing::info!("parley stopped");
         Ok(())
+    }
+}
+
+/// Resolves on `SIGTERM` or `SIGINT`.
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for shutdown signals");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
     }
 }
 
@@ -122,6 +154,7 @@ fn serve(
     listener: TcpListener,
     state: &AppState,
     routes: fn(&mut web::ServiceConfig),
+    public: bool,
 ) -> anyhow::Result<Server> {
     let data = web::Data::new(state.clone());
     let (json, path, query) = http::extractor_config(state.settings.http.max_body_bytes);
@@ -133,12 +166,19 @@ fn serve(
             .app_data(query.clone())
             .configure(routes)
             .default_service(web::to(http::not_found))
+            .wrap(Condition::new(
+                public,
+                from_fn(crate::drain::refuse_while_draining),
+            ))
             .wrap(security_headers())
             .wrap(TracingLogger::default())
             .wrap(from_fn(http::request_id::middleware))
     })
     .listen(listener)?
-    .shutdown_timeout(state.settings.drain.timeout_s);
+    // The drain already waited for the work that matters; this bounds the
+    // requests still in flight when the listeners stop.
+    .shutdown_timeout(10)
+    .disable_signals();
     if state.settings.http.workers > 0 {
         server = server.workers(state.settings.http.workers);
     }

@@ -5,6 +5,7 @@
 //! the bearer token once, leaves the claims in the request) → [`limits`]
 //! (per-user or per-IP GCRA, `X-RateLimit-*` headers) → the handler.
 
+pub mod admin;
 pub mod auth;
 pub mod authn;
 pub mod client_ip;
@@ -46,6 +47,7 @@ pub fn configure_public(cfg: &mut ServiceConfig) {
 /// Routes of the admin listener.
 pub fn configure_admin(cfg: &mut ServiceConfig) {
     health::configure(cfg);
+    admin::configure(cfg);
 }
 
 /// Unknown routes answer problem+json too.

@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         rooms::history, rooms::post_message,
         notifications::list, notifications::unread_count, notifications::read_one, notifications::read_all,
         health::live, health::ready, health::startup, health::version_info,
+        crate::http::admin::start_drain,
     ),
     components(schemas(
         crate::error::Problem, crate::error::FieldError,
@@ -29,6 +30,7 @@ use utoipa::{Modify, OpenApi};
         (name = "auth", description = "Registration, login, token refresh and JWKS"),
         (name = "users"), (name = "posts"), (name = "rooms"), (name = "notifications"),
         (name = "health", description = "Probes; also served on the admin listener"),
+        (name = "admin", description = "Served on the admin listener only (PARLEY_ADMIN_ADDR)"),
     )
 )]
 pub struct ApiDoc;

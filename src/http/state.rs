@@ -26,6 +26,8 @@ pub struct AppState {
 pub struct Lifecycle {
     started: AtomicBool,
     draining: AtomicBool,
+    refusing: AtomicBool,
+    drained: tokio::sync::OnceCell<crate::drain::DrainReport>,
 }
 
 impl Lifecycle {
@@ -43,5 +45,22 @@ impl Lifecycle {
 
     pub fn draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
+    }
+
+    pub fn refuse_new_work(&self) {
+        self.refusing.store(true, Ordering::SeqCst);
+    }
+
+    pub fn refusing_new_work(&self) -> bool {
+        self.refusing.load(Ordering::SeqCst)
+    }
+
+    /// Runs `drain` the first time; every caller gets its report.
+    pub async fn drain_once<F, Fut>(&self, drain: F) -> crate::drain::DrainReport
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = crate::drain::DrainReport>,
+    {
+        self.drained.get_or_init(drain).await.clone()
     }
 }

@@ -7,6 +7,7 @@ mod helpers;
 
 mod auth;
 mod db;
+mod drain;
 mod errors;
 mod health;
 mod notifications;

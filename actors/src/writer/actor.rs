@@ -3,7 +3,7 @@
 //! batch in one transaction. Under load batches grow and the cost of a
 //! commit is shared; when idle a publish commits alone, at once.
 
-use super::messages::{Publish, PublishError};
+use super::messages::{Publish, PublishError, WhenIdle};
 use crate::ids::RoomId;
 use crate::model::{Appended, StoredMessage};
 use crate::ports::{LogError, MessageLog};
@@ -29,6 +29,7 @@ pub struct Writer {
     rooms: Arc<RoomDirectory>,
     queue: VecDeque<(Publish, Reply)>,
     flushing: bool,
+    idle_waiters: Vec<oneshot::Sender<()>>,
 }
 
 impl Writer {
@@ -38,11 +39,18 @@ impl Writer {
             rooms,
             queue: VecDeque::new(),
             flushing: false,
+            idle_waiters: Vec::new(),
         }
     }
 
     fn flush(&mut self, ctx: &mut Context<Self>) {
-        if self.flushing || self.queue.is_empty() {
+        if self.flushing {
+            return;
+        }
+        if self.queue.is_empty() {
+            for waiter in self.idle_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
             return;
         }
         self.flushing = true;
@@ -131,6 +139,22 @@ impl Handler<Publish> for Writer {
     }
 }
 
+impl Handler<WhenIdle> for Writer {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: WhenIdle, _: &mut Self::Context) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        if !self.flushing && self.queue.is_empty() {
+            let _ = tx.send(());
+        } else {
+            self.idle_waiters.push(tx);
+        }
+        Box::pin(async move {
+            let _ = rx.await;
+        })
+    }
+}
+
 /// The writers, one per arbiter; a room always goes to the same one.
 #[derive(Clone)]
 pub struct WriterPool {
@@ -164,6 +188,14 @@ impl WriterPool {
         // The random tail of a UUIDv7 spreads rooms evenly.
         let i = bytes[15] as usize % self.writers.len();
         &self.writers[i]
+    }
+
+    /// Resolves once every writer is idle: all received publishes answered.
+    pub async fn when_idle(&self) {
+        let waits = self.writers.iter().map(|w| w.send(WhenIdle));
+        for wait in waits {
+            let _ = wait.await;
+        }
     }
 
     /// Persists one publish through the room's writer.

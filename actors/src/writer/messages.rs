@@ -22,3 +22,9 @@ pub enum PublishError {
     #[error("the writer is overloaded")]
     Overloaded,
 }
+
+/// Answered once the writer has nothing queued or committing: every publish
+/// it received is acked or refused (drain).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WhenIdle;

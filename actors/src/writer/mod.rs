@@ -10,4 +10,4 @@ pub mod actor;
 pub mod messages;
 
 pub use actor::{Writer, WriterPool};
-pub use messages::{Publish, PublishError};
+pub use messages::{Publish, PublishError, WhenIdle};

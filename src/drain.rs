@@ -1,0 +1,158 @@
+//! The drain: how an instance leaves service without losing anything.
+//!
+//! One sequence, run at most once, whoever asks first (`SIGTERM`, `SIGINT`
+//! or `POST /admin/drain`); later callers wait for the same outcome:
+//!
+//! 1. readiness turns 503 (liveness stays 200), so the load balancer stops
+//!    sending new work; after `PARLEY_DRAIN_GRACE_MS` for that to propagate,
+//! 2. new requests and WebSocket upgrades are refused with 503 +
+//!    `Retry-After` ([`refuse_while_draining`]);
+//! 3. every WebSocket client gets `reconnect` with a jittered
+//!    `retry_after_ms` and is closed with 1012, spread over a few seconds so
+//!    the other instances are not stampeded;
+//! 4. the writers finish: every received publish is committed and acked,
+//!    or answered with an error.
+//!
+//! The listeners then stop (in-flight HTTP requests complete) and the
+//! process exits; see `startup::Application::run_until_stopped`.
+
+use crate::error::ApiError;
+use crate::http::AppState;
+use crate::ws::protocol::ServerFrame;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{Error, ResponseError, web};
+use parley_actors::hub::messages::{Broadcast, SessionCount};
+use parley_actors::outbox::CloseCode;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+use utoipa::ToSchema;
+
+/// What a finished drain reports (`POST /admin/drain` answers it).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct DrainReport {
+    /// WebSocket sessions told to reconnect.
+    pub sessions_told: usize,
+    /// Sessions still open when the drain ended (0 unless the deadline hit).
+    pub sessions_left: usize,
+    /// Whether every step finished before `PARLEY_DRAIN_TIMEOUT_S`.
+    pub completed: bool,
+    pub took_ms: u64,
+}
+
+/// Runs the drain once; concurrent and later callers get the same report.
+pub async fn drain(state: &AppState) -> DrainReport {
+    state.lifecycle.drain_once(|| run(state.clone())).await
+}
+
+async fn run(state: AppState) -> DrainReport {
+    let started = Instant::now();
+    let deadline = Duration::from_secs(state.settings.drain.timeout_s);
+    tracing::info!(
+        timeout_s = deadline.as_secs(),
+        "drain: started; readiness is now 503"
+    );
+    state.lifecycle.begin_drain();
+    let grace = Duration::from_millis(state.settings.drain.grace_ms);
+    tokio::time::sleep(grace).await;
+    state.lifecycle.refuse_new_work();
+    tracing::info!(
+        took_ms = started.elapsed().as_millis() as u64,
+        "drain: refusing new requests"
+    );
+
+    let steps = async {
+        let sessions_told = tell_sessions(&state).await;
+        let step = Instant::now();
+        wait_for_sessions(&state).await;
+        tracing::info!(
+            sessions_told,
+            took_ms = step.elapsed().as_millis() as u64,
+            "drain: WebSocket sessions closed"
+        );
+        let step = Instant::now();
+        state.engine.writers.when_idle().await;
+        tracing::info!(
+            took_ms = step.elapsed().as_millis() as u64,
+            "drain: writers flushed"
+        );
+        sessions_told
+    };
+    let outcome = tokio::time::timeout(deadline.saturating_sub(grace), steps).await;
+    let sessions_left = state.engine.hub.send(SessionCount).await.unwrap_or(0);
+    let report = DrainReport {
+        sessions_told: *outcome.as_ref().unwrap_or(&sessions_left),
+        sessions_left,
+        completed: outcome.is_ok(),
+        took_ms: started.elapsed().as_millis() as u64,
+    };
+    if report.completed {
+        tracing::info!(took_ms = report.took_ms, "drain: finished");
+    } else {
+        tracing::warn!(
+            took_ms = report.took_ms,
+            sessions_left,
+            "drain: deadline passed before every step finished"
+        );
+    }
+    report
+}
+
+/// Sends `reconnect` and closes with 1012, spread over up to 5 s. Each
+/// client is told to wait a random 0.5-3 s more, so reconnects spread too.
+async fn tell_sessions(state: &AppState) -> usize {
+    let retry_after_ms = 500 + u64::from(rand::random::<u16>()) % 2_500;
+    let frame = ServerFrame::Reconnect {
+        reason: "draining",
+        retry_after_ms,
+    }
+    .encode();
+    let spread =
+        Duration::from_secs(state.settings.drain.timeout_s / 6).min(Duration::from_secs(5));
+    state
+        .engine
+        .hub
+        .send(Broadcast {
+            frame,
+            close: Some(CloseCode::Restart),
+            spread,
+        })
+        .await
+        .unwrap_or(0)
+}
+
+/// Waits until the hub has no sessions left (they disconnect as their
+/// closes go out).
+async fn wait_for_sessions(state: &AppState) {
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        if state.engine.hub.send(SessionCount).await.unwrap_or(0) == 0 {
+            return;
+        }
+    }
+}
+
+/// Public-listener middleware: once the drain refuses new work, every
+/// request but the probes is answered 503 with `Retry-After`.
+pub async fn refuse_while_draining(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let refusing = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.lifecycle.refusing_new_work());
+    let probe = req.path().starts_with("/health") || req.path() == "/readyz";
+    if refusing && !probe {
+        let error = ApiError::unavailable(
+            "this instance is shutting down; retry (the load balancer will pick another instance)",
+            anyhow::anyhow!("draining"),
+        );
+        let response = error.error_response();
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}

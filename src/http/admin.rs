@@ -1,0 +1,18 @@
+//! The admin listener's own routes (`PARLEY_ADMIN_ADDR`, never public).
+
+use crate::drain::{self, DrainReport};
+use crate::http::AppState;
+use actix_web::{HttpResponse, web};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/drain", web::post().to(start_drain));
+}
+
+/// Begins the drain and answers when it finished or its deadline passed:
+/// a Kubernetes `preStop` hook. Calling it again waits for the same drain.
+#[utoipa::path(post, path = "/admin/drain", tag = "admin",
+    responses((status = 200, description = "the drain finished (or hit PARLEY_DRAIN_TIMEOUT_S; see `completed`)", body = DrainReport)))]
+pub async fn start_drain(state: web::Data<AppState>) -> HttpResponse {
+    let report = drain::drain(&state).await;
+    HttpResponse::Ok().json(report)
+}
