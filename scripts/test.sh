@@ -114,6 +114,7 @@ run_tests() {
 
 timed toolchain check_toolchain
 timed services bash scripts/ensure-services.sh
+timed tools bash scripts/ensure-tools.sh
 
 export PARLEY_TEST_DATABASE_URL="${PARLEY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export PARLEY_TEST_REDIS_URL="${PARLEY_TEST_REDIS_URL:-redis://127.0.0.1:6379}"

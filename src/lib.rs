@@ -11,6 +11,7 @@
 //! | [`config`] | `Settings`: defaults < `parley.toml` < environment |
 //! | [`startup`] | `Application::build` (binds listeners, opens the store) and `run_until_stopped` |
 //! | [`drain`] | the drain sequence (SIGTERM, SIGINT, `POST /admin/drain`) |
+//! | [`metrics`] | every Prometheus metric, one registry per application |
 //! | [`telemetry`] | the tracing subscriber (pretty or JSON) |
 //! | [`error`] | the one table mapping every error to HTTP status and problem type |
 //! | [`domain`] | parsed newtypes: the only way client input gets in |
@@ -27,6 +28,7 @@ pub mod domain;
 pub mod drain;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod notify;
 pub mod rate_limit;
 pub mod startup;

@@ -104,6 +104,7 @@ async fn send(state: &AppState, user: UserId, kind: &str, payload: serde_json::V
             }
             .encode();
             state.engine.notifier.do_send(Push { user, frame });
+            state.metrics.notifications.with_label_values(&[kind]).inc();
         }
         Err(error) => tracing::warn!(%error, kind, "could not store a notification"),
     }

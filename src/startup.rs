@@ -50,6 +50,8 @@ impl Application {
             settings.rate.api_per_min,
             settings.rate.auth_per_min,
         ));
+        let metrics =
+            Arc::new(crate::metrics::Metrics::new(&instance_id).context("registering metrics")?);
         let state = AppState {
             store,
             keys,
@@ -58,6 +60,7 @@ impl Application {
             instance_id,
             lifecycle: Arc::new(Lifecycle::default()),
             engine,
+            metrics,
         };
         let public_listener = TcpListener::bind(settings.http.addr)
             .with_context(|| format!("PARLEY_HTTP_ADDR: binding {}", settings.http.addr))?;
@@ -171,6 +174,7 @@ fn serve(
                 from_fn(crate::drain::refuse_while_draining),
             ))
             .wrap(security_headers())
+            .wrap(from_fn(crate::metrics::middleware))
             .wrap(TracingLogger::default())
             .wrap(from_fn(http::request_id::middleware))
     })

@@ -5,7 +5,8 @@ use crate::http::AppState;
 use actix_web::{HttpResponse, web};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/drain", web::post().to(start_drain));
+    cfg.route("/admin/drain", web::post().to(start_drain))
+        .route("/metrics", web::get().to(metrics));
 }
 
 /// Begins the drain and answers when it finished or its deadline passed:
@@ -15,4 +16,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub async fn start_drain(state: web::Data<AppState>) -> HttpResponse {
     let report = drain::drain(&state).await;
     HttpResponse::Ok().json(report)
+}
+
+/// Prometheus text format.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    if let Some(pool) = state.store.pool_stats() {
+        let gauges = &state.metrics.db_pool;
+        gauges.with_label_values(&["size"]).set(pool.size as i64);
+        gauges
+            .with_label_values(&["available"])
+            .set(pool.available as i64);
+        gauges
+            .with_label_values(&["waiting"])
+            .set(pool.waiting as i64);
+    }
+    state
+        .metrics
+        .draining
+        .set(i64::from(state.lifecycle.draining()));
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
 }

@@ -21,7 +21,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(ready))
         .route("/healthz/ready", web::get().to(ready))
         .route("/health/startup", web::get().to(startup))
-        .route("/health/version", web::get().to(version_info));
+        .route("/health/version", web::get().to(version_info))
+        .route("/health/db-stats", web::get().to(db_stats))
+        .route("/health/redis-stats", web::get().to(redis_stats));
 }
 
 #[derive(Serialize, ToSchema)]
@@ -121,4 +123,30 @@ pub async fn startup(state: web::Data<AppState>) -> HttpResponse {
     responses((status = 200, body = version::VersionInfo)))]
 pub async fn version_info() -> HttpResponse {
     HttpResponse::Ok().json(version::current())
+}
+
+/// The store's backend and, for PostgreSQL, its pool.
+#[derive(Serialize, ToSchema)]
+pub struct DbStats {
+    pub backend: &'static str,
+    pub pool: Option<crate::store::PoolStats>,
+}
+
+#[utoipa::path(get, path = "/health/db-stats", tag = "health", responses((status = 200, body = DbStats)))]
+pub async fn db_stats(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(DbStats {
+        backend: state.store.backend(),
+        pool: state.store.pool_stats(),
+    })
+}
+
+/// Redis is not used yet (single-instance mode): always `disabled`.
+#[utoipa::path(get, path = "/health/redis-stats", tag = "health", responses((status = 200, body = Component)))]
+pub async fn redis_stats() -> HttpResponse {
+    HttpResponse::Ok().json(Component {
+        status: "disabled",
+        backend: None,
+        latency_ms: None,
+        error: None,
+    })
 }

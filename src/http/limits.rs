@@ -36,6 +36,11 @@ pub async fn middleware(
     };
     let decision = state.limiter.check(kind, &key).await;
     if !decision.allowed {
+        state
+            .metrics
+            .rate_limit_rejections
+            .with_label_values(&[kind.as_str()])
+            .inc();
         tracing::info!(
             limit = kind.as_str(),
             retry_after_s = decision.retry_after_s,

@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
         rooms::create, rooms::list, rooms::get_room, rooms::add_member, rooms::remove_member,
         rooms::history, rooms::post_message,
         notifications::list, notifications::unread_count, notifications::read_one, notifications::read_all,
-        health::live, health::ready, health::startup, health::version_info,
+        health::live, health::ready, health::startup, health::version_info, health::db_stats, health::redis_stats,
         crate::http::admin::start_drain,
     ),
     components(schemas(

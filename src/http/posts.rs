@@ -77,6 +77,7 @@ pub async fn create(
             body: text,
         })
         .await?;
+    state.metrics.posts_created.inc();
     notify::post_created(&state, &caller.name, &post).await;
     Ok(HttpResponse::Created().json(PostResponse::from(&post)))
 }

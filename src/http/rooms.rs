@@ -16,6 +16,7 @@ use crate::notify;
 use crate::store::{Member, Room, StoreError};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
+use parley_actors::hub::messages::RevokeAccess;
 use parley_actors::model::{NewMessage, StoredMessage};
 use parley_actors::room::messages::Evict;
 use parley_actors::writer::{Publish, PublishError};
@@ -342,7 +343,17 @@ pub async fn remove_member(
             StoreError::NotFound => ApiError::not_found("member"),
             other => other.into(),
         })?;
-    // Their live subscriptions end now, not at their next reconnect.
+    // Their live sessions forget the cached access before the room tells
+    // them `unsubscribed` (awaited, so a publish sent on seeing that frame
+    // is already checked again and refused), and their subscriptions end
+    // now, not at their next reconnect.
+    let revoke = RevokeAccess {
+        user,
+        room: room_id,
+    };
+    if let Err(error) = state.engine.hub.send(revoke).await {
+        tracing::warn!(%error, "could not revoke cached room access");
+    }
     if let Some(addr) = state.engine.rooms.get(room_id) {
         addr.do_send(Evict { user });
     }

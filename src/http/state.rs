@@ -19,6 +19,7 @@ pub struct AppState {
     pub lifecycle: Arc<Lifecycle>,
     /// The actor system: rooms, writers, hub, notifier.
     pub engine: Engine,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Start-up and drain flags the probes report.

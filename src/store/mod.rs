@@ -49,11 +49,25 @@ impl From<LogError> for StoreError {
     }
 }
 
+/// A connection pool's state, for probes and metrics.
+#[derive(Clone, Copy, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PoolStats {
+    pub max_size: usize,
+    pub size: usize,
+    pub available: usize,
+    pub waiting: usize,
+}
+
 /// Every persistent operation parley performs.
 #[async_trait]
 pub trait Store: MessageLog {
     /// Which implementation this is (`postgres` or `memory`), for probes.
     fn backend(&self) -> &'static str;
+
+    /// Connection pool figures (PostgreSQL only).
+    fn pool_stats(&self) -> Option<PoolStats> {
+        None
+    }
 
     /// Round-trips to the backing store; `Err` when it is unusable.
     async fn ping(&self) -> Result<(), StoreError>;

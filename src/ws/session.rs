@@ -48,7 +48,9 @@ pub struct WsSession {
     window_start: Instant,
     last_heard: Instant,
     rooms: HashSet<RoomId>,
-    access: HashMap<RoomId, (bool, Instant)>,
+    /// Rooms this session was granted, and when. Refusals are not cached:
+    /// a user added to a room a moment later must not wait out the TTL.
+    access: HashMap<RoomId, Instant>,
 }
 
 impl WsSession {
@@ -78,6 +80,11 @@ impl WsSession {
     }
 
     fn close(&self, ctx: &mut Context<Self>, code: CloseCode, why: &str) {
+        self.state
+            .metrics
+            .ws_closes
+            .with_label_values(&[&code.code().to_string()])
+            .inc();
         let _ = self.outbox.push(Outgoing::Close(code, why.into()));
         ctx.stop();
     }
@@ -87,6 +94,7 @@ impl WsSession {
         let Err(not_until) = self.limiter.check() else {
             return true;
         };
+        self.state.metrics.ws_rate_limited.inc();
         if self.window_start.elapsed() > ABUSE_WINDOW {
             self.window_start = Instant::now();
             self.refused = 0;
@@ -114,12 +122,29 @@ impl WsSession {
         let envelope = match protocol::parse(text) {
             Ok(envelope) => envelope,
             Err(e) => {
+                self.state
+                    .metrics
+                    .ws_frames_in
+                    .with_label_values(&["invalid"])
+                    .inc();
                 if self.admit(ctx, e.reference.as_deref()) {
                     self.error(Code::BadRequest, &e.message, e.reference.as_deref());
                 }
                 return;
             }
         };
+        let kind = match &envelope.frame {
+            ClientFrame::Subscribe { .. } => "subscribe",
+            ClientFrame::Unsubscribe { .. } => "unsubscribe",
+            ClientFrame::Publish { .. } => "publish",
+            ClientFrame::Typing { .. } => "typing",
+            ClientFrame::Ping => "ping",
+        };
+        self.state
+            .metrics
+            .ws_frames_in
+            .with_label_values(&[kind])
+            .inc();
         if !self.admit(ctx, envelope.reference.as_deref()) {
             return;
         }
@@ -206,18 +231,12 @@ impl WsSession {
                 reference.as_deref(),
             );
         };
-        if let Some((allowed, at)) = self.access.get(&room)
-            && at.elapsed() < ACCESS_TTL
+        if self
+            .access
+            .get(&room)
+            .is_some_and(|at| at.elapsed() < ACCESS_TTL)
         {
-            return if *allowed {
-                then(self, room, reference, ctx)
-            } else {
-                self.error(
-                    Code::Forbidden,
-                    "only members may read or write this room",
-                    reference.as_deref(),
-                )
-            };
+            return then(self, room, reference, ctx);
         }
         let state = self.state.clone();
         let user = self.user;
@@ -228,8 +247,8 @@ impl WsSession {
                 .into_actor(self)
                 .map(move |outcome, act, ctx| match outcome {
                     Ok(allowed) => {
-                        act.access.insert(room, (allowed, Instant::now()));
                         if allowed {
+                            act.access.insert(room, Instant::now());
                             then(act, room, reference, ctx)
                         } else {
                             act.error(
@@ -282,8 +301,21 @@ impl WsSession {
         let outbox = self.outbox.clone();
         let state = self.state.clone();
         let username = self.username.clone();
+        let received = Instant::now();
         actix_web::rt::spawn(async move {
             let outcome = pending.await.unwrap_or(Err(PublishError::Unavailable));
+            let metrics = &state.metrics;
+            let label = match &outcome {
+                Ok(Appended::New(_)) => "new",
+                Ok(Appended::Duplicate(_)) => "duplicate",
+                Err(_) => "error",
+            };
+            metrics.messages.with_label_values(&[label]).inc();
+            if outcome.is_ok() {
+                metrics
+                    .publish_ack
+                    .observe(received.elapsed().as_secs_f64());
+            }
             let frame = match &outcome {
                 Ok(appended) => {
                     let m = appended.message();
@@ -331,6 +363,7 @@ impl Actor for WsSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        self.state.metrics.ws_connections.inc();
         let engine = &self.state.engine;
         engine.hub.do_send(Connect {
             session: self.id,
@@ -364,6 +397,7 @@ impl Actor for WsSession {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        self.state.metrics.ws_connections.dec();
         let engine = &self.state.engine;
         for room in self.rooms.drain() {
             if let Some(addr) = engine.rooms.get(room) {

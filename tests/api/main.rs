@@ -7,9 +7,11 @@ mod helpers;
 
 mod auth;
 mod db;
+mod docs;
 mod drain;
 mod errors;
 mod health;
+mod metrics;
 mod notifications;
 mod posts;
 mod rate_limits;
@@ -17,3 +19,4 @@ mod rooms;
 mod store_conformance;
 mod users;
 mod ws_core;
+mod ws_limits;

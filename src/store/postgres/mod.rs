@@ -94,6 +94,16 @@ impl Store for PgStore {
         "postgres"
     }
 
+    fn pool_stats(&self) -> Option<crate::store::PoolStats> {
+        let status = self.pool.status();
+        Some(crate::store::PoolStats {
+            max_size: status.max_size,
+            size: status.size,
+            available: status.available,
+            waiting: status.waiting,
+        })
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sql::execute(&self.pool, "SELECT 1", &[])
             .await

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the command-line tools the test suite runs against parley's
+# output, from Debian's packages, when they are missing:
+#   promtool (package prometheus): `promtool check metrics` on /metrics.
+# Daemons that come with a package are not started (policy-rc.d).
+set -euo pipefail
+
+have() { command -v "$1" >/dev/null 2>&1; }
+log() { printf 'ensure-tools.sh: %s\n' "$*"; }
+
+missing=()
+have promtool || missing+=(prometheus)
+if ((${#missing[@]} == 0)); then
+    log "all tools present"
+    exit 0
+fi
+
+sudo=()
+if ((EUID != 0)); then
+    have sudo || { log "need root or sudo to install: ${missing[*]}"; exit 1; }
+    sudo=(sudo)
+fi
+
+policy=/usr/sbin/policy-rc.d
+created_policy=false
+if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+    "${sudo[@]}" chmod +x "$policy"
+    created_policy=true
+fi
+cleanup() { if $created_policy; then "${sudo[@]}" rm -f "$policy"; fi; }
+trap cleanup EXIT
+
+log "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+have promtool || { log "promtool is still missing"; exit 1; }
+log "installed: ${missing[*]}"

@@ -1,0 +1,88 @@
+//! `/metrics` on the admin listener: the families exist, move with
+//! traffic, and pass `promtool check metrics`.
+
+use crate::both_backends;
+use crate::helpers::{Backend, TestApp};
+use reqwest::StatusCode;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+both_backends!(metrics_move_with_traffic_and_pass_promtool);
+
+/// The value of the first sample line starting with `prefix`.
+fn sample(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {prefix} in:\n{text}"))
+}
+
+async fn metrics_move_with_traffic_and_pass_promtool(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let public = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(
+        public.status(),
+        StatusCode::NOT_FOUND,
+        "metrics are never public"
+    );
+
+    let ada = app.register("ada").await;
+    let room = app.create_room(&ada, "general", "public").await;
+    let mut ws = app.ws(&ada).await;
+    ws.subscribe(&room, None).await;
+    let (ack, _) = ws.publish(&room, "hello", "c1").await;
+    assert_eq!(ack["type"], "ack");
+    app.post(
+        "/api/v1/posts",
+        &ada.access,
+        serde_json::json!({"body": "a post"}),
+    )
+    .await;
+
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(sample(&text, "parley_http_requests_total{") >= 1.0);
+    assert!(
+        text.contains(r#"route="/api/v1/rooms""#),
+        "route templates label requests"
+    );
+    assert!(!text.contains(&room), "no room id leaks into labels");
+    assert_eq!(sample(&text, "parley_ws_connections{"), 1.0);
+    assert_eq!(sample(&text, "parley_messages_total{"), 1.0);
+    assert_eq!(sample(&text, "parley_publish_ack_seconds_count{"), 1.0);
+    assert_eq!(sample(&text, "parley_posts_created_total{"), 1.0);
+    assert!(text.contains("parley_ws_frames_in_total{"));
+    assert!(text.contains("process_resident_memory_bytes"));
+    if backend == Backend::Postgres {
+        assert!(sample(&text, "parley_db_pool_connections{") >= 0.0);
+    }
+
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (scripts/test.sh installs it)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
