@@ -64,6 +64,7 @@ async fn run(state: AppState) -> DrainReport {
 
     let steps = async {
         let sessions_told = tell_sessions(&state).await;
+        state.metrics.ws_closes.with_label_values(&["1012"]).inc_by(sessions_told as u64);
         let step = Instant::now();
         wait_for_sessions(&state).await;
         tracing::info!(

@@ -3,8 +3,10 @@
 //! slow consumer (the frames still queued are dropped: the client recovers
 //! them with `since`).
 
+use crate::metrics::Metrics;
 use actix_ws::{CloseCode as WsCloseCode, CloseReason, Session};
 use parley_actors::outbox::{CloseCode, Inbox, Outgoing};
+use std::sync::Arc;
 
 fn reason(code: CloseCode, description: String) -> CloseReason {
     CloseReason {
@@ -14,12 +16,13 @@ fn reason(code: CloseCode, description: String) -> CloseReason {
 }
 
 /// Runs until the outbox closes, a close is requested, or the socket fails.
-pub async fn run(mut session: Session, mut inbox: Inbox) {
+pub async fn run(mut session: Session, mut inbox: Inbox, metrics: Arc<Metrics>) {
     loop {
         let item = tokio::select! {
             biased;
             () = inbox.overflow.wait() => {
                 tracing::info!(close = 1013, "closing a slow consumer");
+                metrics.ws_closes.with_label_values(&["1013"]).inc();
                 let _ = session.close(Some(reason(CloseCode::TryAgainLater, "slow consumer: reconnect and resubscribe with since".into()))).await;
                 return;
             }

@@ -46,11 +46,12 @@ pub async fn upgrade(
         .max_continuation_size(max);
     let (outbox, inbox) = Outbox::channel(state.settings.ws.outbox);
     let state = state.get_ref().clone();
+    let metrics = state.metrics.clone();
     WsSession::create(|ctx| {
         ctx.add_stream(stream);
         WsSession::new(claims.sub, claims.name, outbox, state)
     });
-    actix_web::rt::spawn(pump::run(session, inbox));
+    actix_web::rt::spawn(pump::run(session, inbox, metrics));
     Ok(response)
 }
 
