@@ -143,7 +143,8 @@ impl Metrics {
     }
 }
 
-/// Records every HTTP request by method, route template and status.
+/// Records every HTTP request by method, route template and status, and
+/// logs one line for it.
 pub async fn middleware(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
@@ -164,10 +165,18 @@ pub async fn middleware(
             .http_requests
             .with_label_values(&[&method, &route, &status])
             .inc();
+        let latency = started.elapsed();
         metrics
             .http_duration
             .with_label_values(&[&method, &route])
-            .observe(started.elapsed().as_secs_f64());
+            .observe(latency.as_secs_f64());
+        let latency_ms = latency.as_secs_f64() * 1000.0;
+        // One line per request, inside the request span (request_id, user_id).
+        if res.status().is_server_error() {
+            tracing::warn!(%method, %route, %status, latency_ms, "request");
+        } else {
+            tracing::info!(%method, %route, %status, latency_ms, "request");
+        }
     }
     Ok(res)
 }

@@ -175,7 +175,7 @@ fn serve(
             ))
             .wrap(security_headers())
             .wrap(from_fn(crate::metrics::middleware))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
             .wrap(from_fn(http::request_id::middleware))
     })
     .listen(listener)?

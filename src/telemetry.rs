@@ -31,3 +31,41 @@ pub fn init(settings: &LogSettings) {
         LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer()).try_init(),
     };
 }
+
+/// The root span of every HTTP request, carrying parley's request id (the
+/// one in `X-Request-Id`) and the user once authenticated, so every log
+/// line of the request carries both.
+pub struct RequestSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        use actix_web::HttpMessage;
+        let request_id = request
+            .extensions()
+            .get::<crate::http::request_id::RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        let route = request
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".into());
+        tracing::info_span!(
+            "http_request",
+            http.method = %request.method(),
+            http.route = %route,
+            request_id = %request_id,
+            user_id = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        // The request line itself is logged by `metrics::middleware`, which
+        // knows the latency; here only failures that never became a response.
+        if let Err(error) = outcome {
+            let _entered = span.enter();
+            tracing::warn!(error = %error, "request failed before a response");
+        }
+    }
+}
