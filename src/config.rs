@@ -46,6 +46,9 @@ pub struct HttpSettings {
     pub trusted_proxies: Vec<IpAddr>,
     /// `PARLEY_MAX_BODY_BYTES`: largest JSON request body accepted.
     pub max_body_bytes: usize,
+    /// `PARLEY_CORS_ORIGINS`: comma-separated browser origins allowed to call
+    /// the REST API cross-origin; empty allows none (same-origin only).
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -56,6 +59,7 @@ impl Default for HttpSettings {
             workers: 0,
             trusted_proxies: Vec::new(),
             max_body_bytes: 64 * 1024,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -234,6 +238,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PARLEY_HTTP_WORKERS", "http.workers"),
     ("PARLEY_TRUSTED_PROXIES", "http.trusted_proxies"),
     ("PARLEY_MAX_BODY_BYTES", "http.max_body_bytes"),
+    ("PARLEY_CORS_ORIGINS", "http.cors_origins"),
     ("DATABASE_URL", "database.url"),
     ("PARLEY_DB_POOL_SIZE", "database.pool_size"),
     ("PARLEY_DB_CONNECT_TIMEOUT_S", "database.connect_timeout_s"),
@@ -270,7 +275,11 @@ const TEXT_VARS: &[&str] = &[
 ];
 
 /// Variables whose value is a comma-separated list.
-const LIST_VARS: &[&str] = &["PARLEY_TRUSTED_PROXIES", "PARLEY_WS_ALLOWED_ORIGINS"];
+const LIST_VARS: &[&str] = &[
+    "PARLEY_TRUSTED_PROXIES",
+    "PARLEY_WS_ALLOWED_ORIGINS",
+    "PARLEY_CORS_ORIGINS",
+];
 
 /// A setting that could not be loaded, with the reason in words.
 #[derive(Debug, thiserror::Error)]

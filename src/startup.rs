@@ -161,6 +161,7 @@ fn serve(
 ) -> anyhow::Result<Server> {
     let data = web::Data::new(state.clone());
     let (json, path, query) = http::extractor_config(state.settings.http.max_body_bytes);
+    let settings_for_cors = state.settings.clone();
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
@@ -173,6 +174,7 @@ fn serve(
                 public,
                 from_fn(crate::drain::refuse_while_draining),
             ))
+            .wrap(cors(&settings_for_cors))
             .wrap(security_headers())
             .wrap(from_fn(crate::metrics::middleware))
             .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
@@ -188,6 +190,25 @@ fn serve(
     }
     // Keep-alive shorter than typical load balancer idle timeouts.
     Ok(server.keep_alive(Duration::from_secs(30)).run())
+}
+
+/// CORS for the origins in `PARLEY_CORS_ORIGINS` only; none by default.
+fn cors(settings: &Settings) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allowed_headers(["authorization", "content-type", "x-request-id"])
+        .expose_headers([
+            "x-request-id",
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+            "retry-after",
+        ])
+        .max_age(600);
+    for origin in &settings.http.cors_origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
 }
 
 fn security_headers() -> DefaultHeaders {

@@ -1,12 +1,10 @@
 //! The drain: `POST /admin/drain` (Kubernetes `preStop`) and `SIGTERM` on
 //! a real process.
 
-use crate::helpers::{Backend, TestApp, assert_problem};
+use crate::helpers::{Backend, ServerProcess, TestApp, assert_problem};
 use reqwest::StatusCode;
 use serde_json::Value;
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[actix_web::test]
 async fn admin_drain_tells_clients_to_reconnect_refuses_new_work_and_turns_readiness_off() {
@@ -83,58 +81,29 @@ async fn admin_drain_tells_clients_to_reconnect_refuses_new_work_and_turns_readi
 
 #[actix_web::test]
 async fn sigterm_drains_websocket_clients_and_the_process_exits_zero() {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley"))
-        .env_clear()
-        .env("PARLEY_HTTP_ADDR", "127.0.0.1:0")
-        .env("PARLEY_ADMIN_ADDR", "127.0.0.1:0")
-        .env("PARLEY_LOG_FORMAT", "json")
-        .env("PARLEY_DRAIN_GRACE_MS", "0")
-        .env("PARLEY_DRAIN_TIMEOUT_S", "10")
-        .env("PARLEY_RATE_AUTH_PER_MIN", "1000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the parley binary starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let public_addr = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let Ok(event) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if let Some(addr) = event["public_addr"].as_str() {
-                return addr.to_owned();
-            }
-        }
-        panic!("parley exited before reporting its address");
-    })
-    .await
-    .expect("parley reports its address");
-    // Keep reading logs so the pipe never fills.
-    actix_web::rt::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let mut server = ServerProcess::start(&[
+        ("PARLEY_DRAIN_GRACE_MS", "0"),
+        ("PARLEY_DRAIN_TIMEOUT_S", "10"),
+    ])
+    .await;
+    let ada = server.app.register("ada").await;
+    let mut ws = server.app.ws(&ada).await;
 
-    let app = TestApp {
-        base: format!("http://{public_addr}"),
-        admin: String::new(),
-        client: reqwest::Client::new(),
-    };
-    let ada = app.register("ada").await;
-    let mut ws = app.ws(&ada).await;
-
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().unwrap().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-
+    server.signal("TERM");
     assert_eq!(ws.next_of("reconnect").await["reason"], "draining");
     assert_eq!(
         u16::from(ws.closed().await.expect("a close frame").code),
         1012
     );
-    let exit = tokio::time::timeout(Duration::from_secs(60), child.wait())
-        .await
-        .expect("parley exits within 60 s")
-        .unwrap();
+    let exit = server.exit_status(Duration::from_secs(60)).await;
     assert!(exit.success(), "exit status {exit}");
+    let logs = server.log_text();
+    for step in [
+        "drain: started",
+        "drain: WebSocket sessions closed",
+        "drain: writers flushed",
+        "parley stopped",
+    ] {
+        assert!(logs.contains(step), "the drain logs {step:?}");
+    }
 }

@@ -128,3 +128,32 @@ async fn openapi_lists_every_route_of_the_contract() {
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+#[actix_web::test]
+async fn cors_answers_only_the_configured_origins() {
+    let app = TestApp::spawn_with(Backend::Memory, |s| {
+        s.http.cors_origins = vec!["https://chat.example.com".into()];
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/v1/rooms"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization,content-type")
+            .send()
+    };
+    let allowed = preflight("https://chat.example.com").await.unwrap();
+    assert!(allowed.status().is_success());
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://chat.example.com");
+    let refused = preflight("https://evil.example.net").await.unwrap();
+    assert!(!refused.headers().contains_key("access-control-allow-origin"));
+    let simple = app
+        .client
+        .get(app.url("/healthz"))
+        .header("origin", "https://evil.example.net")
+        .send()
+        .await
+        .unwrap();
+    assert!(!simple.headers().contains_key("access-control-allow-origin"));
+}
