@@ -19,19 +19,28 @@ use std::path::PathBuf;
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
+    /// `[http]`: the two listeners and request handling.
     pub http: HttpSettings,
+    /// `[database]`: PostgreSQL, or the embedded store when unset.
     pub database: DatabaseSettings,
+    /// `[redis]`: accepted and checked, not used yet (single-instance mode).
     pub redis: RedisSettings,
+    /// `[auth]`: signing keys and token lifetimes.
     pub auth: AuthSettings,
+    /// `[log]`: log format and filter.
     pub log: LogSettings,
+    /// `[rate]`: REST and WebSocket rate limits.
     pub rate: RateSettings,
+    /// `[ws]`: per-connection WebSocket limits and allowed origins.
     pub ws: WsSettings,
+    /// `[drain]`: how a shutdown waits for in-flight work.
     pub drain: DrainSettings,
     /// `PARLEY_INSTANCE_ID`: shown in `hello`, logs and metrics. Default: the
     /// host name plus a random suffix.
     pub instance_id: Option<String>,
 }
 
+/// `[http]` in `parley.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpSettings {
@@ -42,9 +51,11 @@ pub struct HttpSettings {
     /// `PARLEY_HTTP_WORKERS`: HTTP worker threads; 0 means one per core.
     pub workers: usize,
     /// `PARLEY_TRUSTED_PROXIES`: comma-separated peer addresses whose
-    /// `X-Forwarded-For` is believed when finding the client IP.
+    /// `X-Forwarded-For` is believed when finding the client IP (exact
+    /// addresses, no CIDR ranges). Default: none.
     pub trusted_proxies: Vec<IpAddr>,
-    /// `PARLEY_MAX_BODY_BYTES`: largest JSON request body accepted.
+    /// `PARLEY_MAX_BODY_BYTES`: largest JSON request body accepted (at least
+    /// 1024; larger bodies are `413`). Default: 64 KiB.
     pub max_body_bytes: usize,
     /// `PARLEY_CORS_ORIGINS`: comma-separated browser origins allowed to call
     /// the REST API cross-origin; empty allows none (same-origin only).
@@ -64,14 +75,18 @@ impl Default for HttpSettings {
     }
 }
 
+/// `[database]` in `parley.toml`.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseSettings {
-    /// `DATABASE_URL`: PostgreSQL URL. Unset: the embedded in-process store.
+    /// `DATABASE_URL`: PostgreSQL URL (`postgres://` or `postgresql://`; may
+    /// hold a password, so it is never logged). Unset: the embedded
+    /// in-process store, which loses everything on restart.
     pub url: Option<String>,
-    /// `PARLEY_DB_POOL_SIZE`: maximum pooled connections.
+    /// `PARLEY_DB_POOL_SIZE`: maximum pooled connections (at least 1). Default: 16.
     pub pool_size: usize,
-    /// `PARLEY_DB_CONNECT_TIMEOUT_S`: how long start-up waits for the database.
+    /// `PARLEY_DB_CONNECT_TIMEOUT_S`: how long start-up keeps retrying until
+    /// the database answers. Default: 30 s.
     pub connect_timeout_s: u64,
 }
 
@@ -96,10 +111,14 @@ impl fmt::Debug for DatabaseSettings {
     }
 }
 
+/// `[redis]` in `parley.toml`. Validated at start-up but not used yet:
+/// cross-instance fan-out and shared rate limits are planned.
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisSettings {
-    /// `REDIS_URL`: unset means single-instance mode.
+    /// `REDIS_URL`: `redis://`, `rediss://`, `redis-cluster://` or
+    /// `redis-sentinel://` (may hold a password, so it is never logged).
+    /// Unset means single-instance mode.
     pub url: Option<String>,
     /// `PARLEY_REDIS_PREFIX`: prefix of every key and channel, so several
     /// deployments (or test runs) can share one Redis.
@@ -115,17 +134,19 @@ impl fmt::Debug for RedisSettings {
     }
 }
 
+/// `[auth]` in `parley.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
     /// `PARLEY_JWT_KEYS_DIR`: folder of PEM RSA private keys; the file whose
     /// name sorts last signs, all verify. Unset: one key generated at start.
     pub keys_dir: Option<PathBuf>,
-    /// `PARLEY_ACCESS_TTL_S`: access-token lifetime.
+    /// `PARLEY_ACCESS_TTL_S`: access-token lifetime in seconds, positive and
+    /// shorter than the refresh-token lifetime. Default: 15 minutes.
     pub access_ttl_s: u64,
-    /// `PARLEY_REFRESH_TTL_S`: refresh-token lifetime.
+    /// `PARLEY_REFRESH_TTL_S`: refresh-token lifetime in seconds. Default: 30 days.
     pub refresh_ttl_s: u64,
-    /// `PARLEY_JWT_ISSUER`: the `iss` claim written and required.
+    /// `PARLEY_JWT_ISSUER`: the `iss` claim written and required. Default: `parley`.
     pub issuer: String,
 }
 
@@ -148,12 +169,14 @@ pub enum LogFormat {
     Json,
 }
 
+/// `[log]` in `parley.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
     /// `PARLEY_LOG_FORMAT`: `pretty` or `json`; default `pretty` on a terminal, `json` otherwise.
     pub format: Option<LogFormat>,
-    /// `PARLEY_LOG`: a tracing filter such as `info` or `parley=debug,info`.
+    /// `PARLEY_LOG`: a tracing filter such as `info` or `parley=debug,info`;
+    /// one that does not parse falls back to `info`. Default: `info`.
     pub filter: String,
 }
 
@@ -166,14 +189,18 @@ impl Default for LogSettings {
     }
 }
 
+/// `[rate]` in `parley.toml`. Counted per instance today.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateSettings {
-    /// `PARLEY_RATE_API_PER_MIN`: REST requests per minute per user.
+    /// `PARLEY_RATE_API_PER_MIN`: REST requests per minute per user (per
+    /// client IP without a valid token). Default: 100.
     pub api_per_min: NonZeroU32,
-    /// `PARLEY_RATE_AUTH_PER_MIN`: requests per minute per client IP on `/api/v1/auth/*`.
+    /// `PARLEY_RATE_AUTH_PER_MIN`: requests per minute per client IP on
+    /// `/api/v1/auth/*`. Default: 5.
     pub auth_per_min: NonZeroU32,
-    /// `PARLEY_WS_MSGS_PER_S`: WebSocket frames per second per connection.
+    /// `PARLEY_WS_MSGS_PER_S`: WebSocket frames per second per connection;
+    /// refusing more than twice this many within 5 s closes with 1008. Default: 50.
     pub ws_msgs_per_s: NonZeroU32,
 }
 
@@ -187,14 +214,18 @@ impl Default for RateSettings {
     }
 }
 
+/// `[ws]` in `parley.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WsSettings {
-    /// `PARLEY_WS_MAX_FRAME_BYTES`: larger frames close the connection with 1009.
+    /// `PARLEY_WS_MAX_FRAME_BYTES`: larger frames close the connection with
+    /// 1009 (at least 1024). Default: 64 KiB.
     pub max_frame_bytes: usize,
-    /// `PARLEY_WS_HEARTBEAT_MS`: server ping interval; three silent intervals close.
+    /// `PARLEY_WS_HEARTBEAT_MS`: server ping interval, announced in `hello`;
+    /// three silent intervals close (at least 100). Default: 15 s.
     pub heartbeat_ms: u64,
-    /// `PARLEY_WS_OUTBOX`: frames queued per connection before it counts as a slow consumer.
+    /// `PARLEY_WS_OUTBOX`: frames queued per connection before it counts as a
+    /// slow consumer and is closed with 1013 (at least 1). Default: 256.
     pub outbox: usize,
     /// `PARLEY_WS_ALLOWED_ORIGINS`: comma-separated `Origin`s allowed to upgrade;
     /// empty allows any (non-browser clients send none).
@@ -212,6 +243,7 @@ impl Default for WsSettings {
     }
 }
 
+/// `[drain]` in `parley.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DrainSettings {
@@ -231,7 +263,9 @@ impl Default for DrainSettings {
     }
 }
 
-/// Environment variables and the setting each one sets.
+/// Environment variables and the setting (`section.key` in `parley.toml`)
+/// each one sets. `docs/configuration.md` documents every pair; the test
+/// `docs::configuration_reference_lists_every_variable` keeps it complete.
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("PARLEY_HTTP_ADDR", "http.addr"),
     ("PARLEY_ADMIN_ADDR", "http.admin_addr"),

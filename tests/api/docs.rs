@@ -1,0 +1,98 @@
+//! The documentation in `docs/` cannot fall behind the code: every setting,
+//! every REST operation of the OpenAPI document and every WebSocket frame
+//! type must be described there. Plain tests: no server, no database.
+
+use parley::config::ENV_VARS;
+use parley::http::openapi::ApiDoc;
+use std::path::Path;
+use utoipa::OpenApi;
+
+/// The frame `type`s of the wire contract (client, then server).
+const CLIENT_FRAMES: &[&str] = &["subscribe", "unsubscribe", "publish", "typing", "ping"];
+const SERVER_FRAMES: &[&str] = &[
+    "hello",
+    "subscribed",
+    "unsubscribed",
+    "message",
+    "ack",
+    "typing",
+    "presence",
+    "notification",
+    "pong",
+    "error",
+    "reconnect",
+];
+
+const HTTP_METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+fn doc(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+#[test]
+fn configuration_reference_lists_every_variable() {
+    let doc = doc("configuration.md");
+    let mut missing = Vec::new();
+    for (var, key) in ENV_VARS {
+        for name in [var, key] {
+            if !doc.contains(&format!("`{name}`")) {
+                missing.push(*name);
+            }
+        }
+        // The reference table pairs each variable with its key on one row.
+        let paired = doc
+            .lines()
+            .any(|line| line.contains(&format!("`{var}`")) && line.contains(&format!("`{key}`")));
+        if !paired {
+            missing.push(var);
+        }
+    }
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "docs/configuration.md must describe these settings (in backticks, variable and TOML key on one table row): {missing:?}"
+    );
+}
+
+#[test]
+fn api_reference_lists_every_route_in_openapi() {
+    let doc = doc("api.md");
+    let openapi = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
+    let paths = openapi["paths"]
+        .as_object()
+        .expect("the OpenAPI document has paths");
+    assert!(!paths.is_empty(), "the OpenAPI document lists no paths");
+    let mut missing = Vec::new();
+    for (path, item) in paths {
+        for method in HTTP_METHODS.iter().filter(|m| item.get(**m).is_some()) {
+            let route = format!("{} {path}", method.to_uppercase());
+            if !doc.contains(&route) {
+                missing.push(route);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/api.md does not describe these operations of /openapi.json: {missing:?}"
+    );
+}
+
+#[test]
+fn api_reference_describes_every_websocket_frame_type() {
+    let doc = doc("api.md");
+    let missing: Vec<String> = CLIENT_FRAMES
+        .iter()
+        .chain(SERVER_FRAMES)
+        .map(|t| format!("\"type\": \"{t}\""))
+        .filter(|example| !doc.contains(example))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/api.md needs an example frame with each of: {missing:?}"
+    );
+}
