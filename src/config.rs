@@ -360,6 +360,12 @@ impl Settings {
         if self.http.max_body_bytes < 1024 {
             return fail("PARLEY_MAX_BODY_BYTES", "must be at least 1024");
         }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
+            return fail(
+                "PARLEY_LOG",
+                "must be a tracing filter such as `info` or `parley=debug,info`",
+            );
+        }
         if self.database.pool_size == 0 {
             return fail("PARLEY_DB_POOL_SIZE", "must be at least 1");
         }
@@ -430,9 +436,17 @@ fn describe(err: figment::Error) -> String {
     err.into_iter()
         .map(|e| {
             let key = e.path.join(".");
+            // A list item's path ends in its index: `http.trusted_proxies.0`.
+            let setting = e
+                .path
+                .iter()
+                .take_while(|segment| segment.parse::<usize>().is_err())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(".");
             let var = ENV_VARS
                 .iter()
-                .find(|(_, k)| *k == key)
+                .find(|(_, k)| *k == setting)
                 .map(|(v, _)| *v)
                 .unwrap_or("");
             let kind = e.kind.to_string();
@@ -503,6 +517,14 @@ mod tests {
             err.contains("PARLEY_LOG_FORMAT") && err.contains("json"),
             "{err}"
         );
+        let err = Settings::from_env(env(&[("PARLEY_TRUSTED_PROXIES", "10.0.0.1,nope")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PARLEY_TRUSTED_PROXIES"), "{err}");
+        let err = Settings::from_env(env(&[("PARLEY_LOG", "parley=loud")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PARLEY_LOG"), "{err}");
         let err = Settings::from_env(env(&[("DATABASE_URL", "mysql://x")]))
             .unwrap_err()
             .to_string();

@@ -7,9 +7,10 @@
 //!    sending new work; after `PARLEY_DRAIN_GRACE_MS` for that to propagate,
 //! 2. new requests and WebSocket upgrades are refused with 503 +
 //!    `Retry-After` ([`refuse_while_draining`]);
-//! 3. every WebSocket client gets `reconnect` with a jittered
-//!    `retry_after_ms` and is closed with 1012, spread over a few seconds so
-//!    the other instances are not stampeded;
+//! 3. every WebSocket session answers the publishes it has in flight, then
+//!    sends `reconnect` with a jittered `retry_after_ms` and closes with
+//!    1012; sessions are told over a few seconds so the other instances are
+//!    not stampeded;
 //! 4. the writers finish: every received publish is committed and acked,
 //!    or answered with an error.
 //!
@@ -18,13 +19,11 @@
 
 use crate::error::ApiError;
 use crate::http::AppState;
-use crate::ws::protocol::ServerFrame;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{Error, ResponseError, web};
-use parley_actors::hub::messages::{Broadcast, SessionCount};
-use parley_actors::outbox::CloseCode;
+use parley_actors::hub::messages::{DrainAll, SessionCount};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use utoipa::ToSchema;
@@ -64,7 +63,6 @@ async fn run(state: AppState) -> DrainReport {
 
     let steps = async {
         let sessions_told = tell_sessions(&state).await;
-        state.metrics.ws_closes.with_label_values(&["1012"]).inc_by(sessions_told as u64);
         let step = Instant::now();
         wait_for_sessions(&state).await;
         tracing::info!(
@@ -100,25 +98,16 @@ async fn run(state: AppState) -> DrainReport {
     report
 }
 
-/// Sends `reconnect` and closes with 1012, spread over up to 5 s. Each
-/// client is told to wait a random 0.5-3 s more, so reconnects spread too.
+/// Tells every session to drain, spread over up to 5 s: each one answers
+/// its in-flight publishes, then sends `reconnect` with its own jittered
+/// `retry_after_ms` and closes with 1012.
 async fn tell_sessions(state: &AppState) -> usize {
-    let retry_after_ms = 500 + u64::from(rand::random::<u16>()) % 2_500;
-    let frame = ServerFrame::Reconnect {
-        reason: "draining",
-        retry_after_ms,
-    }
-    .encode();
     let spread =
         Duration::from_secs(state.settings.drain.timeout_s / 6).min(Duration::from_secs(5));
     state
         .engine
         .hub
-        .send(Broadcast {
-            frame,
-            close: Some(CloseCode::Restart),
-            spread,
-        })
+        .send(DrainAll { spread })
         .await
         .unwrap_or(0)
 }

@@ -335,6 +335,10 @@ pub async fn remove_member(
             "only the room's owner or admins may remove other members",
         ));
     }
+    // A room always keeps someone who can manage it.
+    if user == caller.id && target_role == Some(RoomRole::Owner) {
+        return Err(ApiError::conflict("the owner cannot leave the room"));
+    }
     state
         .store
         .remove_member(room_id, user)

@@ -143,7 +143,7 @@ pub async fn follow(
     if id == caller.id {
         return Err(ApiError::bad_request("you cannot follow yourself"));
     }
-    state
+    let new = state
         .store
         .follow(caller.id, id)
         .await
@@ -151,7 +151,10 @@ pub async fn follow(
             crate::store::StoreError::NotFound => ApiError::not_found("user"),
             other => other.into(),
         })?;
-    notify::followed(&state, caller.id, &caller.name, id).await;
+    // Following twice is idempotent, and so is the notification.
+    if new {
+        notify::followed(&state, caller.id, &caller.name, id).await;
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -167,7 +167,7 @@ impl Store for MemoryStore {
         self.lock().update_profile(id, patch)
     }
 
-    async fn follow(&self, follower: UserId, followee: UserId) -> Result<(), StoreError> {
+    async fn follow(&self, follower: UserId, followee: UserId) -> Result<bool, StoreError> {
         self.lock().follow(follower, followee)
     }
 

@@ -89,7 +89,8 @@ pub trait Store: MessageLog {
     // --- follows -----------------------------------------------------------
 
     /// Idempotent; `NotFound` when either user does not exist.
-    async fn follow(&self, follower: UserId, followee: UserId) -> Result<(), StoreError>;
+    /// Answers whether the follow is new (`false`: already following).
+    async fn follow(&self, follower: UserId, followee: UserId) -> Result<bool, StoreError>;
     /// Idempotent.
     async fn unfollow(&self, follower: UserId, followee: UserId) -> Result<(), StoreError>;
     async fn followers(&self, user: UserId) -> Result<Vec<UserId>, StoreError>;

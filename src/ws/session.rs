@@ -20,7 +20,7 @@ use actix::{
 use actix_ws::{AggregatedMessage, ProtocolError};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use parley_actors::hub::messages::{Connect, Disconnect, Revoked};
+use parley_actors::hub::messages::{Connect, Control, Disconnect};
 use parley_actors::ids::{ClientId, RoomId, Seq, SessionId, UserId};
 use parley_actors::model::{Appended, MessageBody, NewMessage};
 use parley_actors::notify::messages::{Register, Unregister};
@@ -51,10 +51,22 @@ pub struct WsSession {
     /// Rooms this session was granted, and when. Refusals are not cached:
     /// a user added to a room a moment later must not wait out the TTL.
     access: HashMap<RoomId, Instant>,
+    /// Publishes sent to a writer and not yet answered.
+    in_flight: usize,
+    /// Set by [`Control::Drain`]: close once `in_flight` reaches 0.
+    draining: bool,
+    /// When the access token that opened the connection expires (Unix s).
+    expires_at: i64,
 }
 
 impl WsSession {
-    pub fn new(user: UserId, username: String, outbox: Outbox, state: AppState) -> Self {
+    pub fn new(
+        user: UserId,
+        username: String,
+        expires_at: i64,
+        outbox: Outbox,
+        state: AppState,
+    ) -> Self {
         let per_s = state.settings.rate.ws_msgs_per_s;
         Self {
             id: SessionId::new(),
@@ -68,6 +80,9 @@ impl WsSession {
             last_heard: Instant::now(),
             rooms: HashSet::new(),
             access: HashMap::new(),
+            in_flight: 0,
+            draining: false,
+            expires_at,
         }
     }
 
@@ -208,7 +223,9 @@ impl WsSession {
                     reference,
                     true,
                     ctx,
-                    move |act, room, reference, _| act.publish(room, body, client_id, reference),
+                    move |act, room, reference, ctx| {
+                        act.publish(room, body, client_id, reference, ctx)
+                    },
                 );
             }
         }
@@ -284,7 +301,14 @@ impl WsSession {
         body: MessageBody,
         client_id: ClientId,
         reference: Option<String>,
+        ctx: &mut Context<Self>,
     ) {
+        if self.draining {
+            return self.send(publish_error(
+                &PublishError::Unavailable,
+                reference.as_deref(),
+            ));
+        }
         let message = NewMessage {
             room,
             author: self.user,
@@ -298,24 +322,16 @@ impl WsSession {
             .writers
             .for_room(room)
             .send(Publish { message });
-        let outbox = self.outbox.clone();
         let state = self.state.clone();
-        let username = self.username.clone();
         let received = Instant::now();
-        actix_web::rt::spawn(async move {
+        self.in_flight += 1;
+        let answer = async move {
             let outcome = pending.await.unwrap_or(Err(PublishError::Unavailable));
-            let metrics = &state.metrics;
-            let label = match &outcome {
-                Ok(Appended::New(_)) => "new",
-                Ok(Appended::Duplicate(_)) => "duplicate",
-                Err(_) => "error",
-            };
-            metrics.messages.with_label_values(&[label]).inc();
-            if outcome.is_ok() {
-                metrics
-                    .publish_ack
-                    .observe(received.elapsed().as_secs_f64());
-            }
+            record(&state.metrics, &outcome, received);
+            outcome
+        };
+        ctx.spawn(answer.into_actor(self).map(move |outcome, act, ctx| {
+            act.in_flight -= 1;
             let frame = match &outcome {
                 Ok(appended) => {
                     let m = appended.message();
@@ -330,11 +346,53 @@ impl WsSession {
                 }
                 Err(e) => publish_error(e, reference.as_deref()),
             };
-            let _ = outbox.text(frame);
+            act.send(frame);
             if let Ok(Appended::New(message)) = outcome {
-                crate::notify::message_posted_in(&state, &username, &message).await;
+                let (state, username) = (act.state.clone(), act.username.clone());
+                actix_web::rt::spawn(async move {
+                    crate::notify::message_posted_in(&state, &username, &message).await;
+                });
             }
-        });
+            if act.draining && act.in_flight == 0 {
+                act.finish_drain(ctx);
+            }
+        }));
+    }
+
+    /// Sends `reconnect` (each session its own jittered wait) and closes
+    /// with 1012. Called once nothing this session published is unanswered.
+    fn finish_drain(&mut self, ctx: &mut Context<Self>) {
+        let retry_after_ms = 500 + u64::from(rand::random::<u16>()) % 2_500;
+        self.send(
+            ServerFrame::Reconnect {
+                reason: "draining",
+                retry_after_ms,
+            }
+            .encode(),
+        );
+        self.close(
+            ctx,
+            CloseCode::Restart,
+            "server restarting; reconnect and resubscribe with since",
+        );
+    }
+}
+
+fn record(
+    metrics: &crate::metrics::Metrics,
+    outcome: &Result<Appended, PublishError>,
+    received: Instant,
+) {
+    let label = match outcome {
+        Ok(Appended::New(_)) => "new",
+        Ok(Appended::Duplicate(_)) => "duplicate",
+        Err(_) => "error",
+    };
+    metrics.messages.with_label_values(&[label]).inc();
+    if outcome.is_ok() {
+        metrics
+            .publish_ack
+            .observe(received.elapsed().as_secs_f64());
     }
 }
 
@@ -386,6 +444,17 @@ impl Actor for WsSession {
             }
             .encode(),
         );
+        // The token was checked once, at the upgrade; the connection lives
+        // no longer than the token would.
+        let left = self.expires_at - chrono::Utc::now().timestamp();
+        ctx.run_later(Duration::from_secs(left.max(0) as u64), |act, ctx| {
+            act.error(
+                Code::Unauthorized,
+                "the access token expired; reconnect with a fresh one",
+                None,
+            );
+            act.close(ctx, CloseCode::Policy, "access token expired");
+        });
         ctx.run_interval(heartbeat, move |act, ctx| {
             if act.last_heard.elapsed() > heartbeat * 3 {
                 tracing::info!(session = %act.id, "closing a silent connection");
@@ -458,13 +527,23 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
     }
 }
 
-impl Handler<Revoked> for WsSession {
+impl Handler<Control> for WsSession {
     type Result = ();
 
-    /// The room already ended the subscription; forget the cached access so
-    /// the next publish is checked again (and refused).
-    fn handle(&mut self, msg: Revoked, _: &mut Self::Context) {
-        self.access.remove(&msg.room);
-        self.rooms.remove(&msg.room);
+    fn handle(&mut self, msg: Control, ctx: &mut Self::Context) {
+        match msg {
+            // The room already ended the subscription; forget the cached
+            // access so the next publish is checked again (and refused).
+            Control::Revoked { room } => {
+                self.access.remove(&room);
+                self.rooms.remove(&room);
+            }
+            Control::Drain => {
+                self.draining = true;
+                if self.in_flight == 0 {
+                    self.finish_drain(ctx);
+                }
+            }
+        }
     }
 }

@@ -49,7 +49,7 @@ pub async fn upgrade(
     let metrics = state.metrics.clone();
     WsSession::create(|ctx| {
         ctx.add_stream(stream);
-        WsSession::new(claims.sub, claims.name, outbox, state)
+        WsSession::new(claims.sub, claims.name, claims.exp, outbox, state)
     });
     actix_web::rt::spawn(pump::run(session, inbox, metrics));
     Ok(response)

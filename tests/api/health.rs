@@ -140,14 +140,24 @@ async fn cors_answers_only_the_configured_origins() {
             .request(reqwest::Method::OPTIONS, app.url("/api/v1/rooms"))
             .header("origin", origin)
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "authorization,content-type")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
             .send()
     };
     let allowed = preflight("https://chat.example.com").await.unwrap();
     assert!(allowed.status().is_success());
-    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://chat.example.com");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://chat.example.com"
+    );
     let refused = preflight("https://evil.example.net").await.unwrap();
-    assert!(!refused.headers().contains_key("access-control-allow-origin"));
+    assert!(
+        !refused
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
     let simple = app
         .client
         .get(app.url("/healthz"))

@@ -361,3 +361,171 @@ impl WsClient {
         let _ = self.socket.close(None).await;
     }
 }
+
+// --- WebSocket: raw frames, closing, time passing -----------------------------
+
+impl WsClient {
+    /// The next message as the library delivers it, pings included (each
+    /// is answered as it is read); `None` once the connection has ended.
+    pub async fn recv(&mut self) -> Option<Message> {
+        let next = tokio::time::timeout(FRAME_TIMEOUT, self.socket.next())
+            .await
+            .expect("a message within the timeout");
+        next.and_then(Result::ok)
+    }
+
+    /// The next server frame, or `Err` with the close frame (if any) when
+    /// the server ends the connection instead.
+    pub async fn next_or_closed(&mut self) -> Result<Value, Option<CloseFrame>> {
+        loop {
+            match self.recv().await {
+                Some(Message::Text(text)) => return Ok(serde_json::from_str(&text).unwrap()),
+                Some(Message::Ping(_) | Message::Pong(_)) => continue,
+                Some(Message::Close(frame)) => return Err(frame),
+                Some(other) => panic!("unexpected frame {other:?}"),
+                None => return Err(None),
+            }
+        }
+    }
+
+    /// Keeps reading (and so answering the server's pings) for `period`;
+    /// returns how many pings arrived. A text frame fails the test.
+    pub async fn read_for(&mut self, period: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + period;
+        let mut pings = 0;
+        while let Ok(next) = tokio::time::timeout_at(deadline, self.socket.next()).await {
+            match next {
+                Some(Ok(Message::Ping(_))) => pings += 1,
+                Some(Ok(Message::Pong(_))) => {}
+                other => panic!("expected only pings, got {other:?}"),
+            }
+        }
+        pings
+    }
+}
+
+// --- Tokens signed outside the server -----------------------------------------
+
+/// An RSA key in a key folder of its own: start parley with
+/// `settings.auth.keys_dir = Some(key.dir.clone())` and the test can sign
+/// tokens the server trusts (expired ones, say).
+pub struct TestKey {
+    key: rsa::RsaPrivateKey,
+    pub dir: std::path::PathBuf,
+}
+
+impl TestKey {
+    pub fn new() -> Self {
+        use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+        let dir = std::env::temp_dir().join(format!("parley-keys-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        std::fs::write(dir.join("key.pem"), pem.as_bytes()).unwrap();
+        Self { key, dir }
+    }
+
+    /// Signs `claims` RS256 under the `kid` that `app` publishes for this key.
+    pub async fn sign(&self, app: &TestApp, claims: &Value) -> String {
+        use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+        let jwks: Value = app
+            .client
+            .get(app.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = jwks["keys"][0]["kid"].as_str().map(str::to_owned);
+        let pem = self.key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+        jsonwebtoken::encode(&header, claims, &key).unwrap()
+    }
+}
+
+// --- parley as a separate process ------------------------------------------------
+
+/// The `parley` binary running as its own process with JSON logs, for tests
+/// of signals, exit codes and log output.
+pub struct ServerProcess {
+    pub child: tokio::process::Child,
+    pub app: TestApp,
+    /// Every log line so far.
+    pub logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ServerProcess {
+    /// Starts the binary with `env` (plus random local ports and JSON logs)
+    /// and waits for its "parley is up" line.
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley"));
+        command
+            .env_clear()
+            .env("PARLEY_HTTP_ADDR", "127.0.0.1:0")
+            .env("PARLEY_ADMIN_ADDR", "127.0.0.1:0")
+            .env("PARLEY_LOG_FORMAT", "json")
+            .env("PARLEY_RATE_AUTH_PER_MIN", "1000")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("the parley binary starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (public, admin) = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                logs.lock().unwrap().push(line.clone());
+                let Ok(event) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if let (Some(public), Some(admin)) =
+                    (event["public_addr"].as_str(), event["admin_addr"].as_str())
+                {
+                    return (public.to_owned(), admin.to_owned());
+                }
+            }
+            panic!("parley exited before reporting its address");
+        })
+        .await
+        .expect("parley reports its address");
+        let sink = logs.clone();
+        // Keep reading so the pipe never fills; keep every line for the test.
+        actix_web::rt::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let app = TestApp {
+            base: format!("http://{public}"),
+            admin: format!("http://{admin}"),
+            client: reqwest::Client::new(),
+        };
+        Self { child, app, logs }
+    }
+
+    /// Sends `signal` (e.g. `TERM`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("still running").to_string();
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit (at most `limit`).
+    pub async fn exit_status(&mut self, limit: Duration) -> std::process::ExitStatus {
+        tokio::time::timeout(limit, self.child.wait())
+            .await
+            .expect("parley exits in time")
+            .unwrap()
+    }
+
+    pub fn log_text(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+}

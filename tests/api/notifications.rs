@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 both_backends!(
     followers_are_notified_of_a_new_post_and_nobody_else_is,
-    the_followed_user_is_notified_of_the_follow,
+    the_followed_user_is_notified_of_the_follow_once,
     a_mention_in_a_public_room_notifies_the_mentioned_user_once,
     a_mention_of_a_non_member_in_a_private_room_notifies_nobody,
     a_direct_message_notifies_the_other_member_once,
@@ -63,14 +63,15 @@ async fn followers_are_notified_of_a_new_post_and_nobody_else_is(backend: Backen
     assert!(inbox(&app, &cyd, "").await.is_empty());
 }
 
-async fn the_followed_user_is_notified_of_the_follow(backend: Backend) {
+async fn the_followed_user_is_notified_of_the_follow_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let [ada, bob] = users(&app, ["ada", "bob"]).await;
 
     follow(&app, &ada, &bob).await;
+    follow(&app, &ada, &bob).await;
 
     let items = inbox(&app, &bob, "").await;
-    assert_eq!(kinds(&items), ["follow"]);
+    assert_eq!(kinds(&items), ["follow"], "following twice notifies once");
     assert_eq!(items[0]["payload"]["follower"], ada.id.as_str());
     assert_eq!(
         items[0]["payload"]["follower_username"],

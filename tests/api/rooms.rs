@@ -19,7 +19,7 @@ both_backends!(
     a_direct_room_refuses_a_third_member,
     adding_an_unknown_user_or_to_an_unknown_room_is_not_found,
     a_member_removed_by_the_owner_can_no_longer_read_a_private_room,
-    a_member_may_leave_but_may_not_remove_others,
+    a_member_may_leave_but_may_not_remove_others_and_the_owner_stays,
     removing_someone_who_is_not_a_member_is_not_found,
     posted_messages_are_acked_with_consecutive_seqs,
     a_repeated_client_id_returns_the_original_ack_and_is_stored_once,
@@ -272,7 +272,7 @@ async fn a_member_removed_by_the_owner_can_no_longer_read_a_private_room(backend
     assert_eq!(members(&room_of(&app, &ada, &room).await).len(), 1);
 }
 
-async fn a_member_may_leave_but_may_not_remove_others(backend: Backend) {
+async fn a_member_may_leave_but_may_not_remove_others_and_the_owner_stays(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let [ada, bob, cyd] = users(&app, ["ada", "bob", "cyd"]).await;
     let room = app.create_room(&ada, "ada's", "private").await;
@@ -299,6 +299,14 @@ async fn a_member_may_leave_but_may_not_remove_others(backend: Backend) {
     let left = members(&room_of(&app, &ada, &room).await);
     assert_eq!(left.len(), 2);
     assert!(!left.iter().any(|(id, _)| *id == bob.id));
+
+    // The owner stays: a room always keeps someone who can manage it.
+    assert_problem(
+        remove_member(&app, &ada, &room, &ada.id).await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
 }
 
 async fn removing_someone_who_is_not_a_member_is_not_found(backend: Backend) {

@@ -185,3 +185,32 @@ async fn unsubscribe_stops_delivery() {
         "no message arrived after unsubscribing"
     );
 }
+
+#[actix_web::test]
+async fn a_late_subscriber_learns_who_is_already_here() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.create_room(&ada, "general", "public").await;
+    let mut a = app.ws(&ada).await;
+    a.subscribe(&room, None).await;
+    let mut b = app.ws(&bob).await;
+    b.send(json!({"type": "subscribe", "room": room})).await;
+    assert_eq!(b.next().await["type"], "subscribed");
+    let here = b.next().await;
+    assert_eq!(here["type"], "presence", "{here}");
+    assert_eq!(here["user"], ada.id.as_str());
+    assert_eq!(here["state"], "online");
+}
+
+#[actix_web::test]
+async fn a_since_beyond_the_latest_seq_still_gets_live_messages() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let ada = app.register("ada").await;
+    let room = app.create_room(&ada, "general", "public").await;
+    app.post_message(&ada, &room, "one", "c1").await;
+    let mut a = app.ws(&ada).await;
+    assert_eq!(a.subscribe(&room, Some(1000)).await["seq"], 1);
+    app.post_message(&ada, &room, "two", "c2").await;
+    assert_eq!(a.next_of("message").await["seq"], 2);
+}

@@ -1,15 +1,13 @@
 //! See [`super`].
 
-use super::messages::{Broadcast, Connect, Disconnect, RevokeAccess, Revoked, SessionCount};
+use super::messages::{Connect, Control, Disconnect, DrainAll, RevokeAccess, SessionCount};
 use crate::ids::{SessionId, UserId};
-use crate::outbox::{Outbox, Outgoing};
 use actix::{Actor, AsyncContext, Context, Handler, Recipient, Supervised};
 use std::collections::HashMap;
 
 struct Entry {
     user: UserId,
-    outbox: Outbox,
-    control: Recipient<Revoked>,
+    control: Recipient<Control>,
 }
 
 #[derive(Default)]
@@ -22,7 +20,7 @@ impl Actor for Hub {
 }
 
 /// After a restart the registry is empty; sessions that stay connected are
-/// missed by a drain broadcast but still closed when the process exits.
+/// missed by a drain but still closed when the process exits.
 impl Supervised for Hub {}
 
 impl Handler<Connect> for Hub {
@@ -31,7 +29,6 @@ impl Handler<Connect> for Hub {
     fn handle(&mut self, msg: Connect, _: &mut Self::Context) {
         let entry = Entry {
             user: msg.user,
-            outbox: msg.outbox,
             control: msg.control,
         };
         self.sessions.insert(msg.session, entry);
@@ -54,25 +51,19 @@ impl Handler<SessionCount> for Hub {
     }
 }
 
-impl Handler<Broadcast> for Hub {
+impl Handler<DrainAll> for Hub {
     type Result = usize;
 
-    fn handle(&mut self, msg: Broadcast, ctx: &mut Self::Context) -> usize {
-        let outboxes: Vec<Outbox> = self.sessions.values().map(|e| e.outbox.clone()).collect();
-        let told = outboxes.len();
+    fn handle(&mut self, msg: DrainAll, ctx: &mut Self::Context) -> usize {
+        let controls: Vec<Recipient<Control>> =
+            self.sessions.values().map(|e| e.control.clone()).collect();
+        let told = controls.len();
         let step = msg
             .spread
             .checked_div(told.max(1) as u32)
             .unwrap_or_default();
-        for (i, outbox) in outboxes.into_iter().enumerate() {
-            let frame = msg.frame.clone();
-            let close = msg.close;
-            ctx.run_later(step * i as u32, move |_, _| {
-                let _ = outbox.text(frame);
-                if let Some(code) = close {
-                    let _ = outbox.push(Outgoing::Close(code, "server restarting".into()));
-                }
-            });
+        for (i, control) in controls.into_iter().enumerate() {
+            ctx.run_later(step * i as u32, move |_, _| control.do_send(Control::Drain));
         }
         told
     }
@@ -82,7 +73,7 @@ impl Handler<RevokeAccess> for Hub {
     type Result = ();
 
     fn handle(&mut self, msg: RevokeAccess, _: &mut Self::Context) {
-        let revoked = Revoked { room: msg.room };
+        let revoked = Control::Revoked { room: msg.room };
         for entry in self.sessions.values().filter(|e| e.user == msg.user) {
             entry.control.do_send(revoked);
         }

@@ -1,9 +1,10 @@
-//! Messages the [`super::Hub`] handles.
+//! Messages the [`super::Hub`] handles, and the [`Control`] it forwards to
+//! sessions.
 
 use crate::ids::{RoomId, SessionId, UserId};
 use crate::outbox::Outbox;
 use actix::{Message, Recipient};
-use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -11,24 +12,8 @@ pub struct Connect {
     pub session: SessionId,
     pub user: UserId,
     pub outbox: Outbox,
-    /// Where the session hears that it lost access to a room.
-    pub control: Recipient<Revoked>,
-}
-
-/// `user` lost access to `room` (removed from it): every session of the
-/// user forgets its cached access and its subscription.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RevokeAccess {
-    pub user: UserId,
-    pub room: RoomId,
-}
-
-/// Sent to a session: it no longer has access to `room`.
-#[derive(Message, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct Revoked {
-    pub room: RoomId,
+    /// Where the session hears [`Control`] messages.
+    pub control: Recipient<Control>,
 }
 
 #[derive(Message)]
@@ -42,13 +27,31 @@ pub struct Disconnect {
 #[rtype(result = "usize")]
 pub struct SessionCount;
 
-/// Sends `frame` to every session, then closes each with `close`, spread
-/// evenly over `spread` so clients do not reconnect all at once. Answers
-/// how many sessions were told.
+/// `user` lost access to `room` (removed from it): every session of the
+/// user forgets its cached access and its subscription.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RevokeAccess {
+    pub user: UserId,
+    pub room: RoomId,
+}
+
+/// Tells every session to drain ([`Control::Drain`]), spread evenly over
+/// `spread` so clients do not reconnect all at once. Answers how many
+/// sessions were told.
 #[derive(Message)]
 #[rtype(result = "usize")]
-pub struct Broadcast {
-    pub frame: Arc<str>,
-    pub close: Option<crate::outbox::CloseCode>,
-    pub spread: std::time::Duration,
+pub struct DrainAll {
+    pub spread: Duration,
+}
+
+/// What the hub tells a session.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "()")]
+pub enum Control {
+    /// The session no longer has access to `room`.
+    Revoked { room: RoomId },
+    /// The instance is draining: finish in-flight publishes, send
+    /// `reconnect`, close with 1012.
+    Drain,
 }

@@ -94,16 +94,25 @@ impl RoomActor {
         }
     }
 
-    /// Ends replay: sends the buffered live messages the replay did not
-    /// cover, then goes live.
+    /// Ends replay: tells the session who else is here, sends the buffered
+    /// live messages the replay did not cover, then goes live.
     fn finish_replay(&mut self, session: SessionId, replayed_to: Seq) {
+        let present: std::collections::BTreeSet<UserId> =
+            self.subscribers.values().map(|s| s.user).collect();
         let Some(sub) = self.subscribers.get_mut(&session) else {
             return;
         };
+        for user in present.into_iter().filter(|u| *u != sub.user) {
+            let _ = sub
+                .outbox
+                .text(self.encoder.presence(self.room, user, true));
+        }
         let Phase::Replaying(buffer) = std::mem::replace(&mut sub.phase, Phase::Live) else {
             return;
         };
-        sub.last = sub.last.max(replayed_to);
+        // Exactly what the replay covered: a `since` beyond the head (a
+        // client from before a restore, say) must not hide live messages.
+        sub.last = replayed_to;
         let mut failed = false;
         for (seq, frame) in buffer {
             if seq > sub.last {
@@ -143,8 +152,8 @@ impl Handler<Subscribe> for RoomActor {
             },
         );
         if first_session {
-            // The joining session learns who is here from the room, not from
-            // its own announcement.
+            // The joining session learns who is here when its replay ends
+            // (`finish_replay`), not from its own announcement.
             let frame = self.encoder.presence(self.room, msg.user, true);
             self.broadcast(frame, Some(msg.session));
         }
@@ -208,7 +217,7 @@ async fn replay(
             }
             cursor = last_seq;
         }
-        Ok::<Seq, String>(cursor.max(head))
+        Ok::<Seq, String>(head)
     };
     tokio::time::timeout(REPLAY_TIMEOUT, send_all)
         .await

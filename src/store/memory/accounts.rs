@@ -63,12 +63,15 @@ impl State {
         Ok(user.clone())
     }
 
-    pub(super) fn follow(&mut self, follower: UserId, followee: UserId) -> Result<(), StoreError> {
+    pub(super) fn follow(
+        &mut self,
+        follower: UserId,
+        followee: UserId,
+    ) -> Result<bool, StoreError> {
         if !self.users.contains_key(&follower) || !self.users.contains_key(&followee) {
             return Err(StoreError::NotFound);
         }
-        self.follows.insert((follower, followee));
-        Ok(())
+        Ok(self.follows.insert((follower, followee)))
     }
 
     /// A scan of every follow: the set is keyed for the feed's question

@@ -16,11 +16,11 @@ pub(super) async fn follow(
     pool: &Pool,
     follower: UserId,
     followee: UserId,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     const FOLLOW: &str = "INSERT INTO follows (follower, followee) VALUES ($1, $2) \
                           ON CONFLICT DO NOTHING";
     match sql::execute(pool, FOLLOW, &[&follower.0, &followee.0]).await {
-        Ok(_) => Ok(()),
+        Ok(inserted) => Ok(inserted == 1),
         Err(error) if sql::foreign_key_violation(&error) => Err(StoreError::NotFound),
         Err(error) => Err(StoreError::Unavailable(error.context("following a user"))),
     }

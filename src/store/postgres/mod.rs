@@ -135,7 +135,7 @@ impl Store for PgStore {
         users::update_profile(&self.pool, id, patch).await
     }
 
-    async fn follow(&self, follower: UserId, followee: UserId) -> Result<(), StoreError> {
+    async fn follow(&self, follower: UserId, followee: UserId) -> Result<bool, StoreError> {
         follows::follow(&self.pool, follower, followee).await
     }
 
