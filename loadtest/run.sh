@@ -19,6 +19,7 @@ options:
   --connections N      subscriber connections
   --rooms R            rooms
   --publishers P       publisher connections
+  --users U            parley users whose tokens the connections share
   --rates "A B ..."    total publish rates to step through, msg/s
   --duration S         seconds per step (warm-up included)
   --warmup S           warm-up seconds per step
@@ -46,6 +47,7 @@ SCENARIO=""
 CONNECTIONS=""
 ROOMS=""
 PUBLISHERS=""
+USERS=""
 RATES=""
 DURATION=""
 WARMUP=""
@@ -58,6 +60,7 @@ while [[ $# -gt 0 ]]; do
         --connections) CONNECTIONS=$2; shift ;;
         --rooms) ROOMS=$2; shift ;;
         --publishers) PUBLISHERS=$2; shift ;;
+        --users) USERS=$2; shift ;;
         --rates) RATES=$2; shift ;;
         --duration) DURATION=$2; shift ;;
         --warmup) WARMUP=$2; shift ;;
@@ -145,6 +148,7 @@ start_parley() {
         PARLEY_RATE_AUTH_PER_MIN=1000000
         PARLEY_RATE_API_PER_MIN=1000000
         PARLEY_WS_MSGS_PER_S=100000
+        PARLEY_ACCESS_TTL_S=3600
         PARLEY_DRAIN_TIMEOUT_S=5
         PARLEY_LOG=warn
         PARLEY_LOG_FORMAT=json
@@ -178,6 +182,7 @@ run_load() {
     )
     [[ -z "$ROOMS" ]] || args+=(--rooms "$ROOMS")
     [[ -z "$PUBLISHERS" ]] || args+=(--publishers "$PUBLISHERS")
+    [[ -z "$USERS" || "$target" != parley ]] || args+=(--users "$USERS")
     [[ "$SCENARIO" == idle ]] || args+=(--rate "$rate")
     [[ $QUICK -eq 0 ]] || args+=(--strict)
     if [[ "$target" == parley ]]; then

@@ -11,9 +11,14 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 pub type Ws = WebSocketStream<TcpStream>;
+
+/// Read buffer per connection, allocated up front (tungstenite's default,
+/// 128 KiB, would cost the harness 1.3 GiB at 10,000 connections).
+const READ_BUFFER: usize = 16 * 1024;
 
 /// Frames read while waiting for one reply (`presence` and the like may
 /// come first); more means the server is not answering.
@@ -60,11 +65,15 @@ pub async fn open(endpoint: &Endpoint, i: usize, token: Option<&str>) -> anyhow:
             HeaderValue::from_str(&format!("Bearer {token}"))?,
         );
     }
-    let (mut ws, _) = match tokio_tungstenite::client_async(request, stream).await {
-        Ok(pair) => pair,
-        Err(WsError::Http(response)) => bail!("upgrade refused with HTTP {}", response.status()),
-        Err(e) => return Err(e).context("WebSocket handshake"),
-    };
+    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+    let (mut ws, _) =
+        match tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await {
+            Ok(pair) => pair,
+            Err(WsError::Http(response)) => {
+                bail!("upgrade refused with HTTP {}", response.status())
+            }
+            Err(e) => return Err(e).context("WebSocket handshake"),
+        };
     reply(&mut ws, "hello", |_| true).await?;
     Ok(ws)
 }

@@ -7,6 +7,7 @@
 //! is unique to the run, publisher and message, so parley never treats a
 //! publish as a retry.
 
+use super::connect::Ws;
 use super::stats::{BATCH, Phase};
 use super::task::{self, Ctx, Outcome};
 use crate::wire::{ClientFrame, Frame, timestamp_body, unix_nanos};
@@ -14,6 +15,7 @@ use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -42,34 +44,54 @@ struct Pending {
     room: usize,
 }
 
+type Sink = futures_util::stream::SplitSink<Ws, Message>;
+
+/// One publisher's state while it runs.
+struct Publisher {
+    ctx: Ctx,
+    job: Assignment,
+    sink: Sink,
+    /// Checked before each send, so nothing is sent once the drain began.
+    gate: watch::Receiver<Phase>,
+    pending: HashMap<u64, Pending>,
+    outcome: Outcome,
+    /// Ack latencies (µs) not yet in the shared histogram.
+    batch: Vec<u64>,
+    started: Option<Instant>,
+    /// Publishes scheduled so far (sent or skipped).
+    scheduled: u64,
+}
+
 pub async fn run(ctx: Ctx, job: Assignment) -> Outcome {
     let ws = match task::establish(&ctx, job.conn, job.token.as_deref(), None).await {
         Ok((ws, _)) => ws,
         Err(e) => return Outcome::failed(e),
     };
-    let (mut sink, mut stream) = ws.split();
-    let mut outcome = Outcome::default();
-    let mut pending: HashMap<u64, Pending> = HashMap::new();
-    let mut batch = Vec::with_capacity(BATCH);
+    let (sink, mut stream) = ws.split();
     let period = Duration::from_secs_f64(1.0 / job.per_second.max(1e-6));
     let mut ticks = tokio::time::interval(period.max(MIN_TICK));
     ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut phase = ctx.phase.clone();
-    let mut started: Option<Instant> = None;
-    let mut sending = false;
-    let mut scheduled: u64 = 0;
+    let mut me = Publisher {
+        gate: ctx.phase.clone(),
+        ctx,
+        job,
+        sink,
+        pending: HashMap::new(),
+        outcome: Outcome::default(),
+        batch: Vec::with_capacity(BATCH),
+        started: None,
+        scheduled: 0,
+    };
     loop {
-        let now_phase = *phase.borrow_and_update();
-        if now_phase == Phase::Stop {
+        let now = *phase.borrow_and_update();
+        if now == Phase::Stop {
             break;
         }
-        if now_phase == Phase::Publish && started.is_none() {
-            started = Some(Instant::now());
-            sending = true;
+        if now == Phase::Publish && me.started.is_none() {
+            me.started = Some(Instant::now());
         }
-        if now_phase == Phase::Drain {
-            sending = false;
-        }
+        let sending = now == Phase::Publish;
         tokio::select! {
             biased;
             changed = phase.changed() => {
@@ -78,108 +100,133 @@ pub async fn run(ctx: Ctx, job: Assignment) -> Outcome {
                 }
             }
             item = stream.next() => match item {
-                Some(Ok(Message::Text(text))) => {
-                    answer(&ctx, &text, &mut pending, &mut outcome, &mut batch, job.conn);
-                }
+                Some(Ok(Message::Text(text))) => me.answer(&text),
                 Some(Ok(Message::Binary(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
                 other => {
-                    outcome.ended_early = Some(task::ended(other));
+                    me.outcome.ended_early = Some(task::ended(other));
                     break;
                 }
             },
             _ = ticks.tick(), if sending => {
-                let due = started.map_or(0, |s| (s.elapsed().as_secs_f64() * job.per_second) as u64);
-                let burst = due.saturating_sub(scheduled).min(MAX_BURST);
-                let mut sent_any = false;
-                for _ in 0..burst {
-                    let n = scheduled;
-                    scheduled += 1;
-                    if pending.len() >= MAX_IN_FLIGHT {
-                        outcome.skipped += 1;
-                        continue;
-                    }
-                    let (room, name) = &job.rooms[usize::try_from(n).unwrap_or(0) % job.rooms.len()];
-                    let reference = n.to_string();
-                    let client_id = format!("{}-{}-{n}", job.run_id, job.p);
-                    let body = timestamp_body(unix_nanos());
-                    let frame = ClientFrame::Publish { room: name, body: &body, client_id: &client_id, reference: &reference };
-                    let Ok(text) = frame.encode() else { continue };
-                    let sent = Instant::now();
-                    if let Err(e) = sink.feed(Message::text(text)).await {
-                        outcome.ended_early = Some(format!("send failed: {e}"));
-                        break;
-                    }
-                    sent_any = true;
-                    outcome.published += 1;
-                    ctx.shared.in_flight.fetch_add(1, Ordering::AcqRel);
-                    pending.insert(n, Pending { sent, in_window: ctx.shared.in_window(sent), room: *room });
-                }
-                if outcome.ended_early.is_some() {
-                    break;
-                }
-                if sent_any && let Err(e) = sink.flush().await {
-                    outcome.ended_early = Some(format!("send failed: {e}"));
+                if let Err(e) = me.send_due().await {
+                    me.outcome.ended_early = Some(format!("send failed: {e}"));
                     break;
                 }
             }
         }
     }
-    ctx.shared.ack.record(job.conn, &mut batch);
-    outcome.unanswered = pending.len() as u64;
-    ctx.shared
-        .in_flight
-        .fetch_sub(pending.len() as i64, Ordering::AcqRel);
-    if outcome.ended_early.is_none()
-        && let Ok(mut ws) = sink.reunite(stream)
-    {
-        task::close(&mut ws).await;
-    }
-    outcome
+    me.finish(stream).await
 }
 
-/// Handles one frame from the server: an `ack` or `error` answering a
-/// publish by its `ref`; anything else is ignored.
-fn answer(
-    ctx: &Ctx,
-    text: &str,
-    pending: &mut HashMap<u64, Pending>,
-    outcome: &mut Outcome,
-    batch: &mut Vec<u64>,
-    conn: usize,
-) {
-    let Ok(frame) = Frame::parse(text) else {
-        outcome.count_error(Some("unparseable_frame"));
-        return;
-    };
-    let is_ack = match frame.kind.as_ref() {
-        "ack" => true,
-        "error" => {
-            outcome.count_error(frame.code.as_deref());
-            false
+impl Publisher {
+    /// Sends the publishes due since publishing began, then flushes.
+    async fn send_due(&mut self) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        let due = self.started.map_or(0, |s| {
+            (s.elapsed().as_secs_f64() * self.job.per_second) as u64
+        });
+        let burst = due.saturating_sub(self.scheduled).min(MAX_BURST);
+        let mut sent_any = false;
+        for _ in 0..burst {
+            let n = self.scheduled;
+            self.scheduled += 1;
+            if self.pending.len() >= MAX_IN_FLIGHT {
+                self.outcome.skipped += 1;
+                continue;
+            }
+            // Counted before the phase check: the drain wait either sees
+            // this publish in flight or it is never sent.
+            self.ctx.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+            if *self.gate.borrow() != Phase::Publish {
+                self.ctx.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+                break;
+            }
+            let (room, name) =
+                &self.job.rooms[usize::try_from(n).unwrap_or(0) % self.job.rooms.len()];
+            let reference = n.to_string();
+            let client_id = format!("{}-{}-{n}", self.job.run_id, self.job.p);
+            let body = timestamp_body(unix_nanos());
+            let frame = ClientFrame::Publish {
+                room: name,
+                body: &body,
+                client_id: &client_id,
+                reference: &reference,
+            };
+            let sent = Instant::now();
+            let in_window = self.ctx.shared.in_window(sent);
+            self.pending.insert(
+                n,
+                Pending {
+                    sent,
+                    in_window,
+                    room: *room,
+                },
+            );
+            self.outcome.published += 1;
+            let text = frame.encode().unwrap_or_default();
+            self.sink.feed(Message::text(text)).await?;
+            sent_any = true;
         }
-        _ => return,
-    };
-    let Some(done) = frame
-        .reference
-        .as_ref()
-        .and_then(|r| r.as_u64())
-        .and_then(|r| pending.remove(&r))
-    else {
-        return;
-    };
-    ctx.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
-    if !is_ack {
-        return;
-    }
-    outcome.acked += 1;
-    if let Some(seq) = frame.seq {
-        ctx.shared.last_acked[done.room].fetch_max(seq, Ordering::AcqRel);
-    }
-    if done.in_window {
-        ctx.shared.acks_in_window.fetch_add(1, Ordering::Relaxed);
-        batch.push(u64::try_from(done.sent.elapsed().as_micros()).unwrap_or(u64::MAX));
-        if batch.len() >= BATCH {
-            ctx.shared.ack.record(conn, batch);
+        if sent_any {
+            self.sink.flush().await?;
         }
+        Ok(())
+    }
+
+    /// Handles one frame from the server: an `ack` or `error` answering a
+    /// publish by its `ref`; anything else is ignored.
+    fn answer(&mut self, text: &str) {
+        let Ok(frame) = Frame::parse(text) else {
+            self.outcome.count_error(Some("unparseable_frame"));
+            return;
+        };
+        let is_ack = match frame.kind.as_ref() {
+            "ack" => true,
+            "error" => {
+                self.outcome.count_error(frame.code.as_deref());
+                false
+            }
+            _ => return,
+        };
+        let Some(done) = frame
+            .reference
+            .as_ref()
+            .and_then(|r| r.as_u64())
+            .and_then(|r| self.pending.remove(&r))
+        else {
+            return;
+        };
+        let shared = &self.ctx.shared;
+        if is_ack {
+            self.outcome.acked += 1;
+            // Before `in_flight` drops: the drain wait must see the new seq.
+            if let Some(seq) = frame.seq {
+                shared.last_acked[done.room].fetch_max(seq, Ordering::AcqRel);
+            }
+            if done.in_window {
+                shared.acks_in_window.fetch_add(1, Ordering::Relaxed);
+                let micros = u64::try_from(done.sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.batch.push(micros);
+                if self.batch.len() >= BATCH {
+                    shared.ack.record(self.job.conn, &mut self.batch);
+                }
+            }
+        }
+        shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Flushes the latencies, gives up on what is unanswered, closes.
+    async fn finish(mut self, stream: futures_util::stream::SplitStream<Ws>) -> Outcome {
+        self.ctx.shared.ack.record(self.job.conn, &mut self.batch);
+        self.outcome.unanswered = self.pending.len() as u64;
+        self.ctx
+            .shared
+            .in_flight
+            .fetch_sub(self.pending.len() as i64, Ordering::AcqRel);
+        if self.outcome.ended_early.is_none()
+            && let Ok(mut ws) = self.sink.reunite(stream)
+        {
+            task::close(&mut ws).await;
+        }
+        self.outcome
     }
 }

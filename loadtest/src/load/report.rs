@@ -196,6 +196,8 @@ impl Report {
 
 /// Two reports side by side, with the ratio A / B.
 pub fn compare(a: &Report, b: &Report) -> String {
+    // Latencies without samples show as "-", not as 0 ms.
+    let lat = |l: &LatencySummary, v: f64| if l.count == 0 { f64::NAN } else { v };
     let rows: Vec<(&str, f64, f64)> = vec![
         (
             "connections established",
@@ -220,22 +222,34 @@ pub fn compare(a: &Report, b: &Report) -> String {
         ("deliveries/s", a.deliveries.per_s, b.deliveries.per_s),
         (
             "end-to-end p50 ms",
-            a.end_to_end.p50_ms,
-            b.end_to_end.p50_ms,
+            lat(&a.end_to_end, a.end_to_end.p50_ms),
+            lat(&b.end_to_end, b.end_to_end.p50_ms),
         ),
         (
             "end-to-end p99 ms",
-            a.end_to_end.p99_ms,
-            b.end_to_end.p99_ms,
+            lat(&a.end_to_end, a.end_to_end.p99_ms),
+            lat(&b.end_to_end, b.end_to_end.p99_ms),
         ),
         (
             "end-to-end max ms",
-            a.end_to_end.max_ms,
-            b.end_to_end.max_ms,
+            lat(&a.end_to_end, a.end_to_end.max_ms),
+            lat(&b.end_to_end, b.end_to_end.max_ms),
         ),
-        ("publish→ack p50 ms", a.ack.p50_ms, b.ack.p50_ms),
-        ("publish→ack p99 ms", a.ack.p99_ms, b.ack.p99_ms),
-        ("publish→ack max ms", a.ack.max_ms, b.ack.max_ms),
+        (
+            "publish→ack p50 ms",
+            lat(&a.ack, a.ack.p50_ms),
+            lat(&b.ack, b.ack.p50_ms),
+        ),
+        (
+            "publish→ack p99 ms",
+            lat(&a.ack, a.ack.p99_ms),
+            lat(&b.ack, b.ack.p99_ms),
+        ),
+        (
+            "publish→ack max ms",
+            lat(&a.ack, a.ack.max_ms),
+            lat(&b.ack, b.ack.max_ms),
+        ),
         ("lost", a.correctness.lost as f64, b.correctness.lost as f64),
         (
             "duplicated",

@@ -22,22 +22,34 @@ use uuid::Uuid;
 
 /// Frames written per flush, at most.
 const WRITE_BATCH: usize = 64;
+/// How long a closing connection may take to flush what it has queued.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 /// Largest frame accepted, as parley's default `PARLEY_WS_MAX_FRAME_BYTES`.
 const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// Per-connection sizes, from the command line.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Frames queued before the connection counts as a slow consumer.
+    pub outbox: usize,
+    /// Bytes of the socket read buffer, allocated up front per connection.
+    pub read_buffer: usize,
+}
 
 type Sink = futures_util::stream::SplitSink<WebSocketStream<TcpStream>, Message>;
 
 /// Serves one accepted socket until either side closes.
-pub async fn serve(stream: TcpStream, conn: u64, rooms: Arc<Rooms>, outbox: usize) {
+pub async fn serve(stream: TcpStream, conn: u64, rooms: Arc<Rooms>, limits: Limits) {
     let _ = stream.set_nodelay(true);
     let config = WebSocketConfig::default()
+        .read_buffer_size(limits.read_buffer)
         .max_message_size(Some(MAX_FRAME_BYTES))
         .max_frame_size(Some(MAX_FRAME_BYTES));
     let Ok(ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else {
         return;
     };
     let (sink, mut source) = ws.split();
-    let (tx, rx) = mpsc::channel(outbox);
+    let (tx, rx) = mpsc::channel(limits.outbox);
     let peer = Peer {
         tx,
         kill: Arc::new(Notify::new()),
@@ -50,6 +62,7 @@ pub async fn serve(stream: TcpStream, conn: u64, rooms: Arc<Rooms>, outbox: usiz
         joined: HashSet::new(),
     };
     session.hello();
+    let mut writer_done = false;
     loop {
         tokio::select! {
             item = source.next() => match item {
@@ -66,12 +79,24 @@ pub async fn serve(stream: TcpStream, conn: u64, rooms: Arc<Rooms>, outbox: usiz
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 Some(Ok(_)) => {} // ping/pong are answered by tungstenite
             },
-            _ = &mut writer => break,
+            _ = &mut writer => {
+                writer_done = true;
+                break;
+            }
         }
     }
     session.leave_all();
     drop(session);
-    let _ = writer.await;
+    if !writer_done {
+        // Every sender is gone, so the writer flushes, closes and ends,
+        // unless the peer stopped reading: then it is cut off.
+        if tokio::time::timeout(CLOSE_GRACE, &mut writer)
+            .await
+            .is_err()
+        {
+            writer.abort();
+        }
+    }
 }
 
 /// The reader side's state.

@@ -31,6 +31,11 @@ pub struct Args {
     /// (parley's `PARLEY_WS_OUTBOX` default).
     #[arg(long, default_value_t = 256)]
     pub outbox: usize,
+    /// Read buffer per connection in bytes. tungstenite allocates it up
+    /// front (default 128 KiB); frames are small, so 4 KiB keeps idle
+    /// connections cheap.
+    #[arg(long, default_value_t = 4096)]
+    pub read_buffer: usize,
     /// Connections served at once; more are closed on accept.
     #[arg(long, default_value_t = 200_000)]
     pub max_connections: usize,
@@ -39,53 +44,93 @@ pub struct Args {
     pub max_rooms: usize,
 }
 
+/// A bound reference server, not yet serving.
+pub struct Server {
+    listener: TcpListener,
+    limits: conn::Limits,
+    rooms: Arc<Rooms>,
+    permits: Arc<Semaphore>,
+}
+
+impl Server {
+    /// Checks the arguments and binds the listener (port 0 picks a free one).
+    pub async fn bind(args: &Args) -> anyhow::Result<Self> {
+        anyhow::ensure!(args.outbox > 0, "--outbox must be at least 1");
+        anyhow::ensure!(
+            args.read_buffer >= 512,
+            "--read-buffer must be at least 512"
+        );
+        let listener = TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("binding {}", args.addr))?;
+        Ok(Self {
+            listener,
+            limits: conn::Limits {
+                outbox: args.outbox,
+                read_buffer: args.read_buffer,
+            },
+            rooms: Arc::new(Rooms::new(args.max_rooms)),
+            permits: Arc::new(Semaphore::new(args.max_connections)),
+        })
+    }
+
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Accepts connections until `stop` completes. A loop that must not
+    /// die: accept errors (usually EMFILE) back off and go on.
+    pub async fn run_until(self, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
+        let mut next_conn: u64 = 0;
+        let mut refused: u64 = 0;
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (stream, _) = match accepted {
+                        Ok(pair) => pair,
+                        Err(e) => {
+                            eprintln!("accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
+                    };
+                    let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                        refused += 1;
+                        continue;
+                    };
+                    next_conn += 1;
+                    let (rooms, limits, conn) = (self.rooms.clone(), self.limits, next_conn);
+                    tokio::spawn(async move {
+                        conn::serve(stream, conn, rooms, limits).await;
+                        drop(permit);
+                    });
+                }
+                () = &mut stop => break,
+            }
+        }
+        eprintln!(
+            "reference-server stopping: {next_conn} connections served, {refused} refused at the cap, {} slow consumers closed",
+            self.rooms.slow_consumers.load(Ordering::Relaxed)
+        );
+    }
+}
+
 /// Serves until SIGINT or SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(args.outbox > 0, "--outbox must be at least 1");
-    let listener = TcpListener::bind(args.addr)
-        .await
-        .with_context(|| format!("binding {}", args.addr))?;
+    let server = Server::bind(&args).await?;
     eprintln!(
         "reference-server listening on ws://{}",
-        listener.local_addr()?
+        server.local_addr()?
     );
-    let rooms = Arc::new(Rooms::new(args.max_rooms));
-    let permits = Arc::new(Semaphore::new(args.max_connections));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut next_conn: u64 = 0;
-    let mut refused: u64 = 0;
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        // Usually EMFILE: back off rather than spin.
-                        eprintln!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
-                let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    refused += 1;
-                    continue;
-                };
-                next_conn += 1;
-                let rooms = rooms.clone();
-                let outbox = args.outbox;
-                let conn = next_conn;
-                tokio::spawn(async move {
-                    conn::serve(stream, conn, rooms, outbox).await;
-                    drop(permit);
-                });
+    server
+        .run_until(async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
             }
-            _ = tokio::signal::ctrl_c() => break,
-            _ = term.recv() => break,
-        }
-    }
-    eprintln!(
-        "reference-server stopping: {next_conn} connections served, {refused} refused at the cap, {} slow consumers closed",
-        rooms.slow_consumers.load(Ordering::Relaxed)
-    );
+        })
+        .await;
     Ok(())
 }
