@@ -36,30 +36,35 @@ macro_rules! message_columns {
     };
 }
 
-const LOCK_ROOM: &str = "SELECT last_seq FROM rooms WHERE id = $1 FOR UPDATE";
+/// Locks every room of a batch in one statement. `ORDER BY` sits below the
+/// row locking, so rows are locked in ascending id order.
+const LOCK_ROOMS: &str = "SELECT id, last_seq FROM rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE";
 
 /// The batch's keys joined against the unique `(room_id, author, client_id)`
-/// index: one probe per key.
+/// index: one probe per key, every room at once.
 const EXISTING: &str = concat!(
-    "SELECT ",
+    "SELECT m.room_id, ",
     message_columns!(),
     " FROM room_messages m \
-     JOIN UNNEST($2::uuid[], $3::text[]) AS k(author, client_id) USING (author, client_id) \
-     WHERE m.room_id = $1"
+     JOIN UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS k(room_id, author, client_id) \
+     USING (room_id, author, client_id)"
 );
 
-/// All new rows in one statement, and `last_seq` advanced in the same one.
-/// `clock_timestamp()` (not `now()`, the transaction's start) is read while
-/// the room lock is held, so timestamps never run backwards against seqs.
+/// All new rows of every room in one statement, and each room's `last_seq`
+/// advanced in the same one. `clock_timestamp()` (not `now()`, the
+/// transaction's start) is read while the room locks are held, so
+/// timestamps never run backwards against seqs.
 const INSERT: &str = "\
     WITH inserted AS ( \
         INSERT INTO room_messages (room_id, seq, id, author, body, client_id, created_at) \
-        SELECT $1::uuid, m.seq, m.id, m.author, m.body, m.client_id, clock_timestamp() \
-        FROM UNNEST($2::bigint[], $3::uuid[], $4::uuid[], $5::text[], $6::text[]) \
-             AS m(seq, id, author, body, client_id) \
-        RETURNING seq, created_at), \
-    advanced AS (UPDATE rooms SET last_seq = $7 WHERE id = $1::uuid) \
-    SELECT seq, created_at FROM inserted";
+        SELECT m.room_id, m.seq, m.id, m.author, m.body, m.client_id, clock_timestamp() \
+        FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[], $6::text[]) \
+             AS m(room_id, seq, id, author, body, client_id) \
+        RETURNING room_id, seq, created_at), \
+    advanced AS ( \
+        UPDATE rooms r SET last_seq = a.last_seq \
+        FROM UNNEST($7::uuid[], $8::bigint[]) AS a(id, last_seq) WHERE r.id = a.id) \
+    SELECT room_id, seq, created_at FROM inserted";
 
 const RANGE: &str = concat!(
     "SELECT ",
@@ -75,82 +80,55 @@ const TAIL: &str = concat!(
      ORDER BY seq"
 );
 
-/// A publish's idempotency key within its room: (author, client_id).
-type Key = (UserId, String);
+/// A publish's idempotency key: (room, author, client_id).
+type Key = (RoomId, UserId, String);
 
 /// What one item of a batch turned out to be, before its row is written.
 enum Outcome {
     /// Already in the log before this batch.
     Stored(StoredMessage),
-    /// The `n`th new message of its room in this batch.
+    /// The `n`th new message of this batch.
     New(usize),
-    /// A repeat of the `n`th new message of its room in this batch.
+    /// A repeat of the `n`th new message of this batch.
     Repeat(usize),
 }
 
+/// Appends a batch in one transaction and a fixed number of round trips
+/// (lock, look up repeats, insert, commit) however many rooms it spans:
+/// group commit only pays off if a batch's cost does not grow per room.
 #[tracing::instrument(skip_all, fields(batch = batch.len()))]
 pub(super) async fn append(pool: &Pool, batch: Vec<NewMessage>) -> Result<Vec<Appended>, LogError> {
     if batch.is_empty() {
         return Ok(Vec::new());
-    }
-    // Ascending room id: the one lock order every append follows.
-    let mut rooms: BTreeMap<RoomId, Vec<(usize, &NewMessage)>> = BTreeMap::new();
-    for (index, message) in batch.iter().enumerate() {
-        rooms
-            .entry(message.room)
-            .or_default()
-            .push((index, message));
     }
     let mut client = pool.get().await.log_context("taking a pooled connection")?;
     let tx = client
         .transaction()
         .await
         .log_context("starting an append transaction")?;
-    let mut results = Vec::with_capacity(batch.len());
-    for (room, items) in rooms {
-        results.extend(append_to_room(&tx, room, items).await?);
-    }
-    // Dropping `tx` on an early return above rolls the whole batch back.
-    tx.commit()
-        .await
-        .log_context("committing appended messages")?;
-    results.sort_by_key(|(index, _)| *index);
-    Ok(results.into_iter().map(|(_, appended)| appended).collect())
-}
+    let mut last = lock_rooms(&tx, &batch).await?;
+    let stored = existing(&tx, &batch).await?;
 
-/// Appends one room's share of a batch; returns `(batch index, result)`.
-async fn append_to_room(
-    tx: &Transaction<'_>,
-    room: RoomId,
-    items: Vec<(usize, &NewMessage)>,
-) -> Result<Vec<(usize, Appended)>, LogError> {
-    let statement = tx
-        .prepare_cached(LOCK_ROOM)
-        .await
-        .log_context("locking a room")?;
-    let last = tx
-        .query_opt(&statement, &[&room.0])
-        .await
-        .log_context("locking a room")?
-        .ok_or(LogError::RoomNotFound)?;
-    let last: i64 = sql::get(&last, "last_seq").log_context("locking a room")?;
-
-    let stored = existing(tx, room, &items).await?;
     let mut fresh: Vec<StoredMessage> = Vec::new();
     let mut fresh_keys: HashMap<Key, usize> = HashMap::new();
-    let mut outcomes = Vec::with_capacity(items.len());
-    for (index, message) in items {
-        let key = (message.author, message.client_id.as_str().to_owned());
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for message in &batch {
+        let key = (
+            message.room,
+            message.author,
+            message.client_id.as_str().to_owned(),
+        );
         let outcome = if let Some(original) = stored.get(&key) {
             Outcome::Stored(original.clone())
         } else if let Some(&n) = fresh_keys.get(&key) {
             Outcome::Repeat(n)
         } else {
-            let n = fresh.len();
-            fresh_keys.insert(key, n);
+            let seq = last.entry(message.room).or_default();
+            *seq += 1;
+            fresh_keys.insert(key, fresh.len());
             fresh.push(StoredMessage {
-                room,
-                seq: Seq(last + 1 + n as i64),
+                room: message.room,
+                seq: Seq(*seq),
                 id: MessageId::new(),
                 author: message.author,
                 body: message.body.as_str().to_owned(),
@@ -158,102 +136,140 @@ async fn append_to_room(
                 ts: chrono::DateTime::UNIX_EPOCH,
                 client_id: message.client_id.as_str().to_owned(),
             });
-            Outcome::New(n)
+            Outcome::New(fresh.len() - 1)
         };
-        outcomes.push((index, outcome));
+        outcomes.push(outcome);
     }
     if !fresh.is_empty() {
-        insert(tx, room, last, &mut fresh).await?;
+        insert(&tx, &mut fresh, &last).await?;
     }
+    // Dropping `tx` on an early return above rolls the whole batch back.
+    tx.commit()
+        .await
+        .log_context("committing appended messages")?;
     Ok(outcomes
         .into_iter()
-        .map(|(index, outcome)| {
-            let appended = match outcome {
-                Outcome::Stored(message) => Appended::Duplicate(message),
-                Outcome::New(n) => Appended::New(fresh[n].clone()),
-                Outcome::Repeat(n) => Appended::Duplicate(fresh[n].clone()),
-            };
-            (index, appended)
+        .map(|outcome| match outcome {
+            Outcome::Stored(message) => Appended::Duplicate(message),
+            Outcome::New(n) => Appended::New(fresh[n].clone()),
+            Outcome::Repeat(n) => Appended::Duplicate(fresh[n].clone()),
         })
         .collect())
+}
+
+/// Locks the batch's rooms; returns each one's `last_seq`.
+async fn lock_rooms(
+    tx: &Transaction<'_>,
+    batch: &[NewMessage],
+) -> Result<BTreeMap<RoomId, i64>, LogError> {
+    let mut ids: Vec<uuid::Uuid> = batch.iter().map(|m| m.room.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let statement = tx
+        .prepare_cached(LOCK_ROOMS)
+        .await
+        .log_context("locking rooms")?;
+    let rows = tx
+        .query(&statement, &[&ids])
+        .await
+        .log_context("locking rooms")?;
+    if rows.len() != ids.len() {
+        return Err(LogError::RoomNotFound);
+    }
+    rows.iter()
+        .map(|row| {
+            let id = RoomId(sql::get(row, "id")?);
+            let last: i64 = sql::get(row, "last_seq")?;
+            Ok((id, last))
+        })
+        .collect::<anyhow::Result<_>>()
+        .log_context("locking rooms")
 }
 
 /// The messages already stored under any of the batch's keys.
 async fn existing(
     tx: &Transaction<'_>,
-    room: RoomId,
-    items: &[(usize, &NewMessage)],
+    batch: &[NewMessage],
 ) -> Result<HashMap<Key, StoredMessage>, LogError> {
-    let authors: Vec<uuid::Uuid> = items.iter().map(|(_, m)| m.author.0).collect();
-    let client_ids: Vec<&str> = items.iter().map(|(_, m)| m.client_id.as_str()).collect();
+    let rooms: Vec<uuid::Uuid> = batch.iter().map(|m| m.room.0).collect();
+    let authors: Vec<uuid::Uuid> = batch.iter().map(|m| m.author.0).collect();
+    let client_ids: Vec<&str> = batch.iter().map(|m| m.client_id.as_str()).collect();
     let statement = tx
         .prepare_cached(EXISTING)
         .await
         .log_context("looking up repeated publishes")?;
     let rows = tx
-        .query(&statement, &[&room.0, &authors, &client_ids])
+        .query(&statement, &[&rooms, &authors, &client_ids])
         .await
         .log_context("looking up repeated publishes")?;
     let mut found = HashMap::with_capacity(rows.len());
     for row in &rows {
+        let room = RoomId(sql::get(row, "room_id").log_context("reading a stored message")?);
         let message = message_from_row(room, row).log_context("reading a stored message")?;
-        found.insert((message.author, message.client_id.clone()), message);
+        found.insert((room, message.author, message.client_id.clone()), message);
     }
     Ok(found)
 }
 
-/// Writes the new messages, advances `last_seq` and stamps each message
-/// with the time the database gave it.
+/// Writes the new messages, advances each room's `last_seq` to `last` and
+/// stamps each message with the time the database gave it.
 async fn insert(
     tx: &Transaction<'_>,
-    room: RoomId,
-    last: i64,
     fresh: &mut [StoredMessage],
+    last: &BTreeMap<RoomId, i64>,
 ) -> Result<(), LogError> {
+    let rooms: Vec<uuid::Uuid> = fresh.iter().map(|m| m.room.0).collect();
     let seqs: Vec<i64> = fresh.iter().map(|m| m.seq.0).collect();
     let ids: Vec<uuid::Uuid> = fresh.iter().map(|m| m.id.0).collect();
     let authors: Vec<uuid::Uuid> = fresh.iter().map(|m| m.author.0).collect();
     let bodies: Vec<&str> = fresh.iter().map(|m| m.body.as_str()).collect();
     let client_ids: Vec<&str> = fresh.iter().map(|m| m.client_id.as_str()).collect();
-    let new_last = last + fresh.len() as i64;
+    let (advanced_rooms, advanced_to): (Vec<uuid::Uuid>, Vec<i64>) =
+        last.iter().map(|(r, s)| (r.0, *s)).unzip();
     let statement = tx
         .prepare_cached(INSERT)
         .await
         .log_context("inserting messages")?;
     let params: sql::Params = &[
-        &room.0,
+        &rooms,
         &seqs,
         &ids,
         &authors,
         &bodies,
         &client_ids,
-        &new_last,
+        &advanced_rooms,
+        &advanced_to,
     ];
     let rows = tx
         .query(&statement, params)
         .await
         .log_context("inserting messages")?;
-    for row in &rows {
-        let seq: i64 = sql::get(row, "seq").log_context("reading an inserted message")?;
-        let ts = sql::get(row, "created_at").log_context("reading an inserted message")?;
-        let slot = usize::try_from(seq - last - 1)
-            .ok()
-            .and_then(|n| fresh.get_mut(n));
-        match slot {
-            Some(message) => message.ts = ts,
-            None => {
-                return Err(LogError::Unavailable(format!(
-                    "inserting messages: the database returned seq {seq}, not one of ours"
-                )));
-            }
-        }
-    }
     if rows.len() != fresh.len() {
         return Err(LogError::Unavailable(format!(
             "inserting messages: {} of {} rows written",
             rows.len(),
             fresh.len()
         )));
+    }
+    let mut stamps = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let room: uuid::Uuid =
+            sql::get(row, "room_id").log_context("reading an inserted message")?;
+        let seq: i64 = sql::get(row, "seq").log_context("reading an inserted message")?;
+        let ts: chrono::DateTime<chrono::Utc> =
+            sql::get(row, "created_at").log_context("reading an inserted message")?;
+        stamps.insert((room, seq), ts);
+    }
+    for message in fresh.iter_mut() {
+        match stamps.get(&(message.room.0, message.seq.0)) {
+            Some(ts) => message.ts = *ts,
+            None => {
+                return Err(LogError::Unavailable(format!(
+                    "inserting messages: seq {} of room {} was not written",
+                    message.seq, message.room
+                )));
+            }
+        }
     }
     Ok(())
 }
