@@ -19,6 +19,8 @@ use tokio::sync::oneshot;
 
 /// The most publishes one transaction takes.
 pub const MAX_BATCH: usize = 512;
+/// Writers started on each arbiter.
+pub const WRITERS_PER_ARBITER: usize = 4;
 /// Publishes queued beyond this are refused as overloaded, not buffered.
 pub const MAX_QUEUE: usize = 20_000;
 
@@ -155,7 +157,7 @@ impl Handler<WhenIdle> for Writer {
     }
 }
 
-/// The writers, one per arbiter; a room always goes to the same one.
+/// The writers, a few per arbiter; a room always goes to the same one.
 #[derive(Clone)]
 pub struct WriterPool {
     writers: Arc<[Addr<Writer>]>,
@@ -170,8 +172,13 @@ impl WriterPool {
         let writers: Vec<Addr<Writer>> = if arbiters.is_empty() {
             vec![Writer::new(log, rooms).start()]
         } else {
+            // Several writers per arbiter: a writer waits on its commit (an
+            // fsync), so more of them keep more transactions in flight, which
+            // the database group-commits; the arbiter's thread is idle meanwhile.
             arbiters
                 .iter()
+                .cycle()
+                .take(arbiters.len() * WRITERS_PER_ARBITER)
                 .map(|arbiter| {
                     let (log, rooms) = (log.clone(), rooms.clone());
                     actix::Supervisor::start_in_arbiter(arbiter, move |_| Writer::new(log, rooms))
