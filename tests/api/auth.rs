@@ -261,15 +261,7 @@ fn sign(key: &RsaPrivateKey, kid: &str, claims: &Value) -> String {
 }
 
 async fn kid_of_server(app: &TestApp) -> Vec<String> {
-    let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get_json("/.well-known/jwks.json").await;
     jwks["keys"]
         .as_array()
         .unwrap()

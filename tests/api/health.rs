@@ -45,15 +45,7 @@ async fn probes_answer_on_both_listeners_and_readiness_reports_the_database(back
 #[actix_web::test]
 async fn version_names_the_build() {
     let app = TestApp::spawn(Backend::Memory).await;
-    let body: Value = app
-        .client
-        .get(app.url("/health/version"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.get_json("/health/version").await;
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     assert!(body["git_commit"].as_str().is_some_and(|c| !c.is_empty()));
     let built = body["build_time"].as_str().unwrap();
@@ -110,15 +102,7 @@ const ROUTES: &[(&str, &str)] = &[
 #[actix_web::test]
 async fn openapi_lists_every_route_of_the_contract() {
     let app = TestApp::spawn(Backend::Memory).await;
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get_json("/openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for (method, path) in ROUTES {
         assert!(

@@ -118,6 +118,17 @@ impl TestApp {
         req.send().await.expect("request reaches parley")
     }
 
+    /// The JSON body of an unauthenticated `GET`.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let res = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request reaches parley");
+        res.json().await.expect("a JSON body")
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Response {
         self.call(Method::GET, path, Some(token), None).await
     }
@@ -428,15 +439,7 @@ impl TestKey {
     /// Signs `claims` RS256 under the `kid` that `app` publishes for this key.
     pub async fn sign(&self, app: &TestApp, claims: &Value) -> String {
         use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-        let jwks: Value = app
-            .client
-            .get(app.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks: Value = app.get_json("/.well-known/jwks.json").await;
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
         header.kid = jwks["keys"][0]["kid"].as_str().map(str::to_owned);
         let pem = self.key.to_pkcs8_pem(LineEnding::LF).unwrap();
