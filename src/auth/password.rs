@@ -2,7 +2,8 @@
 //!
 //! The `argon2` crate's default parameters are OWASP's recommendation
 //! (argon2id, 19 MiB, 2 passes, 1 lane). Hashing takes tens of milliseconds
-//! of CPU, so both functions run on the blocking pool.
+//! of CPU and 19 MiB, so both functions run on the blocking pool, at most
+//! one per core at a time.
 
 use crate::domain::Password;
 use anyhow::Context;
@@ -10,6 +11,7 @@ use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use std::sync::LazyLock;
+use tokio::sync::Semaphore;
 
 /// Verified against when the user does not exist, so a login for an unknown
 /// name takes as long as one with a wrong password.
@@ -21,8 +23,16 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
         .unwrap_or_default()
 });
 
+/// Hashes running at once. Each one holds 19 MiB and a core for tens of
+/// milliseconds: a login flood must queue here, not multiply memory.
+static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Semaphore::new(cores)
+});
+
 /// The PHC string of a new password hash.
 pub async fn hash(password: Password) -> anyhow::Result<String> {
+    let _permit = HASHING.acquire().await.context("password hashing is shut down")?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -37,6 +47,7 @@ pub async fn hash(password: Password) -> anyhow::Result<String> {
 /// Whether `password` matches `stored`; with `stored = None` it spends the
 /// same time and answers `false`.
 pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<bool> {
+    let _permit = HASHING.acquire().await.context("password hashing is shut down")?;
     tokio::task::spawn_blocking(move || {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| DUMMY_HASH.clone());
