@@ -32,7 +32,10 @@ static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
 
 /// The PHC string of a new password hash.
 pub async fn hash(password: Password) -> anyhow::Result<String> {
-    let _permit = HASHING.acquire().await.context("password hashing is shut down")?;
+    let _permit = HASHING
+        .acquire()
+        .await
+        .context("password hashing is shut down")?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -47,7 +50,10 @@ pub async fn hash(password: Password) -> anyhow::Result<String> {
 /// Whether `password` matches `stored`; with `stored = None` it spends the
 /// same time and answers `false`.
 pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<bool> {
-    let _permit = HASHING.acquire().await.context("password hashing is shut down")?;
+    let _permit = HASHING
+        .acquire()
+        .await
+        .context("password hashing is shut down")?;
     tokio::task::spawn_blocking(move || {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| DUMMY_HASH.clone());
