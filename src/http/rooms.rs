@@ -161,16 +161,20 @@ fn parse_room_id(raw: &str) -> Result<RoomId, ApiError> {
 
 /// Whether `user` may read and write `room`: every signed-in user for public
 /// rooms, members only otherwise. `not_found` for an unknown room.
-pub async fn access(state: &AppState, room: RoomId, user: UserId) -> Result<bool, ApiError> {
+pub async fn access(
+    state: &AppState,
+    room: RoomId,
+    user: UserId,
+) -> Result<Option<Room>, ApiError> {
     let found = state
         .store
         .room(room)
         .await?
         .ok_or_else(|| ApiError::not_found("room"))?;
-    if found.kind == RoomKind::Public {
-        return Ok(true);
+    if found.kind == RoomKind::Public || state.store.role(room, user).await?.is_some() {
+        return Ok(Some(found));
     }
-    Ok(state.store.role(room, user).await?.is_some())
+    Ok(None)
 }
 
 /// The room, if it exists and `user` may read it.

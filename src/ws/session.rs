@@ -14,6 +14,7 @@ use super::protocol::{self, ClientFrame, Envelope, ServerFrame};
 use crate::error::Code;
 use crate::http::AppState;
 use crate::http::rooms::access;
+use crate::store::Room;
 use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, StreamHandler, WrapFuture,
 };
@@ -50,7 +51,7 @@ pub struct WsSession {
     rooms: HashSet<RoomId>,
     /// Rooms this session was granted, and when. Refusals are not cached:
     /// a user added to a room a moment later must not wait out the TTL.
-    access: HashMap<RoomId, Instant>,
+    access: HashMap<RoomId, (Instant, Arc<Room>)>,
     /// Publishes sent to a writer and not yet answered.
     in_flight: usize,
     /// Set by [`Control::Drain`]: close once `in_flight` reaches 0.
@@ -175,13 +176,9 @@ impl WsSession {
                     Ok(since) => since,
                     Err(e) => return self.error(Code::BadRequest, &format!("since {e}"), r),
                 };
-                self.with_room(
-                    &room,
-                    reference,
-                    false,
-                    ctx,
-                    move |act, room, reference, _| act.subscribe(room, since, reference),
-                );
+                self.with_room(&room, reference, ctx, move |act, room, reference, _| {
+                    act.subscribe(room, since, reference)
+                });
             }
             ClientFrame::Unsubscribe { room } => {
                 let Ok(room) = RoomId::parse(&room) else {
@@ -200,7 +197,7 @@ impl WsSession {
                 }
             }
             ClientFrame::Typing { room } => {
-                self.with_room(&room, reference, false, ctx, |act, room, _, _| {
+                self.with_room(&room, reference, ctx, |act, room, _, _| {
                     act.state.engine.rooms.get_or_start(room).do_send(Typing {
                         session: act.id,
                         user: act.user,
@@ -218,15 +215,9 @@ impl WsSession {
                     (Ok(b), Ok(c)) => (b, c),
                     (Err(e), _) | (_, Err(e)) => return self.error(Code::BadRequest, &e, r),
                 };
-                self.with_room(
-                    &room,
-                    reference,
-                    true,
-                    ctx,
-                    move |act, room, reference, ctx| {
-                        act.publish(room, body, client_id, reference, ctx)
-                    },
-                );
+                self.with_room(&room, reference, ctx, move |act, room, reference, ctx| {
+                    act.publish(room, body, client_id, reference, ctx)
+                });
             }
         }
     }
@@ -237,7 +228,6 @@ impl WsSession {
         &mut self,
         room: &str,
         reference: Option<String>,
-        write: bool,
         ctx: &mut Context<Self>,
         then: impl FnOnce(&mut Self, RoomId, Option<String>, &mut Context<Self>) + 'static,
     ) {
@@ -251,21 +241,20 @@ impl WsSession {
         if self
             .access
             .get(&room)
-            .is_some_and(|at| at.elapsed() < ACCESS_TTL)
+            .is_some_and(|(at, _)| at.elapsed() < ACCESS_TTL)
         {
             return then(self, room, reference, ctx);
         }
         let state = self.state.clone();
         let user = self.user;
-        let _ = write; // reading and writing need the same access today
         let check = async move { access(&state, room, user).await };
         ctx.wait(
             check
                 .into_actor(self)
                 .map(move |outcome, act, ctx| match outcome {
-                    Ok(allowed) => {
-                        if allowed {
-                            act.access.insert(room, Instant::now());
+                    Ok(granted) => {
+                        if let Some(found) = granted {
+                            act.access.insert(room, (Instant::now(), Arc::new(found)));
                             then(act, room, reference, ctx)
                         } else {
                             act.error(
@@ -324,6 +313,9 @@ impl WsSession {
             .send(Publish { message });
         let state = self.state.clone();
         let received = Instant::now();
+        // The access check already loaded the room: notifications use it
+        // instead of reading it again for every publish.
+        let known_room = self.access.get(&room).map(|(_, found)| found.clone());
         self.in_flight += 1;
         let answer = async move {
             let outcome = pending.await.unwrap_or(Err(PublishError::Unavailable));
@@ -350,7 +342,12 @@ impl WsSession {
             if let Ok(Appended::New(message)) = outcome {
                 let (state, username) = (act.state.clone(), act.username.clone());
                 actix_web::rt::spawn(async move {
-                    crate::notify::message_posted_in(&state, &username, &message).await;
+                    match known_room {
+                        Some(room) => {
+                            crate::notify::message_posted(&state, &room, &username, &message).await
+                        }
+                        None => crate::notify::message_posted_in(&state, &username, &message).await,
+                    }
                 });
             }
             if act.draining && act.in_flight == 0 {
