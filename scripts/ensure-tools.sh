@@ -2,6 +2,8 @@
 # Installs the command-line tools the test suite runs against parley's
 # output, from Debian's packages, when they are missing:
 #   promtool (package prometheus): `promtool check metrics` on /metrics.
+#   haproxy and amtool (package prometheus-alertmanager), for
+#   scripts/check-deploy.sh, which also needs pinned PyPI checkers (below);
 # Daemons that come with a package are not started (policy-rc.d).
 set -euo pipefail
 

@@ -124,3 +124,4 @@ log "PARLEY_TEST_REDIS_URL=$(redact "$PARLEY_TEST_REDIS_URL")"
 timed "leftover databases" drop_leftover_databases
 # Build and run together: nextest's own summary line gives the run time.
 timed "build + tests" run_tests "$@"
+timed "deploy checks" bash scripts/check-deploy.sh
