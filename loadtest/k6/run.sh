@@ -53,7 +53,12 @@ done
 k6="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/k6"
 [[ -x "$k6" ]] || k6=k6
 "$k6" version >/dev/null 2>&1 || die "k6 not found: run scripts/ensure-tools.sh"
-$build && cargo build --release --bin parley
+# PARLEY_BIN runs a binary built elsewhere (e.g. a copy of a given commit's
+# build, which another build in the shared target/ cannot replace mid-run).
+parley=${PARLEY_BIN:-target/release/parley}
+if $build && [[ -z "${PARLEY_BIN:-}" ]]; then
+    cargo build --release --bin parley
+fi
 out=${out:-target/k6/$scenario-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$out"
 
@@ -71,8 +76,8 @@ parley_env=(PARLEY_HTTP_ADDR=127.0.0.1:18080 PARLEY_ADMIN_ADDR=127.0.0.1:19090
     PARLEY_LOG=warn PARLEY_LOG_FORMAT=json PARLEY_DRAIN_TIMEOUT_S=5)
 [[ -n "$database_url" ]] && parley_env+=("DATABASE_URL=$database_url")
 {
-    printf 'date: %s\ncommit: %s\nuptime: %s\npin: %s\n' "$(date -u +%FT%TZ)" \
-        "$(git rev-parse --short HEAD)" "$(uptime)" "$pin"
+    printf 'date: %s\nworking tree HEAD: %s\nbinary: %s\nuptime: %s\npin: %s\n' \
+        "$(date -u +%FT%TZ)" "$(git rev-parse --short HEAD)" "$parley" "$(uptime)" "$pin"
     printf 'parley env: %s\n' "${parley_env[*]}" | sed -E 's#(//[^:/@]*):[^@/]*@#\1:***@#'
     printf 'k6 args: %s\n' "$*"
 } >"$out/env.txt"
@@ -92,7 +97,7 @@ cleanup() {
 trap cleanup EXIT
 
 env -u DATABASE_URL -u REDIS_URL -u PARLEY_CONFIG "${parley_env[@]}" \
-    "${cpu_parley[@]}" target/release/parley >"$out/parley.log" 2>&1 &
+    "${cpu_parley[@]}" "$parley" >"$out/parley.log" 2>&1 &
 pid=$!
 for _ in $(seq 600); do
     curl -fsS -o /dev/null http://127.0.0.1:18080/readyz 2>/dev/null && break
