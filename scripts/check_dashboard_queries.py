@@ -130,9 +130,10 @@ def expect(status, body, ok, what):
 
 
 def ws_session(host, port, token, room, max_frame):
-    """A minimal RFC 6455 client: upgrade, subscribe, publish, then one
-    frame larger than PARLEY_WS_MAX_FRAME_BYTES, which parley closes with
-    1009. Returns the close code seen (or None)."""
+    """A minimal RFC 6455 client: upgrade, wait for `hello`, subscribe,
+    publish, type, ping, wait for their answers, then one frame larger than
+    PARLEY_WS_MAX_FRAME_BYTES, which parley closes with 1009. Returns the
+    close code seen (or None)."""
     sock = socket.create_connection((host, port), timeout=10)
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
@@ -165,40 +166,63 @@ def ws_session(host, port, token, room, max_frame):
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
         sock.sendall(header + mask + masked)
 
+    data = buf
+
+    def read_frame(deadline):
+        """(opcode, payload) of the next server frame, or None at EOF or
+        the deadline."""
+        nonlocal data
+        while time.monotonic() < deadline:
+            if len(data) >= 2:
+                length, off = data[1] & 0x7F, 2
+                if length == 126 and len(data) >= 4:
+                    length, off = int.from_bytes(data[2:4], "big"), 4
+                elif length == 127 and len(data) >= 10:
+                    length, off = int.from_bytes(data[2:10], "big"), 10
+                if length < 126 or off > 2:
+                    if len(data) >= off + length:
+                        frame = (data[0] & 0x0F, data[off:off + length])
+                        data = data[off + length:]
+                        return frame
+            sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                return None
+            if not chunk:
+                return None
+            data += chunk
+        return None
+
+    def await_types(wanted):
+        """Reads frames until every type in `wanted` arrived: the session
+        handled the frames sent so far."""
+        deadline = time.monotonic() + 10
+        wanted = set(wanted)
+        while wanted:
+            frame = read_frame(deadline)
+            if frame is None:
+                raise SystemExit(f"traffic: WebSocket: no {sorted(wanted)} frame within 10 s")
+            if frame[0] == 0x1:
+                wanted.discard(json.loads(frame[1]).get("type"))
+
+    await_types({"hello"})
     send_text(json.dumps({"type": "subscribe", "room": room, "since": 0, "ref": "s1"}))
     send_text(json.dumps({"type": "publish", "room": room, "body": "over the socket", "client_id": "ws-1", "ref": "p1"}))
     send_text(json.dumps({"type": "typing", "room": room}))
     send_text(json.dumps({"type": "ping", "ref": "x"}))
+    await_types({"subscribed", "ack", "pong"})
+    # Too big: parley closes with 1009 (PARLEY_WS_MAX_FRAME_BYTES).
     send_text("x" * (max_frame + 512))
-    # Read frames until the server's close frame (or EOF).
     deadline = time.monotonic() + 10
-    data = buf
-    while time.monotonic() < deadline:
-        while len(data) >= 2:
-            opcode, length, off = data[0] & 0x0F, data[1] & 0x7F, 2
-            if length == 126:
-                if len(data) < 4:
-                    break
-                length, off = int.from_bytes(data[2:4], "big"), 4
-            elif length == 127:
-                if len(data) < 10:
-                    break
-                length, off = int.from_bytes(data[2:10], "big"), 10
-            if len(data) < off + length:
-                break
-            payload, data = data[off:off + length], data[off + length:]
-            if opcode == 0x8:
-                sock.close()
-                return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
-        try:
-            chunk = sock.recv(65536)
-        except socket.timeout:
-            break
-        if not chunk:
-            break
-        data += chunk
-    sock.close()
-    return None
+    while True:
+        frame = read_frame(deadline)
+        if frame is None:
+            sock.close()
+            return None
+        if frame[0] == 0x8:
+            sock.close()
+            return int.from_bytes(frame[1][:2], "big") if len(frame[1]) >= 2 else None
 
 
 def traffic(base, ws_host, ws_port, max_frame):
