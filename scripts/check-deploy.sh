@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks everything under deploy/ with the tool its users would run on it,
-# then runs every Grafana panel query and alert rule against a real
+# checks that it agrees with parley's drain and probes
+# (scripts/check_deploy_invariants.py), then runs every Grafana panel query and alert rule against a real
 # Prometheus scraping a real parley.
 #
 #   scripts/check-deploy.sh            # all checks (part of scripts/test.sh)
@@ -169,6 +170,7 @@ check "promtool config/rules/test" prometheus_rules
 check "alerts: severity, runbook, tests" alert_coverage
 check "amtool check-config + routes" alertmanager_config
 check "grafana dashboards JSON" grafana_json
+check "deploy invariants" python3 scripts/check_deploy_invariants.py
 if [[ "${1:-}" != --static ]]; then
     # Streamed, not captured: it reports which metric names are missing.
     start=$SECONDS
