@@ -200,6 +200,7 @@ export function chat(data) {
   let started = false;
   let publishing = false;
   let failures = 0;
+  let closing = false;
   const protocolError = (what) => {
     failures += 1;
     errors.add(true);
@@ -224,6 +225,7 @@ export function chat(data) {
         protocolError(p.acked ? 'acked message never delivered' : 'publish never acked');
       }
       outstanding.clear();
+      closing = true;
       socket.close();
     };
 
@@ -298,11 +300,17 @@ export function chat(data) {
           break;
       }
     });
-    socket.on('error', (e) => protocolError(`socket error ${e.error()}`));
+    // Once this side sent its close frame, k6 reports a failed write of
+    // anything else (a pong to the server's ping) as "close sent": not an
+    // error of the server's.
+    socket.on('error', (e) => {
+      if (!closing) protocolError(`socket error ${e.error()}`);
+    });
     // A session that never gets as far as `subscribed` still ends.
     socket.setTimeout(() => {
       if (!started) {
         protocolError('no subscribed frame');
+        closing = true;
         socket.close();
       }
     }, WS_SESSION_MS + WS_SETTLE_MS);
