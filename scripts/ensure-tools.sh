@@ -2,6 +2,7 @@
 # Installs the command-line tools the test suite runs against parley's
 # output, from Debian's packages, when they are missing:
 #   promtool (package prometheus): `promtool check metrics` on /metrics.
+#   /usr/bin/chromium (package chromium), for scripts/test-browser.sh;
 #   haproxy and amtool (package prometheus-alertmanager), for
 #   scripts/check-deploy.sh, which also needs pinned PyPI checkers (below);
 #   the linter shellcheck (package shellcheck), for the scripts in scripts/;
@@ -40,6 +41,8 @@ fi
 
 missing=()
 have promtool || missing+=(prometheus)
+# A big package: its binary being there is enough, whatever its version.
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
 # scripts/check-deploy.sh: `haproxy -c`, `amtool check-config`.
 have haproxy || missing+=(haproxy)
 have amtool || missing+=(prometheus-alertmanager)

@@ -124,6 +124,7 @@ log "PARLEY_TEST_REDIS_URL=$(redact "$PARLEY_TEST_REDIS_URL")"
 timed "leftover databases" drop_leftover_databases
 # Build and run together: nextest's own summary line gives the run time.
 timed "build + tests" run_tests "$@"
+timed "browser e2e" bash scripts/test-browser.sh
 timed "deploy checks" bash scripts/check-deploy.sh
 timed "k6 smoke" bash scripts/check-k6.sh
 timed "backup round trip" bash scripts/test-backup.sh

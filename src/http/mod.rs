@@ -18,6 +18,7 @@ pub mod posts;
 pub mod request_id;
 pub mod rooms;
 pub mod state;
+pub mod static_files;
 pub mod users;
 
 use crate::error::ApiError;
@@ -41,7 +42,9 @@ pub fn configure_public(cfg: &mut ServiceConfig) {
                 .configure(rooms::configure)
                 .configure(notifications::configure)
                 .default_service(web::to(not_found)),
-        );
+        )
+        // Last: the browser client only answers paths naming one of its files.
+        .configure(static_files::configure);
 }
 
 /// Routes of the admin listener.

@@ -17,6 +17,7 @@ mod notifications;
 mod posts;
 mod rate_limits;
 mod rooms;
+mod static_files;
 mod store_conformance;
 mod users;
 mod ws_access;

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# End-to-end test of the browser client (static/) in real headless Chromium.
+#
+#   scripts/test-browser.sh
+#
+# Needs /usr/bin/chromium (scripts/ensure-tools.sh installs Debian's
+# `chromium`), Node 20+ with npm, openssl, psql and a PostgreSQL at
+# PARLEY_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres).
+# Builds target/debug/parley when it is missing, installs playwright-core
+# from tests/browser/package-lock.json (npm ci) when needed, then runs
+# tests/browser: two browser contexts chat, the server restarts, and the
+# page must catch up with every message once, in order. The screenshot is
+# written to tests/browser/artifacts/chat.png.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf 'test-browser.sh: %s\n' "$*"; }
+
+export PARLEY_TEST_DATABASE_URL="${PARLEY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+
+[[ -x /usr/bin/chromium ]] || { log "/usr/bin/chromium is missing: run scripts/ensure-tools.sh"; exit 1; }
+command -v npm >/dev/null || { log "npm is missing: install Node.js 20 or later"; exit 1; }
+
+# cargo decides whether the binary (and so its embedded static/) is stale.
+log "building target/debug/parley"
+cargo build --quiet --bin parley
+
+cd tests/browser
+# npm ci wipes node_modules; skip it while the lock it installed is unchanged.
+stamp=node_modules/.installed-lock.json
+if ! cmp -s package-lock.json "$stamp" 2>/dev/null; then
+    log "installing playwright-core (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error
+    cp package-lock.json "$stamp"
+fi
+mkdir -p artifacts
+node --test --test-reporter=spec --test-timeout=120000 unit.test.mjs chat.test.mjs
+log "screenshot: tests/browser/artifacts/chat.png"

@@ -1,0 +1,69 @@
+//! The browser client, embedded in the binary and served at `/`, without
+//! shadowing the API's own answers.
+
+use crate::helpers::{Backend, TestApp, assert_problem};
+use reqwest::StatusCode;
+
+fn header(res: &reqwest::Response, name: &str) -> String {
+    res.headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[actix_web::test]
+async fn the_root_serves_the_client_page_under_the_content_security_policy() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let res = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(&res, "content-type"), "text/html; charset=utf-8");
+    let csp = header(&res, "content-security-policy");
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    assert_eq!(header(&res, "cache-control"), "no-cache");
+    let etag = header(&res, "etag");
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains(r#"<script type="module" src="js/main.js"></script>"#),
+        "{page}"
+    );
+    assert!(!page.contains("<script>"), "no inline script under the CSP");
+
+    let again = app
+        .client
+        .get(app.url("/"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+}
+
+#[actix_web::test]
+async fn assets_are_served_with_their_content_types() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    for (path, expected) in [
+        ("/js/main.js", "text/javascript; charset=utf-8"),
+        ("/app.css", "text/css; charset=utf-8"),
+    ] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert_eq!(header(&res, "content-type"), expected, "{path}");
+        assert_eq!(header(&res, "x-content-type-options"), "nosniff");
+    }
+}
+
+#[actix_web::test]
+async fn unknown_paths_still_answer_problem_json_not_the_client_page() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    for path in ["/api/v1/no-such-route", "/no-such-file.js", "/js/"] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    // The client answers GET and HEAD only; other methods fall through too.
+    let res = app.client.post(app.url("/")).send().await.unwrap();
+    assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(header(&health, "content-type"), "application/json");
+}
