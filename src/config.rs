@@ -35,6 +35,8 @@ pub struct Settings {
     pub ws: WsSettings,
     /// `[drain]`: how a shutdown waits for in-flight work.
     pub drain: DrainSettings,
+    /// `[breaker]`: when the circuit breakers around dependencies open.
+    pub breaker: BreakerSettings,
     /// `PARLEY_INSTANCE_ID`: shown in `hello`, logs and metrics. Default: the
     /// host name plus a random suffix.
     pub instance_id: Option<String>,
@@ -88,6 +90,10 @@ pub struct DatabaseSettings {
     /// `PARLEY_DB_CONNECT_TIMEOUT_S`: how long start-up keeps retrying until
     /// the database answers. Default: 30 s.
     pub connect_timeout_s: u64,
+    /// `PARLEY_DB_POOL_TIMEOUT_MS`: how long one new connection, one wait
+    /// for a pooled connection or one recycle check may take before the
+    /// operation fails as unavailable (at least 100). Default: 5000.
+    pub pool_timeout_ms: u64,
 }
 
 impl Default for DatabaseSettings {
@@ -96,6 +102,7 @@ impl Default for DatabaseSettings {
             url: None,
             pool_size: 16,
             connect_timeout_s: 30,
+            pool_timeout_ms: 5_000,
         }
     }
 }
@@ -107,6 +114,7 @@ impl fmt::Debug for DatabaseSettings {
             .field("url", &self.url.as_ref().map(|_| "<redacted>"))
             .field("pool_size", &self.pool_size)
             .field("connect_timeout_s", &self.connect_timeout_s)
+            .field("pool_timeout_ms", &self.pool_timeout_ms)
             .finish()
     }
 }
@@ -178,6 +186,10 @@ pub struct LogSettings {
     /// `PARLEY_LOG`: a tracing filter such as `info` or `parley=debug,info`;
     /// one that does not parse falls back to `info`. Default: `info`.
     pub filter: String,
+    /// `PARLEY_LOG_SAMPLE_SUCCESS`: log one in this many successful (below
+    /// 400) request lines; 1 logs every one. Failures are always logged.
+    /// Default: 10.
+    pub sample_success: u64,
 }
 
 impl Default for LogSettings {
@@ -185,6 +197,7 @@ impl Default for LogSettings {
         Self {
             format: None,
             filter: "info".into(),
+            sample_success: 10,
         }
     }
 }
@@ -263,6 +276,32 @@ impl Default for DrainSettings {
     }
 }
 
+/// `[breaker]` in `parley.toml`: the same thresholds for every breaker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerSettings {
+    /// `PARLEY_BREAKER_FAILURES`: failures within the window that open a
+    /// breaker (at least 1). Default: 5.
+    pub failures: u32,
+    /// `PARLEY_BREAKER_WINDOW_S`: the window failures are counted in (at
+    /// least 1). Default: 10 s.
+    pub window_s: u64,
+    /// `PARLEY_BREAKER_RECOVERY_S`: how long an open breaker fails calls
+    /// fast before one probe call may try the dependency (at least 1).
+    /// Default: 30 s.
+    pub recovery_s: u64,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        Self {
+            failures: 5,
+            window_s: 10,
+            recovery_s: 30,
+        }
+    }
+}
+
 /// Environment variables and the setting (`section.key` in `parley.toml`)
 /// each one sets. `docs/configuration.md` documents every pair; the test
 /// `docs::configuration_reference_lists_every_variable` keeps it complete.
@@ -276,6 +315,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("DATABASE_URL", "database.url"),
     ("PARLEY_DB_POOL_SIZE", "database.pool_size"),
     ("PARLEY_DB_CONNECT_TIMEOUT_S", "database.connect_timeout_s"),
+    ("PARLEY_DB_POOL_TIMEOUT_MS", "database.pool_timeout_ms"),
+    ("PARLEY_BREAKER_FAILURES", "breaker.failures"),
+    ("PARLEY_BREAKER_WINDOW_S", "breaker.window_s"),
+    ("PARLEY_BREAKER_RECOVERY_S", "breaker.recovery_s"),
     ("REDIS_URL", "redis.url"),
     ("PARLEY_REDIS_PREFIX", "redis.prefix"),
     ("PARLEY_JWT_KEYS_DIR", "auth.keys_dir"),
@@ -284,6 +327,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PARLEY_JWT_ISSUER", "auth.issuer"),
     ("PARLEY_LOG_FORMAT", "log.format"),
     ("PARLEY_LOG", "log.filter"),
+    ("PARLEY_LOG_SAMPLE_SUCCESS", "log.sample_success"),
     ("PARLEY_RATE_API_PER_MIN", "rate.api_per_min"),
     ("PARLEY_RATE_AUTH_PER_MIN", "rate.auth_per_min"),
     ("PARLEY_WS_MSGS_PER_S", "rate.ws_msgs_per_s"),
@@ -368,6 +412,19 @@ impl Settings {
         }
         if self.database.pool_size == 0 {
             return fail("PARLEY_DB_POOL_SIZE", "must be at least 1");
+        }
+        if self.log.sample_success == 0 {
+            return fail("PARLEY_LOG_SAMPLE_SUCCESS", "must be at least 1");
+        }
+        if self.database.pool_timeout_ms < 100 {
+            return fail("PARLEY_DB_POOL_TIMEOUT_MS", "must be at least 100");
+        }
+        if self.breaker.failures == 0 || self.breaker.window_s == 0 || self.breaker.recovery_s == 0
+        {
+            return fail(
+                "PARLEY_BREAKER_*",
+                "failures, window and recovery must each be at least 1",
+            );
         }
         if self.auth.access_ttl_s == 0 || self.auth.refresh_ttl_s <= self.auth.access_ttl_s {
             return fail(

@@ -225,7 +225,10 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after_s {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
         }
-        response.body(serde_json::to_string(&problem).unwrap_or_default())
+        let mut response = response.body(serde_json::to_string(&problem).unwrap_or_default());
+        // For `parley_errors_total{kind}`, counted by the metrics middleware.
+        response.extensions_mut().insert(self.code);
+        response
     }
 }
 
@@ -242,7 +245,23 @@ impl From<StoreError> for ApiError {
             }
             StoreError::NotFound => ApiError::not_found("resource"),
             StoreError::Unavailable(source) => {
-                ApiError::unavailable("the database is unavailable; retry shortly", source)
+                let breaker_wait = source
+                    .downcast_ref::<crate::breaker::BreakerOpen>()
+                    .map(|open| open.retry_after.as_secs_f64().ceil().max(1.0) as u64);
+                match breaker_wait {
+                    // Failing fast: say when the next attempt can work.
+                    Some(secs) => {
+                        let mut err = ApiError::unavailable(
+                            format!("the database is unavailable; retry in {secs} s"),
+                            source,
+                        );
+                        err.retry_after_s = Some(secs);
+                        err
+                    }
+                    None => {
+                        ApiError::unavailable("the database is unavailable; retry shortly", source)
+                    }
+                }
             }
         }
     }

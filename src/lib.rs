@@ -12,7 +12,8 @@
 //! | [`startup`] | `Application::build` (binds listeners, opens the store) and `run_until_stopped` |
 //! | [`drain`] | the drain sequence (SIGTERM, SIGINT, `POST /admin/drain`) |
 //! | [`metrics`] | every Prometheus metric, one registry per application |
-//! | [`telemetry`] | the tracing subscriber (pretty or JSON) |
+//! | [`telemetry`] | the tracing subscriber (pretty or JSON), OTLP trace export when `OTEL_*` is set |
+//! | [`breaker`] | circuit breakers around dependencies (PostgreSQL; Redis) |
 //! | [`error`] | the one table mapping every error to HTTP status and problem type |
 //! | [`domain`] | parsed newtypes: the only way client input gets in |
 //! | [`auth`] | RS256 access tokens with rotating keys, refresh-token families, argon2id |
@@ -23,6 +24,7 @@
 //! | [`notify`] | which events notify whom; stores, then pushes live |
 
 pub mod auth;
+pub mod breaker;
 pub mod config;
 pub mod domain;
 pub mod drain;

@@ -44,7 +44,61 @@ pub struct Metrics {
     pub db_pool: IntGaugeVec,
     /// `parley_draining`: 1 while the instance drains.
     pub draining: IntGauge,
+    /// `parley_circuit_breaker_state{breaker}`: 0 closed, 1 half-open, 2 open.
+    pub breaker_state: IntGaugeVec,
+    /// `parley_circuit_breaker_trips_total{breaker}`: times a breaker opened.
+    pub breaker_trips: IntCounterVec,
+    /// `parley_dependency_up{dependency}`: 1 when the last check passed.
+    pub dependency_up: IntGaugeVec,
+    /// `parley_db_query_duration_seconds{op}`: one store operation (pool wait included).
+    pub db_query_duration: HistogramVec,
+    /// `parley_errors_total{kind}`: errors answered to clients, by error code.
+    pub errors: IntCounterVec,
+    /// `parley_ws_frames_out_total{type}`: server frames by type.
+    pub ws_frames_out: IntCounterVec,
+    /// `parley_room_deliveries_total`: frames a room handed to its subscribers.
+    pub room_deliveries: IntCounter,
+    /// `parley_fanout_seconds`: commit to every local subscriber handed its frame.
+    pub fanout: Histogram,
+    /// `parley_writer_batch_size`: publishes per writer commit.
+    pub writer_batch_size: Histogram,
+    /// `parley_writer_queue_depth`: publishes waiting in the writers.
+    pub writer_queue_depth: IntGauge,
+    /// Successful requests not logged since the last one that was
+    /// (`PARLEY_LOG_SAMPLE_SUCCESS`); per application, like the metrics.
+    unlogged_successes: std::sync::atomic::AtomicU64,
 }
+
+/// Batch sizes from 1 to the writers' cap.
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+
+/// Label values known in advance, set up front so every family is in the
+/// first scrape (at 0) instead of appearing with the first event.
+const ERROR_KINDS: &[&str] = &[
+    "bad_request",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "rate_limited",
+    "too_large",
+    "unavailable",
+    "internal",
+];
+const OUT_FRAME_TYPES: &[&str] = &[
+    "hello",
+    "ack",
+    "message",
+    "history",
+    "error",
+    "pong",
+    "typing",
+    "presence",
+    "notification",
+    "subscribed",
+    "unsubscribed",
+    "reconnect",
+];
 
 impl Metrics {
     pub fn new(instance: &str) -> anyhow::Result<Self> {
@@ -102,6 +156,63 @@ impl Metrics {
                 &["state"],
             )?,
             draining: IntGauge::new("draining", "1 while the instance drains")?,
+            breaker_state: IntGaugeVec::new(
+                Opts::new(
+                    "circuit_breaker_state",
+                    "Circuit breaker state: 0 closed, 1 half-open, 2 open",
+                ),
+                &["breaker"],
+            )?,
+            breaker_trips: IntCounterVec::new(
+                Opts::new(
+                    "circuit_breaker_trips_total",
+                    "Times a circuit breaker opened",
+                ),
+                &["breaker"],
+            )?,
+            dependency_up: IntGaugeVec::new(
+                Opts::new(
+                    "dependency_up",
+                    "1 when the dependency's last check passed, else 0",
+                ),
+                &["dependency"],
+            )?,
+            db_query_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "db_query_duration_seconds",
+                    "Database operation latency, pool wait included",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["op"],
+            )?,
+            errors: IntCounterVec::new(
+                Opts::new("errors_total", "Errors answered to clients, by kind"),
+                &["kind"],
+            )?,
+            ws_frames_out: IntCounterVec::new(
+                Opts::new("ws_frames_out_total", "Server frames by type"),
+                &["type"],
+            )?,
+            room_deliveries: IntCounter::new(
+                "room_deliveries_total",
+                "Frames rooms handed to their local subscribers",
+            )?,
+            fanout: Histogram::with_opts(
+                HistogramOpts::new(
+                    "fanout_seconds",
+                    "Commit to every local subscriber handed the message",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+            writer_batch_size: Histogram::with_opts(
+                HistogramOpts::new("writer_batch_size", "Publishes per writer commit")
+                    .buckets(BATCH_BUCKETS.to_vec()),
+            )?,
+            writer_queue_depth: IntGauge::new(
+                "writer_queue_depth",
+                "Publishes waiting in the writers",
+            )?,
+            unlogged_successes: std::sync::atomic::AtomicU64::new(0),
             registry,
             process: Registry::new(),
         };
@@ -124,6 +235,22 @@ impl Metrics {
         r.register(Box::new(self.rate_limit_rejections.clone()))?;
         r.register(Box::new(self.db_pool.clone()))?;
         r.register(Box::new(self.draining.clone()))?;
+        r.register(Box::new(self.breaker_state.clone()))?;
+        r.register(Box::new(self.breaker_trips.clone()))?;
+        r.register(Box::new(self.dependency_up.clone()))?;
+        r.register(Box::new(self.db_query_duration.clone()))?;
+        r.register(Box::new(self.errors.clone()))?;
+        r.register(Box::new(self.ws_frames_out.clone()))?;
+        r.register(Box::new(self.room_deliveries.clone()))?;
+        r.register(Box::new(self.fanout.clone()))?;
+        r.register(Box::new(self.writer_batch_size.clone()))?;
+        r.register(Box::new(self.writer_queue_depth.clone()))?;
+        for kind in ERROR_KINDS {
+            self.errors.with_label_values(&[kind]);
+        }
+        for kind in OUT_FRAME_TYPES {
+            self.ws_frames_out.with_label_values(&[kind]);
+        }
         #[cfg(target_os = "linux")]
         self.process.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -149,9 +276,13 @@ pub async fn middleware(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let metrics = req
-        .app_data::<actix_web::web::Data<crate::http::AppState>>()
-        .map(|s| s.metrics.clone());
+    let (metrics, sample) = match req.app_data::<actix_web::web::Data<crate::http::AppState>>() {
+        Some(state) => (
+            Some(state.metrics.clone()),
+            state.settings.log.sample_success.max(1),
+        ),
+        None => (None, 1),
+    };
     let started = std::time::Instant::now();
     let res = next.call(req).await?;
     if let Some(metrics) = metrics {
@@ -165,17 +296,32 @@ pub async fn middleware(
             .http_requests
             .with_label_values(&[&method, &route, &status])
             .inc();
+        if let Some(code) = res.response().extensions().get::<crate::error::Code>() {
+            metrics.errors.with_label_values(&[code.as_str()]).inc();
+        }
         let latency = started.elapsed();
         metrics
             .http_duration
             .with_label_values(&[&method, &route])
             .observe(latency.as_secs_f64());
         let latency_ms = latency.as_secs_f64() * 1000.0;
-        // One line per request, inside the request span (request_id, user_id).
+        // One line per request, inside the request span (request_id,
+        // user_id, trace_id). Successes are the bulk of a busy server's
+        // lines and say little one by one: only one in `sample` is written,
+        // carrying how many it stands for. Failures are always written.
         if res.status().is_server_error() {
             tracing::warn!(%method, %route, %status, latency_ms, "request");
-        } else {
+        } else if res.status().is_client_error() {
             tracing::info!(%method, %route, %status, latency_ms, "request");
+        } else {
+            use std::sync::atomic::Ordering;
+            let seen = metrics.unlogged_successes.fetch_add(1, Ordering::Relaxed) + 1;
+            if seen >= sample {
+                metrics
+                    .unlogged_successes
+                    .fetch_sub(seen, Ordering::Relaxed);
+                tracing::info!(%method, %route, %status, latency_ms, sampled = seen, "request");
+            }
         }
     }
     Ok(res)

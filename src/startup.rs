@@ -42,7 +42,17 @@ impl Application {
             .clone()
             .unwrap_or_else(default_instance_id)
             .into();
-        let store = open_store(&settings).await?;
+        let metrics =
+            Arc::new(crate::metrics::Metrics::new(&instance_id).context("registering metrics")?);
+        let breakers = crate::breaker::Breakers::new(
+            crate::breaker::Thresholds {
+                failures: settings.breaker.failures,
+                window: Duration::from_secs(settings.breaker.window_s),
+                recovery: Duration::from_secs(settings.breaker.recovery_s),
+            },
+            Some((metrics.breaker_state.clone(), metrics.breaker_trips.clone())),
+        );
+        let store = open_store(&settings, &metrics, &breakers).await?;
         let keys = Arc::new(JwtKeys::load(&settings.auth).context("loading JWT keys")?);
         let log: Arc<dyn MessageLog> = store.clone();
         let engine = Engine::start(log, Arc::new(JsonEncoder));
@@ -50,8 +60,6 @@ impl Application {
             settings.rate.api_per_min,
             settings.rate.auth_per_min,
         ));
-        let metrics =
-            Arc::new(crate::metrics::Metrics::new(&instance_id).context("registering metrics")?);
         let state = AppState {
             store,
             keys,
@@ -61,6 +69,7 @@ impl Application {
             lifecycle: Arc::new(Lifecycle::default()),
             engine,
             metrics,
+            breakers,
         };
         let public_listener = TcpListener::bind(settings.http.addr)
             .with_context(|| format!("PARLEY_HTTP_ADDR: binding {}", settings.http.addr))?;
@@ -116,6 +125,7 @@ impl Application {
         public.context("public listener")?;
         admin.context("admin listener")?;
         tracing::info!("parley stopped");
+        crate::telemetry::shutdown();
         Ok(())
     }
 }
@@ -136,12 +146,24 @@ async fn wait_for_signal() {
     }
 }
 
-async fn open_store(settings: &Settings) -> anyhow::Result<SharedStore> {
+async fn open_store(
+    settings: &Settings,
+    metrics: &crate::metrics::Metrics,
+    breakers: &crate::breaker::Breakers,
+) -> anyhow::Result<SharedStore> {
     match &settings.database.url {
         Some(_) => {
             let store = PgStore::connect(&settings.database)
                 .await
-                .context("connecting to PostgreSQL")?;
+                .context("connecting to PostgreSQL")?
+                .with_guard(crate::store::postgres::Guard {
+                    breaker: breakers.get_or_register("postgres"),
+                    durations: Some(metrics.db_query_duration.clone()),
+                });
+            metrics
+                .dependency_up
+                .with_label_values(&["postgres"])
+                .set(1);
             Ok(Arc::new(store))
         }
         None => {
@@ -176,6 +198,7 @@ fn serve(
             ))
             .wrap(cors(&settings_for_cors))
             .wrap(security_headers())
+            .wrap(from_fn(strict_transport_security))
             .wrap(from_fn(crate::metrics::middleware))
             .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
             .wrap(from_fn(http::request_id::middleware))
@@ -209,6 +232,38 @@ fn cors(settings: &Settings) -> actix_cors::Cors {
         cors = cors.allowed_origin(origin);
     }
     cors
+}
+
+/// `Strict-Transport-Security` when the request came over TLS. parley
+/// speaks plain HTTP behind a TLS-terminating proxy, so only a trusted
+/// proxy's `X-Forwarded-Proto: https` says so (anyone else could send it);
+/// on plain HTTP the header would be meaningless, and browsers ignore it.
+async fn strict_transport_security(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let trusted = req.app_data::<web::Data<AppState>>().is_some_and(|state| {
+        req.peer_addr()
+            .is_some_and(|peer| state.settings.http.trusted_proxies.contains(&peer.ip()))
+    });
+    // The first value is the proxy nearest the client.
+    let over_tls = trusted
+        && req
+            .headers()
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+    let mut res = next.call(req).await?;
+    if over_tls {
+        res.headers_mut().insert(
+            actix_web::http::header::STRICT_TRANSPORT_SECURITY,
+            actix_web::http::header::HeaderValue::from_static(
+                "max-age=31536000; includeSubDomains",
+            ),
+        );
+    }
+    Ok(res)
 }
 
 fn security_headers() -> DefaultHeaders {

@@ -1,11 +1,17 @@
 //! The admin listener's own routes (`PARLEY_ADMIN_ADDR`, never public).
 
 use crate::drain::{self, DrainReport};
+use crate::error::ApiError;
 use crate::http::AppState;
 use actix_web::{HttpResponse, web};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/drain", web::post().to(start_drain))
+        .route("/admin/circuit-breakers", web::get().to(circuit_breakers))
+        .route(
+            "/admin/circuit-breakers/{name}/reset",
+            web::post().to(reset_circuit_breaker),
+        )
         .route("/metrics", web::get().to(metrics));
 }
 
@@ -16,6 +22,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub async fn start_drain(state: web::Data<AppState>) -> HttpResponse {
     let report = drain::drain(&state).await;
     HttpResponse::Ok().json(report)
+}
+
+/// Every circuit breaker: state, recent failures, trips, time left open.
+pub async fn circuit_breakers(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "breakers": state.breakers.snapshots() }))
+}
+
+/// Closes a breaker by hand, e.g. once an operator knows the dependency is
+/// back and does not want to wait for the recovery probe.
+pub async fn reset_circuit_breaker(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let breaker = state
+        .breakers
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found("circuit breaker"))?;
+    breaker.reset();
+    Ok(HttpResponse::Ok().json(breaker.snapshot()))
 }
 
 /// Prometheus text format.

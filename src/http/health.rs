@@ -94,14 +94,30 @@ async fn check_database(state: &AppState) -> Component {
     let latency_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
     let (status, error) = match outcome {
         Ok(Ok(())) => ("ok", None),
-        Ok(Err(e)) => ("down", Some(e.to_string())),
+        Ok(Err(e)) => ("down", Some(store_error(&e))),
         Err(_) => ("down", Some(format!("no answer within {CHECK_TIMEOUT:?}"))),
     };
+    if state.store.backend() == "postgres" {
+        state
+            .metrics
+            .dependency_up
+            .with_label_values(&["postgres"])
+            .set(i64::from(status == "ok"));
+    }
     Component {
         status,
         backend: Some(state.store.backend()),
         latency_ms,
         error,
+    }
+}
+
+/// The cause chain, for the operator reading the probe (the store's errors
+/// never hold the URL or its password).
+fn store_error(e: &crate::store::StoreError) -> String {
+    match e {
+        crate::store::StoreError::Unavailable(source) => format!("{source:#}"),
+        other => other.to_string(),
     }
 }
 

@@ -20,6 +20,8 @@ pub struct AppState {
     /// The actor system: rooms, writers, hub, notifier.
     pub engine: Engine,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Circuit breakers by dependency (`postgres`, `redis`).
+    pub breakers: crate::breaker::Breakers,
 }
 
 /// Start-up and drain flags the probes report.

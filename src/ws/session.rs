@@ -317,11 +317,32 @@ impl WsSession {
         // instead of reading it again for every publish.
         let known_room = self.access.get(&room).map(|(_, found)| found.clone());
         self.in_flight += 1;
+        // Publish to durable answer, in one span: the wait covers the
+        // writer's commit, whose database span is its own trace (a batch
+        // commits many sessions' publishes at once).
+        let span = tracing::info_span!(
+            "ws_publish",
+            otel.name = "ws publish",
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            messaging.operation = "publish",
+            outcome = tracing::field::Empty,
+        );
         let answer = async move {
             let outcome = pending.await.unwrap_or(Err(PublishError::Unavailable));
             record(&state.metrics, &outcome, received);
+            let span = tracing::Span::current();
+            match &outcome {
+                Ok(Appended::New(_)) => span.record("outcome", "new"),
+                Ok(Appended::Duplicate(_)) => span.record("outcome", "duplicate"),
+                Err(e) => {
+                    span.record("otel.status_code", "ERROR");
+                    span.record("outcome", e.to_string())
+                }
+            };
             outcome
         };
+        let answer = tracing::Instrument::instrument(answer, span);
         ctx.spawn(answer.into_actor(self).map(move |outcome, act, ctx| {
             act.in_flight -= 1;
             let frame = match &outcome {

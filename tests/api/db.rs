@@ -50,6 +50,7 @@ async fn pg_store(url: &str, pool_size: usize) -> PgStore {
         url: Some(url.to_owned()),
         pool_size,
         connect_timeout_s: 10,
+        ..Default::default()
     };
     PgStore::connect(&settings)
         .await
@@ -105,6 +106,7 @@ async fn connecting_without_a_url_fails_and_says_which_setting() {
         url: None,
         pool_size: 1,
         connect_timeout_s: 1,
+        ..Default::default()
     };
     let error = PgStore::connect(&settings).await.err().unwrap();
     assert!(format!("{error:#}").contains("DATABASE_URL"), "{error:#}");
@@ -117,6 +119,7 @@ async fn an_unreachable_database_fails_within_the_timeout_without_leaking_the_pa
         url: Some("postgres://parley:hunter2@127.0.0.1:1/parley".into()),
         pool_size: 1,
         connect_timeout_s: 1,
+        ..Default::default()
     };
     let started = std::time::Instant::now();
     let error = PgStore::connect(&settings).await.err().unwrap();

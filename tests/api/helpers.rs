@@ -472,13 +472,25 @@ impl ServerProcess {
             .env("PARLEY_ADMIN_ADDR", "127.0.0.1:0")
             .env("PARLEY_LOG_FORMAT", "json")
             .env("PARLEY_RATE_AUTH_PER_MIN", "1000")
+            // Every request line, so tests can find the one they look for.
+            .env("PARLEY_LOG_SAMPLE_SUCCESS", "1")
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
         let mut child = command.spawn().expect("the parley binary starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        // stderr holds what is not a log line (a panic): kept with the logs.
+        if let Some(stderr) = child.stderr.take() {
+            let sink = logs.clone();
+            actix_web::rt::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    sink.lock().unwrap().push(line);
+                }
+            });
+        }
         let (public, admin) = tokio::time::timeout(Duration::from_secs(30), async {
             while let Some(line) = lines.next_line().await.unwrap() {
                 logs.lock().unwrap().push(line.clone());

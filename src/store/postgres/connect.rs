@@ -23,10 +23,6 @@ mod embedded {
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest pause between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// How long one connection attempt (or one wait for a pooled connection)
-/// may take before it counts as failed, so a black-holed host cannot
-/// swallow the whole start-up budget in one attempt.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The advisory lock that serialises migrations when several instances
 /// start at once (refinery itself takes no lock). Any constant works as long
 /// as it never changes: it spells "parleymg".
@@ -45,7 +41,12 @@ impl PgStore {
             .parse()
             .context("DATABASE_URL is not a valid PostgreSQL connection URL")?;
         let budget = Duration::from_secs(settings.connect_timeout_s);
-        let attempt = ATTEMPT_TIMEOUT.min(budget).max(Duration::from_secs(1));
+        // One connection attempt (or one wait for a pooled connection) may
+        // not swallow the whole start-up budget, so a black-holed host is
+        // retried; at run time the same bound turns an outage into quick
+        // errors (and an open circuit breaker) instead of hung requests.
+        let attempt = Duration::from_millis(settings.pool_timeout_ms)
+            .min(budget.max(Duration::from_millis(100)));
         config.connect_timeout(attempt);
         if config.get_application_name().is_none() {
             config.application_name("parley");
@@ -53,7 +54,10 @@ impl PgStore {
         let pool = build_pool(config, settings.pool_size, attempt)?;
         let client = wait_for_database(&pool, budget).await?;
         migrate(client).await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            guard: Default::default(),
+        })
     }
 }
 

@@ -9,6 +9,7 @@
 //! | file | owns |
 //! |---|---|
 //! | `connect.rs` | the pool, waiting for the database, migrations |
+//! | `guard.rs` | the circuit breaker, span and timing around every operation |
 //! | `sql.rs` | running statements, telling constraint violations apart |
 //! | `users.rs` | accounts and profiles |
 //! | `follows.rs` | the follow graph |
@@ -23,6 +24,7 @@
 
 mod connect;
 mod follows;
+mod guard;
 mod messages;
 mod notifications;
 mod posts;
@@ -49,9 +51,18 @@ use parley_actors::ports::{LogError, MessageLog};
 pub struct PgStore {
     /// Connections to one database, already migrated.
     pool: Pool,
+    guard: Guard,
 }
 
+pub use guard::Guard;
+
 impl PgStore {
+    /// Reports to `guard`'s circuit breaker and histogram from now on.
+    pub fn with_guard(mut self, guard: Guard) -> Self {
+        self.guard = guard;
+        self
+    }
+
     /// How full the pool is, for readiness probes and metrics.
     pub fn pool_status(&self) -> deadpool_postgres::Status {
         self.pool.status()
@@ -61,7 +72,8 @@ impl PgStore {
 #[async_trait]
 impl MessageLog for PgStore {
     async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, LogError> {
-        messages::append(&self.pool, batch).await
+        self.run("append", messages::append(&self.pool, batch))
+            .await
     }
 
     async fn range(
@@ -71,7 +83,11 @@ impl MessageLog for PgStore {
         before: Option<Seq>,
         limit: u32,
     ) -> Result<Vec<StoredMessage>, LogError> {
-        messages::range(&self.pool, room, after, before, limit).await
+        self.run(
+            "range",
+            messages::range(&self.pool, room, after, before, limit),
+        )
+        .await
     }
 
     async fn tail(
@@ -80,11 +96,13 @@ impl MessageLog for PgStore {
         before: Option<Seq>,
         limit: u32,
     ) -> Result<Vec<StoredMessage>, LogError> {
-        messages::tail(&self.pool, room, before, limit).await
+        self.run("tail", messages::tail(&self.pool, room, before, limit))
+            .await
     }
 
     async fn last_seq(&self, room: RoomId) -> Result<Seq, LogError> {
-        messages::last_seq(&self.pool, room).await
+        self.run("last_seq", messages::last_seq(&self.pool, room))
+            .await
     }
 }
 
@@ -105,77 +123,102 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sql::execute(&self.pool, "SELECT 1", &[])
-            .await
-            .context("pinging the database")?;
-        Ok(())
+        self.run("ping", async {
+            sql::execute(&self.pool, "SELECT 1", &[])
+                .await
+                .context("pinging the database")?;
+            Ok(())
+        })
+        .await
     }
 
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
-        users::create(&self.pool, user).await
+        self.run("create_user", users::create(&self.pool, user))
+            .await
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        users::by_id(&self.pool, id).await
+        self.run("user", users::by_id(&self.pool, id)).await
     }
 
     async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
-        users::by_username(&self.pool, username).await
+        self.run("user_by_username", users::by_username(&self.pool, username))
+            .await
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        users::by_email(&self.pool, email).await
+        self.run("user_by_email", users::by_email(&self.pool, email))
+            .await
     }
 
     async fn password_hash(&self, id: UserId) -> Result<Option<String>, StoreError> {
-        users::password_hash(&self.pool, id).await
+        self.run("password_hash", users::password_hash(&self.pool, id))
+            .await
     }
 
     async fn update_profile(&self, id: UserId, patch: ProfilePatch) -> Result<User, StoreError> {
-        users::update_profile(&self.pool, id, patch).await
+        self.run(
+            "update_profile",
+            users::update_profile(&self.pool, id, patch),
+        )
+        .await
     }
 
     async fn follow(&self, follower: UserId, followee: UserId) -> Result<bool, StoreError> {
-        follows::follow(&self.pool, follower, followee).await
+        self.run("follow", follows::follow(&self.pool, follower, followee))
+            .await
     }
 
     async fn unfollow(&self, follower: UserId, followee: UserId) -> Result<(), StoreError> {
-        follows::unfollow(&self.pool, follower, followee).await
+        self.run(
+            "unfollow",
+            follows::unfollow(&self.pool, follower, followee),
+        )
+        .await
     }
 
     async fn followers(&self, user: UserId) -> Result<Vec<UserId>, StoreError> {
-        follows::followers(&self.pool, user).await
+        self.run("followers", follows::followers(&self.pool, user))
+            .await
     }
 
     async fn insert_refresh_token(&self, token: NewRefreshToken) -> Result<(), StoreError> {
-        tokens::insert(&self.pool, token).await
+        self.run("insert_refresh_token", tokens::insert(&self.pool, token))
+            .await
     }
 
     async fn spend_refresh_token(&self, hash: &[u8]) -> Result<RefreshSpend, StoreError> {
-        tokens::spend(&self.pool, hash).await
+        self.run("spend_refresh_token", tokens::spend(&self.pool, hash))
+            .await
     }
 
     async fn revoke_refresh_family(&self, family: uuid::Uuid) -> Result<(), StoreError> {
-        tokens::revoke_family(&self.pool, family).await
+        self.run(
+            "revoke_refresh_family",
+            tokens::revoke_family(&self.pool, family),
+        )
+        .await
     }
 
     async fn refresh_token_owner(
         &self,
         hash: &[u8],
     ) -> Result<Option<(UserId, uuid::Uuid)>, StoreError> {
-        tokens::owner(&self.pool, hash).await
+        self.run("refresh_token_owner", tokens::owner(&self.pool, hash))
+            .await
     }
 
     async fn create_post(&self, post: NewPost) -> Result<Post, StoreError> {
-        posts::create(&self.pool, post).await
+        self.run("create_post", posts::create(&self.pool, post))
+            .await
     }
 
     async fn post(&self, id: PostId) -> Result<Option<Post>, StoreError> {
-        posts::by_id(&self.pool, id).await
+        self.run("post", posts::by_id(&self.pool, id)).await
     }
 
     async fn delete_post(&self, id: PostId) -> Result<(), StoreError> {
-        posts::delete(&self.pool, id).await
+        self.run("delete_post", posts::delete(&self.pool, id)).await
     }
 
     async fn feed(
@@ -184,7 +227,8 @@ impl Store for PgStore {
         before: Option<PostId>,
         limit: Limit,
     ) -> Result<Vec<Post>, StoreError> {
-        posts::feed(&self.pool, user, before, limit).await
+        self.run("feed", posts::feed(&self.pool, user, before, limit))
+            .await
     }
 
     async fn create_room(
@@ -193,11 +237,15 @@ impl Store for PgStore {
         name: RoomName,
         kind: RoomKind,
     ) -> Result<Room, StoreError> {
-        rooms::create(&self.pool, creator, name, kind).await
+        self.run(
+            "create_room",
+            rooms::create(&self.pool, creator, name, kind),
+        )
+        .await
     }
 
     async fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
-        rooms::by_id(&self.pool, id).await
+        self.run("room", rooms::by_id(&self.pool, id)).await
     }
 
     async fn rooms_visible_to(
@@ -206,15 +254,19 @@ impl Store for PgStore {
         after: Option<RoomId>,
         limit: Limit,
     ) -> Result<Vec<Room>, StoreError> {
-        rooms::visible_to(&self.pool, user, after, limit).await
+        self.run(
+            "rooms_visible_to",
+            rooms::visible_to(&self.pool, user, after, limit),
+        )
+        .await
     }
 
     async fn role(&self, room: RoomId, user: UserId) -> Result<Option<RoomRole>, StoreError> {
-        rooms::role(&self.pool, room, user).await
+        self.run("role", rooms::role(&self.pool, room, user)).await
     }
 
     async fn members(&self, room: RoomId) -> Result<Vec<Member>, StoreError> {
-        rooms::members(&self.pool, room).await
+        self.run("members", rooms::members(&self.pool, room)).await
     }
 
     async fn add_member(
@@ -223,18 +275,30 @@ impl Store for PgStore {
         user: UserId,
         role: RoomRole,
     ) -> Result<(), StoreError> {
-        rooms::add_member(&self.pool, room, user, role).await
+        self.run(
+            "add_member",
+            rooms::add_member(&self.pool, room, user, role),
+        )
+        .await
     }
 
     async fn remove_member(&self, room: RoomId, user: UserId) -> Result<(), StoreError> {
-        rooms::remove_member(&self.pool, room, user).await
+        self.run(
+            "remove_member",
+            rooms::remove_member(&self.pool, room, user),
+        )
+        .await
     }
 
     async fn create_notification(
         &self,
         notification: NewNotification,
     ) -> Result<Notification, StoreError> {
-        notifications::create(&self.pool, notification).await
+        self.run(
+            "create_notification",
+            notifications::create(&self.pool, notification),
+        )
+        .await
     }
 
     async fn notifications(
@@ -244,18 +308,31 @@ impl Store for PgStore {
         before: Option<NotificationId>,
         limit: Limit,
     ) -> Result<Vec<Notification>, StoreError> {
-        notifications::list(&self.pool, user, unread_only, before, limit).await
+        self.run(
+            "notifications",
+            notifications::list(&self.pool, user, unread_only, before, limit),
+        )
+        .await
     }
 
     async fn unread_count(&self, user: UserId) -> Result<i64, StoreError> {
-        notifications::unread_count(&self.pool, user).await
+        self.run(
+            "unread_count",
+            notifications::unread_count(&self.pool, user),
+        )
+        .await
     }
 
     async fn mark_read(&self, user: UserId, id: NotificationId) -> Result<(), StoreError> {
-        notifications::mark_read(&self.pool, user, id).await
+        self.run("mark_read", notifications::mark_read(&self.pool, user, id))
+            .await
     }
 
     async fn mark_all_read(&self, user: UserId) -> Result<i64, StoreError> {
-        notifications::mark_all_read(&self.pool, user).await
+        self.run(
+            "mark_all_read",
+            notifications::mark_all_read(&self.pool, user),
+        )
+        .await
     }
 }

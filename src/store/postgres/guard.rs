@@ -1,0 +1,101 @@
+//! What every store operation passes through on its way to PostgreSQL: the
+//! `postgres` circuit breaker (fail fast while the database is down), a
+//! tracing span (`db.system`, `db.operation`; exported to OTLP when traces
+//! are on) and `parley_db_query_duration_seconds{op}`.
+//!
+//! Only "the database is unavailable" outcomes count against the breaker:
+//! a conflict or a missing row is the database working.
+
+use super::PgStore;
+use crate::breaker::{Breaker, BreakerOpen};
+use crate::store::StoreError;
+use parley_actors::ports::LogError;
+use prometheus::HistogramVec;
+use std::future::Future;
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// The breaker and histogram a [`PgStore`] reports to.
+#[derive(Clone)]
+pub struct Guard {
+    pub breaker: Arc<Breaker>,
+    pub durations: Option<HistogramVec>,
+}
+
+impl Default for Guard {
+    /// A breaker of its own with default thresholds, no metrics (tools and tests).
+    fn default() -> Self {
+        Self {
+            breaker: Arc::new(Breaker::new("postgres", Default::default())),
+            durations: None,
+        }
+    }
+}
+
+/// The two error types of the store's ports, as the breaker sees them.
+pub(super) trait Outage: Sized {
+    fn is_outage(&self) -> bool;
+    fn refused(open: BreakerOpen) -> Self;
+    fn describe(&self) -> String;
+}
+
+impl Outage for StoreError {
+    fn is_outage(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+    fn refused(open: BreakerOpen) -> Self {
+        StoreError::Unavailable(anyhow::Error::new(open))
+    }
+    fn describe(&self) -> String {
+        match self {
+            StoreError::Unavailable(e) => format!("{e:#}"),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl Outage for LogError {
+    fn is_outage(&self) -> bool {
+        matches!(self, LogError::Unavailable(_))
+    }
+    fn refused(open: BreakerOpen) -> Self {
+        LogError::Unavailable(open.to_string())
+    }
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl PgStore {
+    /// Runs one store operation `op` under the breaker, in a span, timed.
+    pub(super) async fn run<T, E, F>(&self, op: &'static str, call: F) -> Result<T, E>
+    where
+        E: Outage,
+        F: Future<Output = Result<T, E>>,
+    {
+        let permit = self.guard.breaker.acquire().map_err(E::refused)?;
+        let span = tracing::info_span!(
+            "db",
+            otel.name = op,
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            db.system = "postgresql",
+            db.operation = op,
+        );
+        let started = std::time::Instant::now();
+        let outcome = call.instrument(span.clone()).await;
+        if let Some(durations) = &self.guard.durations {
+            durations
+                .with_label_values(&[op])
+                .observe(started.elapsed().as_secs_f64());
+        }
+        match &outcome {
+            Err(e) if e.is_outage() => {
+                span.record("otel.status_code", "ERROR");
+                permit.failure(e.describe());
+            }
+            _ => permit.success(),
+        }
+        outcome
+    }
+}

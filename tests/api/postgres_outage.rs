@@ -1,0 +1,304 @@
+//! PostgreSQL lost mid-traffic, and back: readiness, REST, WebSocket and the
+//! circuit breaker, on the real binary.
+//!
+//! The shared PostgreSQL server cannot be stopped (other tests use it), so
+//! the link is cut instead: parley reaches its database through a TCP proxy
+//! inside the test, which can drop every connection, refuse new ones, and
+//! let them through again.
+
+use crate::helpers::{ServerProcess, TestApp};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
+
+/// A TCP proxy to one address that can be cut and restored.
+pub struct LinkProxy {
+    pub addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    links: Arc<Mutex<Vec<AbortHandle>>>,
+    accept: AbortHandle,
+}
+
+impl LinkProxy {
+    pub async fn start(target: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let links: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+        let (up2, links2) = (up.clone(), links.clone());
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                if !up2.load(Ordering::SeqCst) {
+                    // Cut: the connection is closed before a byte is read.
+                    drop(client);
+                    continue;
+                }
+                let target = target.clone();
+                let link = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                links2.lock().unwrap().push(link.abort_handle());
+            }
+        })
+        .abort_handle();
+        Self {
+            addr,
+            up,
+            links,
+            accept,
+        }
+    }
+
+    /// Drops every open connection and refuses new ones.
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for LinkProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
+/// `url` with its host and port replaced by `proxy`; also returns the
+/// `host:port` it pointed to.
+pub fn through_proxy(url: &str, proxy: SocketAddr) -> (String, String) {
+    let start = url.find("://").unwrap() + 3;
+    let rest = &url[start..];
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host_start = authority.rfind('@').map_or(0, |i| i + 1);
+    let mut target = authority[host_start..].to_owned();
+    if !target.contains(':') {
+        target.push_str(":5432");
+    }
+    let proxied = format!(
+        "{}{}{}{}",
+        &url[..start],
+        &authority[..host_start],
+        proxy,
+        &rest[end..]
+    );
+    (proxied, target)
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, at most `limit`.
+async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} did not happen within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn readiness(app: &TestApp) -> (u16, Value) {
+    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+async fn postgres_breaker(app: &TestApp) -> Value {
+    let body: Value = app
+        .client
+        .get(format!("{}/admin/circuit-breakers", app.admin))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["breakers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "postgres")
+        .cloned()
+        .expect("a postgres breaker")
+}
+
+/// The value of the one sample of `family` whose labels contain `label`.
+fn sample(metrics: &str, family: &str, label: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{family}{{")) && l.contains(label))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[actix_web::test]
+async fn losing_postgres_fails_fast_and_everything_recovers_without_a_restart() {
+    let database = crate::db::fresh_database_url().await;
+    // The address only: the proxy's own port is not known yet.
+    let (_, target) = through_proxy(&database, "127.0.0.1:1".parse().unwrap());
+    let proxy = LinkProxy::start(target).await;
+    let (url, _) = through_proxy(&database, proxy.addr);
+    let server = ServerProcess::start(&[
+        ("DATABASE_URL", url.as_str()),
+        ("PARLEY_DB_POOL_SIZE", "4"),
+        ("PARLEY_DB_POOL_TIMEOUT_MS", "500"),
+        ("PARLEY_BREAKER_FAILURES", "3"),
+        ("PARLEY_BREAKER_WINDOW_S", "10"),
+        ("PARLEY_BREAKER_RECOVERY_S", "1"),
+    ])
+    .await;
+    let app = &server.app;
+    let owner = app.register("outage").await;
+    let room = app.create_room(&owner, "outage", "public").await;
+    let mut ws = app.ws(&owner).await;
+    let (ack, _) = ws.publish(&room, "before", "c-before").await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(readiness(app).await.0, 200);
+    assert_eq!(postgres_breaker(app).await["state"], "closed");
+
+    proxy.cut();
+
+    // Readiness: 503 with the database down, and why.
+    let body = eventually("readiness 503", Duration::from_secs(10), || async {
+        let (status, body) = readiness(app).await;
+        (status == 503).then_some(body)
+    })
+    .await;
+    assert_eq!(body["database"]["status"], "down", "{body}");
+    assert!(body["database"]["error"].as_str().is_some(), "{body}");
+    assert!(body["database"]["latency_ms"].as_f64().is_some(), "{body}");
+
+    // REST: 503 problem+json with Retry-After, never a hang or a 500.
+    for _ in 0..5 {
+        let res = app
+            .client
+            .get(app.url("/api/v1/users/me"))
+            .bearer_auth(&owner.access)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 503);
+        assert!(res.headers().contains_key("retry-after"));
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/problem+json",
+            "problem+json"
+        );
+        let problem: Value = res.json().await.unwrap();
+        assert_eq!(problem["code"], "unavailable", "{problem}");
+    }
+
+    // The breaker opened: on the admin endpoint and in the metrics.
+    let breaker = eventually("the breaker opens", Duration::from_secs(10), || async {
+        let breaker = postgres_breaker(app).await;
+        (breaker["state"] == "open").then_some(breaker)
+    })
+    .await;
+    assert!(breaker["trips"].as_u64().unwrap() >= 1, "{breaker}");
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        sample(
+            &metrics,
+            "parley_circuit_breaker_trips_total",
+            "breaker=\"postgres\""
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert_eq!(
+        sample(&metrics, "parley_dependency_up", "dependency=\"postgres\""),
+        Some(0.0)
+    );
+    // While open, a call is refused at once instead of waiting on the pool.
+    let started = std::time::Instant::now();
+    let res = app
+        .client
+        .get(app.url("/api/v1/users/me"))
+        .bearer_auth(&owner.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    // WebSocket: a publish is answered `error` `unavailable`, never `ack`.
+    let (answer, _) = ws.publish(&room, "during", "c-during").await;
+    assert_eq!(answer["type"], "error", "{answer}");
+    assert_eq!(answer["code"], "unavailable", "{answer}");
+    assert!(answer["retry_after_ms"].as_u64().is_some(), "{answer}");
+
+    proxy.restore();
+
+    // Everything recovers, same process: readiness, REST, publish, breaker.
+    eventually("readiness 200", Duration::from_secs(20), || async {
+        (readiness(app).await.0 == 200).then_some(())
+    })
+    .await;
+    eventually("REST 200", Duration::from_secs(10), || async {
+        let res = app
+            .client
+            .get(app.url("/api/v1/users/me"))
+            .bearer_auth(&owner.access)
+            .send()
+            .await
+            .unwrap();
+        (res.status() == 200).then_some(())
+    })
+    .await;
+    let (ack, _) = ws.publish(&room, "during", "c-during").await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(postgres_breaker(app).await["state"], "closed");
+
+    let logs = server.log_text();
+    assert!(!logs.contains("panicked"), "parley panicked:\n{logs}");
+    let mut server = server;
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "parley is still running"
+    );
+}
+
+#[test]
+fn a_url_is_pointed_through_the_proxy() {
+    let proxy: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+    assert_eq!(
+        through_proxy("postgres://postgres@127.0.0.1:5432/db?x=1", proxy),
+        (
+            "postgres://postgres@127.0.0.1:7000/db?x=1".to_owned(),
+            "127.0.0.1:5432".to_owned()
+        )
+    );
+    assert_eq!(
+        through_proxy("postgresql://localhost/db", proxy).1,
+        "localhost:5432"
+    );
+}
