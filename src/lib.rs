@@ -18,13 +18,16 @@
 //! | [`domain`] | parsed newtypes: the only way client input gets in |
 //! | [`auth`] | RS256 access tokens with rotating keys, refresh-token families, argon2id |
 //! | [`store`] | the `Store` trait, PostgreSQL and embedded implementations |
-//! | [`rate_limit`] | per-user and per-IP request limits (GCRA) |
+//! | [`rate_limit`] | per-user and per-IP request limits (GCRA), in process or in Redis |
+//! | [`redis`] | the Redis connections (fred): reconnect, health, stats |
+//! | [`bus`] | the engine's bus over Redis pub/sub: rooms, users, presence across instances |
 //! | [`http`] | one module per REST resource, health probes, OpenAPI |
 //! | [`ws`] | `GET /ws`: the wire protocol, the upgrade, one actor per connection |
 //! | [`notify`] | which events notify whom; stores, then pushes live |
 
 pub mod auth;
 pub mod breaker;
+pub mod bus;
 pub mod config;
 pub mod domain;
 pub mod drain;
@@ -33,6 +36,7 @@ pub mod http;
 pub mod metrics;
 pub mod notify;
 pub mod rate_limit;
+pub mod redis;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -56,21 +56,34 @@ pub struct Metrics {
     pub errors: IntCounterVec,
     /// `parley_ws_frames_out_total{type}`: server frames by type.
     pub ws_frames_out: IntCounterVec,
-    /// `parley_room_deliveries_total`: frames a room handed to its subscribers.
+    /// `parley_room_deliveries_total`: message frames rooms handed to local subscribers.
     pub room_deliveries: IntCounter,
-    /// `parley_fanout_seconds`: commit to every local subscriber handed its frame.
+    /// `parley_fanout_seconds`: a room handing committed messages to all its local subscribers.
     pub fanout: Histogram,
     /// `parley_writer_batch_size`: publishes per writer commit.
     pub writer_batch_size: Histogram,
-    /// `parley_writer_queue_depth`: publishes waiting in the writers.
+    /// `parley_writer_queue_depth`: publishes queued in the writers, not yet taken into a commit.
     pub writer_queue_depth: IntGauge,
     /// Successful requests not logged since the last one that was
     /// (`PARLEY_LOG_SAMPLE_SUCCESS`); per application, like the metrics.
     unlogged_successes: std::sync::atomic::AtomicU64,
+    /// `parley_bridge_messages_total{direction}`: bus events `in` from other
+    /// instances, `out` to them, `dropped` (not sent) and `lost` (missed).
+    pub bridge_messages: IntCounterVec,
+    /// `parley_cache_requests_total{cache,result}`: hit, miss or error.
+    pub cache_requests: IntCounterVec,
+    /// `parley_cache_evictions_total{cache}`: in-process entries evicted.
+    pub cache_evictions: IntCounterVec,
+    /// `parley_rate_limit_local_fallback`: 1 while Redis-backed limits fell
+    /// back to per-instance counting.
+    pub rate_limit_local_fallback: IntGauge,
 }
 
 /// Batch sizes from 1 to the writers' cap.
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+
+/// The caches of `src/cache.rs`, by label.
+const CACHES: &[&str] = &["user", "post", "feed"];
 
 /// Label values known in advance, set up front so every family is in the
 /// first scrape (at 0) instead of appearing with the first event.
@@ -200,7 +213,7 @@ impl Metrics {
             fanout: Histogram::with_opts(
                 HistogramOpts::new(
                     "fanout_seconds",
-                    "Commit to every local subscriber handed the message",
+                    "Time a room takes to hand committed messages to all its local subscribers",
                 )
                 .buckets(LATENCY_BUCKETS.to_vec()),
             )?,
@@ -211,6 +224,28 @@ impl Metrics {
             writer_queue_depth: IntGauge::new(
                 "writer_queue_depth",
                 "Publishes waiting in the writers",
+            )?,
+            bridge_messages: IntCounterVec::new(
+                Opts::new(
+                    "bridge_messages_total",
+                    "Bus events between instances by direction (in, out, dropped, lost)",
+                ),
+                &["direction"],
+            )?,
+            cache_requests: IntCounterVec::new(
+                Opts::new("cache_requests_total", "Cache lookups by cache and result"),
+                &["cache", "result"],
+            )?,
+            cache_evictions: IntCounterVec::new(
+                Opts::new(
+                    "cache_evictions_total",
+                    "In-process cache entries evicted or invalidated",
+                ),
+                &["cache"],
+            )?,
+            rate_limit_local_fallback: IntGauge::new(
+                "rate_limit_local_fallback",
+                "1 while Redis-backed rate limits fell back to per-instance counting",
             )?,
             unlogged_successes: std::sync::atomic::AtomicU64::new(0),
             registry,
@@ -245,6 +280,19 @@ impl Metrics {
         r.register(Box::new(self.fanout.clone()))?;
         r.register(Box::new(self.writer_batch_size.clone()))?;
         r.register(Box::new(self.writer_queue_depth.clone()))?;
+        r.register(Box::new(self.bridge_messages.clone()))?;
+        r.register(Box::new(self.cache_requests.clone()))?;
+        r.register(Box::new(self.cache_evictions.clone()))?;
+        r.register(Box::new(self.rate_limit_local_fallback.clone()))?;
+        for direction in ["in", "out", "dropped", "lost"] {
+            self.bridge_messages.with_label_values(&[direction]);
+        }
+        for cache in CACHES {
+            self.cache_evictions.with_label_values(&[cache]);
+            for result in ["hit", "miss", "error"] {
+                self.cache_requests.with_label_values(&[cache, result]);
+            }
+        }
         for kind in ERROR_KINDS {
             self.errors.with_label_values(&[kind]);
         }
@@ -268,6 +316,40 @@ impl Metrics {
         }
         String::from_utf8(buffer).unwrap_or_default()
     }
+}
+
+/// The engine's [`Observer`](parley_actors::ports::Observer): room
+/// deliveries, fan-out time, writer batches and queue depth.
+pub struct EngineMetrics(pub std::sync::Arc<Metrics>);
+
+impl parley_actors::ports::Observer for EngineMetrics {
+    fn delivered(&self, frames: u64) {
+        self.0.room_deliveries.inc_by(frames);
+    }
+
+    fn fanned_out(&self, took: std::time::Duration) {
+        self.0.fanout.observe(took.as_secs_f64());
+    }
+
+    fn committed(&self, size: usize) {
+        self.0.writer_batch_size.observe(size as f64);
+    }
+
+    fn queued(&self, delta: i64) {
+        self.0.writer_queue_depth.add(delta);
+    }
+}
+
+/// `parley_ws_frames_out_total{type}` for one server frame. Every frame is
+/// serialised with its `type` first, so the label is read off the front of
+/// the text instead of parsing it again.
+pub fn count_frame_out(metrics: &Metrics, text: &str) {
+    let kind = text
+        .strip_prefix(r#"{"type":""#)
+        .and_then(|rest| rest.split('"').next())
+        .filter(|kind| OUT_FRAME_TYPES.contains(kind))
+        .unwrap_or("other");
+    metrics.ws_frames_out.with_label_values(&[kind]).inc();
 }
 
 /// Records every HTTP request by method, route template and status, and

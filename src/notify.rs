@@ -17,6 +17,7 @@ use crate::store::{NewNotification, Post, Room};
 use crate::ws::protocol::ServerFrame;
 use parley_actors::model::StoredMessage;
 use parley_actors::notify::messages::Push;
+use parley_actors::ports::BusEvent;
 use serde_json::json;
 use std::collections::BTreeSet;
 
@@ -103,6 +104,12 @@ async fn send(state: &AppState, user: UserId, kind: &str, payload: serde_json::V
                 ts: stored.created_at,
             }
             .encode();
+            // Local sessions now; the user's sessions on other instances
+            // through the bus.
+            state.bus.publish(BusEvent::Notification {
+                user,
+                frame: frame.to_string(),
+            });
             state.engine.notifier.do_send(Push { user, frame });
             state.metrics.notifications.with_label_values(&[kind]).inc();
         }

@@ -9,7 +9,9 @@ use crate::auth::JwtKeys;
 use crate::config::Settings;
 use crate::http::state::Lifecycle;
 use crate::http::{self, AppState};
-use crate::rate_limit::LocalLimiter;
+use crate::bus::RedisBus;
+use crate::rate_limit::{LocalLimiter, RedisLimiter, SharedLimiter};
+use crate::redis::Redis;
 use crate::store::SharedStore;
 use crate::store::memory::MemoryStore;
 use crate::store::postgres::PgStore;
@@ -18,7 +20,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use parley_actors::ports::MessageLog;
+use parley_actors::ports::{Bus, LocalBus, MessageLog};
 use parley_actors::supervisor::Engine;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -55,11 +57,11 @@ impl Application {
         let store = open_store(&settings, &metrics, &breakers).await?;
         let keys = Arc::new(JwtKeys::load(&settings.auth).context("loading JWT keys")?);
         let log: Arc<dyn MessageLog> = store.clone();
-        let engine = Engine::start(log, Arc::new(JsonEncoder));
-        let limiter = Arc::new(LocalLimiter::new(
-            settings.rate.api_per_min,
-            settings.rate.auth_per_min,
-        ));
+        let (redis, bus, limiter) = connect_redis(&settings, &instance_id, &metrics).await?;
+        let engine = Engine::start(log, Arc::new(JsonEncoder), bus.bus.clone());
+        if let Some(redis_bus) = &bus.redis {
+            redis_bus.attach(engine.inbox(None)).await;
+        }
         let state = AppState {
             store,
             keys,
@@ -70,6 +72,8 @@ impl Application {
             engine,
             metrics,
             breakers,
+            redis,
+            bus: bus.bus,
         };
         let public_listener = TcpListener::bind(settings.http.addr)
             .with_context(|| format!("PARLEY_HTTP_ADDR: binding {}", settings.http.addr))?;
@@ -124,6 +128,9 @@ impl Application {
         let (public, admin) = tokio::join!(self.public, self.admin);
         public.context("public listener")?;
         admin.context("admin listener")?;
+        if let Some(redis) = &self.state.redis {
+            redis.close().await;
+        }
         tracing::info!("parley stopped");
         crate::telemetry::shutdown();
         Ok(())
@@ -275,6 +282,38 @@ fn security_headers() -> DefaultHeaders {
             "Content-Security-Policy",
             "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'",
         ))
+}
+
+/// The bus as the engine sees it, and as the start-up needs it.
+struct Buses {
+    bus: Arc<dyn Bus>,
+    redis: Option<Arc<RedisBus>>,
+}
+
+/// With `REDIS_URL`: the Redis connections, the bus over them and shared
+/// rate limits. Without: single-instance mode.
+async fn connect_redis(
+    settings: &Settings,
+    instance_id: &str,
+    metrics: &Arc<crate::metrics::Metrics>,
+) -> anyhow::Result<(Option<Arc<Redis>>, Buses, SharedLimiter)> {
+    let (api, auth) = (settings.rate.api_per_min, settings.rate.auth_per_min);
+    let Some(url) = &settings.redis.url else {
+        tracing::info!("REDIS_URL is not set: single-instance mode (local fan-out and rate limits)");
+        let buses = Buses {
+            bus: Arc::new(LocalBus),
+            redis: None,
+        };
+        return Ok((None, buses, Arc::new(LocalLimiter::new(api, auth))));
+    };
+    let redis = Redis::connect(url, &settings.redis).await?;
+    let redis_bus = RedisBus::start(redis.clone(), instance_id, metrics.clone());
+    let limiter = Arc::new(RedisLimiter::new(redis.clone(), api, auth, metrics.clone()));
+    let buses = Buses {
+        bus: redis_bus.clone(),
+        redis: Some(redis_bus),
+    };
+    Ok((Some(redis), buses, limiter))
 }
 
 /// The host name plus a random suffix, so two processes on one host differ.

@@ -3,7 +3,8 @@
 //! This crate knows nothing of HTTP, SQL, Redis or JSON: it owns the ids and
 //! the room message model every layer shares, the ports the application
 //! implements ([`ports::MessageLog`] for storage, [`ports::FrameEncoder`] for
-//! the wire format), and the actors.
+//! the wire format, [`ports::Bus`] for the bridge to other instances), and
+//! the actors.
 //!
 //! ## Actor map
 //!
@@ -11,14 +12,18 @@
 //! |---|---|---|---|
 //! | [`supervisor::Engine`] | arbiters, restart policy | application start-up | starts everything below |
 //! | [`hub::Hub`] | every local session | sessions (connect/disconnect), drain | sessions' outboxes |
-//! | [`room::RoomActor`] (one per room, spread over arbiters) | a room's subscribers, per-session `seq` order, presence | sessions (subscribe, typing), writers (committed) | subscribers' outboxes |
-//! | [`writer::Writer`] (one per arbiter, rooms hashed to one) | the publish queue, group commit | sessions and REST (publish) | the log, then room actors |
-//! | [`notify::Notifier`] | user → sessions | application (after storing) | sessions' outboxes |
+//! | [`room::RoomActor`] (one per room with local subscribers, spread over arbiters) | a room's subscribers, the room's `seq` order (re-sequencing, gap fill), presence across instances | sessions (subscribe, typing), writers and the bus (committed), the bus (typing, presence) | subscribers' outboxes, the bus (typing, presence) |
+//! | [`writer::Writer`] (a few per arbiter, rooms hashed to one) | the publish queue, group commit | sessions and REST (publish) | the log, then room actors and the bus |
+//! | [`notify::Notifier`] | user → sessions, per-user bus channels | application (after storing), the bus | sessions' outboxes |
+//!
+//! Events from other instances enter through [`bus::BusInbox`], which routes
+//! them to the same actors as local ones; rooms trust no arrival order.
 //!
 //! Fan-out never waits on a client: every connection has a bounded
 //! [`outbox::Outbox`]; a full one marks the connection a slow consumer and it
 //! is closed with 1013.
 
+pub mod bus;
 pub mod hub;
 pub mod ids;
 pub mod model;

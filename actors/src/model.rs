@@ -57,7 +57,7 @@ pub struct NewMessage {
 }
 
 /// A committed room message. `seq` is gapless per room.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct StoredMessage {
     pub room: RoomId,
     pub seq: Seq,

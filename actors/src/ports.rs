@@ -1,7 +1,9 @@
-//! The storage port the actors depend on. `src/store` implements it for
-//! PostgreSQL and for the embedded in-process store.
+//! The ports the actors depend on, implemented by the application:
+//! [`MessageLog`] (`src/store`: PostgreSQL or the embedded store),
+//! [`FrameEncoder`] (`src/ws/protocol.rs`) and [`Bus`] (`src/bus`: Redis
+//! pub/sub, or [`LocalBus`] for a single instance).
 
-use crate::ids::{RoomId, Seq};
+use crate::ids::{RoomId, Seq, UserId};
 use crate::model::{Appended, NewMessage, StoredMessage};
 use async_trait::async_trait;
 
@@ -62,4 +64,116 @@ pub trait FrameEncoder: Send + Sync + 'static {
     -> std::sync::Arc<str>;
     /// An `error` frame with `code` (`unavailable`, `too_large`, ...).
     fn error(&self, code: &str, message: &str, reference: Option<&str>) -> std::sync::Arc<str>;
+}
+
+/// An event another instance must see. The engine publishes local events on
+/// the [`Bus`] and receives the other instances' through [`crate::bus::BusInbox`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum BusEvent {
+    /// Messages of one room committed by this instance, in ascending `seq`.
+    Committed {
+        room: RoomId,
+        messages: Vec<StoredMessage>,
+    },
+    Typing {
+        room: RoomId,
+        user: UserId,
+    },
+    /// A user's first local session joined a room (`online`), or its last left.
+    Presence {
+        room: RoomId,
+        user: UserId,
+        online: bool,
+    },
+    /// A serialised `notification` frame for every session of `user`.
+    Notification {
+        user: UserId,
+        frame: String,
+    },
+    /// `user` was removed from `room`: end their subscriptions everywhere.
+    Revoke {
+        room: RoomId,
+        user: UserId,
+    },
+    /// A cached value changed: every instance drops its local copy.
+    Invalidate {
+        key: String,
+    },
+}
+
+impl BusEvent {
+    /// The channel scope an event travels on: one room, one user, or all.
+    pub fn scope(&self) -> BusScope {
+        match self {
+            BusEvent::Committed { room, .. }
+            | BusEvent::Typing { room, .. }
+            | BusEvent::Presence { room, .. } => BusScope::Room(*room),
+            BusEvent::Notification { user, .. } => BusScope::User(*user),
+            BusEvent::Revoke { .. } | BusEvent::Invalidate { .. } => BusScope::All,
+        }
+    }
+}
+
+/// Who listens to an event: the instances with a room's subscribers, with a
+/// user's sessions, or every instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BusScope {
+    Room(RoomId),
+    User(UserId),
+    All,
+}
+
+/// Who else, on other instances, is in a room: `(instance, user)` pairs.
+pub type RemotePresence = Vec<(String, UserId)>;
+
+/// The bridge between instances (Redis pub/sub in production; a no-op when
+/// parley runs alone). Publishing never blocks the caller and never fails it:
+/// an event that cannot cross is counted and logged by the implementation,
+/// and the room order guarantee survives it (gaps are filled from the log).
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Sends an event to the other instances listening on its scope.
+    fn publish(&self, event: BusEvent);
+
+    /// Starts receiving `scope`'s events; resolves once the subscription is
+    /// live, or at once when the bus is down (it resubscribes on reconnect).
+    /// Counted: every `watch` needs one `unwatch`.
+    async fn watch(&self, scope: BusScope);
+
+    /// Stops receiving `scope`'s events once no one watches it.
+    fn unwatch(&self, scope: BusScope);
+
+    /// Records which users this instance has in `room` (with an expiry, so a
+    /// crashed instance's users go offline by themselves) and returns who is
+    /// there on other instances; `None` when that is unknown (bus down).
+    async fn presence(&self, room: RoomId, local: Vec<UserId>) -> Option<RemotePresence>;
+}
+
+/// The bus of a single instance: nothing crosses, nobody else is present.
+pub struct LocalBus;
+
+#[async_trait]
+impl Bus for LocalBus {
+    fn publish(&self, _: BusEvent) {}
+    async fn watch(&self, _: BusScope) {}
+    fn unwatch(&self, _: BusScope) {}
+    async fn presence(&self, _: RoomId, _: Vec<UserId>) -> Option<RemotePresence> {
+        Some(Vec::new())
+    }
+}
+
+/// What the engine reports for metrics: the application turns these into
+/// Prometheus series (this crate knows nothing of Prometheus). Every method
+/// is called on a hot path, so an implementation only bumps counters.
+pub trait Observer: Send + Sync + 'static {
+    /// A room handed `frames` message frames to its local subscribers.
+    fn delivered(&self, _frames: u64) {}
+    /// How long a room took to hand one batch of committed messages to all
+    /// its local subscribers.
+    fn fanned_out(&self, _took: std::time::Duration) {}
+    /// A writer took a batch of `size` publishes off its queue to commit.
+    fn committed(&self, _size: usize) {}
+    /// Publishes queued in the writers changed by `delta`.
+    fn queued(&self, _delta: i64) {}
 }

@@ -7,9 +7,10 @@
 //! address is found dead. Actix does not catch panics, so actors are written
 //! not to panic (clippy denies `unwrap`/`expect`).
 
+use crate::bus::{BusInbox, Invalidator};
 use crate::hub::Hub;
 use crate::notify::Notifier;
-use crate::ports::{FrameEncoder, MessageLog};
+use crate::ports::{Bus, FrameEncoder, MessageLog};
 use crate::room::RoomDirectory;
 use crate::writer::WriterPool;
 use actix::{Actor, Addr, Arbiter, ArbiterHandle};
@@ -29,16 +30,20 @@ pub struct Engine {
 impl Engine {
     /// Starts one arbiter per core for rooms and writers, then the actors.
     /// Must run inside an actix `System`.
-    pub fn start(log: Arc<dyn MessageLog>, encoder: Arc<dyn FrameEncoder>) -> Self {
+    pub fn start(
+        log: Arc<dyn MessageLog>,
+        encoder: Arc<dyn FrameEncoder>,
+        bus: Arc<dyn Bus>,
+    ) -> Self {
         let threads = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .clamp(1, 16);
         let arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
         let handles: Vec<ArbiterHandle> = arbiters.iter().map(Arbiter::handle).collect();
-        let rooms = Arc::new(RoomDirectory::new(handles.clone(), log.clone(), encoder));
-        let writers = WriterPool::start(&handles, log, rooms.clone());
+        let rooms = RoomDirectory::new(handles.clone(), log.clone(), encoder, bus.clone());
+        let writers = WriterPool::start(&handles, log, rooms.clone(), bus.clone());
         let hub = actix::Supervisor::start(|_| Hub::default());
-        let notifier = actix::Supervisor::start(|_| Notifier::default());
+        let notifier = actix::Supervisor::start(move |_| Notifier::new(bus));
         tracing::info!(threads, "actor engine started");
         Self {
             rooms,
@@ -46,6 +51,18 @@ impl Engine {
             hub,
             notifier,
             _arbiters: Arc::new(arbiters),
+        }
+    }
+}
+
+impl Engine {
+    /// Where the bus hands in the other instances' events.
+    pub fn inbox(&self, invalidate: Option<Invalidator>) -> BusInbox {
+        BusInbox {
+            rooms: self.rooms.clone(),
+            hub: self.hub.clone(),
+            notifier: self.notifier.clone(),
+            invalidate,
         }
     }
 }

@@ -66,12 +66,7 @@ pub async fn live(state: web::Data<AppState>) -> HttpResponse {
     responses((status = 200, body = Readiness), (status = 503, description = "a required dependency is down, or the instance is draining", body = Readiness)))]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let database = check_database(&state).await;
-    let redis = Component {
-        status: "disabled",
-        backend: None,
-        latency_ms: None,
-        error: None,
-    };
+    let redis = check_redis(&state).await;
     let draining = state.lifecycle.draining();
     let is_ready = !draining && database.status == "ok" && state.lifecycle.started();
     let body = Readiness {
@@ -156,13 +151,49 @@ pub async fn db_stats(state: web::Data<AppState>) -> HttpResponse {
     })
 }
 
-/// Redis is not used yet (single-instance mode): always `disabled`.
-#[utoipa::path(get, path = "/health/redis-stats", tag = "health", responses((status = 200, body = Component)))]
-pub async fn redis_stats() -> HttpResponse {
-    HttpResponse::Ok().json(Component {
-        status: "disabled",
-        backend: None,
-        latency_ms: None,
-        error: None,
-    })
+/// Redis (when configured) is never required: unreachable is `degraded`,
+/// and the instance stays ready (local fan-out, per-instance limits).
+async fn check_redis(state: &AppState) -> Component {
+    let Some(redis) = &state.redis else {
+        return Component {
+            status: "disabled",
+            backend: None,
+            latency_ms: None,
+            error: None,
+        };
+    };
+    let health = redis.health().await;
+    state
+        .metrics
+        .dependency_up
+        .with_label_values(&["redis"])
+        .set(i64::from(health.connected));
+    Component {
+        status: if health.connected { "ok" } else { "degraded" },
+        backend: Some("redis"),
+        latency_ms: Some(health.latency.as_secs_f64() * 1000.0),
+        error: health.error.or_else(|| {
+            (!health.connected).then(|| "the pub/sub connection is down; reconnecting".into())
+        }),
+    }
+}
+
+/// Redis's state and a few `INFO` fields; `disabled` without `REDIS_URL`.
+#[derive(Serialize, ToSchema)]
+pub struct RedisStats {
+    #[serde(flatten)]
+    pub component: Component,
+    /// `INFO` fields (version, role, clients, memory, hits, channels).
+    #[schema(value_type = Object)]
+    pub info: Option<serde_json::Value>,
+}
+
+#[utoipa::path(get, path = "/health/redis-stats", tag = "health", responses((status = 200, body = RedisStats)))]
+pub async fn redis_stats(state: web::Data<AppState>) -> HttpResponse {
+    let component = check_redis(&state).await;
+    let info = match &state.redis {
+        Some(redis) => redis.stats().await.ok(),
+        None => None,
+    };
+    HttpResponse::Ok().json(RedisStats { component, info })
 }

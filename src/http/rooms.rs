@@ -18,6 +18,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use parley_actors::hub::messages::RevokeAccess;
 use parley_actors::model::{NewMessage, StoredMessage};
+use parley_actors::ports::BusEvent;
 use parley_actors::room::messages::Evict;
 use parley_actors::writer::{Publish, PublishError};
 use serde::{Deserialize, Serialize};
@@ -365,6 +366,11 @@ pub async fn remove_member(
     if let Some(addr) = state.engine.rooms.get(room_id) {
         addr.do_send(Evict { user });
     }
+    // Their sessions on other instances too.
+    state.bus.publish(BusEvent::Revoke {
+        room: room_id,
+        user,
+    });
     Ok(HttpResponse::NoContent().finish())
 }
 

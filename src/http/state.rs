@@ -22,6 +22,10 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Circuit breakers by dependency (`postgres`, `redis`).
     pub breakers: crate::breaker::Breakers,
+    /// Redis, when `REDIS_URL` is set (several instances).
+    pub redis: Option<Arc<crate::redis::Redis>>,
+    /// Events for other instances (a no-op without Redis).
+    pub bus: Arc<dyn parley_actors::ports::Bus>,
 }
 
 /// Start-up and drain flags the probes report.

@@ -199,7 +199,7 @@ impl WsSession {
             ClientFrame::Typing { room } => {
                 self.with_room(&room, reference, ctx, |act, room, _, _| {
                     act.state.engine.rooms.get_or_start(room).do_send(Typing {
-                        session: act.id,
+                        session: Some(act.id),
                         user: act.user,
                     });
                 });

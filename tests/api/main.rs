@@ -6,6 +6,7 @@
 mod helpers;
 
 mod auth;
+mod cluster;
 mod db;
 mod docs;
 mod drain;
@@ -19,6 +20,7 @@ mod postgres_outage;
 mod posts;
 mod rate_limits;
 mod rooms;
+mod scale_out;
 mod static_files;
 mod store_conformance;
 mod tracing;

@@ -3,12 +3,25 @@
 use super::messages::{Push, Register, Unregister};
 use crate::ids::{SessionId, UserId};
 use crate::outbox::Outbox;
+use crate::ports::{Bus, BusScope};
 use actix::{Actor, Context, Handler, Supervised};
 use std::collections::HashMap;
+use std::sync::Arc;
 
-#[derive(Default)]
 pub struct Notifier {
     users: HashMap<UserId, HashMap<SessionId, Outbox>>,
+    /// A user's notifications from other instances arrive on their bus
+    /// channel, watched while they have a session here.
+    bus: Arc<dyn Bus>,
+}
+
+impl Notifier {
+    pub fn new(bus: Arc<dyn Bus>) -> Self {
+        Self {
+            users: HashMap::new(),
+            bus,
+        }
+    }
 }
 
 impl Actor for Notifier {
@@ -19,16 +32,27 @@ impl Actor for Notifier {
     }
 }
 
-impl Supervised for Notifier {}
+/// A restarted notifier lost its map; sessions re-register on reconnect.
+/// Every watched channel is released so the counts stay balanced.
+impl Supervised for Notifier {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        for user in self.users.drain().map(|(user, _)| user) {
+            self.bus.unwatch(BusScope::User(user));
+        }
+    }
+}
 
 impl Handler<Register> for Notifier {
     type Result = ();
 
     fn handle(&mut self, msg: Register, _: &mut Self::Context) {
-        self.users
-            .entry(msg.user)
-            .or_default()
-            .insert(msg.session, msg.outbox);
+        let sessions = self.users.entry(msg.user).or_default();
+        if sessions.is_empty() {
+            let bus = self.bus.clone();
+            let user = msg.user;
+            actix::spawn(async move { bus.watch(BusScope::User(user)).await });
+        }
+        sessions.insert(msg.session, msg.outbox);
     }
 }
 
@@ -40,6 +64,7 @@ impl Handler<Unregister> for Notifier {
             sessions.remove(&msg.session);
             if sessions.is_empty() {
                 self.users.remove(&msg.user);
+                self.bus.unwatch(BusScope::User(msg.user));
             }
         }
     }
@@ -49,10 +74,13 @@ impl Handler<Push> for Notifier {
     type Result = ();
 
     fn handle(&mut self, msg: Push, _: &mut Self::Context) {
-        let Some(sessions) = self.users.get_mut(&msg.user) else {
+        let Some(sessions) = self.users.get(&msg.user) else {
             return;
         };
-        // A slow session closes itself (its outbox is marked); forget it here.
-        sessions.retain(|_, outbox| outbox.text(msg.frame.clone()).is_ok());
+        // A slow session closes itself (its outbox is marked) and
+        // unregisters, which keeps the bus watch count balanced.
+        for outbox in sessions.values() {
+            let _ = outbox.text(msg.frame.clone());
+        }
     }
 }

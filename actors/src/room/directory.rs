@@ -6,11 +6,11 @@
 
 use super::RoomActor;
 use crate::ids::RoomId;
-use crate::ports::{FrameEncoder, MessageLog};
+use crate::ports::{Bus, FrameEncoder, MessageLog, Observer};
 use actix::{Actor, Addr, ArbiterHandle};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 pub struct RoomDirectory {
     rooms: Mutex<HashMap<RoomId, Addr<RoomActor>>>,
@@ -18,6 +18,11 @@ pub struct RoomDirectory {
     next: AtomicUsize,
     log: Arc<dyn MessageLog>,
     encoder: Arc<dyn FrameEncoder>,
+    bus: Arc<dyn Bus>,
+    /// Handed to room actors, which remove themselves when idle.
+    this: Weak<RoomDirectory>,
+    /// Set once by the application; rooms and writers report through it.
+    observer: OnceLock<Arc<dyn Observer>>,
 }
 
 impl RoomDirectory {
@@ -25,14 +30,28 @@ impl RoomDirectory {
         arbiters: Vec<ArbiterHandle>,
         log: Arc<dyn MessageLog>,
         encoder: Arc<dyn FrameEncoder>,
-    ) -> Self {
-        Self {
+        bus: Arc<dyn Bus>,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|this| Self {
             rooms: Mutex::new(HashMap::new()),
             arbiters,
             next: AtomicUsize::new(0),
             log,
             encoder,
-        }
+            bus,
+            this: this.clone(),
+            observer: OnceLock::new(),
+        })
+    }
+
+    /// Installs the metrics observer of rooms and writers (once; later
+    /// calls are ignored).
+    pub fn set_observer(&self, observer: Arc<dyn Observer>) {
+        let _ = self.observer.set(observer);
+    }
+
+    pub fn observer(&self) -> Option<&Arc<dyn Observer>> {
+        self.observer.get()
     }
 
     /// The room's actor, started if it is not running.
@@ -41,7 +60,13 @@ impl RoomDirectory {
         if let Some(addr) = rooms.get(&room).filter(|a| a.connected()) {
             return addr.clone();
         }
-        let actor = RoomActor::new(room, self.log.clone(), self.encoder.clone());
+        let actor = RoomActor::new(
+            room,
+            self.log.clone(),
+            self.encoder.clone(),
+            self.bus.clone(),
+            self.this.clone(),
+        );
         let addr = match self.pick_arbiter() {
             Some(arbiter) => RoomActor::start_in_arbiter(&arbiter, |_| actor),
             None => actor.start(),
@@ -54,6 +79,24 @@ impl RoomDirectory {
     pub fn get(&self, room: RoomId) -> Option<Addr<RoomActor>> {
         let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
         rooms.get(&room).filter(|a| a.connected()).cloned()
+    }
+
+    /// Forgets `room`'s actor if it is still `addr` (an idle room stopping;
+    /// a newer actor for the room stays).
+    pub fn remove_if_same(&self, room: RoomId, addr: &Addr<RoomActor>) {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        if rooms.get(&room).is_some_and(|a| a == addr) {
+            rooms.remove(&room);
+        }
+    }
+
+    /// Running room actors (metrics).
+    pub fn len(&self) -> usize {
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Every running room actor (drain, metrics).

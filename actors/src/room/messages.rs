@@ -39,8 +39,20 @@ pub struct Committed {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Typing {
-    pub session: SessionId,
+    /// The local session typing (it does not hear itself); `None` when the
+    /// event came from another instance.
+    pub session: Option<SessionId>,
     pub user: UserId,
+}
+
+/// Another instance's first session of `user` joined the room (`online`),
+/// or its last one left.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RemotePresenceChanged {
+    pub instance: String,
+    pub user: UserId,
+    pub online: bool,
 }
 
 /// `user` lost access (removed from the room): end their subscriptions.
@@ -49,6 +61,12 @@ pub struct Typing {
 pub struct Evict {
     pub user: UserId,
 }
+
+/// Events from other instances may have been lost: compare the stream
+/// with the log's head and fill what is missing.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Resync;
 
 /// How many sessions are subscribed (tests and metrics).
 #[derive(Message)]

@@ -5,6 +5,8 @@
 pub mod actor;
 pub mod directory;
 pub mod messages;
+pub mod presence;
+pub mod sequence;
 
 pub use actor::RoomActor;
 pub use directory::RoomDirectory;

@@ -6,7 +6,7 @@
 use super::messages::{Publish, PublishError, WhenIdle};
 use crate::ids::RoomId;
 use crate::model::{Appended, StoredMessage};
-use crate::ports::{LogError, MessageLog};
+use crate::ports::{Bus, BusEvent, LogError, MessageLog};
 use crate::room::RoomDirectory;
 use crate::room::messages::Committed;
 use actix::{
@@ -29,16 +29,18 @@ type Reply = oneshot::Sender<Result<Appended, PublishError>>;
 pub struct Writer {
     log: Arc<dyn MessageLog>,
     rooms: Arc<RoomDirectory>,
+    bus: Arc<dyn Bus>,
     queue: VecDeque<(Publish, Reply)>,
     flushing: bool,
     idle_waiters: Vec<oneshot::Sender<()>>,
 }
 
 impl Writer {
-    pub fn new(log: Arc<dyn MessageLog>, rooms: Arc<RoomDirectory>) -> Self {
+    pub fn new(log: Arc<dyn MessageLog>, rooms: Arc<RoomDirectory>, bus: Arc<dyn Bus>) -> Self {
         Self {
             log,
             rooms,
+            bus,
             queue: VecDeque::new(),
             flushing: false,
             idle_waiters: Vec::new(),
@@ -57,6 +59,10 @@ impl Writer {
         }
         self.flushing = true;
         let take = self.queue.len().min(MAX_BATCH);
+        if let Some(observer) = self.rooms.observer() {
+            observer.queued(-(take as i64));
+            observer.committed(take);
+        }
         let (batch, replies): (Vec<_>, Vec<_>) = self
             .queue
             .drain(..take)
@@ -97,11 +103,16 @@ impl Writer {
         // message no later than the rest of the room.
         for (room, mut messages) in by_room {
             messages.sort_by_key(|m| m.seq);
+            let messages: Arc<[StoredMessage]> = messages.into();
             if let Some(addr) = self.rooms.get(room) {
                 addr.do_send(Committed {
-                    messages: messages.into(),
+                    messages: messages.clone(),
                 });
             }
+            self.bus.publish(BusEvent::Committed {
+                room,
+                messages: messages.to_vec(),
+            });
         }
         for (reply, item) in replies.into_iter().zip(appended) {
             let _ = reply.send(Ok(item));
@@ -122,6 +133,9 @@ impl Actor for Writer {
 impl Supervised for Writer {
     fn restarting(&mut self, _: &mut Context<Self>) {
         tracing::warn!("writer restarting");
+        if let Some(observer) = self.rooms.observer() {
+            observer.queued(-(self.queue.len() as i64));
+        }
         self.queue.clear();
         self.flushing = false;
     }
@@ -136,6 +150,9 @@ impl Handler<Publish> for Writer {
         }
         let (tx, rx) = oneshot::channel();
         self.queue.push_back((msg, tx));
+        if let Some(observer) = self.rooms.observer() {
+            observer.queued(1);
+        }
         self.flush(ctx);
         Box::pin(async move { rx.await.unwrap_or(Err(PublishError::Unavailable)) })
     }
@@ -168,9 +185,10 @@ impl WriterPool {
         arbiters: &[ArbiterHandle],
         log: Arc<dyn MessageLog>,
         rooms: Arc<RoomDirectory>,
+        bus: Arc<dyn Bus>,
     ) -> Self {
         let writers: Vec<Addr<Writer>> = if arbiters.is_empty() {
-            vec![Writer::new(log, rooms).start()]
+            vec![Writer::new(log, rooms, bus).start()]
         } else {
             // Several writers per arbiter: a writer waits on its commit (an
             // fsync), so more of them keep more transactions in flight, which
@@ -180,8 +198,10 @@ impl WriterPool {
                 .cycle()
                 .take(arbiters.len() * WRITERS_PER_ARBITER)
                 .map(|arbiter| {
-                    let (log, rooms) = (log.clone(), rooms.clone());
-                    actix::Supervisor::start_in_arbiter(arbiter, move |_| Writer::new(log, rooms))
+                    let (log, rooms, bus) = (log.clone(), rooms.clone(), bus.clone());
+                    actix::Supervisor::start_in_arbiter(arbiter, move |_| {
+                        Writer::new(log, rooms, bus)
+                    })
                 })
                 .collect()
         };

@@ -1,0 +1,86 @@
+//! Where events from other instances enter the engine.
+//!
+//! The [`Bus`](crate::ports::Bus) implementation hands every event it
+//! receives to [`BusInbox::deliver`], which routes it to the same actors a
+//! local event would reach. Nothing here trusts arrival order: rooms
+//! re-sequence messages themselves (see [`crate::room`]).
+
+use crate::hub::Hub;
+use crate::hub::messages::RevokeAccess;
+use crate::notify::Notifier;
+use crate::notify::messages::Push;
+use crate::ports::BusEvent;
+use crate::room::RoomDirectory;
+use crate::room::messages::{Committed, Evict, RemotePresenceChanged, Resync, Typing};
+use actix::Addr;
+use std::sync::Arc;
+
+/// Invalidation of cached values is the application's business; it
+/// registers what to call here.
+pub type Invalidator = Arc<dyn Fn(&str) + Send + Sync>;
+
+#[derive(Clone)]
+pub struct BusInbox {
+    pub rooms: Arc<RoomDirectory>,
+    pub hub: Addr<Hub>,
+    pub notifier: Addr<Notifier>,
+    pub invalidate: Option<Invalidator>,
+}
+
+impl BusInbox {
+    /// Events may have been lost (the bus reconnected or fell behind):
+    /// every room compares its stream with the log and fills what is missing.
+    pub fn resync_rooms(&self) {
+        for room in self.rooms.all() {
+            room.do_send(Resync);
+        }
+    }
+
+    /// Routes one event from instance `origin` (never this one).
+    pub fn deliver(&self, origin: &str, event: BusEvent) {
+        match event {
+            BusEvent::Committed { room, messages } => {
+                // Nobody here subscribes to the room: nothing to do.
+                if let Some(addr) = self.rooms.get(room) {
+                    addr.do_send(Committed {
+                        messages: messages.into(),
+                    });
+                }
+            }
+            BusEvent::Typing { room, user } => {
+                if let Some(addr) = self.rooms.get(room) {
+                    addr.do_send(Typing {
+                        session: None,
+                        user,
+                    });
+                }
+            }
+            BusEvent::Presence { room, user, online } => {
+                if let Some(addr) = self.rooms.get(room) {
+                    addr.do_send(RemotePresenceChanged {
+                        instance: origin.to_owned(),
+                        user,
+                        online,
+                    });
+                }
+            }
+            BusEvent::Notification { user, frame } => {
+                self.notifier.do_send(Push {
+                    user,
+                    frame: frame.into(),
+                });
+            }
+            BusEvent::Revoke { room, user } => {
+                self.hub.do_send(RevokeAccess { user, room });
+                if let Some(addr) = self.rooms.get(room) {
+                    addr.do_send(Evict { user });
+                }
+            }
+            BusEvent::Invalidate { key } => {
+                if let Some(invalidate) = &self.invalidate {
+                    invalidate(&key);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Puts a room's messages back in `seq` order.
+//!
+//! Messages reach a room from this instance's writers and, through the bus,
+//! from every other instance. Pub/sub may reorder them (two publishers) or
+//! lose them (a subscriber reconnecting), so the room does not trust arrival
+//! order: it delivers a message only when every lower `seq` was delivered,
+//! holds early arrivals (bounded), and asks for a gap to be filled from the
+//! log when it does not close by itself. Seqs are allocated in the commit
+//! transaction, so a message above a gap proves the gap is committed.
+
+use crate::ids::Seq;
+use crate::model::StoredMessage;
+use std::collections::BTreeMap;
+
+/// Early arrivals held at most; beyond this the highest are dropped and
+/// fetched from the log once the lower ones are delivered.
+pub const MAX_PENDING: usize = 10_000;
+
+#[derive(Default)]
+pub struct Sequencer {
+    /// Every message up to this one was delivered; `None` until the room
+    /// knows where its stream starts.
+    delivered: Option<Seq>,
+    pending: BTreeMap<Seq, StoredMessage>,
+    /// Messages above `pending` were dropped for lack of room.
+    truncated: bool,
+}
+
+/// Messages to fetch from the log: `after < seq < before`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gap {
+    pub after: Seq,
+    pub before: Option<Seq>,
+}
+
+impl Sequencer {
+    pub fn delivered(&self) -> Option<Seq> {
+        self.delivered
+    }
+
+    /// Starts the stream after `head` (the log's last `seq` when the room
+    /// began listening). Returns what is now deliverable.
+    pub fn start_after(&mut self, head: Seq) -> Vec<StoredMessage> {
+        if self.delivered.is_none() {
+            self.delivered = Some(head);
+        }
+        self.take_ready()
+    }
+
+    /// Takes messages in any order and returns those now deliverable, in
+    /// ascending `seq`. Duplicates and already-delivered ones are ignored.
+    pub fn accept(
+        &mut self,
+        messages: impl IntoIterator<Item = StoredMessage>,
+    ) -> Vec<StoredMessage> {
+        for message in messages {
+            if self.delivered.is_some_and(|d| message.seq <= d) {
+                continue;
+            }
+            self.pending.insert(message.seq, message);
+        }
+        while self.pending.len() > MAX_PENDING {
+            self.pending.pop_last();
+            self.truncated = true;
+        }
+        self.take_ready()
+    }
+
+    /// The missing range blocking delivery, if any.
+    pub fn gap(&self) -> Option<Gap> {
+        let after = self.delivered?;
+        match self.pending.first_key_value() {
+            Some((first, _)) => Some(Gap {
+                after,
+                before: Some(*first),
+            }),
+            None if self.truncated => Some(Gap {
+                after,
+                before: None,
+            }),
+            None => None,
+        }
+    }
+
+    fn take_ready(&mut self) -> Vec<StoredMessage> {
+        let Some(mut delivered) = self.delivered else {
+            return Vec::new();
+        };
+        let mut ready = Vec::new();
+        while let Some(entry) = self.pending.first_entry() {
+            let seq = *entry.key();
+            if seq <= delivered {
+                entry.remove();
+            } else if seq == delivered.next() {
+                ready.push(entry.remove());
+                delivered = seq;
+            } else {
+                break;
+            }
+        }
+        self.delivered = Some(delivered);
+        ready
+    }
+
+    /// The log's head is `head`: anything above what was delivered is
+    /// missing and must be fetched.
+    pub fn expect_up_to(&mut self, head: Seq) {
+        if self.delivered.is_some_and(|d| head > d) {
+            self.truncated = true;
+        }
+    }
+
+    /// Gives up on the gap below the first held message (the log does not
+    /// have it) and returns what that releases.
+    pub fn skip_gap(&mut self) -> Vec<StoredMessage> {
+        if let (Some(_), Some((first, _))) = (self.delivered, self.pending.first_key_value()) {
+            self.delivered = Some(Seq(first.0 - 1));
+        }
+        self.take_ready()
+    }
+
+    /// A fill from the log came back with nothing above `delivered`: what
+    /// was dropped has been fetched (or never existed).
+    pub fn fill_exhausted(&mut self) {
+        if self.pending.is_empty() {
+            self.truncated = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{MessageId, RoomId, UserId};
+
+    fn msg(seq: i64) -> StoredMessage {
+        StoredMessage {
+            room: RoomId(uuid::Uuid::nil()),
+            seq: Seq(seq),
+            id: MessageId(uuid::Uuid::now_v7()),
+            author: UserId(uuid::Uuid::nil()),
+            body: format!("m{seq}"),
+            ts: chrono::Utc::now(),
+            client_id: format!("c{seq}"),
+        }
+    }
+
+    fn seqs(ms: &[StoredMessage]) -> Vec<i64> {
+        ms.iter().map(|m| m.seq.0).collect()
+    }
+
+    #[test]
+    fn holds_early_arrivals_until_the_gap_closes() {
+        let mut s = Sequencer::default();
+        assert!(s.start_after(Seq(4)).is_empty());
+        assert!(s.accept([msg(7), msg(6)]).is_empty());
+        assert_eq!(
+            s.gap(),
+            Some(Gap {
+                after: Seq(4),
+                before: Some(Seq(6))
+            })
+        );
+        assert_eq!(seqs(&s.accept([msg(5)])), vec![5, 6, 7]);
+        assert_eq!(s.gap(), None);
+    }
+
+    #[test]
+    fn ignores_duplicates_and_what_was_delivered() {
+        let mut s = Sequencer::default();
+        s.start_after(Seq(0));
+        assert_eq!(seqs(&s.accept([msg(1), msg(2)])), vec![1, 2]);
+        assert!(s.accept([msg(2), msg(1)]).is_empty());
+        assert_eq!(seqs(&s.accept([msg(4), msg(3), msg(4)])), vec![3, 4]);
+    }
+
+    #[test]
+    fn buffers_until_the_start_is_known() {
+        let mut s = Sequencer::default();
+        assert!(s.accept([msg(3), msg(4)]).is_empty());
+        assert_eq!(s.gap(), None, "no start, no gap to fill");
+        // Head 3: 3 was covered by the replay, 4 is new.
+        assert_eq!(seqs(&s.start_after(Seq(3))), vec![4]);
+    }
+
+    #[test]
+    fn a_truncated_buffer_asks_for_the_rest() {
+        let mut s = Sequencer::default();
+        s.start_after(Seq(0));
+        let flood: Vec<_> = (2..=(MAX_PENDING as i64 + 11)).map(msg).collect();
+        assert!(s.accept(flood).is_empty());
+        let ready = s.accept([msg(1)]);
+        // Never more than MAX_PENDING held, even for a moment.
+        assert_eq!(ready.len(), MAX_PENDING);
+        let after = Seq(MAX_PENDING as i64);
+        assert_eq!(
+            s.gap(),
+            Some(Gap {
+                after,
+                before: None
+            })
+        );
+        s.fill_exhausted();
+        assert_eq!(s.gap(), None);
+    }
+}

@@ -1,0 +1,346 @@
+//! The bus over Redis pub/sub.
+//!
+//! Channels, all under the key prefix: `room:{id}` (messages, typing,
+//! presence), `user:{id}` (notifications) and `all` (revocations, cache
+//! invalidation). An instance subscribes to a room's channel while it has a
+//! room actor for it and to a user's channel while the user has a session
+//! here, so traffic follows interest. Each payload is a JSON envelope with
+//! the origin instance, so an instance ignores its own events (it already
+//! delivered them locally) and never delivers twice.
+//!
+//! Publishing goes through one bounded queue and one task that pipelines
+//! what has accumulated: callers never wait on Redis, and a full queue
+//! drops (counted; rooms refill dropped messages from the database).
+//!
+//! Subscriptions are counted here, not trusted to the client: after a
+//! reconnect every watched channel is subscribed again and every room is
+//! told to check the log for what the outage lost.
+
+use crate::metrics::Metrics;
+use crate::redis::Redis;
+use async_trait::async_trait;
+use fred::prelude::*;
+use parley_actors::bus::BusInbox;
+use parley_actors::ids::{RoomId, UserId};
+use parley_actors::ports::{Bus, BusEvent, BusScope, RemotePresence};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{Mutex, mpsc};
+
+/// Events waiting to be published before new ones are dropped.
+const QUEUE: usize = 50_000;
+/// Events sent in one pipeline.
+const PIPELINE: usize = 256;
+/// A presence entry lives this long without a refresh: three room ticks.
+const PRESENCE_TTL: Duration = Duration::from_secs(15);
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    /// The publishing instance.
+    o: String,
+    e: BusEvent,
+}
+
+pub struct RedisBus {
+    redis: Arc<Redis>,
+    instance: String,
+    outgoing: mpsc::Sender<BusEvent>,
+    /// Channel → number of watchers; the lock also orders SUBSCRIBE and
+    /// UNSUBSCRIBE of one channel.
+    watched: Mutex<HashMap<String, usize>>,
+    inbox: OnceLock<BusInbox>,
+    metrics: Arc<Metrics>,
+    this: Weak<RedisBus>,
+}
+
+impl RedisBus {
+    /// Starts the publishing and receiving tasks. Incoming events wait until
+    /// [`RedisBus::attach`] names the engine they go to.
+    pub fn start(redis: Arc<Redis>, instance: &str, metrics: Arc<Metrics>) -> Arc<Self> {
+        let (outgoing, queue) = mpsc::channel(QUEUE);
+        let bus = Arc::new_cyclic(|this| Self {
+            redis,
+            instance: instance.to_owned(),
+            outgoing,
+            watched: Mutex::new(HashMap::new()),
+            inbox: OnceLock::new(),
+            metrics,
+            this: this.clone(),
+        });
+        tokio::spawn(publish_loop(bus.clone(), queue));
+        tokio::spawn(receive_loop(bus.clone()));
+        let on_reconnect = bus.clone();
+        bus.redis.subscriber.on_reconnect(move |_| {
+            let bus = on_reconnect.clone();
+            async move {
+                // Its own task: the listener must not wait on Redis calls.
+                tokio::spawn(async move { bus.resubscribe().await });
+                Ok(())
+            }
+        });
+        bus
+    }
+
+    /// Connects the bus to the engine and subscribes to the `all` channel.
+    pub async fn attach(&self, inbox: BusInbox) {
+        let _ = self.inbox.set(inbox);
+        self.watch(BusScope::All).await;
+    }
+
+    fn channel(&self, scope: BusScope) -> String {
+        match scope {
+            BusScope::Room(RoomId(id)) => self.redis.key(&format!("room:{id}")),
+            BusScope::User(UserId(id)) => self.redis.key(&format!("user:{id}")),
+            BusScope::All => self.redis.key("all"),
+        }
+    }
+
+    fn presence_key(&self, room: RoomId) -> String {
+        self.redis.key(&format!("presence:{}", room.0))
+    }
+
+    fn member(&self, user: UserId) -> String {
+        format!("{}|{}", self.instance, user.0)
+    }
+
+    /// After a reconnect: every watched channel again, then every room
+    /// checks the log for messages published while the link was down.
+    async fn resubscribe(&self) {
+        let channels: Vec<String> = self.watched.lock().await.keys().cloned().collect();
+        tracing::info!(
+            channels = channels.len(),
+            "Redis reconnected; resubscribing"
+        );
+        if !channels.is_empty()
+            && let Err(error) = self.redis.subscriber.subscribe(channels).await
+        {
+            tracing::warn!(%error, "resubscribing after a Redis reconnect failed");
+        }
+        if let Some(inbox) = self.inbox.get() {
+            inbox.resync_rooms();
+        }
+    }
+
+    fn receive(&self, channel: &str, payload: &str) {
+        let envelope: Envelope = match serde_json::from_str(payload) {
+            Ok(e) => e,
+            Err(error) => {
+                tracing::warn!(%error, channel, "ignoring an unreadable bus message");
+                return;
+            }
+        };
+        if envelope.o == self.instance {
+            return;
+        }
+        self.metrics
+            .bridge_messages
+            .with_label_values(&["in"])
+            .inc();
+        if let Some(inbox) = self.inbox.get() {
+            inbox.deliver(&envelope.o, envelope.e);
+        }
+    }
+
+    /// Keeps the shared presence registry in step with a local presence
+    /// change, so snapshots agree with events.
+    async fn record_presence(&self, room: RoomId, user: UserId, online: bool) {
+        let key = self.presence_key(room);
+        let member = self.member(user);
+        let outcome: Result<(), Error> = if online {
+            let expiry = now_ms() + PRESENCE_TTL.as_millis() as f64;
+            self.redis
+                .client
+                .zadd(&key, None, None, false, false, (expiry, member))
+                .await
+        } else {
+            self.redis.client.zrem(&key, member).await
+        };
+        if let Err(error) = outcome {
+            tracing::debug!(%error, "could not record presence in Redis");
+        }
+    }
+}
+
+#[async_trait]
+impl Bus for RedisBus {
+    fn publish(&self, event: BusEvent) {
+        if self.outgoing.try_send(event).is_err() {
+            self.metrics
+                .bridge_messages
+                .with_label_values(&["dropped"])
+                .inc();
+        }
+    }
+
+    async fn watch(&self, scope: BusScope) {
+        let channel = self.channel(scope);
+        let mut watched = self.watched.lock().await;
+        let count = watched.entry(channel.clone()).or_default();
+        *count += 1;
+        if *count == 1 {
+            // Counted even if this fails: the reconnect handler subscribes
+            // every watched channel again.
+            if let Err(error) = self.redis.subscriber.subscribe(channel).await {
+                tracing::debug!(%error, "subscribe failed; retried on reconnect");
+            }
+        }
+    }
+
+    fn unwatch(&self, scope: BusScope) {
+        let channel = self.channel(scope);
+        let Some(bus) = self.this.upgrade() else {
+            return;
+        };
+        // Actors call this from synchronous code; the count is released in
+        // a task, under the same lock as `watch`.
+        tokio::spawn(async move {
+            let mut watched = bus.watched.lock().await;
+            if release(&mut watched, &channel) {
+                let _ = bus.redis.subscriber.unsubscribe(channel).await;
+            }
+        });
+    }
+
+    async fn presence(&self, room: RoomId, local: Vec<UserId>) -> Option<RemotePresence> {
+        let key = self.presence_key(room);
+        let now = now_ms();
+        let expiry = now + PRESENCE_TTL.as_millis() as f64;
+        let pipeline = self.redis.client.pipeline();
+        if !local.is_empty() {
+            let entries: Vec<(f64, String)> =
+                local.iter().map(|u| (expiry, self.member(*u))).collect();
+            let _: () = pipeline
+                .zadd(&key, None, None, false, false, entries)
+                .await
+                .ok()?;
+        }
+        let _: () = pipeline
+            .zremrangebyscore(&key, f64::NEG_INFINITY, now)
+            .await
+            .ok()?;
+        let _: () = pipeline
+            .zrangebyscore(&key, now, f64::INFINITY, false, None)
+            .await
+            .ok()?;
+        // The key outlives its last entry by a little, not forever.
+        let _: () = pipeline
+            .expire(&key, (PRESENCE_TTL.as_secs() * 4) as i64, None)
+            .await
+            .ok()?;
+        let results: Vec<Value> = match pipeline.all().await {
+            Ok(r) => r,
+            Err(error) => {
+                tracing::debug!(%error, "presence snapshot failed");
+                return None;
+            }
+        };
+        let members: Vec<String> = results
+            .get(results.len().checked_sub(2)?)?
+            .clone()
+            .convert()
+            .ok()?;
+        let prefix = format!("{}|", self.instance);
+        Some(
+            members
+                .iter()
+                .filter(|m| !m.starts_with(&prefix))
+                .filter_map(|m| {
+                    let (instance, user) = m.rsplit_once('|')?;
+                    let user = uuid::Uuid::parse_str(user).ok()?;
+                    Some((instance.to_owned(), UserId(user)))
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Decrements a channel's watch count; true when it reached zero.
+fn release(watched: &mut HashMap<String, usize>, channel: &str) -> bool {
+    let Some(count) = watched.get_mut(channel) else {
+        return false;
+    };
+    *count -= 1;
+    if *count == 0 {
+        watched.remove(channel);
+        return true;
+    }
+    false
+}
+
+fn now_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_millis() as f64)
+}
+
+async fn publish_loop(bus: Arc<RedisBus>, mut queue: mpsc::Receiver<BusEvent>) {
+    let mut batch = Vec::with_capacity(PIPELINE);
+    while queue.recv_many(&mut batch, PIPELINE).await > 0 {
+        let pipeline = bus.redis.client.pipeline();
+        let mut sent = 0u64;
+        for event in batch.drain(..) {
+            if let BusEvent::Presence { room, user, online } = &event {
+                bus.record_presence(*room, *user, *online).await;
+            }
+            let channel = bus.channel(event.scope());
+            let envelope = Envelope {
+                o: bus.instance.clone(),
+                e: event,
+            };
+            let Ok(payload) = serde_json::to_string(&envelope) else {
+                continue;
+            };
+            let queued: Result<(), Error> = pipeline.publish(channel, payload).await;
+            if queued.is_ok() {
+                sent += 1;
+            }
+        }
+        match pipeline.all::<Vec<Value>>().await {
+            Ok(_) => bus
+                .metrics
+                .bridge_messages
+                .with_label_values(&["out"])
+                .inc_by(sent),
+            Err(error) => {
+                bus.metrics
+                    .bridge_messages
+                    .with_label_values(&["dropped"])
+                    .inc_by(sent);
+                tracing::debug!(%error, events = sent, "publishing to Redis failed");
+            }
+        }
+    }
+}
+
+async fn receive_loop(bus: Arc<RedisBus>) {
+    let mut messages = bus.redis.subscriber.message_rx();
+    loop {
+        match messages.recv().await {
+            Ok(message) => {
+                let channel = message.channel.to_string();
+                match message.value.as_str() {
+                    Some(payload) => bus.receive(&channel, &payload),
+                    None => tracing::warn!(channel, "ignoring a non-text bus message"),
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(lost)) => {
+                // The rooms' gap fill recovers lost messages; typing and
+                // presence heal at the next event or snapshot.
+                tracing::warn!(
+                    lost,
+                    "the bus receiver fell behind; rooms refill from the log"
+                );
+                bus.metrics
+                    .bridge_messages
+                    .with_label_values(&["lost"])
+                    .inc_by(lost);
+                if let Some(inbox) = bus.inbox.get() {
+                    inbox.resync_rooms();
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}

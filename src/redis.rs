@@ -1,0 +1,153 @@
+//! The Redis connections, when `REDIS_URL` is set.
+//!
+//! Two fred clients: one for commands (publish, presence, rate limits,
+//! cache) and one subscriber for the bus. Both reconnect by themselves with
+//! exponential backoff and jitter, forever; commands fail fast while Redis is
+//! unreachable instead of queueing, so every caller can fall back (local
+//! fan-out, per-instance rate limits, the database for cached reads). Redis
+//! is never required: parley starts, serves and stays ready without it, and
+//! reports it `degraded`.
+//!
+//! `REDIS_URL` schemes are fred's: `redis://`, `redis-cluster://` and
+//! `redis-sentinel://HOST:PORT/DB?sentinelServiceName=NAME&node=HOST2:PORT2`.
+
+use crate::config::RedisSettings;
+use anyhow::Context as _;
+use fred::clients::SubscriberClient;
+use fred::prelude::*;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long start-up waits for the first connection before going on
+/// degraded (the clients keep trying in the background).
+const STARTUP_WAIT: Duration = Duration::from_secs(3);
+/// A command not answered in this time fails; callers fall back.
+const COMMAND_TIMEOUT: Duration = Duration::from_millis(1000);
+/// The health probe's own, shorter deadline.
+const PING_TIMEOUT: Duration = Duration::from_millis(500);
+
+pub struct Redis {
+    pub client: Client,
+    pub subscriber: SubscriberClient,
+    prefix: String,
+}
+
+/// What the health probe reports about Redis.
+pub struct RedisHealth {
+    pub connected: bool,
+    pub latency: Duration,
+    pub error: Option<String>,
+}
+
+impl Redis {
+    /// Builds both clients and starts connecting. Returns once connected, or
+    /// after [`STARTUP_WAIT`] with the clients still retrying.
+    pub async fn connect(url: &str, settings: &RedisSettings) -> anyhow::Result<Arc<Self>> {
+        let mut config =
+            Config::from_url(url).context("REDIS_URL: not a Redis URL fred accepts")?;
+        config.fail_fast = true;
+        let mut builder = Builder::from_config(config);
+        builder
+            .with_connection_config(|c| {
+                c.connection_timeout = Duration::from_secs(2);
+                c.internal_command_timeout = Duration::from_secs(2);
+                c.max_command_attempts = 2;
+            })
+            .with_performance_config(|p| {
+                p.default_command_timeout = COMMAND_TIMEOUT;
+                // Bus messages wait here between the socket and the router
+                // task; a lagging router loses messages, which rooms refill
+                // from the database.
+                p.broadcast_channel_capacity = 16_384;
+            })
+            // Unlimited attempts, 100 ms doubling to 2 s; fred adds jitter.
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2));
+        let client = builder.build().context("building the Redis client")?;
+        let subscriber = builder
+            .build_subscriber_client()
+            .context("building the Redis subscriber")?;
+        client.connect();
+        subscriber.connect();
+        let both = async {
+            client.wait_for_connect().await?;
+            subscriber.wait_for_connect().await
+        };
+        match tokio::time::timeout(STARTUP_WAIT, both).await {
+            Ok(Ok(())) => tracing::info!("connected to Redis"),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "Redis is not reachable yet; serving degraded and retrying")
+            }
+            Err(_) => tracing::warn!(
+                wait = ?STARTUP_WAIT,
+                "Redis did not answer in time; serving degraded and retrying"
+            ),
+        }
+        Ok(Arc::new(Self {
+            client,
+            subscriber,
+            prefix: settings.prefix.clone(),
+        }))
+    }
+
+    /// `prefix` + `name`: every key and channel goes through here, so
+    /// deployments and test runs sharing one Redis never collide.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    pub async fn health(&self) -> RedisHealth {
+        let started = Instant::now();
+        let ping = tokio::time::timeout(PING_TIMEOUT, self.client.ping::<String>(None)).await;
+        let error = match ping {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!("no answer within {PING_TIMEOUT:?}")),
+        };
+        RedisHealth {
+            connected: error.is_none() && self.subscriber.is_connected(),
+            latency: started.elapsed(),
+            error,
+        }
+    }
+
+    /// A few `INFO` fields an operator looks at first.
+    pub async fn stats(&self) -> Result<serde_json::Value, String> {
+        let info: String = tokio::time::timeout(PING_TIMEOUT, self.client.info(None))
+            .await
+            .map_err(|_| "no answer".to_owned())?
+            .map_err(|e| e.to_string())?;
+        const FIELDS: &[&str] = &[
+            "redis_version",
+            "role",
+            "connected_clients",
+            "used_memory",
+            "used_memory_peak",
+            "maxmemory",
+            "evicted_keys",
+            "keyspace_hits",
+            "keyspace_misses",
+            "pubsub_channels",
+            "instantaneous_ops_per_sec",
+            "uptime_in_seconds",
+        ];
+        let map: serde_json::Map<String, serde_json::Value> = info
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .filter(|(k, _)| FIELDS.contains(k))
+            .map(|(k, v)| {
+                let value = v
+                    .trim()
+                    .parse::<i64>()
+                    .map_or_else(|_| v.trim().into(), serde_json::Value::from);
+                (k.to_owned(), value)
+            })
+            .collect();
+        Ok(map.into())
+    }
+
+    /// Closes both connections (end of drain).
+    pub async fn close(&self) {
+        let _ = tokio::time::timeout(PING_TIMEOUT, self.subscriber.quit()).await;
+        let _ = tokio::time::timeout(PING_TIMEOUT, self.client.quit()).await;
+    }
+}
