@@ -6,10 +6,10 @@
 //! [`Application::run_until_stopped`] serves until a signal stops it.
 
 use crate::auth::JwtKeys;
+use crate::bus::RedisBus;
 use crate::config::Settings;
 use crate::http::state::Lifecycle;
 use crate::http::{self, AppState};
-use crate::bus::RedisBus;
 use crate::rate_limit::{LocalLimiter, RedisLimiter, SharedLimiter};
 use crate::redis::Redis;
 use crate::store::SharedStore;
@@ -59,6 +59,9 @@ impl Application {
         let log: Arc<dyn MessageLog> = store.clone();
         let (redis, bus, limiter) = connect_redis(&settings, &instance_id, &metrics).await?;
         let engine = Engine::start(log, Arc::new(JsonEncoder), bus.bus.clone());
+        engine
+            .rooms
+            .set_observer(Arc::new(crate::metrics::EngineMetrics(metrics.clone())));
         if let Some(redis_bus) = &bus.redis {
             redis_bus.attach(engine.inbox(None)).await;
         }
@@ -299,7 +302,9 @@ async fn connect_redis(
 ) -> anyhow::Result<(Option<Arc<Redis>>, Buses, SharedLimiter)> {
     let (api, auth) = (settings.rate.api_per_min, settings.rate.auth_per_min);
     let Some(url) = &settings.redis.url else {
-        tracing::info!("REDIS_URL is not set: single-instance mode (local fan-out and rate limits)");
+        tracing::info!(
+            "REDIS_URL is not set: single-instance mode (local fan-out and rate limits)"
+        );
         let buses = Buses {
             bus: Arc::new(LocalBus),
             redis: None,
