@@ -23,7 +23,7 @@ pub struct Settings {
     pub http: HttpSettings,
     /// `[database]`: PostgreSQL, or the embedded store when unset.
     pub database: DatabaseSettings,
-    /// `[redis]`: accepted and checked, not used yet (single-instance mode).
+    /// `[redis]`: bridges instances when set (see `crate::bus`).
     pub redis: RedisSettings,
     /// `[auth]`: signing keys and token lifetimes.
     pub auth: AuthSettings,
@@ -119,8 +119,8 @@ impl fmt::Debug for DatabaseSettings {
     }
 }
 
-/// `[redis]` in `parley.toml`. Validated at start-up but not used yet:
-/// cross-instance fan-out and shared rate limits are planned.
+/// `[redis]` in `parley.toml`: the bridge between instances (pub/sub,
+/// presence, shared rate limits).
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisSettings {
