@@ -20,6 +20,7 @@
 //! | [`store`] | the `Store` trait, PostgreSQL and embedded implementations |
 //! | [`rate_limit`] | per-user and per-IP request limits (GCRA), in process or in Redis |
 //! | [`redis`] | the Redis connections (fred): reconnect, health, stats |
+//! | [`cache`] | cache-aside for profiles, posts and feed heads: in-process tier, then Redis, then the store |
 //! | [`bus`] | the engine's bus over Redis pub/sub: rooms, users, presence across instances |
 //! | [`http`] | one module per REST resource, health probes, OpenAPI |
 //! | [`ws`] | `GET /ws`: the wire protocol, the upgrade, one actor per connection |
@@ -28,6 +29,7 @@
 pub mod auth;
 pub mod breaker;
 pub mod bus;
+pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod drain;

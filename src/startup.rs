@@ -7,6 +7,7 @@
 
 use crate::auth::JwtKeys;
 use crate::bus::RedisBus;
+use crate::cache::Cache;
 use crate::config::Settings;
 use crate::http::state::Lifecycle;
 use crate::http::{self, AppState};
@@ -20,6 +21,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+use parley_actors::bus::Invalidator;
 use parley_actors::ports::{Bus, LocalBus, MessageLog};
 use parley_actors::supervisor::Engine;
 use std::net::{SocketAddr, TcpListener};
@@ -62,8 +64,11 @@ impl Application {
         engine
             .rooms
             .set_observer(Arc::new(crate::metrics::EngineMetrics(metrics.clone())));
+        let cache = Arc::new(Cache::new(redis.clone(), bus.bus.clone(), metrics.clone()));
         if let Some(redis_bus) = &bus.redis {
-            redis_bus.attach(engine.inbox(None)).await;
+            let cache = cache.clone();
+            let invalidate: Invalidator = Arc::new(move |key: &str| cache.drop_local(key));
+            redis_bus.attach(engine.inbox(Some(invalidate))).await;
         }
         let state = AppState {
             store,
@@ -77,6 +82,7 @@ impl Application {
             breakers,
             redis,
             bus: bus.bus,
+            cache,
         };
         let public_listener = TcpListener::bind(settings.http.addr)
             .with_context(|| format!("PARLEY_HTTP_ADDR: binding {}", settings.http.addr))?;

@@ -78,6 +78,10 @@ pub async fn create(
         })
         .await?;
     state.metrics.posts_created.inc();
+    state
+        .cache
+        .feeds_of_author_changed(&state.store, caller.id)
+        .await;
     notify::post_created(&state, &caller.name, &post).await;
     Ok(HttpResponse::Created().json(PostResponse::from(&post)))
 }
@@ -92,8 +96,8 @@ pub async fn get_post(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_post_id(&path)?;
     let post = state
-        .store
-        .post(id)
+        .cache
+        .post(&state.store, id)
         .await?
         .ok_or_else(|| ApiError::not_found("post"))?;
     Ok(HttpResponse::Ok().json(PostResponse::from(&post)))
@@ -121,6 +125,11 @@ pub async fn delete(
         crate::store::StoreError::NotFound => ApiError::not_found("post"),
         other => other.into(),
     })?;
+    state.cache.post_deleted(id).await;
+    state
+        .cache
+        .feeds_of_author_changed(&state.store, caller.id)
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -139,10 +148,19 @@ pub async fn feed(
         .map(|c| fields.check("cursor", PostId::parse(c)));
     let limit = fields.check("limit", Limit::parse(query.limit));
     let limit = fields.finish(limit)?;
-    let posts = state
-        .store
-        .feed(caller.id, cursor.flatten(), limit.overfetch())
-        .await?;
+    let cursor = cursor.flatten();
+    // The first page at the default size is what clients load most.
+    let posts = if cursor.is_none() && limit.get() == Limit::DEFAULT {
+        state
+            .cache
+            .feed_head(&state.store, caller.id, limit.overfetch())
+            .await?
+    } else {
+        state
+            .store
+            .feed(caller.id, cursor, limit.overfetch())
+            .await?
+    };
     let rows = posts.iter().map(PostResponse::from).collect();
     Ok(HttpResponse::Ok().json(Page::from_overfetch(
         rows,

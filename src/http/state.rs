@@ -26,6 +26,8 @@ pub struct AppState {
     pub redis: Option<Arc<crate::redis::Redis>>,
     /// Events for other instances (a no-op without Redis).
     pub bus: Arc<dyn parley_actors::ports::Bus>,
+    /// Cached profiles, posts and feed heads.
+    pub cache: Arc<crate::cache::Cache>,
 }
 
 /// Start-up and drain flags the probes report.

@@ -71,8 +71,8 @@ pub fn parse_user_id(raw: &str) -> Result<UserId, ApiError> {
     responses((status = 200, body = UserBody), (status = 401, body = crate::error::Problem)))]
 pub async fn me(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
     let user = state
-        .store
-        .user(caller.id)
+        .cache
+        .user(&state.store, caller.id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     Ok(HttpResponse::Ok().json(UserBody::private(&user)))
@@ -109,6 +109,7 @@ pub async fn update_me(
         bio: bio.flatten(),
     };
     let user = state.store.update_profile(caller.id, patch).await?;
+    state.cache.user_changed(caller.id).await;
     Ok(HttpResponse::Ok().json(UserBody::private(&user)))
 }
 
@@ -122,8 +123,8 @@ pub async fn get_user(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_user_id(&path)?;
     let user = state
-        .store
-        .user(id)
+        .cache
+        .user(&state.store, id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     Ok(HttpResponse::Ok().json(UserBody::public(&user)))
@@ -153,6 +154,7 @@ pub async fn follow(
         })?;
     // Following twice is idempotent, and so is the notification.
     if new {
+        state.cache.feeds_changed(&[caller.id]).await;
         notify::followed(&state, caller.id, &caller.name, id).await;
     }
     Ok(HttpResponse::NoContent().finish())
@@ -168,5 +170,6 @@ pub async fn unfollow(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_user_id(&path)?;
     state.store.unfollow(caller.id, id).await?;
+    state.cache.feeds_changed(&[caller.id]).await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -8,7 +8,7 @@ use crate::domain::{
 use chrono::{DateTime, Utc};
 
 /// A user account (never with its password hash).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct User {
     pub id: UserId,
     pub username: String,
@@ -65,7 +65,7 @@ pub struct NewPost {
     pub body: PostBody,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Post {
     pub id: PostId,
     pub author: UserId,

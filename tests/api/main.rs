@@ -6,6 +6,7 @@
 mod helpers;
 
 mod auth;
+mod cache;
 mod cluster;
 mod db;
 mod docs;
