@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Checks the k6 load suite in loadtest/k6/: `k6 inspect` on every scenario
-# file, then the smoke scenario shortened (10 VUs for 15 s, 5 s WebSocket
-# sessions) against a debug parley started here on the embedded store, with
-# its REST rate limits raised as the suite needs. Fails when a scenario does
-# not parse or the smoke run misses a threshold (p95 < 200 ms, errors
-# < 0.1 %). Takes about 30 s once parley is built.
+# Checks the k6 load suite in loadtest/k6/: shellcheck on its shell
+# scripts, `k6 inspect` on every scenario file, then the smoke scenario
+# shortened (10 VUs for 15 s, 5 s WebSocket sessions) against a debug parley
+# started here on the embedded store, with its REST rate limits raised as
+# the suite needs. Fails when a scenario does not parse or the smoke run
+# misses a threshold (p95 < 200 ms, errors < 0.1 %). Takes about 20 s once
+# parley is built.
 #
 #   scripts/check-k6.sh
 #
@@ -29,6 +30,8 @@ if [[ ! -x "$k6" ]]; then
     "$k6" version >/dev/null 2>&1 || die "k6 not found: run scripts/ensure-tools.sh"
 fi
 export K6_NO_USAGE_REPORT=true
+
+shellcheck scripts/check-k6.sh loadtest/k6/*.sh
 
 for script in loadtest/k6/*.js; do
     [[ "$script" == */lib.js ]] && continue

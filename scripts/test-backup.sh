@@ -5,9 +5,9 @@
 # scripts/backup.sh, drops it, restores it with scripts/restore.sh --create,
 # starts parley again and checks through REST that the room history is
 # identical and that a repeated client_id still gets its original ack. Also
-# checks that the backup is really encrypted and that --keep prunes. The
-# database is dropped at the end whatever happens. Takes about 15 s once
-# parley is built.
+# checks that the backup is really encrypted, that --keep prunes, and that
+# the three scripts are shellcheck clean. The database is dropped at the end
+# whatever happens. Takes about 3 s once parley is built.
 #
 #   scripts/test-backup.sh
 #
@@ -24,6 +24,9 @@ die() {
     printf 'test-backup: FAIL: %s\n' "$*" >&2
     exit 1
 }
+
+# The scripts under test are also held to the linter their users' CI runs.
+shellcheck scripts/backup.sh scripts/restore.sh scripts/test-backup.sh
 
 base_url=${PARLEY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 [[ "$base_url" != *\?* ]] || die "PARLEY_TEST_DATABASE_URL must not carry query parameters"

@@ -4,8 +4,12 @@ windows: VUs, REST requests/s, REST p95, publish->ack p95, error rate. This
 is how the stress run's knee and the soak's drift are read.
 
     python3 loadtest/k6/windows.py target/k6/stress-.../samples.csv.gz [WINDOW_S]
+    python3 loadtest/k6/windows.py --by-vus target/k6/stress-.../samples.csv.gz
 
-Only REST requests tagged phase=run count (set-up and logins are apart).
+--by-vus groups the samples by the VU count of their second instead, and
+prints only levels held for at least 10 s: one line per step of a stepped
+(stress) run, ramps left out. Only REST requests tagged phase=run count (set-up
+and logins are apart).
 """
 import csv
 import gzip
@@ -21,8 +25,11 @@ def p95(values):
 
 
 def main():
-    path = sys.argv[1]
-    window = int(sys.argv[2]) if len(sys.argv) > 2 else 30
+    args = sys.argv[1:]
+    by_vus = "--by-vus" in args
+    args = [a for a in args if a != "--by-vus"]
+    path = args[0]
+    window = 1 if by_vus else (int(args[1]) if len(args) > 1 else 30)
     opener = gzip.open if path.endswith(".gz") else open
     win = defaultdict(lambda: {"vus": 0, "reqs": 0, "dur": [], "ack": [], "err": 0, "ok": 0, "failed": 0})
     start = None
@@ -48,6 +55,9 @@ def main():
                     w["err"] += 1
                 else:
                     w["ok"] += 1
+    if by_vus:
+        print_by_vus(win)
+        return
     print(f"{'t_s':>6} {'VUs':>6} {'REST req/s':>10} {'REST p95 ms':>11} {'acks/s':>7} {'ack p95 ms':>10} {'errors %':>8}")
     first = start // window
     for key in sorted(win):
@@ -56,6 +66,23 @@ def main():
         err = 100.0 * w["err"] / checks if checks else 0.0
         print(f"{(key - first) * window:>6} {w['vus']:>6} {w['reqs'] / window:>10.0f} {p95(w['dur']):>11.1f} "
               f"{len(w['ack']) / window:>7.0f} {p95(w['ack']):>10.1f} {err:>8.3f}")
+
+
+def print_by_vus(win):
+    levels = defaultdict(list)
+    for key in sorted(win):
+        levels[win[key]["vus"]].append(win[key])
+    print(f"{'VUs':>6} {'held_s':>6} {'REST req/s':>10} {'REST p95 ms':>11} {'acks/s':>7} {'ack p95 ms':>10} {'errors %':>8}")
+    for vus in sorted(levels):
+        secs = levels[vus]
+        if vus == 0 or len(secs) < 10:
+            continue
+        dur = [d for w in secs for d in w["dur"]]
+        ack = [a for w in secs for a in w["ack"]]
+        err = sum(w["err"] for w in secs)
+        checks = err + sum(w["ok"] for w in secs)
+        print(f"{vus:>6} {len(secs):>6} {len(dur) / len(secs):>10.0f} {p95(dur):>11.1f} {len(ack) / len(secs):>7.0f} "
+              f"{p95(ack):>10.1f} {100.0 * err / checks if checks else 0.0:>8.3f}")
 
 
 if __name__ == "__main__":
