@@ -3,7 +3,8 @@
 // mention notification); then parley restarts (SIGTERM drain, same
 // database and keys) while messages are posted, and the first page must
 // say "reconnecting", come back and show every message exactly once, in
-// seq order. Run it with scripts/test-browser.sh.
+// seq order. Last, a reload and scroll-back through history.
+// Run it with scripts/test-browser.sh.
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -169,4 +170,23 @@ test('two people chat, and a page catches up after a server restart with nothing
 
   mkdirSync(ARTIFACTS, { recursive: true });
   await ada.screenshot({ path: join(ARTIFACTS, 'chat.png') });
+
+  // A reload keeps the session (sessionStorage); the room opens on its
+  // newest page and scrolls back with before_seq.
+  for (let i = 1; i <= 55; i += 1) {
+    const body = `bulk ${i}`;
+    await postAs(bob, roomId, body, `bulk-${i}`);
+    expected.push(body);
+  }
+  await ada.reload();
+  await ada.locator('[data-testid="conn-status"][data-state="connected"]').waitFor(WAIT);
+  await openRoomFromList(ada, roomId);
+  await waitForMessage(ada, 'bulk 55');
+  assert.equal((await shown(ada)).length, 50, 'one page of history');
+  await byId(ada, 'load-older').click();
+  await byId(ada, 'load-older').waitFor({ state: 'hidden', ...WAIT });
+  const all = await shown(ada);
+  assert.deepEqual(all.map(([, body]) => body), expected);
+  assert.deepEqual(all.map(([seq]) => seq), expected.map((_, i) => i + 1));
+  assert.deepEqual(ada.problems, []);
 });
