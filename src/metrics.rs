@@ -102,7 +102,6 @@ const OUT_FRAME_TYPES: &[&str] = &[
     "hello",
     "ack",
     "message",
-    "history",
     "error",
     "pong",
     "typing",
@@ -208,7 +207,7 @@ impl Metrics {
             )?,
             room_deliveries: IntCounter::new(
                 "room_deliveries_total",
-                "Frames rooms handed to their local subscribers",
+                "Message frames rooms handed to their local subscribers",
             )?,
             fanout: Histogram::with_opts(
                 HistogramOpts::new(

@@ -33,7 +33,10 @@ pub async fn run(mut session: Session, mut inbox: Inbox, metrics: Arc<Metrics>) 
                 let _ = session.close(None).await;
                 return;
             }
-            Some(Outgoing::Text(text)) => session.text(&*text).await,
+            Some(Outgoing::Text(text)) => {
+                crate::metrics::count_frame_out(&metrics, &text);
+                session.text(&*text).await
+            }
             Some(Outgoing::Ping) => session.ping(b"").await,
             Some(Outgoing::Pong(payload)) => session.pong(&payload).await,
             Some(Outgoing::Close(code, description)) => {

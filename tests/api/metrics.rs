@@ -65,6 +65,57 @@ async fn metrics_move_with_traffic_and_pass_promtool(backend: Backend) {
         assert!(sample(&text, "parley_db_pool_connections{") >= 0.0);
     }
 
+    // The engine's and the error families move with the same traffic.
+    assert!(sample(&text, r#"parley_ws_frames_out_total{type="hello""#) >= 1.0);
+    assert!(sample(&text, r#"parley_ws_frames_out_total{type="ack""#) >= 1.0);
+    assert!(sample(&text, r#"parley_ws_frames_out_total{type="message""#) >= 1.0);
+    assert!(sample(&text, "parley_room_deliveries_total{") >= 1.0);
+    assert!(sample(&text, "parley_fanout_seconds_count{") >= 1.0);
+    assert!(sample(&text, "parley_writer_batch_size_count{") >= 1.0);
+    assert_eq!(sample(&text, "parley_writer_queue_depth{"), 0.0);
+    // Known label values are there before their first event.
+    assert_eq!(sample(&text, r#"parley_errors_total{kind="internal""#), 0.0);
+    let missing = app
+        .get(
+            "/api/v1/rooms/00000000-0000-7000-8000-000000000000",
+            &ada.access,
+        )
+        .await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(sample(&text, r#"parley_errors_total{kind="not_found""#) >= 1.0);
+    if backend == Backend::Postgres {
+        assert!(
+            sample(
+                &text,
+                r#"parley_db_query_duration_seconds_count{op="append""#
+            ) >= 1.0
+        );
+        assert_eq!(
+            sample(&text, r#"parley_circuit_breaker_state{breaker="postgres""#),
+            0.0
+        );
+        assert_eq!(
+            sample(
+                &text,
+                r#"parley_circuit_breaker_trips_total{breaker="postgres""#
+            ),
+            0.0
+        );
+        assert_eq!(
+            sample(&text, r#"parley_dependency_up{dependency="postgres""#),
+            1.0
+        );
+    }
+
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
