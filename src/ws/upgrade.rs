@@ -10,8 +10,11 @@ use crate::http::AppState;
 use crate::http::authn::bearer;
 use actix::{Actor, AsyncContext};
 use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::Stream;
 use parley_actors::outbox::Outbox;
 use serde::Deserialize;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 #[derive(Deserialize)]
 pub struct TokenQuery {
@@ -44,6 +47,7 @@ pub async fn upgrade(
         .max_frame_size(max)
         .aggregate_continuations()
         .max_continuation_size(max);
+    let stream = ErrorsLast::new(stream);
     let (outbox, inbox) = Outbox::channel(state.settings.ws.outbox);
     let state = state.get_ref().clone();
     let metrics = state.metrics.clone();
@@ -53,6 +57,71 @@ pub async fn upgrade(
     });
     actix_web::rt::spawn(pump::run(session, inbox, metrics));
     Ok(response)
+}
+
+/// Frames handed out after a held error, at most: enough for everything a
+/// client can have sent in one read, and a bound on a client that keeps
+/// writing after its oversized frame.
+const AFTER_ERROR: usize = 256;
+
+/// Hands out the frames decoded before a protocol error first, then the error.
+///
+/// actix-ws decodes every frame of a read before handing out the first, and
+/// returns a decode error (an oversized frame, say) ahead of the frames that
+/// came before it in that read. The session closes on the error, so a
+/// client that wrote quickly (right after the 101, before reading `hello`)
+/// lost those frames without a reply. Holding the error until the inner
+/// stream has nothing ready keeps the client's order.
+struct ErrorsLast<S, E> {
+    inner: S,
+    held: Option<E>,
+    /// Frames handed out since the error was held.
+    after: usize,
+    done: bool,
+}
+
+impl<S, E> ErrorsLast<S, E> {
+    fn new(inner: S) -> Self {
+        Self {
+            inner,
+            held: None,
+            after: 0,
+            done: false,
+        }
+    }
+}
+
+impl<S, T, E> Stream for ErrorsLast<S, E>
+where
+    S: Stream<Item = Result<T, E>> + Unpin,
+    E: Unpin,
+{
+    type Item = Result<T, E>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let Some(held) = this.held.take() else {
+            return match Pin::new(&mut this.inner).poll_next(cx) {
+                Poll::Ready(Some(Err(e))) => {
+                    this.held = Some(e);
+                    Pin::new(this).poll_next(cx)
+                }
+                other => other,
+            };
+        };
+        if this.after < AFTER_ERROR
+            && let Poll::Ready(Some(Ok(item))) = Pin::new(&mut this.inner).poll_next(cx)
+        {
+            this.after += 1;
+            this.held = Some(held);
+            return Poll::Ready(Some(Ok(item)));
+        }
+        this.done = true;
+        Poll::Ready(Some(Err(held)))
+    }
 }
 
 fn check_origin(req: &HttpRequest, allowed: &[String]) -> Result<(), ApiError> {

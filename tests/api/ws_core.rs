@@ -3,12 +3,16 @@
 
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp};
-use serde_json::json;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 both_backends!(
     a_publish_is_acked_and_delivered_to_every_subscriber_in_seq_order,
     a_repeated_client_id_gets_the_original_ack_and_no_second_delivery,
     subscribing_with_since_replays_the_backlog_then_continues_live,
+    frames_sent_before_hello_are_answered_before_an_oversized_frame_closes,
 );
 
 async fn a_publish_is_acked_and_delivered_to_every_subscriber_in_seq_order(backend: Backend) {
@@ -213,4 +217,57 @@ async fn a_since_beyond_the_latest_seq_still_gets_live_messages() {
     assert_eq!(a.subscribe(&room, Some(1000)).await["seq"], 1);
     app.post_message(&ada, &room, "two", "c2").await;
     assert_eq!(a.next_of("message").await["seq"], 2);
+}
+
+/// A client that writes the moment the upgrade completes, without waiting
+/// for `hello`, and ends with a frame over the size limit. Everything it
+/// sent before that frame is answered, in order, before the 1009 close, even
+/// when all of it reaches the server in one read.
+async fn frames_sent_before_hello_are_answered_before_an_oversized_frame_closes(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| s.ws.max_frame_bytes = 4096).await;
+    let ada = app.register("ada").await;
+    let mut request = app.ws_url().into_client_request().unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", ada.access).parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let early = 5;
+    // `feed` buffers and `flush` writes once, so the server reads the
+    // pings and the oversized frame together.
+    for i in 0..early {
+        let ping = json!({"type": "ping", "ref": format!("early-{i}")});
+        socket.feed(Message::text(ping.to_string())).await.unwrap();
+    }
+    let oversized = json!({"type": "ping", "ref": "x".repeat(5000)});
+    socket
+        .feed(Message::text(oversized.to_string()))
+        .await
+        .unwrap();
+    socket.flush().await.unwrap();
+
+    let mut frames = Vec::new();
+    let close = loop {
+        let next = tokio::time::timeout(crate::helpers::FRAME_TIMEOUT, socket.next())
+            .await
+            .expect("a frame within the timeout");
+        match next {
+            Some(Ok(Message::Text(text))) => {
+                frames.push(serde_json::from_str::<Value>(&text).unwrap())
+            }
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("the server closes with a close frame, got {other:?} after {frames:?}"),
+        }
+    };
+    assert_eq!(
+        frames.len(),
+        early + 1,
+        "hello and one pong per ping: {frames:?}"
+    );
+    assert_eq!(frames[0]["type"], "hello", "{frames:?}");
+    for (i, pong) in frames[1..].iter().enumerate() {
+        assert_eq!(*pong, json!({"type": "pong", "ref": format!("early-{i}")}));
+    }
+    assert_eq!(close.map(|c| u16::from(c.code)), Some(1009));
 }
