@@ -14,6 +14,7 @@ use crate::http::page::Page;
 use crate::http::users::parse_user_id;
 use crate::notify;
 use crate::store::{Member, Room, StoreError};
+use crate::ws::session::record_publish;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use parley_actors::hub::messages::RevokeAccess;
@@ -22,6 +23,7 @@ use parley_actors::ports::BusEvent;
 use parley_actors::room::messages::Evict;
 use parley_actors::writer::{Publish, PublishError};
 use serde::{Deserialize, Serialize};
+use std::time::Instant;
 use utoipa::{IntoParams, ToSchema};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -454,18 +456,16 @@ pub async fn post_message(
         client_id,
         body: text,
     };
-    let outcome = state
-        .engine
-        .writers
-        .publish(Publish { message })
-        .await
-        .map_err(|e| match e {
-            PublishError::RoomNotFound => ApiError::not_found("room"),
-            other => ApiError::unavailable(
-                "the message was not stored; retry with the same client_id",
-                anyhow::anyhow!(other),
-            ),
-        })?;
+    let received = Instant::now();
+    let outcome = state.engine.writers.publish(Publish { message }).await;
+    record_publish(&state.metrics, &outcome, received);
+    let outcome = outcome.map_err(|e| match e {
+        PublishError::RoomNotFound => ApiError::not_found("room"),
+        other => ApiError::unavailable(
+            "the message was not stored; retry with the same client_id",
+            anyhow::anyhow!(other),
+        ),
+    })?;
     let message = outcome.message();
     if outcome.is_new() {
         notify::message_posted(&state, &room, &caller.name, message).await;

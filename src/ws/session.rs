@@ -330,7 +330,7 @@ impl WsSession {
         );
         let answer = async move {
             let outcome = pending.await.unwrap_or(Err(PublishError::Unavailable));
-            record(&state.metrics, &outcome, received);
+            record_publish(&state.metrics, &outcome, received);
             let span = tracing::Span::current();
             match &outcome {
                 Ok(Appended::New(_)) => span.record("outcome", "new"),
@@ -396,7 +396,10 @@ impl WsSession {
     }
 }
 
-fn record(
+/// Counts one publish by outcome and, when it was answered, its time to the
+/// durable answer. Both publish paths (WebSocket `publish` and REST `POST
+/// /rooms/{id}/messages`) call it, so `parley_messages_total` counts them alike.
+pub fn record_publish(
     metrics: &crate::metrics::Metrics,
     outcome: &Result<Appended, PublishError>,
     received: Instant,

@@ -7,7 +7,10 @@ use reqwest::StatusCode;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-both_backends!(metrics_move_with_traffic_and_pass_promtool);
+both_backends!(
+    metrics_move_with_traffic_and_pass_promtool,
+    rest_and_websocket_publishes_are_counted_alike,
+);
 
 /// The value of the first sample line starting with `prefix`.
 fn sample(text: &str, prefix: &str) -> f64 {
@@ -16,6 +19,44 @@ fn sample(text: &str, prefix: &str) -> f64 {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no sample {prefix} in:\n{text}"))
+}
+
+/// The value of the first sample of `family` whose labels include `label`.
+fn labelled(text: &str, family: &str, label: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(&format!("{family}{{")) && l.contains(label))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {family} with {label} in:\n{text}"))
+}
+
+async fn rest_and_websocket_publishes_are_counted_alike(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let room = app.create_room(&ada, "general", "public").await;
+    let (status, _) = app.post_message(&ada, &room, "over rest", "r1").await;
+    assert_eq!(status, 201);
+    let (status, _) = app.post_message(&ada, &room, "over rest", "r1").await;
+    assert_eq!(status, 200, "a repeated client_id is a duplicate");
+    let mut ws = app.ws(&ada).await;
+    for _ in 0..2 {
+        let (ack, _) = ws.publish(&room, "over ws", "w1").await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+    }
+
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let messages = "parley_messages_total";
+    assert_eq!(labelled(&text, messages, r#"outcome="new""#), 2.0);
+    assert_eq!(labelled(&text, messages, r#"outcome="duplicate""#), 2.0);
+    assert_eq!(sample(&text, "parley_publish_ack_seconds_count{"), 4.0);
 }
 
 async fn metrics_move_with_traffic_and_pass_promtool(backend: Backend) {
