@@ -213,17 +213,21 @@ impl Cache {
             let read = redis
                 .client
                 .get::<Option<String>, _>(redis.key(&cache_key(&key)));
-            match tokio::time::timeout(REDIS_TIMEOUT, read).await {
-                Ok(Ok(Some(text))) if text == TOMBSTONE => fenced = true,
-                Ok(Ok(Some(text))) => match serde_json::from_str(&text) {
+            match redis.call(REDIS_TIMEOUT, read).await {
+                Ok(Some(text)) if text == TOMBSTONE => fenced = true,
+                Ok(Some(text)) => match serde_json::from_str(&text) {
                     Ok(value) => {
                         self.count(tier.name, "hit");
                         return Ok(value);
                     }
                     Err(error) => tracing::warn!(%error, key, "unreadable cache entry"),
                 },
-                Ok(Ok(None)) => {}
-                Ok(Err(_)) | Err(_) => self.count(tier.name, "error"),
+                Ok(None) => {}
+                // Not filled either: a failing Redis is not asked twice.
+                Err(_) => {
+                    self.count(tier.name, "error");
+                    fenced = true;
+                }
             }
         }
         self.count(tier.name, "miss");
@@ -242,7 +246,7 @@ impl Cache {
                 Some(SetOptions::NX),
                 false,
             );
-            if !matches!(tokio::time::timeout(REDIS_TIMEOUT, write).await, Ok(Ok(()))) {
+            if redis.call(REDIS_TIMEOUT, write).await.is_err() {
                 self.count(tier.name, "error");
             }
         }
@@ -265,6 +269,7 @@ impl Cache {
                     )
                     .await;
             }
+            // Not through the breaker: an invalidation is always attempted.
             let sent = tokio::time::timeout(REDIS_TIMEOUT, pipeline.all::<Vec<Value>>()).await;
             if !matches!(sent, Ok(Ok(_))) {
                 // The entries then live until their TTL: say so.

@@ -178,10 +178,7 @@ impl RedisLimiter {
             bucket,
             vec![interval_ms as i64, i64::from(limit)],
         );
-        let reply = tokio::time::timeout(Duration::from_millis(500), call)
-            .await
-            .map_err(|_| "no answer in 500 ms".to_owned())?
-            .map_err(|e| e.to_string())?;
+        let reply = self.redis.call(Duration::from_millis(500), call).await?;
         let [allowed, remaining, reset_ms, retry_ms] = reply[..] else {
             return Err(format!("unexpected reply {reply:?}"));
         };

@@ -11,6 +11,7 @@
 //! `REDIS_URL` schemes are fred's: `redis://`, `redis-cluster://` and
 //! `redis-sentinel://HOST:PORT/DB?sentinelServiceName=NAME&node=HOST2:PORT2`.
 
+use crate::breaker::Breaker;
 use crate::config::RedisSettings;
 use anyhow::Context as _;
 use fred::clients::SubscriberClient;
@@ -30,6 +31,9 @@ pub struct Redis {
     pub client: Client,
     pub subscriber: SubscriberClient,
     prefix: String,
+    /// Guards the request path's calls (cache, rate limits): after repeated
+    /// failures they stop waiting on Redis and fall back at once.
+    breaker: Arc<Breaker>,
 }
 
 /// What the health probe reports about Redis.
@@ -42,7 +46,11 @@ pub struct RedisHealth {
 impl Redis {
     /// Builds both clients and starts connecting. Returns once connected, or
     /// after [`STARTUP_WAIT`] with the clients still retrying.
-    pub async fn connect(url: &str, settings: &RedisSettings) -> anyhow::Result<Arc<Self>> {
+    pub async fn connect(
+        url: &str,
+        settings: &RedisSettings,
+        breaker: Arc<Breaker>,
+    ) -> anyhow::Result<Arc<Self>> {
         let mut config =
             Config::from_url(url).context("REDIS_URL: not a Redis URL fred accepts")?;
         config.fail_fast = true;
@@ -86,6 +94,7 @@ impl Redis {
             client,
             subscriber,
             prefix: settings.prefix.clone(),
+            breaker,
         }))
     }
 
@@ -93,6 +102,33 @@ impl Redis {
     /// deployments and test runs sharing one Redis never collide.
     pub fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
+    }
+
+    /// Runs one request-path call through the circuit breaker with a
+    /// deadline. `Err` (described) when the breaker is open, the call fails
+    /// or it is late: the caller falls back.
+    pub async fn call<T, E: std::fmt::Display>(
+        &self,
+        deadline: Duration,
+        call: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, String> {
+        let permit = self.breaker.acquire().map_err(|open| open.to_string())?;
+        match tokio::time::timeout(deadline, call).await {
+            Ok(Ok(value)) => {
+                permit.success();
+                Ok(value)
+            }
+            Ok(Err(e)) => {
+                let why = e.to_string();
+                permit.failure(&why);
+                Err(why)
+            }
+            Err(_) => {
+                let why = format!("no answer within {deadline:?}");
+                permit.failure(&why);
+                Err(why)
+            }
+        }
     }
 
     pub async fn health(&self) -> RedisHealth {

@@ -59,7 +59,8 @@ impl Application {
         let store = open_store(&settings, &metrics, &breakers).await?;
         let keys = Arc::new(JwtKeys::load(&settings.auth).context("loading JWT keys")?);
         let log: Arc<dyn MessageLog> = store.clone();
-        let (redis, bus, limiter) = connect_redis(&settings, &instance_id, &metrics).await?;
+        let (redis, bus, limiter) =
+            connect_redis(&settings, &instance_id, &metrics, &breakers).await?;
         let engine = Engine::start(log, Arc::new(JsonEncoder), bus.bus.clone());
         engine
             .rooms
@@ -305,6 +306,7 @@ async fn connect_redis(
     settings: &Settings,
     instance_id: &str,
     metrics: &Arc<crate::metrics::Metrics>,
+    breakers: &crate::breaker::Breakers,
 ) -> anyhow::Result<(Option<Arc<Redis>>, Buses, SharedLimiter)> {
     let (api, auth) = (settings.rate.api_per_min, settings.rate.auth_per_min);
     let Some(url) = &settings.redis.url else {
@@ -317,7 +319,7 @@ async fn connect_redis(
         };
         return Ok((None, buses, Arc::new(LocalLimiter::new(api, auth))));
     };
-    let redis = Redis::connect(url, &settings.redis).await?;
+    let redis = Redis::connect(url, &settings.redis, breakers.get_or_register("redis")).await?;
     let redis_bus = RedisBus::start(redis.clone(), instance_id, metrics.clone());
     let limiter = Arc::new(RedisLimiter::new(redis.clone(), api, auth, metrics.clone()));
     let buses = Buses {

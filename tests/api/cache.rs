@@ -159,4 +159,27 @@ async fn reads_are_served_from_the_database_while_redis_is_down() {
         cache_count(app, "user", "error").await >= 1,
         "the failure is counted"
     );
+
+    // Repeated failures open the Redis breaker: reads stop waiting on Redis.
+    for _ in 0..5 {
+        let res = app.get(&profile, &author.access).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let breakers: Value = app
+        .client
+        .get(format!("{}/admin/circuit-breakers", app.admin))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let redis_breaker = breakers["breakers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "redis")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(redis_breaker["state"], "open", "{breakers}");
 }
