@@ -4,8 +4,10 @@
 // reused one revokes the whole family, so only one refresh is ever in flight.
 
 const STORAGE_KEY = 'parley.session';
-// Refresh this long before expiry, so that a token is never sent stale.
+// Refresh this long before expiry (a quarter of the lifetime for short-lived
+// tokens), so that a token is never sent stale.
 const REFRESH_MARGIN_MS = 60_000;
+const margin = (s) => Math.min(REFRESH_MARGIN_MS, (s.ttlMs ?? Infinity) / 4);
 
 /** A failed request: `status` and the problem+json body, when there is one. */
 export class ApiError extends Error {
@@ -43,14 +45,18 @@ function fromTokens(body) {
     access: body.access_token,
     refresh: body.refresh_token,
     expiresAt: Date.now() + body.expires_in * 1000,
+    ttlMs: body.expires_in * 1000,
   };
 }
 
-function scheduleRefresh() {
+const RETRY_REFRESH_MS = 5_000;
+
+function scheduleRefresh(wait) {
   clearTimeout(refreshTimer);
   if (!session) return;
-  const wait = Math.max(0, session.expiresAt - REFRESH_MARGIN_MS - Date.now());
-  refreshTimer = setTimeout(() => freshToken().catch(() => {}), wait);
+  wait ??= Math.max(0, session.expiresAt - margin(session) - Date.now());
+  // A failed refresh (server away) is tried again; success reschedules via save().
+  refreshTimer = setTimeout(() => freshToken().catch(() => scheduleRefresh(RETRY_REFRESH_MS)), wait);
 }
 scheduleRefresh();
 
@@ -81,7 +87,7 @@ async function send(method, path, body, token) {
  */
 export async function freshToken({ stale } = {}) {
   if (!session) throw new ApiError(401, { detail: 'not logged in' });
-  const expiring = session.expiresAt - Date.now() < REFRESH_MARGIN_MS;
+  const expiring = session.expiresAt - Date.now() < margin(session);
   if (!expiring && (stale === undefined || stale !== session.access)) return session.access;
   refreshing ??= refresh().finally(() => {
     refreshing = null;

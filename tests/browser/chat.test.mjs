@@ -62,6 +62,7 @@ async function openAs(username) {
   await byId(page, 'chat-view').waitFor({ state: 'visible', ...WAIT });
   await page.locator('[data-testid="conn-status"][data-state="connected"]').waitFor(WAIT);
   page.userId = await byId(page, 'my-id').inputValue();
+  page.firstToken = await accessToken(page);
   return page;
 }
 
@@ -88,8 +89,12 @@ async function openRoomFromList(page, roomId) {
   await item.click();
 }
 
+const accessToken = (page) =>
+  page.evaluate(() => JSON.parse(sessionStorage.getItem('parley.session')).access);
+
 async function postAs(page, roomId, body, clientId) {
-  const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem('parley.session')).access);
+  // Through the page's own api.js, which refreshes a token about to expire.
+  const token = await page.evaluate(() => import('/js/api.js').then((api) => api.freshToken()));
   const res = await fetch(`${parley.base}/api/v1/rooms/${roomId}/messages`, {
     method: 'POST',
     headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
@@ -189,4 +194,8 @@ test('two people chat, and a page catches up after a server restart with nothing
   assert.deepEqual(all.map(([, body]) => body), expected);
   assert.deepEqual(all.map(([seq]) => seq), expected.map((_, i) => i + 1));
   assert.deepEqual(ada.problems, []);
+  // With 8 s access tokens the pages refreshed them on the way.
+  for (const page of [ada, bob]) {
+    assert.notEqual(await accessToken(page), page.firstToken, 'the access token was refreshed');
+  }
 });

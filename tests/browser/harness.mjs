@@ -70,6 +70,9 @@ export class Parley {
       PARLEY_RATE_API_PER_MIN: '10000',
       // Spreads the drain's reconnect frames over 1 s instead of 5 s.
       PARLEY_DRAIN_TIMEOUT_S: '6',
+      // Short-lived access tokens: the pages refresh them (and the server
+      // closes sockets whose token expired) several times during the test.
+      PARLEY_ACCESS_TTL_S: '8',
     };
     delete parley.env.REDIS_URL;
     parley.base = `http://${parley.env.PARLEY_HTTP_ADDR}`;
