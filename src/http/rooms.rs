@@ -457,7 +457,7 @@ pub async fn post_message(
         body: text,
     };
     let received = Instant::now();
-    let outcome = state.engine.writers.publish(Publish { message }).await;
+    let outcome = state.engine.writers.publish(Publish::new(message)).await;
     record_publish(&state.metrics, &outcome, received);
     let outcome = outcome.map_err(|e| match e {
         PublishError::RoomNotFound => ApiError::not_found("room"),

@@ -304,22 +304,9 @@ impl WsSession {
             client_id,
             body,
         };
-        // `send` enqueues now, in frame order; only the answer is awaited.
-        let pending = self
-            .state
-            .engine
-            .writers
-            .for_room(room)
-            .send(Publish { message });
-        let state = self.state.clone();
-        let received = Instant::now();
-        // The access check already loaded the room: notifications use it
-        // instead of reading it again for every publish.
-        let known_room = self.access.get(&room).map(|(_, found)| found.clone());
-        self.in_flight += 1;
-        // Publish to durable answer, in one span: the wait covers the
-        // writer's commit, whose database span is its own trace (a batch
-        // commits many sessions' publishes at once).
+        // Publish to durable answer, in one span. The writer's commit (and
+        // its database spans) is linked to it rather than nested: one commit
+        // serves many sessions' publishes.
         let span = tracing::info_span!(
             "ws_publish",
             otel.name = "ws publish",
@@ -328,6 +315,17 @@ impl WsSession {
             messaging.operation = "publish",
             outcome = tracing::field::Empty,
         );
+        // `send` enqueues now, in frame order; only the answer is awaited.
+        let pending = self.state.engine.writers.for_room(room).send(Publish {
+            message,
+            span: span.clone(),
+        });
+        let state = self.state.clone();
+        let received = Instant::now();
+        // The access check already loaded the room: notifications use it
+        // instead of reading it again for every publish.
+        let known_room = self.access.get(&room).map(|(_, found)| found.clone());
+        self.in_flight += 1;
         let answer = async move {
             let outcome = pending.await.unwrap_or(Err(PublishError::Unavailable));
             record_publish(&state.metrics, &outcome, received);

@@ -141,14 +141,33 @@ async fn a_request_with_a_traceparent_is_exported_with_its_database_spans_and_lo
     let mut ws = app.ws(&user).await;
     let (ack, _) = ws.publish(&room, "hello", "c1").await;
     assert_eq!(ack["type"], "ack", "{ack}");
+    // Its commit links to it (one commit serves many publishes), and the
+    // database append nests in the commit.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !received
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|s| s.name == "ws publish" && attribute(s, "outcome").as_deref() == Some("new"))
-    {
-        assert!(tokio::time::Instant::now() < deadline, "no ws publish span");
+    loop {
+        let spans = received.lock().unwrap().clone();
+        let publish = spans
+            .iter()
+            .find(|s| s.name == "ws publish" && attribute(s, "outcome").as_deref() == Some("new"));
+        let commit = publish.and_then(|publish| {
+            spans.iter().find(|s| {
+                s.name == "writer commit" && s.links.iter().any(|l| l.span_id == publish.span_id)
+            })
+        });
+        let append = commit.and_then(|commit| {
+            spans.iter().find(|s| {
+                attribute(s, "db.operation").as_deref() == Some("append")
+                    && s.parent_span_id == commit.span_id
+            })
+        });
+        if append.is_some() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no ws publish → writer commit → append spans: {:?}",
+            spans.iter().map(|s| s.name.clone()).collect::<Vec<_>>()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 

@@ -63,13 +63,19 @@ impl Writer {
             observer.queued(-(take as i64));
             observer.committed(take);
         }
+        // One commit serves many publishes: its span links to each of
+        // theirs (a span has one parent), and the database spans nest in it.
+        let span = tracing::info_span!("writer_commit", otel.name = "writer commit", batch = take);
         let (batch, replies): (Vec<_>, Vec<_>) = self
             .queue
             .drain(..take)
-            .map(|(publish, reply)| (publish.message, reply))
+            .map(|(publish, reply)| {
+                span.follows_from(&publish.span);
+                (publish.message, reply)
+            })
             .unzip();
         let log = self.log.clone();
-        let commit = async move { log.append(batch).await };
+        let commit = tracing::Instrument::instrument(async move { log.append(batch).await }, span);
         ctx.spawn(commit.into_actor(self).map(move |outcome, act, ctx| {
             act.complete(outcome, replies);
             act.flushing = false;

@@ -9,6 +9,19 @@ use actix::Message;
 #[rtype(result = "Result<Appended, PublishError>")]
 pub struct Publish {
     pub message: NewMessage,
+    /// The publisher's span: the commit that persists this publish is
+    /// linked to it, so a trace leads from a publish to its batch.
+    pub span: tracing::Span,
+}
+
+impl Publish {
+    /// A publish made within the current span.
+    pub fn new(message: NewMessage) -> Self {
+        Self {
+            message,
+            span: tracing::Span::current(),
+        }
+    }
 }
 
 /// Why a publish was not committed. Never acked; safe to retry with the
