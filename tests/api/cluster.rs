@@ -77,16 +77,20 @@ impl Haproxy {
     pub async fn start(backends: &[String]) -> Self {
         let port = free_port("127.0.0.2");
         let addr = format!("127.0.0.2:{port}");
+        // Checks on /readyz, as a Kubernetes endpoint controller would: a
+        // draining instance turns unready at once and gets no new work
+        // (drain_under_load relies on it). `timeout check` keeps a busy
+        // instance answering slower than the 200 ms interval in rotation.
         let servers: String = backends
             .iter()
             .enumerate()
-            .map(|(i, b)| format!("    server node{i} {b}\n"))
+            .map(|(i, b)| format!("    server node{i} {b} check inter 200ms fall 1 rise 1\n"))
             .collect();
         let config = format!(
             "global\n    maxconn 4096\n\
-             defaults\n    mode http\n    timeout connect 2s\n    timeout client 60s\n    timeout server 60s\n    timeout tunnel 1h\n\
+             defaults\n    mode http\n    timeout check 2s\n    timeout connect 2s\n    timeout client 60s\n    timeout server 60s\n    timeout tunnel 1h\n\
              frontend parley\n    bind {addr}\n    default_backend nodes\n\
-             backend nodes\n    balance roundrobin\n{servers}"
+             backend nodes\n    balance roundrobin\n    option httpchk GET /readyz\n{servers}"
         );
         let path = std::env::temp_dir().join(format!("parley-haproxy-{port}.cfg"));
         std::fs::write(&path, config).unwrap();

@@ -11,6 +11,7 @@ mod cluster;
 mod db;
 mod docs;
 mod drain;
+mod drain_under_load;
 mod errors;
 mod health;
 mod log_sampling;
