@@ -172,12 +172,22 @@ async fn a_request_with_a_traceparent_is_exported_with_its_database_spans_and_lo
     }
 
     // The request's log line carries the same trace id and the HTTP span's id.
-    let line = server
-        .log_text()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|e| e["span"]["request_id"] == "trace-check-1" && e["message"] == "request")
-        .expect("the request is logged");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let found = server
+            .log_text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|e| e["span"]["request_id"] == "trace-check-1" && e["message"] == "request");
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the request is logged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(line["span"]["trace_id"], trace_id, "{line}");
     assert_eq!(line["span"]["span_id"], hex(&http.span_id), "{line}");
 }
