@@ -434,25 +434,47 @@ async fn history(base: &str, user: &TestUser, room: &str) -> Vec<(i64, String)> 
 }
 
 /// Receives events until `done` says enough, within [`PHASE`]; a failed
-/// subscriber fails the test at once with its reason.
+/// subscriber ends the wait at once with its reason.
 async fn until(
     events: &mut mpsc::UnboundedReceiver<Event>,
     what: &str,
     mut done: impl FnMut(&Event) -> bool,
-) {
+) -> Result<(), String> {
     let deadline = Instant::now() + PHASE;
     loop {
         let event = tokio::time::timeout_at(deadline, events.recv())
             .await
-            .unwrap_or_else(|_| panic!("{what}: not within {PHASE:?}"))
-            .expect("subscribers report");
+            .map_err(|_| format!("{what}: not within {PHASE:?}"))?
+            .ok_or("the subscribers are gone")?;
         if let Event::Failed(why) = &event {
-            panic!("a subscriber failed: {why}");
+            return Err(format!("{what}: a subscriber failed: {why}"));
         }
         if done(&event) {
-            return;
+            return Ok(());
         }
     }
+}
+
+/// Fails the test with `why` and what the instances logged as warnings or
+/// errors, which usually says what went wrong.
+fn fail_with_logs(cluster: &Cluster, why: &str) -> ! {
+    let mut logs = String::new();
+    for node in &cluster.nodes {
+        let lines = node.logs.lock().unwrap();
+        let notable: Vec<&String> = lines
+            .iter()
+            .filter(|l| {
+                let l = l.to_ascii_lowercase();
+                l.contains("warn") || l.contains("error") || l.contains("panic")
+            })
+            .collect();
+        let skip = notable.len().saturating_sub(20);
+        for line in &notable[skip..] {
+            logs.push_str(line);
+            logs.push('\n');
+        }
+    }
+    panic!("{why}\ninstances' last warnings and errors:\n{logs}");
 }
 
 #[actix_web::test]
@@ -527,7 +549,8 @@ async fn sigterm_under_load_moves_every_client_to_the_other_instance_losing_noth
         }
         subscribed == CLIENTS
     })
-    .await;
+    .await
+    .unwrap_or_else(|why| fail_with_logs(&cluster, &why));
     assert!(
         (CLIENTS / 4..=CLIENTS * 3 / 4).contains(&on_drained),
         "round-robin put {on_drained} of {CLIENTS} on {DRAINED}"
@@ -585,8 +608,9 @@ async fn sigterm_under_load_moves_every_client_to_the_other_instance_losing_noth
         moved == on_drained
     });
     let exiting = cluster.nodes[0].exit_status(Duration::from_secs(DRAIN_TIMEOUT_S + 10));
-    let ((), exit) = tokio::join!(reconnecting, exiting);
+    let (reconnected, exit) = tokio::join!(reconnecting, exiting);
     let drain_took = drained_at.elapsed();
+    reconnected.unwrap_or_else(|why| fail_with_logs(&cluster, &why));
     assert!(exit.success(), "the drained instance exits 0, not {exit}");
     let logs = cluster.nodes[0].log_text();
     assert!(
