@@ -353,7 +353,9 @@ impl RestReport {
                 false
             }
             Err(e) => {
-                self.failures.push(format!("{what}: {e}"));
+                // The causes say whether the connection was refused, reset
+                // or closed early.
+                self.failures.push(format!("{what}: {e:?}"));
                 false
             }
         }
@@ -461,12 +463,18 @@ fn fail_with_logs(cluster: &Cluster, why: &str) -> ! {
     let mut logs = String::new();
     for node in &cluster.nodes {
         let lines = node.logs.lock().unwrap();
+        // A panic's message is on the line after "panicked at".
         let notable: Vec<&String> = lines
             .iter()
-            .filter(|l| {
+            .enumerate()
+            .filter(|(i, l)| {
                 let l = l.to_ascii_lowercase();
-                l.contains("warn") || l.contains("error") || l.contains("panic")
+                let after_panic = i
+                    .checked_sub(1)
+                    .is_some_and(|p| lines[p].contains("panicked at"));
+                after_panic || l.contains("warn") || l.contains("error") || l.contains("panic")
             })
+            .map(|(_, l)| l)
             .collect();
         let skip = notable.len().saturating_sub(20);
         for line in &notable[skip..] {
@@ -638,11 +646,13 @@ async fn sigterm_under_load_moves_every_client_to_the_other_instance_losing_noth
         rest_total.failures.extend(r.failures);
         rest_total.posted.extend(r.posted);
     }
-    assert!(
-        rest_total.failures.is_empty(),
-        "REST requests may fail only with 503 + Retry-After: {:?}",
-        rest_total.failures
-    );
+    if !rest_total.failures.is_empty() {
+        let why = format!(
+            "REST requests may fail only with 503 + Retry-After: {:?}",
+            rest_total.failures
+        );
+        fail_with_logs(&cluster, &why);
+    }
     assert!(rest_total.ok > 0);
 
     // The truth: each room's history, gap-free, holding every acked
