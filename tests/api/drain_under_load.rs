@@ -485,8 +485,33 @@ fn fail_with_logs(cluster: &Cluster, why: &str) -> ! {
     panic!("{why}\ninstances' last warnings and errors:\n{logs}");
 }
 
+/// 1,000 clients need more descriptors than a usual soft limit of 1,024
+/// (here, and in parley and haproxy, which inherit it): raise it when low.
+fn enough_open_files() {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let soft = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|n| n.parse::<u64>().ok());
+    if soft.is_some_and(|n| n < 8_192) {
+        let raised = std::process::Command::new("prlimit")
+            .args([
+                "--pid",
+                &std::process::id().to_string(),
+                "--nofile=16384:16384",
+            ])
+            .status();
+        assert!(
+            raised.is_ok_and(|s| s.success()),
+            "the open-files limit ({soft:?}) is too low for {CLIENTS} clients and cannot be raised"
+        );
+    }
+}
+
 #[actix_web::test]
 async fn sigterm_under_load_moves_every_client_to_the_other_instance_losing_nothing() {
+    enough_open_files();
     let drain_timeout = DRAIN_TIMEOUT_S.to_string();
     let mut cluster = Cluster::start(
         2,
