@@ -396,12 +396,14 @@ pub async fn middleware(
             tracing::info!(%method, %route, %status, latency_ms, "request");
         } else {
             use std::sync::atomic::Ordering;
-            let seen = metrics.unlogged_successes.fetch_add(1, Ordering::Relaxed) + 1;
-            if seen >= sample {
-                metrics
-                    .unlogged_successes
-                    .fetch_sub(seen, Ordering::Relaxed);
-                tracing::info!(%method, %route, %status, latency_ms, sampled = seen, "request");
+            // Every `sample`-th success of the process, counted without a
+            // lock: workers racing here each get their own number.
+            let seen = metrics
+                .unlogged_successes
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_add(1);
+            if seen % sample.max(1) == 0 {
+                tracing::info!(%method, %route, %status, latency_ms, sampled = sample, "request");
             }
         }
     }

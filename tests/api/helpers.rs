@@ -458,6 +458,9 @@ pub struct ServerProcess {
     pub app: TestApp,
     /// Every log line so far.
     pub logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The tasks copying stdout and stderr into `logs`: done at the
+    /// process's end of output.
+    readers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl ServerProcess {
@@ -482,14 +485,15 @@ impl ServerProcess {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         // stderr holds what is not a log line (a panic): kept with the logs.
+        let mut readers = Vec::new();
         if let Some(stderr) = child.stderr.take() {
             let sink = logs.clone();
-            actix_web::rt::spawn(async move {
+            readers.push(actix_web::rt::spawn(async move {
                 let mut lines = BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     sink.lock().unwrap().push(line);
                 }
-            });
+            }));
         }
         let (public, admin) = tokio::time::timeout(Duration::from_secs(30), async {
             while let Some(line) = lines.next_line().await.unwrap() {
@@ -509,17 +513,22 @@ impl ServerProcess {
         .expect("parley reports its address");
         let sink = logs.clone();
         // Keep reading so the pipe never fills; keep every line for the test.
-        actix_web::rt::spawn(async move {
+        readers.push(actix_web::rt::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 sink.lock().unwrap().push(line);
             }
-        });
+        }));
         let app = TestApp {
             base: format!("http://{public}"),
             admin: format!("http://{admin}"),
             client: reqwest::Client::new(),
         };
-        Self { child, app, logs }
+        Self {
+            child,
+            app,
+            logs,
+            readers,
+        }
     }
 
     /// Sends `signal` (e.g. `TERM`) to the process.
@@ -532,12 +541,17 @@ impl ServerProcess {
         assert!(status.success());
     }
 
-    /// Waits for the process to exit (at most `limit`).
+    /// Waits for the process to exit (at most `limit`), then for its last
+    /// output to be read, so `log_text` holds every line it wrote.
     pub async fn exit_status(&mut self, limit: Duration) -> std::process::ExitStatus {
-        tokio::time::timeout(limit, self.child.wait())
+        let status = tokio::time::timeout(limit, self.child.wait())
             .await
             .expect("parley exits in time")
-            .unwrap()
+            .unwrap();
+        for reader in self.readers.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+        }
+        status
     }
 
     pub fn log_text(&self) -> String {
