@@ -68,6 +68,14 @@ if [[ $BUILD -eq 1 ]]; then
     (cd "$ROOT" && cargo build --release -p parley -p parley-loadtest)
 fi
 
+# The database is created if missing (parley migrates it).
+db_name=${DB_URL##*/}
+db_name=${db_name%%\?*}
+server_url=${DB_URL%/*}/postgres
+if ! psql "$server_url" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db_name'" | grep -q 1; then
+    psql "$server_url" -c "CREATE DATABASE \"$db_name\"" >/dev/null
+fi
+
 # Instances sharing a cluster share their signing keys.
 KEYS="$OUT/keys"
 mkdir -p "$KEYS"
@@ -92,7 +100,7 @@ for i in $(seq 1 "$INSTANCES"); do wait_ready "127.0.0.$((10 + i)):18080"; done
 
 cat >"$OUT/haproxy.cfg" <<EOF
 global
-    maxconn 40000
+    maxconn 9000
 defaults
     mode http
     timeout connect 2s
