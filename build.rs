@@ -1,7 +1,9 @@
 //! Bakes build facts into the binary for `src/version.rs`:
 //!
-//! - `PARLEY_GIT_COMMIT`: `git rev-parse --short=12 HEAD`, or `unknown` when
-//!   the source has no `.git` (a crate tarball) or `git` is missing;
+//! - `PARLEY_GIT_COMMIT`: the variable of that name when the build sets it
+//!   (a container build, whose context has no `.git`), else
+//!   `git rev-parse --short=12 HEAD`, else `unknown` (a crate tarball, or
+//!   `git` missing);
 //! - `PARLEY_BUILD_TIME`: RFC 3339 UTC, from `SOURCE_DATE_EPOCH` when set
 //!   (reproducible builds), else the time this script ran.
 //!
@@ -18,12 +20,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    println!("cargo::rerun-if-env-changed=PARLEY_GIT_COMMIT");
 
     let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let git_dir = git_dir(&root);
-    let commit = git_dir
-        .as_ref()
-        .and_then(|_| git_commit(&root))
+    let given = env::var("PARLEY_GIT_COMMIT")
+        .ok()
+        .filter(|c| !c.is_empty() && c.len() <= 64 && c.chars().all(|c| c.is_ascii_alphanumeric()));
+    let commit = given
+        .or_else(|| git_dir.as_ref().and_then(|_| git_commit(&root)))
         .unwrap_or_else(|| "unknown".to_owned());
     println!("cargo::rustc-env=PARLEY_GIT_COMMIT={commit}");
     println!(

@@ -138,9 +138,11 @@ impl Application {
         let (public, admin) = tokio::join!(self.public, self.admin);
         public.context("public listener")?;
         admin.context("admin listener")?;
+        // Connections close last: the drain and the listeners are done.
         if let Some(redis) = &self.state.redis {
             redis.close().await;
         }
+        self.state.store.close();
         tracing::info!("parley stopped");
         crate::telemetry::shutdown();
         Ok(())

@@ -69,6 +69,9 @@ pub trait Store: MessageLog {
         None
     }
 
+    /// Closes the connections (end of the drain); later calls fail.
+    fn close(&self) {}
+
     /// Round-trips to the backing store; `Err` when it is unusable.
     async fn ping(&self) -> Result<(), StoreError>;
 

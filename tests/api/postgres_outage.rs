@@ -302,3 +302,41 @@ fn a_url_is_pointed_through_the_proxy() {
         "localhost:5432"
     );
 }
+
+/// PostgreSQL closing every connection of parley's pool (a restart, a
+/// failover, an idle timeout on the way) costs no request: reads are
+/// retried once on a fresh connection.
+#[actix_web::test]
+async fn reads_survive_the_server_closing_every_pooled_connection() {
+    let mut database_url = String::new();
+    let app = TestApp::spawn_with(crate::helpers::Backend::Postgres, |s| {
+        database_url = s.database.url.clone().unwrap();
+    })
+    .await;
+    let ada = app.register("ada").await;
+    let room = app.create_room(&ada, "steady", "private").await;
+    // Not cached: every call reads the database.
+    let path = format!("/api/v1/rooms/{room}");
+    // Fill the pool with connections that have served requests.
+    for _ in 0..4 {
+        assert_eq!(app.get(&path, &ada.access).await.status(), 200);
+    }
+    let name = database_url.rsplit('/').next().unwrap().to_owned();
+    let (client, connection) = tokio_postgres::connect(&database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    actix_web::rt::spawn(connection);
+    let killed = client
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&name],
+        )
+        .await
+        .unwrap();
+    assert!(!killed.is_empty(), "parley had connections to kill");
+    for _ in 0..6 {
+        let res = app.get(&path, &ada.access).await;
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    }
+}

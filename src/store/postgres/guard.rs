@@ -67,6 +67,31 @@ impl Outage for LogError {
 }
 
 impl PgStore {
+    /// [`PgStore::run`] for a read: one retry after a short jittered pause
+    /// when the first attempt met an outage (a connection the server
+    /// closed, a failover). Reads change nothing, so running one twice is
+    /// safe; writes are not retried here (the writers' appends are retried
+    /// by clients with the same `client_id`).
+    pub(super) async fn run_read<T, E, F, Fut>(&self, op: &'static str, read: F) -> Result<T, E>
+    where
+        E: Outage,
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.run(op, async {
+            match read().await {
+                Err(e) if e.is_outage() => {
+                    let pause = 10 + rand::random::<u64>() % 40;
+                    tracing::debug!(op, error = %e.describe(), pause_ms = pause, "retrying a read");
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    read().await
+                }
+                other => other,
+            }
+        })
+        .await
+    }
+
     /// Runs one store operation `op` under the breaker, in a span, timed.
     pub(super) async fn run<T, E, F>(&self, op: &'static str, call: F) -> Result<T, E>
     where

@@ -83,10 +83,9 @@ impl MessageLog for PgStore {
         before: Option<Seq>,
         limit: u32,
     ) -> Result<Vec<StoredMessage>, LogError> {
-        self.run(
-            "range",
-            messages::range(&self.pool, room, after, before, limit),
-        )
+        self.run_read("range", || {
+            messages::range(&self.pool, room, after, before, limit)
+        })
         .await
     }
 
@@ -96,12 +95,12 @@ impl MessageLog for PgStore {
         before: Option<Seq>,
         limit: u32,
     ) -> Result<Vec<StoredMessage>, LogError> {
-        self.run("tail", messages::tail(&self.pool, room, before, limit))
+        self.run_read("tail", || messages::tail(&self.pool, room, before, limit))
             .await
     }
 
     async fn last_seq(&self, room: RoomId) -> Result<Seq, LogError> {
-        self.run("last_seq", messages::last_seq(&self.pool, room))
+        self.run_read("last_seq", || messages::last_seq(&self.pool, room))
             .await
     }
 }
@@ -110,6 +109,10 @@ impl MessageLog for PgStore {
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    fn close(&self) {
+        self.pool.close();
     }
 
     fn pool_stats(&self) -> Option<crate::store::PoolStats> {
@@ -138,21 +141,23 @@ impl Store for PgStore {
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.run("user", users::by_id(&self.pool, id)).await
+        self.run_read("user", || users::by_id(&self.pool, id)).await
     }
 
     async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
-        self.run("user_by_username", users::by_username(&self.pool, username))
-            .await
+        self.run_read("user_by_username", || {
+            users::by_username(&self.pool, username)
+        })
+        .await
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        self.run("user_by_email", users::by_email(&self.pool, email))
+        self.run_read("user_by_email", || users::by_email(&self.pool, email))
             .await
     }
 
     async fn password_hash(&self, id: UserId) -> Result<Option<String>, StoreError> {
-        self.run("password_hash", users::password_hash(&self.pool, id))
+        self.run_read("password_hash", || users::password_hash(&self.pool, id))
             .await
     }
 
@@ -178,7 +183,7 @@ impl Store for PgStore {
     }
 
     async fn followers(&self, user: UserId) -> Result<Vec<UserId>, StoreError> {
-        self.run("followers", follows::followers(&self.pool, user))
+        self.run_read("followers", || follows::followers(&self.pool, user))
             .await
     }
 
@@ -214,7 +219,7 @@ impl Store for PgStore {
     }
 
     async fn post(&self, id: PostId) -> Result<Option<Post>, StoreError> {
-        self.run("post", posts::by_id(&self.pool, id)).await
+        self.run_read("post", || posts::by_id(&self.pool, id)).await
     }
 
     async fn delete_post(&self, id: PostId) -> Result<(), StoreError> {
@@ -227,7 +232,7 @@ impl Store for PgStore {
         before: Option<PostId>,
         limit: Limit,
     ) -> Result<Vec<Post>, StoreError> {
-        self.run("feed", posts::feed(&self.pool, user, before, limit))
+        self.run_read("feed", || posts::feed(&self.pool, user, before, limit))
             .await
     }
 
@@ -245,7 +250,7 @@ impl Store for PgStore {
     }
 
     async fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
-        self.run("room", rooms::by_id(&self.pool, id)).await
+        self.run_read("room", || rooms::by_id(&self.pool, id)).await
     }
 
     async fn rooms_visible_to(
@@ -262,11 +267,13 @@ impl Store for PgStore {
     }
 
     async fn role(&self, room: RoomId, user: UserId) -> Result<Option<RoomRole>, StoreError> {
-        self.run("role", rooms::role(&self.pool, room, user)).await
+        self.run_read("role", || rooms::role(&self.pool, room, user))
+            .await
     }
 
     async fn members(&self, room: RoomId) -> Result<Vec<Member>, StoreError> {
-        self.run("members", rooms::members(&self.pool, room)).await
+        self.run_read("members", || rooms::members(&self.pool, room))
+            .await
     }
 
     async fn add_member(
