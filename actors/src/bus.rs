@@ -42,9 +42,7 @@ impl BusInbox {
             BusEvent::Committed { room, messages } => {
                 // Nobody here subscribes to the room: nothing to do.
                 if let Some(addr) = self.rooms.get(room) {
-                    addr.do_send(Committed {
-                        messages: messages.into(),
-                    });
+                    addr.do_send(Committed { messages });
                 }
             }
             BusEvent::Typing { room, user } => {

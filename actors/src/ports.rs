@@ -74,7 +74,8 @@ pub enum BusEvent {
     /// Messages of one room committed by this instance, in ascending `seq`.
     Committed {
         room: RoomId,
-        messages: Vec<StoredMessage>,
+        /// Shared with the local room's delivery: publishing copies nothing.
+        messages: std::sync::Arc<[StoredMessage]>,
     },
     Typing {
         room: RoomId,

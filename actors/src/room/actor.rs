@@ -183,11 +183,11 @@ impl RoomActor {
     }
 
     /// Sends committed messages, already in order, to every subscriber.
-    fn fan_out(&mut self, messages: Vec<StoredMessage>) {
+    fn fan_out(&mut self, messages: &[StoredMessage]) {
         let started = Instant::now();
         let mut slow = Vec::new();
         let mut delivered = 0u64;
-        for message in &messages {
+        for message in messages {
             let frame = self.encoder.message(message);
             for (id, sub) in self.subscribers.iter_mut() {
                 delivered += u64::from(deliver(sub, message, &frame, *id, &mut slow));
@@ -231,7 +231,7 @@ impl RoomActor {
                 Ok(head) => {
                     act.start = Start::Known;
                     let ready = act.sequencer.start_after(head);
-                    act.fan_out(ready);
+                    act.fan_out(&ready);
                     act.check_gap(ctx);
                     for replay in waiting {
                         act.start_replay(replay, ctx);
@@ -340,7 +340,7 @@ impl RoomActor {
                         if empty_fills + 1 >= MAX_EMPTY_FILLS {
                             tracing::error!(room = %act.room, after = %gap.after, "the log lacks messages below a committed one; skipping the gap");
                             let ready = act.sequencer.skip_gap();
-                            act.fan_out(ready);
+                            act.fan_out(&ready);
                         } else {
                             act.gap_timer = Some(ctx.run_later(GAP_WAIT, move |act, ctx| {
                                 act.gap_timer = None;
@@ -353,7 +353,7 @@ impl RoomActor {
                 Ok(found) => {
                     tracing::debug!(room = %act.room, filled = found.len(), "filled a gap from the log");
                     let ready = act.sequencer.accept(found);
-                    act.fan_out(ready);
+                    act.fan_out(&ready);
                 }
                 Err(error) => {
                     tracing::warn!(room = %act.room, %error, "could not fill a gap; retrying");
@@ -517,8 +517,12 @@ impl Handler<Committed> for RoomActor {
         if matches!(self.start, Start::Unknown) {
             return;
         }
+        if self.sequencer.continues(&msg.messages) {
+            self.fan_out(&msg.messages);
+            return;
+        }
         let ready = self.sequencer.accept(msg.messages.iter().cloned());
-        self.fan_out(ready);
+        self.fan_out(&ready);
         self.check_gap(ctx);
     }
 }

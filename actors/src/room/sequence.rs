@@ -47,6 +47,25 @@ impl Sequencer {
         self.take_ready()
     }
 
+    /// The common case, without copying: nothing is held and `messages`
+    /// (ascending) continue the stream exactly. Then they count as
+    /// delivered and the caller sends them as they are; otherwise nothing
+    /// changes and the caller goes through [`Sequencer::accept`].
+    pub fn continues(&mut self, messages: &[StoredMessage]) -> bool {
+        let Some(delivered) = self.delivered else {
+            return false;
+        };
+        let contiguous = self.pending.is_empty()
+            && messages
+                .iter()
+                .zip(1..)
+                .all(|(m, i)| m.seq.0 == delivered.0 + i);
+        if contiguous && let Some(last) = messages.last() {
+            self.delivered = Some(last.seq);
+        }
+        contiguous
+    }
+
     /// Takes messages in any order and returns those now deliverable, in
     /// ascending `seq`. Duplicates and already-delivered ones are ignored.
     pub fn accept(
@@ -163,6 +182,19 @@ mod tests {
         );
         assert_eq!(seqs(&s.accept([msg(5)])), vec![5, 6, 7]);
         assert_eq!(s.gap(), None);
+    }
+
+    #[test]
+    fn an_in_order_batch_passes_straight_through() {
+        let mut s = Sequencer::default();
+        assert!(!s.continues(&[msg(1)]), "no start yet");
+        s.start_after(Seq(0));
+        assert!(s.continues(&[msg(1), msg(2)]));
+        assert_eq!(s.delivered(), Some(Seq(2)));
+        assert!(!s.continues(&[msg(4)]), "a gap goes through accept");
+        assert!(s.accept([msg(4)]).is_empty());
+        assert!(!s.continues(&[msg(3)]), "held messages go through accept");
+        assert_eq!(seqs(&s.accept([msg(3)])), vec![3, 4]);
     }
 
     #[test]

@@ -115,10 +115,7 @@ impl Writer {
                     messages: messages.clone(),
                 });
             }
-            self.bus.publish(BusEvent::Committed {
-                room,
-                messages: messages.to_vec(),
-            });
+            self.bus.publish(BusEvent::Committed { room, messages });
         }
         for (reply, item) in replies.into_iter().zip(appended) {
             let _ = reply.send(Ok(item));
