@@ -2,29 +2,20 @@
 //! on one instance is never followed by a stale read on another.
 
 use crate::cluster::{Cluster, PrivateRedis, redis_url};
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, metric};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// `parley_cache_requests_total{cache, result}` as the instance reports it.
 async fn cache_count(app: &TestApp, cache: &str, result: &str) -> u64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("parley_cache_requests_total{"))
-        .filter(|l| {
-            l.contains(&format!("cache=\"{cache}\"")) && l.contains(&format!("result=\"{result}\""))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+    let (cache, result) = (format!("cache=\"{cache}\""), format!("result=\"{result}\""));
+    metric(
+        &app.metrics_text().await,
+        "parley_cache_requests_total",
+        &[&cache, &result],
+    )
+    .unwrap_or_default() as u64
 }
 
 async fn create_post(app: &TestApp, token: &str, body: &str) -> String {
@@ -165,21 +156,6 @@ async fn reads_are_served_from_the_database_while_redis_is_down() {
         let res = app.get(&profile, &author.access).await;
         assert_eq!(res.status(), StatusCode::OK);
     }
-    let breakers: Value = app
-        .client
-        .get(format!("{}/admin/circuit-breakers", app.admin))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let redis_breaker = breakers["breakers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["name"] == "redis")
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(redis_breaker["state"], "open", "{breakers}");
+    let redis_breaker = app.breaker("redis").await;
+    assert_eq!(redis_breaker["state"], "open", "{redis_breaker}");
 }

@@ -415,6 +415,44 @@ impl WsClient {
     }
 }
 
+// --- The admin listener -----------------------------------------------------
+
+impl TestApp {
+    /// `GET /metrics` on the admin listener.
+    pub async fn metrics_text(&self) -> String {
+        let res = self.client.get(format!("{}/metrics", self.admin));
+        res.send().await.unwrap().text().await.unwrap()
+    }
+
+    /// One circuit breaker as `GET /admin/circuit-breakers` shows it
+    /// (`Null` when there is none of that name).
+    pub async fn breaker(&self, name: &str) -> Value {
+        let res = self
+            .client
+            .get(format!("{}/admin/circuit-breakers", self.admin));
+        let body: Value = res.send().await.unwrap().json().await.unwrap();
+        body["breakers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == name)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// The sum of `family`'s samples whose labels include every one of
+/// `labels` (each `key="value"`); `None` when no sample matches.
+pub fn metric(text: &str, family: &str, labels: &[&str]) -> Option<f64> {
+    let prefix = format!("{family}{{");
+    let values: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with(&prefix) && labels.iter().all(|label| l.contains(label)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
 // --- Tokens signed outside the server -----------------------------------------
 
 /// An RSA key in a key folder of its own: start parley with

@@ -23,10 +23,7 @@ fn sample(text: &str, prefix: &str) -> f64 {
 
 /// The value of the first sample of `family` whose labels include `label`.
 fn labelled(text: &str, family: &str, label: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(&format!("{family}{{")) && l.contains(label))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+    crate::helpers::metric(text, family, &[label])
         .unwrap_or_else(|| panic!("no sample {family} with {label} in:\n{text}"))
 }
 
@@ -44,15 +41,7 @@ async fn rest_and_websocket_publishes_are_counted_alike(backend: Backend) {
         assert_eq!(ack["type"], "ack", "{ack}");
     }
 
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     let messages = "parley_messages_total";
     assert_eq!(labelled(&text, messages, r#"outcome="new""#), 2.0);
     assert_eq!(labelled(&text, messages, r#"outcome="duplicate""#), 2.0);
@@ -81,15 +70,7 @@ async fn metrics_move_with_traffic_and_pass_promtool(backend: Backend) {
     )
     .await;
 
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     assert!(sample(&text, "parley_http_requests_total{") >= 1.0);
     assert!(
         text.contains(r#"route="/api/v1/rooms""#),
@@ -123,15 +104,7 @@ async fn metrics_move_with_traffic_and_pass_promtool(backend: Backend) {
         )
         .await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     assert!(sample(&text, r#"parley_errors_total{kind="not_found""#) >= 1.0);
     if backend == Backend::Postgres {
         assert!(

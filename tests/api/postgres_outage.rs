@@ -6,7 +6,7 @@
 //! inside the test, which can drop every connection, refuse new ones, and
 //! let them through again.
 
-use crate::helpers::{ServerProcess, TestApp};
+use crate::helpers::{ServerProcess, TestApp, metric};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -124,33 +124,6 @@ async fn readiness(app: &TestApp) -> (u16, Value) {
     (res.status().as_u16(), res.json().await.unwrap())
 }
 
-async fn postgres_breaker(app: &TestApp) -> Value {
-    let body: Value = app
-        .client
-        .get(format!("{}/admin/circuit-breakers", app.admin))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["breakers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["name"] == "postgres")
-        .cloned()
-        .expect("a postgres breaker")
-}
-
-/// The value of the one sample of `family` whose labels contain `label`.
-fn sample(metrics: &str, family: &str, label: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(&format!("{family}{{")) && l.contains(label))
-        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
 #[actix_web::test]
 async fn losing_postgres_fails_fast_and_everything_recovers_without_a_restart() {
     let database = crate::db::fresh_database_url().await;
@@ -174,7 +147,7 @@ async fn losing_postgres_fails_fast_and_everything_recovers_without_a_restart() 
     let (ack, _) = ws.publish(&room, "before", "c-before").await;
     assert_eq!(ack["type"], "ack", "{ack}");
     assert_eq!(readiness(app).await.0, 200);
-    assert_eq!(postgres_breaker(app).await["state"], "closed");
+    assert_eq!(app.breaker("postgres").await["state"], "closed");
 
     proxy.cut();
 
@@ -211,31 +184,27 @@ async fn losing_postgres_fails_fast_and_everything_recovers_without_a_restart() 
 
     // The breaker opened: on the admin endpoint and in the metrics.
     let breaker = eventually("the breaker opens", Duration::from_secs(10), || async {
-        let breaker = postgres_breaker(app).await;
+        let breaker = app.breaker("postgres").await;
         (breaker["state"] == "open").then_some(breaker)
     })
     .await;
     assert!(breaker["trips"].as_u64().unwrap() >= 1, "{breaker}");
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
-        sample(
+        metric(
             &metrics,
             "parley_circuit_breaker_trips_total",
-            "breaker=\"postgres\""
+            &["breaker=\"postgres\""]
         )
         .unwrap()
             >= 1.0
     );
     assert_eq!(
-        sample(&metrics, "parley_dependency_up", "dependency=\"postgres\""),
+        metric(
+            &metrics,
+            "parley_dependency_up",
+            &["dependency=\"postgres\""]
+        ),
         Some(0.0)
     );
     // While open, a call is refused at once instead of waiting on the pool.
@@ -276,7 +245,7 @@ async fn losing_postgres_fails_fast_and_everything_recovers_without_a_restart() 
     .await;
     let (ack, _) = ws.publish(&room, "during", "c-during").await;
     assert_eq!(ack["type"], "ack", "{ack}");
-    assert_eq!(postgres_breaker(app).await["state"], "closed");
+    assert_eq!(app.breaker("postgres").await["state"], "closed");
 
     let logs = server.log_text();
     assert!(!logs.contains("panicked"), "parley panicked:\n{logs}");
