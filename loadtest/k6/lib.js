@@ -324,3 +324,39 @@ export function chat(data) {
   // A failed session retries after a pause, not in a tight loop.
   if (!upgraded || failures > 0) sleep(1);
 }
+
+// The entry points k6 looks up by name in every scenario file, which
+// re-exports them: `export { setup, rest, chatSession } from './lib.js';`
+export function setup() {
+  return setupRun();
+}
+
+export function rest(data) {
+  restMix(data);
+}
+
+export function chatSession(data) {
+  chat(data);
+}
+
+// Options for a ramp to `total` VUs (half REST, half chat) over `ramp`,
+// then a hold of `hold`: the load and soak shapes.
+export function rampAndHold(total, hold, ramp) {
+  const vus = split(total);
+  const shape = (exec, n) => ({
+    executor: 'ramping-vus',
+    exec,
+    startVUs: 0,
+    stages: [
+      { duration: ramp, target: n },
+      { duration: hold, target: n },
+    ],
+    gracefulRampDown: WS_GRACE,
+    gracefulStop: WS_GRACE,
+  });
+  return {
+    setupTimeout: '600s',
+    scenarios: { rest: shape('rest', vus.rest), chat: shape('chatSession', vus.chat) },
+    thresholds,
+  };
+}

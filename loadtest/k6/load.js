@@ -4,40 +4,8 @@
 //   k6 run -e BASE_URL=http://127.0.0.1:8080 -e USERS=200 -e ROOMS=100 loadtest/k6/load.js
 //
 // VUS, DURATION and RAMP override the size, the hold and the ramp-up.
-import { setupRun, restMix, chat, thresholds, split, VUS, DURATION, WS_GRACE } from './lib.js';
+import { rampAndHold, VUS, DURATION } from './lib.js';
 
-const vus = split(VUS(1000));
-const duration = DURATION('10m');
-const ramp = __ENV.RAMP || '1m';
+export const options = rampAndHold(VUS(1000), DURATION('10m'), __ENV.RAMP || '1m');
 
-const shape = (n) => ({
-  executor: 'ramping-vus',
-  startVUs: 0,
-  stages: [
-    { duration: ramp, target: n },
-    { duration, target: n },
-  ],
-  gracefulRampDown: WS_GRACE,
-  gracefulStop: WS_GRACE,
-});
-
-export const options = {
-  setupTimeout: '600s',
-  scenarios: {
-    rest: Object.assign({ exec: 'rest' }, shape(vus.rest)),
-    chat: Object.assign({ exec: 'chatSession' }, shape(vus.chat)),
-  },
-  thresholds,
-};
-
-export function setup() {
-  return setupRun();
-}
-
-export function rest(data) {
-  restMix(data);
-}
-
-export function chatSession(data) {
-  chat(data);
-}
+export { setup, rest, chatSession } from './lib.js';

@@ -4,7 +4,7 @@
 //   k6 run -e BASE_URL=http://127.0.0.1:8080 loadtest/k6/smoke.js
 //
 // scripts/check-k6.sh runs this same file shortened (VUS=10, DURATION=15s).
-import { setupRun, restMix, chat, thresholds, split, VUS, DURATION, WS_GRACE } from './lib.js';
+import { thresholds, split, VUS, DURATION, WS_GRACE } from './lib.js';
 
 const vus = split(VUS(100));
 const duration = DURATION('1m');
@@ -18,14 +18,4 @@ export const options = {
   thresholds,
 };
 
-export function setup() {
-  return setupRun();
-}
-
-export function rest(data) {
-  restMix(data);
-}
-
-export function chatSession(data) {
-  chat(data);
-}
+export { setup, rest, chatSession } from './lib.js';

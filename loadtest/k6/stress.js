@@ -6,7 +6,7 @@
 //   k6 run -e BASE_URL=http://127.0.0.1:8080 -e USERS=200 -e ROOMS=100 loadtest/k6/stress.js
 //
 // STEPS overrides the VU levels, e.g. -e STEPS=250,500,1000,2000.
-import { setupRun, restMix, chat, thresholds, split, WS_GRACE } from './lib.js';
+import { thresholds, split, WS_GRACE } from './lib.js';
 
 const steps = (__ENV.STEPS || '500,1000,2000,4000,7000,10000').split(',').map((s) => parseInt(s, 10));
 const stepS = parseInt(__ENV.STEP_S || '120', 10);
@@ -34,14 +34,4 @@ export const options = {
   thresholds,
 };
 
-export function setup() {
-  return setupRun();
-}
-
-export function rest(data) {
-  restMix(data);
-}
-
-export function chatSession(data) {
-  chat(data);
-}
+export { setup, rest, chatSession } from './lib.js';
