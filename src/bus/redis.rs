@@ -19,6 +19,7 @@
 use crate::metrics::Metrics;
 use crate::redis::Redis;
 use async_trait::async_trait;
+use fred::clients::Pipeline;
 use fred::prelude::*;
 use parley_actors::bus::BusInbox;
 use parley_actors::ids::{RoomId, UserId};
@@ -144,20 +145,26 @@ impl RedisBus {
     }
 
     /// Keeps the shared presence registry in step with a local presence
-    /// change, so snapshots agree with events.
-    async fn record_presence(&self, room: RoomId, user: UserId, online: bool) {
+    /// change, so snapshots agree with events: queued on the pipeline that
+    /// publishes the event, so it costs no round trip of its own.
+    async fn record_presence(
+        &self,
+        pipeline: &Pipeline<Client>,
+        room: RoomId,
+        user: UserId,
+        online: bool,
+    ) {
         let key = self.presence_key(room);
         let member = self.member(user);
-        let outcome: Result<(), Error> = if online {
+        let queued: Result<(), Error> = if online {
             let expiry = now_ms() + PRESENCE_TTL.as_millis() as f64;
-            self.redis
-                .client
+            pipeline
                 .zadd(&key, None, None, false, false, (expiry, member))
                 .await
         } else {
-            self.redis.client.zrem(&key, member).await
+            pipeline.zrem(&key, member).await
         };
-        if let Err(error) = outcome {
+        if let Err(error) = queued {
             tracing::debug!(%error, "could not record presence in Redis");
         }
     }
@@ -282,7 +289,7 @@ async fn publish_loop(bus: Arc<RedisBus>, mut queue: mpsc::Receiver<BusEvent>) {
         let mut sent = 0u64;
         for event in batch.drain(..) {
             if let BusEvent::Presence { room, user, online } = &event {
-                bus.record_presence(*room, *user, *online).await;
+                bus.record_presence(&pipeline, *room, *user, *online).await;
             }
             let channel = bus.channel(event.scope());
             let envelope = Envelope {
