@@ -37,6 +37,8 @@ pub struct Settings {
     pub drain: DrainSettings,
     /// `[breaker]`: when the circuit breakers around dependencies open.
     pub breaker: BreakerSettings,
+    /// `[health]`: how the database and cache actors watch their services.
+    pub health: HealthSettings,
     /// `PARLEY_INSTANCE_ID`: shown in `hello`, logs and metrics. Default: the
     /// host name plus a random suffix.
     pub instance_id: Option<String>,
@@ -302,6 +304,24 @@ impl Default for BreakerSettings {
     }
 }
 
+/// `[health]` in `parley.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthSettings {
+    /// `PARLEY_HEALTH_CHECK_INTERVAL_MS`: how often the database and cache
+    /// actors check their service while it is up, and the longest pause
+    /// between retries while it is down (at least 100). Default: 5000.
+    pub check_interval_ms: u64,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        Self {
+            check_interval_ms: 5_000,
+        }
+    }
+}
+
 /// Environment variables and the setting (`section.key` in `parley.toml`)
 /// each one sets. `docs/configuration.md` documents every pair; the test
 /// `docs::configuration_reference_lists_every_variable` keeps it complete.
@@ -319,6 +339,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PARLEY_BREAKER_FAILURES", "breaker.failures"),
     ("PARLEY_BREAKER_WINDOW_S", "breaker.window_s"),
     ("PARLEY_BREAKER_RECOVERY_S", "breaker.recovery_s"),
+    (
+        "PARLEY_HEALTH_CHECK_INTERVAL_MS",
+        "health.check_interval_ms",
+    ),
     ("REDIS_URL", "redis.url"),
     ("PARLEY_REDIS_PREFIX", "redis.prefix"),
     ("PARLEY_JWT_KEYS_DIR", "auth.keys_dir"),
@@ -418,6 +442,9 @@ impl Settings {
         }
         if self.database.pool_timeout_ms < 100 {
             return fail("PARLEY_DB_POOL_TIMEOUT_MS", "must be at least 100");
+        }
+        if self.health.check_interval_ms < 100 {
+            return fail("PARLEY_HEALTH_CHECK_INTERVAL_MS", "must be at least 100");
         }
         if self.breaker.failures == 0 || self.breaker.window_s == 0 || self.breaker.recovery_s == 0
         {

@@ -4,6 +4,7 @@
 //! `_seconds`); labels are low-cardinality: route templates, status codes,
 //! frame types, close codes — never a user or room id.
 
+use parley_actors::dependency::DependencyHandle;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -337,6 +338,27 @@ impl parley_actors::ports::Observer for EngineMetrics {
     fn queued(&self, delta: i64) {
         self.0.writer_queue_depth.add(delta);
     }
+}
+
+/// Keeps `parley_dependency_up{dependency}` equal to what the dependency
+/// actor last found, as it finds it (not only when a probe asks). The
+/// label is the service (`postgres`, `redis`), the actor's name its role.
+pub fn follow_dependency(metrics: &std::sync::Arc<Metrics>, dependency: &DependencyHandle) {
+    let label = match dependency.name {
+        "database" => "postgres",
+        "cache" => "redis",
+        other => other,
+    };
+    let gauge = metrics.dependency_up.with_label_values(&[label]);
+    let mut health = dependency.subscribe();
+    actix_web::rt::spawn(async move {
+        loop {
+            gauge.set(i64::from(health.borrow_and_update().is_up()));
+            if health.changed().await.is_err() {
+                return;
+            }
+        }
+    });
 }
 
 /// `parley_ws_frames_out_total{type}` for one server frame. Every frame is

@@ -187,3 +187,22 @@ impl Redis {
         let _ = tokio::time::timeout(PING_TIMEOUT, self.client.quit()).await;
     }
 }
+
+/// Redis as its cache actor sees it: up when a `PING` answers and the
+/// pub/sub connection is open. fred reconnects both clients by itself; the
+/// actor's checks tell when that worked.
+#[async_trait::async_trait]
+impl parley_actors::ports::Dependency for Redis {
+    async fn check(&self) -> Result<(), String> {
+        let health = self.health().await;
+        match health.error {
+            Some(error) => Err(error),
+            None if !health.connected => Err("the pub/sub connection is down; reconnecting".into()),
+            None => Ok(()),
+        }
+    }
+
+    async fn close(&self) {
+        Redis::close(self).await;
+    }
+}

@@ -22,8 +22,10 @@ use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use parley_actors::bus::Invalidator;
+use parley_actors::dependency::CheckTiming;
+use parley_actors::ports::Dependency;
 use parley_actors::ports::{Bus, LocalBus, MessageLog};
-use parley_actors::supervisor::Engine;
+use parley_actors::supervisor::{Engine, EngineParts};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,10 +63,22 @@ impl Application {
         let log: Arc<dyn MessageLog> = store.clone();
         let (redis, bus, limiter) =
             connect_redis(&settings, &instance_id, &metrics, &breakers).await?;
-        let engine = Engine::start(log, Arc::new(JsonEncoder), bus.bus.clone());
+        let engine = Engine::start(EngineParts {
+            log,
+            encoder: Arc::new(JsonEncoder),
+            bus: bus.bus.clone(),
+            dependencies: dependencies(&store, redis.as_ref()),
+            check_timing: CheckTiming {
+                interval: Duration::from_millis(settings.health.check_interval_ms),
+                timeout: crate::http::health::CHECK_TIMEOUT,
+            },
+        });
         engine
             .rooms
             .set_observer(Arc::new(crate::metrics::EngineMetrics(metrics.clone())));
+        for dependency in engine.dependencies.iter() {
+            crate::metrics::follow_dependency(&metrics, dependency);
+        }
         let cache = Arc::new(Cache::new(redis.clone(), bus.bus.clone(), metrics.clone()));
         if let Some(redis_bus) = &bus.redis {
             let cache = cache.clone();
@@ -139,10 +153,7 @@ impl Application {
         public.context("public listener")?;
         admin.context("admin listener")?;
         // Connections close last: the drain and the listeners are done.
-        if let Some(redis) = &self.state.redis {
-            redis.close().await;
-        }
-        self.state.store.close();
+        self.state.engine.close_dependencies().await;
         tracing::info!("parley stopped");
         crate::telemetry::shutdown();
         Ok(())
@@ -179,10 +190,6 @@ async fn open_store(
                     breaker: breakers.get_or_register("postgres"),
                     durations: Some(metrics.db_query_duration.clone()),
                 });
-            metrics
-                .dependency_up
-                .with_label_values(&["postgres"])
-                .set(1);
             Ok(Arc::new(store))
         }
         None => {
@@ -294,6 +301,24 @@ fn security_headers() -> DefaultHeaders {
             "Content-Security-Policy",
             "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'",
         ))
+}
+
+/// The services the engine's dependency actors watch, in the order they
+/// close: Redis (`cache`) first, then PostgreSQL (`database`). The embedded
+/// store has nothing to watch.
+fn dependencies(
+    store: &SharedStore,
+    redis: Option<&Arc<Redis>>,
+) -> Vec<(&'static str, Arc<dyn Dependency>)> {
+    let mut dependencies: Vec<(&'static str, Arc<dyn Dependency>)> = Vec::new();
+    if let Some(redis) = redis {
+        dependencies.push(("cache", redis.clone()));
+    }
+    if store.backend() == "postgres" {
+        let database = crate::store::DatabaseDependency(store.clone());
+        dependencies.push(("database", Arc::new(database)));
+    }
+    dependencies
 }
 
 /// The bus as the engine sees it, and as the start-up needs it.

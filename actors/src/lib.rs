@@ -15,6 +15,7 @@
 //! | [`room::RoomActor`] (one per room with local subscribers, spread over arbiters) | a room's subscribers, the room's `seq` order (re-sequencing, gap fill), presence across instances | sessions (subscribe, typing), writers and the bus (committed), the bus (typing, presence) | subscribers' outboxes, the bus (typing, presence) |
 //! | [`writer::Writer`] (a few per arbiter, rooms hashed to one) | the publish queue, group commit | sessions and REST (publish) | the log, then room actors and the bus |
 //! | [`notify::Notifier`] | user → sessions, per-user bus channels | application (after storing), the bus | sessions' outboxes |
+//! | [`dependency::DependencyActor`] (`database`, `cache`) | a service's health, retries while it is down, closing its connections | probes (check), the drain (close) | the application's [`ports::Dependency`] |
 //!
 //! Events from other instances enter through [`bus::BusInbox`], which routes
 //! them to the same actors as local ones; rooms trust no arrival order.
@@ -22,14 +23,19 @@
 //! Fan-out never waits on a client: every connection has a bounded
 //! [`outbox::Outbox`]; a full one marks the connection a slow consumer and it
 //! is closed with 1013.
+//!
+//! Every long-lived actor runs under `actix::Supervisor` and comes back after
+//! it stops, with the backoff of [`restart::Restarts`].
 
 pub mod bus;
+pub mod dependency;
 pub mod hub;
 pub mod ids;
 pub mod model;
 pub mod notify;
 pub mod outbox;
 pub mod ports;
+pub mod restart;
 pub mod room;
 pub mod supervisor;
 pub mod writer;

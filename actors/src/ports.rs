@@ -1,7 +1,8 @@
 //! The ports the actors depend on, implemented by the application:
 //! [`MessageLog`] (`src/store`: PostgreSQL or the embedded store),
-//! [`FrameEncoder`] (`src/ws/protocol.rs`) and [`Bus`] (`src/bus`: Redis
-//! pub/sub, or [`LocalBus`] for a single instance).
+//! [`FrameEncoder`] (`src/ws/protocol.rs`), [`Bus`] (`src/bus`: Redis
+//! pub/sub, or [`LocalBus`] for a single instance) and [`Dependency`] (the
+//! services whose connections the [`crate::dependency`] actors look after).
 
 use crate::ids::{RoomId, Seq, UserId};
 use crate::model::{Appended, NewMessage, StoredMessage};
@@ -177,4 +178,17 @@ pub trait Observer: Send + Sync + 'static {
     fn committed(&self, _size: usize) {}
     /// Publishes queued in the writers changed by `delta`.
     fn queued(&self, _delta: i64) {}
+}
+
+/// An external service the instance holds connections to (the database,
+/// Redis), as its [`crate::dependency::DependencyActor`] sees it.
+#[async_trait]
+pub trait Dependency: Send + Sync + 'static {
+    /// Checks that the service answers, opening a connection when none is
+    /// open; `Err` says why not, in words fit for an operator (never a
+    /// password). The actor bounds how long it may take.
+    async fn check(&self) -> Result<(), String>;
+
+    /// Closes the connections (the end of the drain). Called once.
+    async fn close(&self);
 }

@@ -1,16 +1,19 @@
 //! Starts the actor system and hands out the [`Engine`] handle.
 //!
-//! Restart policy, in one place: the writers, the hub and the notifier run
-//! under `actix::Supervisor`, which restarts an actor that stops (their
-//! `Supervised::restarting` hooks reset what cannot be trusted); room
-//! actors are restarted on demand by the [`RoomDirectory`] when their
-//! address is found dead. Actix does not catch panics, so actors are written
-//! not to panic (clippy denies `unwrap`/`expect`).
+//! Restart policy: the writers, the hub, the notifier and the dependency
+//! actors run under `actix::Supervisor`, which restarts an actor that stops;
+//! their `Supervised::restarting` hooks reset what cannot be trusted, then
+//! wait out the backoff of [`crate::restart::Restarts`] (the one place the
+//! policy lives). Room actors are restarted on demand by the
+//! [`RoomDirectory`] when their address is found dead. Actix does not catch
+//! panics, so actors are written not to panic (clippy denies
+//! `unwrap`/`expect`).
 
 use crate::bus::{BusInbox, Invalidator};
+use crate::dependency::{CheckTiming, DependencyHandle};
 use crate::hub::Hub;
 use crate::notify::Notifier;
-use crate::ports::{Bus, FrameEncoder, MessageLog};
+use crate::ports::{Bus, Dependency, FrameEncoder, MessageLog};
 use crate::room::RoomDirectory;
 use crate::writer::WriterPool;
 use actix::{Actor, Addr, Arbiter, ArbiterHandle};
@@ -23,6 +26,8 @@ pub struct Engine {
     pub writers: WriterPool,
     pub hub: Addr<Hub>,
     pub notifier: Addr<Notifier>,
+    /// The database and cache actors, in the order they close.
+    pub dependencies: Arc<[DependencyHandle]>,
     /// Keeps the arbiters' threads alive as long as the engine.
     _arbiters: Arc<Vec<Arbiter>>,
 }
@@ -30,11 +35,14 @@ pub struct Engine {
 impl Engine {
     /// Starts one arbiter per core for rooms and writers, then the actors.
     /// Must run inside an actix `System`.
-    pub fn start(
-        log: Arc<dyn MessageLog>,
-        encoder: Arc<dyn FrameEncoder>,
-        bus: Arc<dyn Bus>,
-    ) -> Self {
+    pub fn start(parts: EngineParts) -> Self {
+        let EngineParts {
+            log,
+            encoder,
+            bus,
+            dependencies,
+            check_timing,
+        } = parts;
         let threads = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .clamp(1, 16);
@@ -44,18 +52,47 @@ impl Engine {
         let writers = WriterPool::start(&handles, log, rooms.clone(), bus.clone());
         let hub = actix::Supervisor::start(|_| Hub::default());
         let notifier = actix::Supervisor::start(move |_| Notifier::new(bus));
+        let dependencies = dependencies
+            .into_iter()
+            .map(|(name, dependency)| DependencyHandle::start(name, dependency, check_timing))
+            .collect();
         tracing::info!(threads, "actor engine started");
         Self {
             rooms,
             writers,
             hub,
             notifier,
+            dependencies,
             _arbiters: Arc::new(arbiters),
         }
     }
 }
 
+/// What the engine is started with: the application's ports.
+pub struct EngineParts {
+    pub log: Arc<dyn MessageLog>,
+    pub encoder: Arc<dyn FrameEncoder>,
+    pub bus: Arc<dyn Bus>,
+    /// The services to watch, by name (`database`, `cache`), in the order
+    /// they close at the end of the drain.
+    pub dependencies: Vec<(&'static str, Arc<dyn Dependency>)>,
+    pub check_timing: CheckTiming,
+}
+
 impl Engine {
+    /// The dependency actor called `name`, if that service is configured.
+    pub fn dependency(&self, name: &str) -> Option<&DependencyHandle> {
+        self.dependencies.iter().find(|d| d.name == name)
+    }
+
+    /// Closes every dependency's connections, in order (the last step of
+    /// the drain).
+    pub async fn close_dependencies(&self) {
+        for dependency in self.dependencies.iter() {
+            dependency.close().await;
+        }
+    }
+
     /// Where the bus hands in the other instances' events.
     pub fn inbox(&self, invalidate: Option<Invalidator>) -> BusInbox {
         BusInbox {

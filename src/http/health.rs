@@ -2,18 +2,21 @@
 //!
 //! Liveness says the process serves; readiness says it should get traffic
 //! (dependencies usable, not draining); startup says migrations ran and
-//! actors are up. Dependency checks have short timeouts so a hung database
-//! never hangs a probe.
+//! actors are up. Dependencies are asked through their actors
+//! (`parley_actors::dependency`): checks are bounded, so a hung database
+//! never hangs a probe, and shared, so probes never pile queries on it.
 
 use crate::http::AppState;
 use crate::version;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use utoipa::ToSchema;
 
-/// How long readiness waits for a dependency before calling it down.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one dependency check may take before it counts as down.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// A dependency check this recent answers a probe without a new one.
+const FRESH: Duration = Duration::from_secs(1);
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(live))
@@ -83,36 +86,24 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// From the database actor: a check younger than [`FRESH`] is reused, so
+/// probes from several load balancers cost the database one query.
 async fn check_database(state: &AppState) -> Component {
-    let started = Instant::now();
-    let outcome = tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await;
-    let latency_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
-    let (status, error) = match outcome {
-        Ok(Ok(())) => ("ok", None),
-        Ok(Err(e)) => ("down", Some(store_error(&e))),
-        Err(_) => ("down", Some(format!("no answer within {CHECK_TIMEOUT:?}"))),
+    let Some(database) = state.engine.dependency("database") else {
+        // The embedded store lives in this process: up while it is.
+        return Component {
+            status: "ok",
+            backend: Some(state.store.backend()),
+            latency_ms: Some(0.0),
+            error: None,
+        };
     };
-    if state.store.backend() == "postgres" {
-        state
-            .metrics
-            .dependency_up
-            .with_label_values(&["postgres"])
-            .set(i64::from(status == "ok"));
-    }
+    let health = database.check(FRESH).await;
     Component {
-        status,
+        status: if health.is_up() { "ok" } else { "down" },
         backend: Some(state.store.backend()),
-        latency_ms,
-        error,
-    }
-}
-
-/// The cause chain, for the operator reading the probe (the store's errors
-/// never hold the URL or its password).
-fn store_error(e: &crate::store::StoreError) -> String {
-    match e {
-        crate::store::StoreError::Unavailable(source) => format!("{source:#}"),
-        other => other.to_string(),
+        latency_ms: Some(health.latency.as_secs_f64() * 1000.0),
+        error: health.error,
     }
 }
 
@@ -154,7 +145,7 @@ pub async fn db_stats(state: web::Data<AppState>) -> HttpResponse {
 /// Redis (when configured) is never required: unreachable is `degraded`,
 /// and the instance stays ready (local fan-out, per-instance limits).
 async fn check_redis(state: &AppState) -> Component {
-    let Some(redis) = &state.redis else {
+    let Some(cache) = state.engine.dependency("cache") else {
         return Component {
             status: "disabled",
             backend: None,
@@ -162,19 +153,12 @@ async fn check_redis(state: &AppState) -> Component {
             error: None,
         };
     };
-    let health = redis.health().await;
-    state
-        .metrics
-        .dependency_up
-        .with_label_values(&["redis"])
-        .set(i64::from(health.connected));
+    let health = cache.check(FRESH).await;
     Component {
-        status: if health.connected { "ok" } else { "degraded" },
+        status: if health.is_up() { "ok" } else { "degraded" },
         backend: Some("redis"),
         latency_ms: Some(health.latency.as_secs_f64() * 1000.0),
-        error: health.error.or_else(|| {
-            (!health.connected).then(|| "the pub/sub connection is down; reconnecting".into())
-        }),
+        error: health.error,
     }
 }
 

@@ -49,6 +49,33 @@ impl From<LogError> for StoreError {
     }
 }
 
+impl StoreError {
+    /// The cause chain, for an operator reading a probe or a log line (the
+    /// store's errors never hold the URL or its password).
+    pub fn describe(&self) -> String {
+        match self {
+            StoreError::Unavailable(source) => format!("{source:#}"),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The store as its database actor sees it: a check is a `SELECT 1` (which
+/// opens a pooled connection when none is idle, so a passing check after an
+/// outage is the reconnect), close closes the pool.
+pub struct DatabaseDependency(pub SharedStore);
+
+#[async_trait]
+impl parley_actors::ports::Dependency for DatabaseDependency {
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|e| e.describe())
+    }
+
+    async fn close(&self) {
+        self.0.close();
+    }
+}
+
 /// A connection pool's state, for probes and metrics.
 #[derive(Clone, Copy, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct PoolStats {

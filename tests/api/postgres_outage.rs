@@ -58,6 +58,15 @@ impl LinkProxy {
         }
     }
 
+    /// A proxy to `database_url`'s server, and the URL that goes through it.
+    pub async fn in_front_of(database_url: &str) -> (Self, String) {
+        // The address only: the proxy's own port is not known yet.
+        let (_, target) = through_proxy(database_url, "127.0.0.1:1".parse().unwrap());
+        let proxy = Self::start(target).await;
+        let (url, _) = through_proxy(database_url, proxy.addr);
+        (proxy, url)
+    }
+
     /// Drops every open connection and refuses new ones.
     pub fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
@@ -127,10 +136,7 @@ async fn readiness(app: &TestApp) -> (u16, Value) {
 #[actix_web::test]
 async fn losing_postgres_fails_fast_and_everything_recovers_without_a_restart() {
     let database = crate::db::fresh_database_url().await;
-    // The address only: the proxy's own port is not known yet.
-    let (_, target) = through_proxy(&database, "127.0.0.1:1".parse().unwrap());
-    let proxy = LinkProxy::start(target).await;
-    let (url, _) = through_proxy(&database, proxy.addr);
+    let (proxy, url) = LinkProxy::in_front_of(&database).await;
     let server = ServerProcess::start(&[
         ("DATABASE_URL", url.as_str()),
         ("PARLEY_DB_POOL_SIZE", "4"),
@@ -254,6 +260,78 @@ async fn losing_postgres_fails_fast_and_everything_recovers_without_a_restart() 
         server.child.try_wait().unwrap().is_none(),
         "parley is still running"
     );
+}
+
+/// With no request and no probe at all, the database actor notices the
+/// outage, says so once, retries with backoff and finds the database back:
+/// the gauge an alert watches follows the database by itself, and the
+/// circuit breaker its checks tripped closes again with no traffic. At
+/// shutdown the actor closes the pool.
+#[actix_web::test]
+async fn the_database_actor_follows_an_outage_with_no_traffic() {
+    let database = crate::db::fresh_database_url().await;
+    let (proxy, url) = LinkProxy::in_front_of(&database).await;
+    let mut server = ServerProcess::start(&[
+        ("DATABASE_URL", url.as_str()),
+        ("PARLEY_DB_POOL_TIMEOUT_MS", "500"),
+        ("PARLEY_HEALTH_CHECK_INTERVAL_MS", "200"),
+        ("PARLEY_BREAKER_RECOVERY_S", "1"),
+        ("PARLEY_DRAIN_GRACE_MS", "0"),
+    ])
+    .await;
+    let app = &server.app;
+    // The admin listener's /metrics reads gauges only: it never touches
+    // the database, so everything below is the actor's own doing.
+    let up = || async {
+        let text = app.metrics_text().await;
+        metric(&text, "parley_dependency_up", &["dependency=\"postgres\""])
+    };
+    eventually("the gauge says up", Duration::from_secs(10), || async {
+        (up().await == Some(1.0)).then_some(())
+    })
+    .await;
+
+    proxy.cut();
+    eventually("the gauge says down", Duration::from_secs(10), || async {
+        (up().await == Some(0.0)).then_some(())
+    })
+    .await;
+    eventually("the breaker opens", Duration::from_secs(10), || async {
+        (app.breaker("postgres").await["state"] == "open").then_some(())
+    })
+    .await;
+    let down_lines = |logs: &str| {
+        logs.lines()
+            .filter(|l| l.contains("dependency down") && l.contains("\"database\""))
+            .count()
+    };
+    assert_eq!(down_lines(&server.log_text()), 1, "{}", server.log_text());
+
+    proxy.restore();
+    eventually(
+        "the gauge says up again",
+        Duration::from_secs(15),
+        || async { (up().await == Some(1.0)).then_some(()) },
+    )
+    .await;
+    eventually("the breaker closes", Duration::from_secs(10), || async {
+        (app.breaker("postgres").await["state"] == "closed").then_some(())
+    })
+    .await;
+    let logs = server.log_text();
+    assert!(logs.contains("dependency back up"), "{logs}");
+    // Many failed retries, one line: the log says what changed, not each try.
+    assert_eq!(down_lines(&logs), 1, "{logs}");
+
+    server.signal("TERM");
+    assert!(server.exit_status(Duration::from_secs(30)).await.success());
+    let logs = server.log_text();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("dependency closed") && l.contains("\"database\"")),
+        "{logs}"
+    );
+    assert!(!logs.contains("panicked"), "{logs}");
 }
 
 #[test]

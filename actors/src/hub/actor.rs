@@ -2,6 +2,7 @@
 
 use super::messages::{Connect, Control, Disconnect, DrainAll, RevokeAccess, SessionCount};
 use crate::ids::{SessionId, UserId};
+use crate::restart::Restarts;
 use actix::{Actor, AsyncContext, Context, Handler, Recipient, Supervised};
 use std::collections::HashMap;
 
@@ -13,15 +14,20 @@ struct Entry {
 #[derive(Default)]
 pub struct Hub {
     sessions: HashMap<SessionId, Entry>,
+    restarts: Restarts,
 }
 
 impl Actor for Hub {
     type Context = Context<Self>;
 }
 
-/// After a restart the registry is empty; sessions that stay connected are
-/// missed by a drain but still closed when the process exits.
-impl Supervised for Hub {}
+/// A restarted hub keeps its registry: actix keeps the actor's struct, and
+/// the sessions in it are still connected (each disconnects itself).
+impl Supervised for Hub {
+    fn restarting(&mut self, ctx: &mut Context<Self>) {
+        self.restarts.pause(ctx, "hub");
+    }
+}
 
 impl Handler<Connect> for Hub {
     type Result = ();

@@ -4,6 +4,7 @@ use super::messages::{Push, Register, Unregister};
 use crate::ids::{SessionId, UserId};
 use crate::outbox::Outbox;
 use crate::ports::{Bus, BusScope};
+use crate::restart::Restarts;
 use actix::{Actor, Context, Handler, Supervised};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ pub struct Notifier {
     /// A user's notifications from other instances arrive on their bus
     /// channel, watched while they have a session here.
     bus: Arc<dyn Bus>,
+    restarts: Restarts,
 }
 
 impl Notifier {
@@ -20,6 +22,7 @@ impl Notifier {
         Self {
             users: HashMap::new(),
             bus,
+            restarts: Restarts::default(),
         }
     }
 }
@@ -35,10 +38,11 @@ impl Actor for Notifier {
 /// A restarted notifier lost its map; sessions re-register on reconnect.
 /// Every watched channel is released so the counts stay balanced.
 impl Supervised for Notifier {
-    fn restarting(&mut self, _: &mut Context<Self>) {
+    fn restarting(&mut self, ctx: &mut Context<Self>) {
         for user in self.users.drain().map(|(user, _)| user) {
             self.bus.unwatch(BusScope::User(user));
         }
+        self.restarts.pause(ctx, "notifier");
     }
 }
 

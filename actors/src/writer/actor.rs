@@ -7,6 +7,7 @@ use super::messages::{Publish, PublishError, WhenIdle};
 use crate::ids::RoomId;
 use crate::model::{Appended, StoredMessage};
 use crate::ports::{Bus, BusEvent, LogError, MessageLog};
+use crate::restart::Restarts;
 use crate::room::RoomDirectory;
 use crate::room::messages::Committed;
 use actix::{
@@ -33,6 +34,7 @@ pub struct Writer {
     queue: VecDeque<(Publish, Reply)>,
     flushing: bool,
     idle_waiters: Vec<oneshot::Sender<()>>,
+    restarts: Restarts,
 }
 
 impl Writer {
@@ -44,6 +46,7 @@ impl Writer {
             queue: VecDeque::new(),
             flushing: false,
             idle_waiters: Vec::new(),
+            restarts: Restarts::default(),
         }
     }
 
@@ -134,13 +137,13 @@ impl Actor for Writer {
 /// A restarted writer has lost only its queue, whose publishers were told
 /// (their reply channels closed): they retry with the same `client_id`.
 impl Supervised for Writer {
-    fn restarting(&mut self, _: &mut Context<Self>) {
-        tracing::warn!("writer restarting");
+    fn restarting(&mut self, ctx: &mut Context<Self>) {
         if let Some(observer) = self.rooms.observer() {
             observer.queued(-(self.queue.len() as i64));
         }
         self.queue.clear();
         self.flushing = false;
+        self.restarts.pause(ctx, "writer");
     }
 }
 
