@@ -13,13 +13,18 @@
 
 use crate::domain::{RoomKind, UserId};
 use crate::http::AppState;
-use crate::store::{NewNotification, Post, Room};
+use crate::store::{NewNotification, Notification, Post, Room};
 use crate::ws::protocol::ServerFrame;
 use parley_actors::model::StoredMessage;
-use parley_actors::notify::messages::Push;
+use parley_actors::notify::messages::{Push, PushMany};
 use parley_actors::ports::BusEvent;
 use serde_json::json;
 use std::collections::BTreeSet;
+
+/// Followers notified of a post per write: large enough that a post to
+/// 100,000 followers is 100 statements, small enough to bound one
+/// statement's parameters and one notifier message.
+const FANOUT_CHUNK: usize = 1_000;
 
 pub async fn post_created(state: &AppState, author_name: &str, post: &Post) {
     let followers = match state.store.followers(post.author).await {
@@ -33,8 +38,19 @@ pub async fn post_created(state: &AppState, author_name: &str, post: &Post) {
         "post_id": post.id, "author": post.author, "author_username": author_name,
         "excerpt": excerpt(&post.body),
     });
-    for follower in followers {
-        send(state, follower, "new_post", payload.clone()).await;
+    for chunk in followers.chunks(FANOUT_CHUNK) {
+        match state
+            .store
+            .create_notifications(chunk, "new_post", &payload)
+            .await
+        {
+            Ok(stored) => deliver(state, &stored),
+            Err(error) => tracing::warn!(
+                %error,
+                recipients = chunk.len(),
+                "could not store new_post notifications"
+            ),
+        }
     }
 }
 
@@ -96,24 +112,40 @@ async fn send(state: &AppState, user: UserId, kind: &str, payload: serde_json::V
         payload,
     };
     match state.store.create_notification(new).await {
-        Ok(stored) => {
-            let frame = ServerFrame::Notification {
-                id: stored.id.0,
-                kind: &stored.kind,
-                payload: &stored.payload,
-                ts: stored.created_at,
-            }
-            .encode();
-            // Local sessions now; the user's sessions on other instances
-            // through the bus.
-            state.bus.publish(BusEvent::Notification {
-                user,
-                frame: frame.to_string(),
-            });
-            state.engine.notifier.do_send(Push { user, frame });
-            state.metrics.notifications.with_label_values(&[kind]).inc();
-        }
+        Ok(stored) => deliver(state, std::slice::from_ref(&stored)),
         Err(error) => tracing::warn!(%error, kind, "could not store a notification"),
+    }
+}
+
+/// Pushes stored notifications to their users' sessions: local ones through
+/// the notifier (one mailbox message for the lot), the users' sessions on
+/// other instances through the bus.
+fn deliver(state: &AppState, stored: &[Notification]) {
+    let mut pushes = Vec::with_capacity(stored.len());
+    for notification in stored {
+        let frame = ServerFrame::Notification {
+            id: notification.id.0,
+            kind: &notification.kind,
+            payload: &notification.payload,
+            ts: notification.created_at,
+        }
+        .encode();
+        state.bus.publish(BusEvent::Notification {
+            user: notification.user,
+            frame: frame.to_string(),
+        });
+        state
+            .metrics
+            .notifications
+            .with_label_values(&[&notification.kind])
+            .inc();
+        pushes.push(Push {
+            user: notification.user,
+            frame,
+        });
+    }
+    if !pushes.is_empty() {
+        state.engine.notifier.do_send(PushMany { pushes });
     }
 }
 

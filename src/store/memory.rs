@@ -286,6 +286,24 @@ impl Store for MemoryStore {
         self.lock().create_notification(notification)
     }
 
+    async fn create_notifications(
+        &self,
+        users: &[UserId],
+        kind: &str,
+        payload: &serde_json::Value,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let mut inner = self.lock();
+        let created = users.iter().filter_map(|&user| {
+            let new = NewNotification {
+                user,
+                kind: kind.to_owned(),
+                payload: payload.clone(),
+            };
+            inner.create_notification(new).ok()
+        });
+        Ok(created.collect())
+    }
+
     async fn notifications(
         &self,
         user: UserId,

@@ -189,6 +189,16 @@ pub trait Store: MessageLog {
         &self,
         notification: NewNotification,
     ) -> Result<Notification, StoreError>;
+    /// The same notification for each of `users` (a post's followers), in
+    /// one write: what a popular author's post costs does not grow with
+    /// round trips per follower. Users that no longer exist are skipped.
+    /// Callers bound `users` (see `crate::notify`).
+    async fn create_notifications(
+        &self,
+        users: &[UserId],
+        kind: &str,
+        payload: &serde_json::Value,
+    ) -> Result<Vec<Notification>, StoreError>;
     /// Newest first, strictly older than `before` when given.
     async fn notifications(
         &self,

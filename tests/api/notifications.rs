@@ -368,6 +368,63 @@ async fn every_notification_route_refuses_a_missing_token(backend: Backend) {
     }
 }
 
+/// A post by an author with more followers than one write takes (1,000 per
+/// statement) reaches every follower: each has it stored exactly once, and
+/// a follower who is online gets it live, once. The followers are inserted
+/// with SQL: registering 2,500 users through the API would time argon2.
+#[actix_web::test]
+async fn a_post_notifies_each_of_thousands_of_followers_once() {
+    let mut database_url = String::new();
+    let app = TestApp::spawn_with(Backend::Postgres, |s| {
+        database_url = s.database.url.clone().unwrap();
+    })
+    .await;
+    let [star, fan] = users(&app, ["star", "fan"]).await;
+    follow(&app, &fan, &star).await;
+    let (db, connection) = tokio_postgres::connect(&database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    actix_web::rt::spawn(connection);
+    db.batch_execute(&format!(
+        "INSERT INTO users (id, username, email, password_hash) \
+         SELECT gen_random_uuid(), 'bulk' || i, 'bulk' || i || '@example.com', 'x' \
+         FROM generate_series(1, 2499) AS i; \
+         INSERT INTO follows (follower, followee) \
+         SELECT id, '{}' FROM users WHERE username LIKE 'bulk%'",
+        star.id
+    ))
+    .await
+    .unwrap();
+    let mut ws = app.ws(&fan).await;
+
+    let res = app
+        .post(
+            "/api/v1/posts",
+            &star.access,
+            json!({"body": "to all 2,500"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    let live = ws.next_of("notification").await;
+    assert_eq!(live["kind"], "new_post", "{live}");
+    assert_eq!(live["payload"]["excerpt"], "to all 2,500", "{live}");
+    let counts = db
+        .query_one(
+            "SELECT count(*), count(DISTINCT user_id) FROM notifications WHERE kind = 'new_post'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (counts.get::<_, i64>(0), counts.get::<_, i64>(1)),
+        (2500, 2500)
+    );
+    assert_eq!(kinds(&inbox(&app, &fan, "").await), ["new_post"]);
+    // Nothing more arrives for the fan: no second copy of the push.
+    ws.read_for(std::time::Duration::from_millis(300)).await;
+}
+
 // --- helpers -----------------------------------------------------------------
 
 async fn users<const N: usize>(app: &TestApp, names: [&str; N]) -> [TestUser; N] {

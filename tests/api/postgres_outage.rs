@@ -6,7 +6,7 @@
 //! inside the test, which can drop every connection, refuse new ones, and
 //! let them through again.
 
-use crate::helpers::{ServerProcess, TestApp, metric};
+use crate::helpers::{ServerProcess, TestApp, eventually, metric};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -107,25 +107,6 @@ pub fn through_proxy(url: &str, proxy: SocketAddr) -> (String, String) {
         &rest[end..]
     );
     (proxied, target)
-}
-
-/// Polls `check` every 100 ms until it returns `Some`, at most `limit`.
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what} did not happen within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn readiness(app: &TestApp) -> (u16, Value) {

@@ -66,6 +66,7 @@ conformance!(
     the_unread_filter_and_count_see_only_unread_notifications,
     marking_another_users_notification_read_is_not_found,
     mark_all_read_returns_how_many_were_unread,
+    a_notification_batch_reaches_every_known_user_once_and_skips_unknown_ones,
 );
 
 // --- helpers -----------------------------------------------------------------
@@ -703,5 +704,41 @@ async fn mark_all_read_returns_how_many_were_unread(store: SharedStore) {
         store.unread_count(bob.id).await.unwrap(),
         1,
         "bob's stay unread"
+    );
+}
+
+async fn a_notification_batch_reaches_every_known_user_once_and_skips_unknown_ones(
+    store: SharedStore,
+) {
+    let mut fans = Vec::new();
+    for i in 0..30 {
+        fans.push(user(&store, &format!("fan{i}")).await);
+    }
+    let mut recipients: Vec<UserId> = fans.iter().map(|u| u.id).collect();
+    recipients.insert(7, UserId::new()); // never registered
+    let payload = serde_json::json!({ "post_id": "p1" });
+    let created = store
+        .create_notifications(&recipients, "new_post", &payload)
+        .await
+        .unwrap();
+    assert_eq!(created.len(), 30);
+    for fan in &fans {
+        let inbox = store
+            .notifications(fan.id, false, None, limit(10))
+            .await
+            .unwrap();
+        assert_eq!(inbox.len(), 1, "{} got {inbox:?}", fan.username);
+        assert_eq!(
+            (inbox[0].kind.as_str(), &inbox[0].payload),
+            ("new_post", &payload)
+        );
+        assert!(!inbox[0].read);
+    }
+    assert!(
+        store
+            .create_notifications(&[], "new_post", &payload)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

@@ -1,6 +1,6 @@
 //! See [`super`].
 
-use super::messages::{Push, Register, Unregister};
+use super::messages::{Push, PushMany, Register, Unregister};
 use crate::ids::{SessionId, UserId};
 use crate::outbox::Outbox;
 use crate::ports::{Bus, BusScope};
@@ -74,10 +74,8 @@ impl Handler<Unregister> for Notifier {
     }
 }
 
-impl Handler<Push> for Notifier {
-    type Result = ();
-
-    fn handle(&mut self, msg: Push, _: &mut Self::Context) {
+impl Notifier {
+    fn push(&self, msg: Push) {
         let Some(sessions) = self.users.get(&msg.user) else {
             return;
         };
@@ -85,6 +83,24 @@ impl Handler<Push> for Notifier {
         // unregisters, which keeps the bus watch count balanced.
         for outbox in sessions.values() {
             let _ = outbox.text(msg.frame.clone());
+        }
+    }
+}
+
+impl Handler<Push> for Notifier {
+    type Result = ();
+
+    fn handle(&mut self, msg: Push, _: &mut Self::Context) {
+        self.push(msg);
+    }
+}
+
+impl Handler<PushMany> for Notifier {
+    type Result = ();
+
+    fn handle(&mut self, msg: PushMany, _: &mut Self::Context) {
+        for push in msg.pushes {
+            self.push(push);
         }
     }
 }

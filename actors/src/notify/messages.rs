@@ -27,3 +27,11 @@ pub struct Push {
     pub user: UserId,
     pub frame: Arc<str>,
 }
+
+/// Several [`Push`]es in one message: a post's notifications to its
+/// followers cost the notifier's mailbox one slot, not one per follower.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PushMany {
+    pub pushes: Vec<Push>,
+}

@@ -308,6 +308,19 @@ impl Store for PgStore {
         .await
     }
 
+    async fn create_notifications(
+        &self,
+        users: &[UserId],
+        kind: &str,
+        payload: &serde_json::Value,
+    ) -> Result<Vec<Notification>, StoreError> {
+        self.run(
+            "create_notifications",
+            notifications::create_many(&self.pool, users, kind, payload),
+        )
+        .await
+    }
+
     async fn notifications(
         &self,
         user: UserId,

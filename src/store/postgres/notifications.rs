@@ -44,6 +44,29 @@ pub(super) async fn create(
     }
 }
 
+#[tracing::instrument(skip_all, fields(recipients = users.len(), %kind))]
+pub(super) async fn create_many(
+    pool: &Pool,
+    users: &[UserId],
+    kind: &str,
+    payload: &serde_json::Value,
+) -> Result<Vec<Notification>, StoreError> {
+    // One statement for the whole batch; the join skips recipients deleted
+    // meanwhile instead of failing everyone's notification on one of them.
+    const INSERT: &str = "INSERT INTO notifications (id, user_id, kind, payload) \
+                          SELECT r.id, r.user_id, $3, $4 \
+                          FROM unnest($1::uuid[], $2::uuid[]) AS r (id, user_id) \
+                          JOIN users ON users.id = r.user_id \
+                          RETURNING id, user_id, kind, payload, false AS read, created_at";
+    let ids: Vec<uuid::Uuid> = users.iter().map(|_| NotificationId::new().0).collect();
+    let recipients: Vec<uuid::Uuid> = users.iter().map(|u| u.0).collect();
+    let rows = sql::query(pool, INSERT, &[&ids, &recipients, &kind, payload])
+        .await
+        .context("creating notifications")?;
+    let created: anyhow::Result<Vec<_>> = rows.iter().map(notification_from_row).collect();
+    Ok(created?)
+}
+
 #[tracing::instrument(skip_all, fields(%user, unread_only, limit = limit.get()))]
 pub(super) async fn list(
     pool: &Pool,
