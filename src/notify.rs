@@ -95,6 +95,15 @@ pub async fn message_posted(
     }
 }
 
+/// Whether [`message_posted`] could notify anyone: only a direct room or an
+/// `@mention` does. Most chat messages are neither, and at thousands of
+/// publishes a second a task spawned per message to find that out is
+/// measurable work on the core that also serves the sockets.
+pub fn may_notify(room: Option<&Room>, body: &str) -> bool {
+    let direct = room.is_none_or(|room| room.kind == RoomKind::Direct);
+    direct || !mentions(body).is_empty()
+}
+
 /// [`message_posted`] for a publish that only knows its room id (WebSocket).
 pub async fn message_posted_in(state: &AppState, author_name: &str, message: &StoredMessage) {
     match state.store.room(message.room).await {

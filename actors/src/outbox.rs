@@ -41,14 +41,39 @@ impl CloseCode {
 }
 
 /// What the socket writer sends, in order.
+///
+/// Every connection's queue preallocates slots of this size, so the rare
+/// variants are boxed to keep a slot at the size of the common one
+/// (`Text`: a shared pointer and a length).
 #[derive(Clone, Debug)]
 pub enum Outgoing {
     /// A serialised server frame, shared by every recipient.
     Text(Arc<str>),
     Ping,
-    Pong(Vec<u8>),
-    Close(CloseCode, String),
+    Pong(Box<[u8]>),
+    Close(Box<Closing>),
 }
+
+/// A close frame: the code and a reason for the client's logs.
+#[derive(Clone, Debug)]
+pub struct Closing {
+    pub code: CloseCode,
+    pub reason: String,
+}
+
+impl Outgoing {
+    pub fn close(code: CloseCode, reason: impl Into<String>) -> Outgoing {
+        Outgoing::Close(Box::new(Closing {
+            code,
+            reason: reason.into(),
+        }))
+    }
+}
+
+const _: () = assert!(
+    std::mem::size_of::<Outgoing>() <= 24,
+    "an outbox slot grew: box the new variant"
+);
 
 /// The sending half, cloned into every actor that writes to the connection.
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@
 
 use crate::metrics::Metrics;
 use actix_ws::{CloseCode as WsCloseCode, CloseReason, Session};
-use parley_actors::outbox::{CloseCode, Inbox, Outgoing};
+use parley_actors::outbox::{CloseCode, Closing, Inbox, Outgoing};
 use std::sync::Arc;
 
 fn reason(code: CloseCode, description: String) -> CloseReason {
@@ -39,8 +39,9 @@ pub async fn run(mut session: Session, mut inbox: Inbox, metrics: Arc<Metrics>) 
             }
             Some(Outgoing::Ping) => session.ping(b"").await,
             Some(Outgoing::Pong(payload)) => session.pong(&payload).await,
-            Some(Outgoing::Close(code, description)) => {
-                let _ = session.close(Some(reason(code, description))).await;
+            Some(Outgoing::Close(closing)) => {
+                let Closing { code, reason: why } = *closing;
+                let _ = session.close(Some(reason(code, why))).await;
                 return;
             }
         };

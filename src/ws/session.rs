@@ -101,7 +101,7 @@ impl WsSession {
             .ws_closes
             .with_label_values(&[&code.code().to_string()])
             .inc();
-        let _ = self.outbox.push(Outgoing::Close(code, why.into()));
+        let _ = self.outbox.push(Outgoing::close(code, why));
         ctx.stop();
     }
 
@@ -358,7 +358,9 @@ impl WsSession {
                 Err(e) => publish_error(e, reference.as_deref()),
             };
             act.send(frame);
-            if let Ok(Appended::New(message)) = outcome {
+            if let Ok(Appended::New(message)) = outcome
+                && crate::notify::may_notify(known_room.as_deref(), &message.body)
+            {
                 let (state, username) = (act.state.clone(), act.username.clone());
                 actix_web::rt::spawn(async move {
                     match known_room {
@@ -503,7 +505,7 @@ impl Actor for WsSession {
         });
         let _ = self
             .outbox
-            .push(Outgoing::Close(CloseCode::Normal, String::new()));
+            .push(Outgoing::close(CloseCode::Normal, String::new()));
     }
 }
 
@@ -522,7 +524,7 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
                 }
             }
             Ok(AggregatedMessage::Ping(payload)) => {
-                let _ = self.outbox.push(Outgoing::Pong(payload.to_vec()));
+                let _ = self.outbox.push(Outgoing::Pong(payload.as_ref().into()));
             }
             Ok(AggregatedMessage::Pong(_)) => {}
             Ok(AggregatedMessage::Close(_)) => ctx.stop(),

@@ -537,9 +537,9 @@ fn deliver(
     match &mut sub.phase {
         Phase::Replaying(buffer) => {
             if buffer.len() >= REPLAY_BUFFER {
-                let _ = sub.outbox.push(Outgoing::Close(
+                let _ = sub.outbox.push(Outgoing::close(
                     CloseCode::TryAgainLater,
-                    "replay buffer full".into(),
+                    "replay buffer full",
                 ));
                 slow.push(id);
                 false
