@@ -10,7 +10,7 @@ use std::process::ExitCode;
 /// held far more memory than it used (docs/benchmarks.md has the figures); jemalloc's
 /// decay returns it, and its thread caches make the hot path's many small
 /// frame allocations cheaper.
-#[cfg(not(target_env = "msvc"))]
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
