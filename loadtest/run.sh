@@ -28,12 +28,15 @@ options:
   --out DIR            where reports and server logs go
                        (default target/loadtest/SCENARIO-TIMESTAMP)
   --no-build           use the binaries already in target/release
+  --parley PATH        run this parley binary instead of target/release/parley
+                       (an older build, for a before/after comparison)
   -h, --help           this text
 EOF
 }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN="$ROOT/target/release"
+PARLEY_BIN="$BIN/parley"
 PARLEY_HTTP=127.0.0.1:18080
 PARLEY_ADMIN=127.0.0.1:19090
 REFERENCE_ADDR=127.0.0.1:19100
@@ -68,6 +71,7 @@ while [[ $# -gt 0 ]]; do
         --only) ONLY=$2; shift ;;
         --out) OUT=$2; shift ;;
         --no-build) BUILD=0 ;;
+        --parley) PARLEY_BIN=$2; shift ;;
         -h | --help) usage; exit 0 ;;
         idle | fanout | rooms | ack) SCENARIO=$1 ;;
         *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 64 ;;
@@ -105,6 +109,8 @@ fi
 
 OUT=${OUT:-"$ROOT/target/loadtest/$SCENARIO-$(date +%Y%m%d-%H%M%S)"}
 mkdir -p "$OUT"
+# Benchmarks want a quiet machine: keep the load average beside the reports.
+echo "run.sh: load average before the start: $(cut -d" " -f1-3 /proc/loadavg)" | tee "$OUT/loadavg-start.txt"
 
 if ! ulimit -n 65536 2>/dev/null; then
     ulimit -n "$(ulimit -Hn)"
@@ -154,7 +160,7 @@ start_parley() {
         PARLEY_LOG_FORMAT=json
     )
     [[ -z "$DB_URL" ]] || env_args+=(DATABASE_URL="$DB_URL")
-    env "${env_args[@]}" taskset -c "$SERVER_CPU" "$BIN/parley" >"$OUT/parley.log" 2>&1 &
+    env "${env_args[@]}" taskset -c "$SERVER_CPU" "$PARLEY_BIN" >"$OUT/parley.log" 2>&1 &
     SERVER_PID=$!
     wait_for_port "$PARLEY_HTTP"
     for _ in $(seq 1 600); do
