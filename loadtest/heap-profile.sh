@@ -3,6 +3,7 @@
 # valgrind's DHAT while N subscribed connections sit idle.
 #
 #   loadtest/heap-profile.sh [--connections N] [--bin PATH] [--out DIR]
+#   loadtest/heap-profile.sh --report DHAT_JSON N   # print a profile again
 #
 # DHAT sees only the system allocator, so this profiles a build without the
 # `jemalloc` feature (built into target/heap-profile with line tables, so the
@@ -24,12 +25,50 @@ BIN=""
 OUT=""
 ADDR=127.0.0.1:18280
 
+# report DHAT_JSON CONNECTIONS: the heap at the peak, per connection, by the
+# code that asked for it: the first frame of each stack that names a
+# function outside the standard library, the allocator and tokio's
+# channel/task internals (those say how, not who).
+report() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+from collections import defaultdict
+
+profile, connections = json.load(open(sys.argv[1])), int(sys.argv[2])
+frames = profile["ftbl"]
+HOW = ("alloc::", "core::", "std::", "__rustc", "hashbrown::", "bytes::",
+       "tokio::sync::", "tokio::runtime::", "lock_api::")
+
+def who(stack):
+    names = [frames[i].split(": ", 1)[-1] for i in stack]
+    for name in names:
+        function = name.split(" (")[0]
+        if "::" in function and not any(k in function for k in HOW):
+            return name
+    return names[-1] if names else "?"
+
+sites = defaultdict(lambda: [0, 0])
+for pp in profile["pps"]:
+    if pp.get("gb", 0):
+        site = sites[who(pp["fs"])]
+        site[0] += pp["gb"]
+        site[1] += pp["gbk"]
+total = sum(b for b, _ in sites.values())
+print(f"heap at the global peak: {total / 1024:.0f} KiB in all, "
+      f"{total / connections / 1024:.2f} KiB per connection ({connections} connections)")
+print(f"{'B/conn':>8} {'blocks/conn':>11}  allocated under")
+for name, (size, blocks) in sorted(sites.items(), key=lambda kv: -kv[1][0])[:25]:
+    print(f"{size / connections:8.0f} {blocks / connections:11.2f}  {name[:160]}")
+PY
+}
+
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --connections) CONNECTIONS=$2; shift ;;
         --bin) BIN=$2; shift ;;
         --out) OUT=$2; shift ;;
-        -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+        --report) report "$2" "$3"; exit 0 ;;
+        -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "heap-profile.sh: unknown argument: $1" >&2; exit 64 ;;
     esac
     shift
@@ -66,36 +105,5 @@ kill -TERM "$PID"
 wait "$PID" || true
 trap - EXIT
 
-python3 - "$OUT/dhat.json" "$CONNECTIONS" <<'PY'
-import json, re, sys
-from collections import defaultdict
-
-profile, connections = json.load(open(sys.argv[1])), int(sys.argv[2])
-frames = profile["ftbl"]
-# Frames that only say "memory was allocated": skipped to find the owner.
-PLUMBING = re.compile(
-    r"\b(alloc|core|std|hashbrown|bytes|bytestring|__rust|rust_|_rjem|malloc|calloc|realloc)"
-    r"(::|_|\b)|\[root\]|\?\?\?")
-
-def owner(stack):
-    for index in stack:
-        frame = frames[index]
-        name = frame.split(": ", 1)[-1]
-        if not PLUMBING.search(name.split(" (")[0].lstrip("<")):
-            return name
-    return frames[stack[-1]] if stack else "?"
-
-sites = defaultdict(lambda: [0, 0])
-for pp in profile["pps"]:
-    if pp.get("gb", 0):
-        site = sites[owner(pp["fs"])]
-        site[0] += pp["gb"]
-        site[1] += pp["gbk"]
-total = sum(b for b, _ in sites.values())
-print(f"heap at the global peak: {total / 1024:.0f} KiB in all, "
-      f"{total / connections / 1024:.2f} KiB per connection ({connections} connections)")
-print(f"{'B/conn':>8} {'blocks/conn':>11}  allocated under")
-for name, (size, blocks) in sorted(sites.items(), key=lambda kv: -kv[1][0])[:25]:
-    print(f"{size / connections:8.0f} {blocks / connections:11.2f}  {name[:150]}")
-PY
+report "$OUT/dhat.json" "$CONNECTIONS"
 echo "DHAT output (open with valgrind's dh_view.html): $OUT/dhat.json"
