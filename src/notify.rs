@@ -189,7 +189,30 @@ fn excerpt(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::mentions;
+    use super::{may_notify, mentions};
+    use crate::domain::{RoomId, RoomKind, UserId};
+    use crate::store::Room;
+
+    fn room(kind: RoomKind) -> Room {
+        Room {
+            id: RoomId::new(),
+            name: "general".into(),
+            kind,
+            created_by: UserId::new(),
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn only_a_mention_a_direct_room_or_an_unknown_room_can_notify() {
+        let public = room(RoomKind::Public);
+        assert!(!may_notify(Some(&public), "hello everyone"));
+        assert!(!may_notify(Some(&public), "write to ada@example.com"));
+        assert!(may_notify(Some(&public), "hello @ada"));
+        assert!(may_notify(Some(&room(RoomKind::Direct)), "hello"));
+        // Unknown: the room has to be loaded to tell.
+        assert!(may_notify(None, "hello"));
+    }
 
     #[test]
     fn finds_each_mention_once() {
