@@ -4,8 +4,8 @@ use super::messages::{Check, Close, Health, Status};
 use crate::ports::Dependency;
 use crate::restart::{Restarts, jitter};
 use actix::{
-    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, ResponseFuture, SpawnHandle,
-    Supervised, WrapFuture,
+    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, ResponseFuture,
+    SpawnHandle, Supervised, WrapFuture,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,7 +55,7 @@ impl DependencyActor {
             checking: false,
             waiters: Vec::new(),
             next: None,
-            retry: FIRST_RETRY,
+            retry: FIRST_RETRY.min(timing.interval),
             closed: false,
             restarts: Restarts::default(),
         }
@@ -84,10 +84,19 @@ impl DependencyActor {
             };
             (outcome, started.elapsed())
         };
+        // A task of its own: a check that panics marks the dependency down
+        // and restarts this actor, instead of taking its arbiter thread.
         ctx.spawn(
-            check
+            actix::spawn(check)
                 .into_actor(self)
-                .map(|(outcome, latency), act, ctx| act.finish_check(outcome, latency, ctx)),
+                .map(|joined, act, ctx| match joined {
+                    Ok((outcome, latency)) => act.finish_check(outcome, latency, ctx),
+                    Err(panicked) => {
+                        let error = format!("the check panicked: {panicked}");
+                        act.finish_check(Err(error), Duration::ZERO, ctx);
+                        ctx.stop();
+                    }
+                }),
         );
     }
 
@@ -126,7 +135,7 @@ impl DependencyActor {
             let _ = waiter.send(health.clone());
         }
         let pause = if health.is_up() {
-            self.retry = FIRST_RETRY;
+            self.retry = FIRST_RETRY.min(self.timing.interval);
             self.timing.interval
         } else {
             let pause = jitter(self.retry);
@@ -279,12 +288,15 @@ mod tests {
         closes: AtomicU32,
         /// Makes each check take this long (ms).
         slow_ms: AtomicU32,
+        /// Makes each check panic, as a bug in a client library would.
+        panics: AtomicBool,
     }
 
     #[async_trait]
     impl Dependency for Fake {
         async fn check(&self) -> Result<(), String> {
             self.checks.fetch_add(1, Ordering::SeqCst);
+            assert!(!self.panics.load(Ordering::SeqCst), "a bug in the check");
             let slow = self.slow_ms.load(Ordering::SeqCst);
             if slow > 0 {
                 tokio::time::sleep(Duration::from_millis(u64::from(slow))).await;
@@ -363,6 +375,44 @@ mod tests {
             assert!(ask.await.unwrap().is_up());
         }
         assert_eq!(fake.checks.load(Ordering::SeqCst), 2);
+    }
+
+    #[actix::test]
+    async fn a_panicking_check_reports_down_and_the_actor_comes_back() {
+        let fake = Arc::new(Fake::default());
+        fake.up.store(true, Ordering::SeqCst);
+        fake.panics.store(true, Ordering::SeqCst);
+        let handle = DependencyHandle::start("cache", fake.clone(), TIMING);
+        let mut rx = handle.subscribe();
+        let down = until(&mut rx, |h| h.status == Status::Down).await;
+        assert!(down.error.unwrap_or_default().contains("panicked"));
+        fake.panics.store(false, Ordering::SeqCst);
+        // The restarted actor checks again on its own (the interval is 60 s).
+        until(&mut rx, Health::is_up).await;
+    }
+
+    #[actix::test]
+    async fn a_closed_dependency_is_not_checked_again_even_with_a_check_in_flight() {
+        let fast = CheckTiming {
+            interval: Duration::from_millis(20),
+            timeout: Duration::from_secs(5),
+        };
+        let fake = Arc::new(Fake::default());
+        fake.up.store(true, Ordering::SeqCst);
+        let handle = DependencyHandle::start("database", fake.clone(), fast);
+        until(&mut handle.subscribe(), Health::is_up).await;
+        fake.slow_ms.store(100, Ordering::SeqCst);
+        let in_flight = {
+            let handle = handle.clone();
+            actix::spawn(async move { handle.check(Duration::ZERO).await })
+        };
+        handle.close().await;
+        in_flight.await.unwrap();
+        let checks = fake.checks.load(Ordering::SeqCst);
+        // Nothing to await for an absence: ten intervals pass unchecked.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(fake.checks.load(Ordering::SeqCst), checks);
+        assert_eq!(handle.current().status, Status::Closed);
     }
 
     #[actix::test]

@@ -11,8 +11,8 @@ use crate::restart::Restarts;
 use crate::room::RoomDirectory;
 use crate::room::messages::Committed;
 use actix::{
-    Actor, ActorFutureExt, Addr, ArbiterHandle, AsyncContext, Context, Handler, ResponseFuture,
-    Supervised, WrapFuture,
+    Actor, ActorContext, ActorFutureExt, Addr, ArbiterHandle, AsyncContext, Context, Handler,
+    ResponseFuture, Supervised, WrapFuture,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -79,11 +79,26 @@ impl Writer {
             .unzip();
         let log = self.log.clone();
         let commit = tracing::Instrument::instrument(async move { log.append(batch).await }, span);
-        ctx.spawn(commit.into_actor(self).map(move |outcome, act, ctx| {
-            act.complete(outcome, replies);
-            act.flushing = false;
-            act.flush(ctx);
-        }));
+        // A task of its own, so that a panic in the log (a bug, say, in
+        // decoding a row) fails this batch and this writer, which the
+        // supervisor restarts, instead of the arbiter thread it runs on.
+        ctx.spawn(actix::spawn(commit).into_actor(self).map(
+            move |joined, act, ctx| match joined {
+                Ok(outcome) => {
+                    act.complete(outcome, replies);
+                    act.flushing = false;
+                    act.flush(ctx);
+                }
+                Err(panicked) => {
+                    tracing::error!(error = %panicked, batch = replies.len(), "a batch commit panicked; restarting the writer");
+                    for reply in replies {
+                        let _ = reply.send(Err(PublishError::Unavailable));
+                    }
+                    act.flushing = false;
+                    ctx.stop();
+                }
+            },
+        ));
     }
 
     /// Acks every publish of a batch and hands new messages to their rooms.
@@ -136,6 +151,7 @@ impl Actor for Writer {
 
 /// A restarted writer has lost only its queue, whose publishers were told
 /// (their reply channels closed): they retry with the same `client_id`.
+/// With nothing queued it is idle, which a drain waiting for it must hear.
 impl Supervised for Writer {
     fn restarting(&mut self, ctx: &mut Context<Self>) {
         if let Some(observer) = self.rooms.observer() {
@@ -143,6 +159,9 @@ impl Supervised for Writer {
         }
         self.queue.clear();
         self.flushing = false;
+        for waiter in self.idle_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
         self.restarts.pause(ctx, "writer");
     }
 }
@@ -238,5 +257,116 @@ impl WriterPool {
             .send(publish)
             .await
             .unwrap_or(Err(PublishError::Unavailable))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ClientId, MessageId, Seq, UserId};
+    use crate::model::{MessageBody, NewMessage};
+    use crate::ports::{FrameEncoder, LocalBus};
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    /// A log that panics on the body "boom", as a bug in the store would,
+    /// and numbers everything else.
+    #[derive(Default)]
+    struct BuggyLog {
+        last: AtomicI64,
+    }
+
+    #[async_trait::async_trait]
+    impl MessageLog for BuggyLog {
+        async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, LogError> {
+            assert!(batch.iter().all(|m| m.body.as_str() != "boom"), "boom");
+            Ok(batch
+                .into_iter()
+                .map(|m| {
+                    Appended::New(StoredMessage {
+                        room: m.room,
+                        seq: Seq(self.last.fetch_add(1, Ordering::SeqCst) + 1),
+                        id: MessageId::new(),
+                        author: m.author,
+                        body: m.body.as_str().to_owned(),
+                        ts: chrono::Utc::now(),
+                        client_id: m.client_id.as_str().to_owned(),
+                    })
+                })
+                .collect())
+        }
+        async fn range(
+            &self,
+            _: RoomId,
+            _: Seq,
+            _: Option<Seq>,
+            _: u32,
+        ) -> Result<Vec<StoredMessage>, LogError> {
+            Ok(Vec::new())
+        }
+        async fn tail(
+            &self,
+            _: RoomId,
+            _: Option<Seq>,
+            _: u32,
+        ) -> Result<Vec<StoredMessage>, LogError> {
+            Ok(Vec::new())
+        }
+        async fn last_seq(&self, _: RoomId) -> Result<Seq, LogError> {
+            Ok(Seq(self.last.load(Ordering::SeqCst)))
+        }
+    }
+
+    /// No room has subscribers here, so nothing is ever encoded.
+    struct NoFrames;
+
+    impl FrameEncoder for NoFrames {
+        fn message(&self, _: &StoredMessage) -> Arc<str> {
+            "".into()
+        }
+        fn subscribed(&self, _: RoomId, _: Seq, _: Option<&str>) -> Arc<str> {
+            "".into()
+        }
+        fn unsubscribed(&self, _: RoomId, _: Option<&str>) -> Arc<str> {
+            "".into()
+        }
+        fn typing(&self, _: RoomId, _: UserId) -> Arc<str> {
+            "".into()
+        }
+        fn presence(&self, _: RoomId, _: UserId, _: bool) -> Arc<str> {
+            "".into()
+        }
+        fn error(&self, _: &str, _: &str, _: Option<&str>) -> Arc<str> {
+            "".into()
+        }
+    }
+
+    fn publish(body: &str, client_id: &str) -> Publish {
+        Publish::new(NewMessage {
+            room: RoomId::new(),
+            author: UserId::new(),
+            client_id: ClientId::parse(client_id).unwrap(),
+            body: MessageBody::parse(body).unwrap(),
+        })
+    }
+
+    #[actix::test]
+    async fn a_panicking_commit_fails_its_batch_and_the_writer_comes_back() {
+        let log: Arc<dyn MessageLog> = Arc::new(BuggyLog::default());
+        let bus: Arc<dyn Bus> = Arc::new(LocalBus);
+        let rooms = RoomDirectory::new(
+            vec![actix::Arbiter::current()],
+            log.clone(),
+            Arc::new(NoFrames),
+            bus.clone(),
+        );
+        let writer = actix::Supervisor::start(move |_| Writer::new(log, rooms, bus));
+
+        let failed = writer.send(publish("boom", "c1")).await.unwrap();
+        assert_eq!(failed, Err(PublishError::Unavailable));
+
+        // The restarted writer commits, and a drain waiting on it returns.
+        let next = writer.send(publish("hello", "c2")).await.unwrap();
+        assert!(matches!(next, Ok(Appended::New(m)) if m.seq == Seq(1) && m.body == "hello"));
+        writer.send(WhenIdle).await.unwrap();
     }
 }

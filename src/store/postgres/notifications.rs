@@ -53,10 +53,14 @@ pub(super) async fn create_many(
 ) -> Result<Vec<Notification>, StoreError> {
     // One statement for the whole batch; the join skips recipients deleted
     // meanwhile instead of failing everyone's notification on one of them.
+    // `FOR KEY SHARE` covers a delete still in flight: the join waits for
+    // it and then skips the row, where the foreign key would otherwise fail
+    // the whole statement once the delete commits.
     const INSERT: &str = "INSERT INTO notifications (id, user_id, kind, payload) \
                           SELECT r.id, r.user_id, $3, $4 \
                           FROM unnest($1::uuid[], $2::uuid[]) AS r (id, user_id) \
                           JOIN users ON users.id = r.user_id \
+                          FOR KEY SHARE OF users \
                           RETURNING id, user_id, kind, payload, false AS read, created_at";
     let ids: Vec<uuid::Uuid> = users.iter().map(|_| NotificationId::new().0).collect();
     let recipients: Vec<uuid::Uuid> = users.iter().map(|u| u.0).collect();
