@@ -8,10 +8,10 @@ use actix_ws::{CloseCode as WsCloseCode, CloseReason, Session};
 use parley_actors::outbox::{CloseCode, Closing, Inbox, Outgoing};
 use std::sync::Arc;
 
-fn reason(code: CloseCode, description: String) -> CloseReason {
+fn reason(closing: Closing) -> CloseReason {
     CloseReason {
-        code: WsCloseCode::from(code.code()),
-        description: Some(description),
+        code: WsCloseCode::from(closing.code.code()),
+        description: Some(closing.reason),
     }
 }
 
@@ -23,7 +23,8 @@ pub async fn run(mut session: Session, mut inbox: Inbox, metrics: Arc<Metrics>) 
             () = inbox.overflow.wait() => {
                 tracing::info!(close = 1013, "closing a slow consumer");
                 metrics.ws_closes.with_label_values(&["1013"]).inc();
-                let _ = session.close(Some(reason(CloseCode::TryAgainLater, "slow consumer: reconnect and resubscribe with since".into()))).await;
+                let slow = Closing { code: CloseCode::TryAgainLater, reason: "slow consumer: reconnect and resubscribe with since".into() };
+                let _ = session.close(Some(reason(slow))).await;
                 return;
             }
             item = inbox.rx.recv() => item,
@@ -40,8 +41,7 @@ pub async fn run(mut session: Session, mut inbox: Inbox, metrics: Arc<Metrics>) 
             Some(Outgoing::Ping) => session.ping(b"").await,
             Some(Outgoing::Pong(payload)) => session.pong(&payload).await,
             Some(Outgoing::Close(closing)) => {
-                let Closing { code, reason: why } = *closing;
-                let _ = session.close(Some(reason(code, why))).await;
+                let _ = session.close(Some(reason(*closing))).await;
                 return;
             }
         };

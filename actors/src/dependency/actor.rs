@@ -23,6 +23,14 @@ pub struct CheckTiming {
     pub timeout: Duration,
 }
 
+impl CheckTiming {
+    /// The first pause after a failed check: never longer than the interval,
+    /// which bounds every pause.
+    fn first_retry(&self) -> Duration {
+        FIRST_RETRY.min(self.interval)
+    }
+}
+
 pub struct DependencyActor {
     /// `database` or `cache`: names the actor in logs.
     name: &'static str,
@@ -55,7 +63,7 @@ impl DependencyActor {
             checking: false,
             waiters: Vec::new(),
             next: None,
-            retry: FIRST_RETRY.min(timing.interval),
+            retry: timing.first_retry(),
             closed: false,
             restarts: Restarts::default(),
         }
@@ -135,7 +143,7 @@ impl DependencyActor {
             let _ = waiter.send(health.clone());
         }
         let pause = if health.is_up() {
-            self.retry = FIRST_RETRY.min(self.timing.interval);
+            self.retry = self.timing.first_retry();
             self.timing.interval
         } else {
             let pause = jitter(self.retry);

@@ -83,19 +83,18 @@ impl Writer {
         // decoding a row) fails this batch and this writer, which the
         // supervisor restarts, instead of the arbiter thread it runs on.
         ctx.spawn(actix::spawn(commit).into_actor(self).map(
-            move |joined, act, ctx| match joined {
-                Ok(outcome) => {
-                    act.complete(outcome, replies);
-                    act.flushing = false;
-                    act.flush(ctx);
-                }
-                Err(panicked) => {
-                    tracing::error!(error = %panicked, batch = replies.len(), "a batch commit panicked; restarting the writer");
-                    for reply in replies {
-                        let _ = reply.send(Err(PublishError::Unavailable));
-                    }
-                    act.flushing = false;
+            move |joined, act, ctx| {
+                let panicked = joined.is_err();
+                let outcome = joined.unwrap_or_else(|panic| {
+                    tracing::error!(error = %panic, "a batch commit panicked; restarting the writer");
+                    Err(LogError::Unavailable(format!("the commit panicked: {panic}")))
+                });
+                act.complete(outcome, replies);
+                act.flushing = false;
+                if panicked {
                     ctx.stop();
+                } else {
+                    act.flush(ctx);
                 }
             },
         ));
