@@ -244,6 +244,14 @@ impl From<StoreError> for ApiError {
                 err
             }
             StoreError::NotFound => ApiError::not_found("resource"),
+            StoreError::InvalidData(source) => {
+                let mut err = ApiError::bad_request(
+                    "the request holds a value that cannot be stored; check its text fields",
+                );
+                err.source = Some(source);
+                err
+            }
+            StoreError::Rejected(source) => ApiError::internal(source),
             StoreError::Unavailable(source) => {
                 let breaker_wait = source
                     .downcast_ref::<crate::breaker::BreakerOpen>()
@@ -264,6 +272,27 @@ impl From<StoreError> for ApiError {
                 }
             }
         }
+    }
+}
+
+/// How a publish that was not stored is answered, on REST and WebSocket
+/// alike: the code and the words that tell the client what to do.
+pub fn publish_failure(e: &parley_actors::writer::PublishError) -> (Code, &'static str) {
+    use parley_actors::writer::PublishError;
+    match e {
+        PublishError::RoomNotFound => (Code::NotFound, "room not found"),
+        PublishError::Unavailable => (
+            Code::Unavailable,
+            "the message was not stored; retry with the same client_id",
+        ),
+        PublishError::Overloaded => (
+            Code::Unavailable,
+            "the server is overloaded; retry with the same client_id",
+        ),
+        PublishError::Rejected => (
+            Code::Internal,
+            "the message could not be stored; quote the request id when reporting it",
+        ),
     }
 }
 

@@ -5,7 +5,17 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::fmt;
 
-/// A message body: 1 to [`MessageBody::MAX_CHARS`] characters, not blank.
+/// Whether `c` may be stored in parley's text: no C0 control characters,
+/// except tab, newline and carriage return where `multiline`. PostgreSQL
+/// refuses NUL in `text` outright, and the other controls only ever arrive
+/// from broken or hostile clients; refusing them at parse time keeps a
+/// client's bad input the client's own `bad_request`, never a database error.
+pub fn is_storable(c: char, multiline: bool) -> bool {
+    !c.is_ascii_control() || c == '\u{7f}' || (multiline && matches!(c, '\t' | '\n' | '\r'))
+}
+
+/// A message body: 1 to [`MessageBody::MAX_CHARS`] characters, not blank,
+/// no control characters but tab, newline and carriage return.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct MessageBody(String);
@@ -17,6 +27,8 @@ pub enum BodyError {
     Blank,
     #[error("must be at most {max} characters")]
     TooLong { max: usize },
+    #[error("must not contain control characters other than tab, newline and carriage return")]
+    ControlCharacter,
 }
 
 impl MessageBody {
@@ -32,6 +44,9 @@ impl MessageBody {
             return Err(BodyError::TooLong {
                 max: Self::MAX_CHARS,
             });
+        }
+        if !s.chars().all(|c| is_storable(c, true)) {
+            return Err(BodyError::ControlCharacter);
         }
         Ok(Self(s.to_owned()))
     }
@@ -87,5 +102,24 @@ impl Appended {
 
     pub fn is_new(&self) -> bool {
         matches!(self, Appended::New(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_refuse_nul_and_c0_controls_but_keep_line_breaks_and_tabs() {
+        assert_eq!(
+            MessageBody::parse("a\u{0}b"),
+            Err(BodyError::ControlCharacter)
+        );
+        assert_eq!(
+            MessageBody::parse("a\u{1b}[31m"),
+            Err(BodyError::ControlCharacter)
+        );
+        assert!(MessageBody::parse("line one\r\n\tline two").is_ok());
+        assert!(MessageBody::parse("emoji \u{1F600} and DEL \u{7f}").is_ok());
     }
 }

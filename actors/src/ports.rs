@@ -17,6 +17,18 @@ pub enum LogError {
     /// The backing store cannot be reached or failed; safe to retry later.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The store is up but refused what it was given (a value it cannot
+    /// hold, a constraint): sending the same again fails the same way, so
+    /// this is never an outage.
+    #[error("storage refused the data: {0}")]
+    Rejected(String),
+}
+
+impl LogError {
+    /// Whether the store itself is failing, rather than refusing one call.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, LogError::Unavailable(_))
+    }
 }
 
 /// The durable, ordered, per-room message log.
@@ -26,8 +38,9 @@ pub trait MessageLog: Send + Sync + 'static {
     /// publish whose (room, author, client_id) already exists, in the store or
     /// earlier in the same batch, is answered with the original message and
     /// takes no `seq`. Seqs are allocated in the same transaction as the
-    /// inserts, so they are gapless and strictly increasing per room.
-    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, LogError>;
+    /// inserts, so they are gapless and strictly increasing per room. All or
+    /// nothing: on `Err` nothing of the batch is stored.
+    async fn append(&self, batch: &[NewMessage]) -> Result<Vec<Appended>, LogError>;
 
     /// Messages with `after < seq < before` (before: unbounded when `None`),
     /// in ascending `seq`, at most `limit`.

@@ -12,7 +12,7 @@ pub use parley_actors::ids::{
 pub use parley_actors::model::{BodyError, MessageBody};
 pub use post::PostBody;
 pub use room::{RoomKind, RoomName, RoomRole};
-pub use user::{DisplayName, Email, Password, Username};
+pub use user::{Bio, DisplayName, Email, Password, Username};
 
 /// A page size: 1 to [`Limit::MAX`], [`Limit::DEFAULT`] when absent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

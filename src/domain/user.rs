@@ -1,5 +1,6 @@
 //! Account fields: usernames, e-mail addresses, passwords, display names.
 
+use parley_actors::model::is_storable;
 use serde::Serialize;
 use std::fmt;
 
@@ -51,7 +52,7 @@ impl Email {
     pub fn parse(s: &str) -> Result<Self, String> {
         let s = s.trim();
         let valid = s.len() <= 254
-            && !s.chars().any(char::is_whitespace)
+            && !s.chars().any(|c| c.is_whitespace() || c.is_control())
             && s.split_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty()
                     && domain.contains('.')
@@ -77,8 +78,8 @@ impl fmt::Debug for Email {
     }
 }
 
-/// A plain-text password on its way to the hasher: 8 to 128 characters.
-/// Neither `Debug` nor `Display` reveal it.
+/// A plain-text password on its way to the hasher: 8 to 128 characters,
+/// no control characters. Neither `Debug` nor `Display` reveal it.
 #[derive(Clone)]
 pub struct Password(String);
 
@@ -87,6 +88,9 @@ impl Password {
         let len = s.chars().count();
         if !(8..=128).contains(&len) {
             return Err("must be 8 to 128 characters".into());
+        }
+        if !s.chars().all(|c| is_storable(c, false)) {
+            return Err("must not contain control characters".into());
         }
         Ok(Self(s.to_owned()))
     }
@@ -120,6 +124,37 @@ impl DisplayName {
     }
 }
 
+/// A profile's free text: up to 500 characters; line breaks and tabs are
+/// kept, other control characters refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Bio(String);
+
+impl Bio {
+    pub const MAX_CHARS: usize = 500;
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.chars().count() > Self::MAX_CHARS {
+            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
+        }
+        if !s.chars().all(|c| is_storable(c, true)) {
+            return Err(
+                "must not contain control characters other than tab, newline and carriage return"
+                    .into(),
+            );
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +178,16 @@ mod tests {
     }
 
     #[test]
+    fn text_fields_refuse_nul_and_other_control_characters() {
+        assert!(Email::parse("ada\u{0}@example.com").is_err());
+        assert!(Password::parse("correct\u{0}horse").is_err());
+        assert!(DisplayName::parse("Ada\u{0}").is_err());
+        assert!(Bio::parse("bio\u{0}").is_err());
+        assert!(Bio::parse("two\nlines\tand a tab").is_ok());
+        assert!(Username::parse("ada\u{0}").is_err());
+    }
+
+    #[test]
     fn passwords_are_never_debug_printed() {
         let p = Password::parse("correct horse").unwrap();
         assert!(!format!("{p:?}").contains("horse"));
@@ -159,6 +204,18 @@ mod tests {
         #[test]
         fn email_parse_never_panics(s in ".{0,300}") {
             let _ = Email::parse(&s);
+        }
+
+        #[test]
+        fn parsed_text_never_holds_nul(s in "(.|\\x00|\\x1b){0,80}") {
+            for stored in [
+                Email::parse(&s).map(|v| v.as_str().to_owned()),
+                DisplayName::parse(&s).map(|v| v.as_str().to_owned()),
+                Bio::parse(&s).map(|v| v.as_str().to_owned()),
+                Username::parse(&s).map(|v| v.as_str().to_owned()),
+            ].into_iter().flatten() {
+                prop_assert!(!stored.contains('\0'));
+            }
         }
     }
 }

@@ -92,13 +92,20 @@ pub async fn login(
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    // Parsed like registration's fields, so only text that could name an
+    // account reaches the store (a malformed name is the client's 400, and
+    // says nothing about which accounts exist).
+    let mut fields = Fields::default();
     let user = match (&body.username, &body.email) {
-        (Some(name), _) => state.store.user_by_username(name.trim()).await?,
+        (Some(name), _) => {
+            let name = fields.check("username", Username::parse(name.trim()));
+            let name = fields.finish(name)?;
+            state.store.user_by_username(name.as_str()).await?
+        }
         (None, Some(email)) => {
-            state
-                .store
-                .user_by_email(&email.trim().to_lowercase())
-                .await?
+            let email = fields.check("email", Email::parse(email));
+            let email = fields.finish(email)?;
+            state.store.user_by_email(email.as_str()).await?
         }
         (None, None) => {
             return Err(ApiError::bad_request(

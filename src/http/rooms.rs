@@ -8,7 +8,7 @@ use crate::auth::AuthUser;
 use crate::domain::{
     ClientId, Limit, MessageBody, RoomId, RoomKind, RoomName, RoomRole, Seq, UserId,
 };
-use crate::error::{ApiError, Fields};
+use crate::error::{ApiError, Code, Fields};
 use crate::http::AppState;
 use crate::http::page::Page;
 use crate::http::users::parse_user_id;
@@ -21,7 +21,7 @@ use parley_actors::hub::messages::RevokeAccess;
 use parley_actors::model::{NewMessage, StoredMessage};
 use parley_actors::ports::BusEvent;
 use parley_actors::room::messages::Evict;
-use parley_actors::writer::{Publish, PublishError};
+use parley_actors::writer::Publish;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use utoipa::{IntoParams, ToSchema};
@@ -459,12 +459,10 @@ pub async fn post_message(
     let received = Instant::now();
     let outcome = state.engine.writers.publish(Publish::new(message)).await;
     record_publish(&state.metrics, &outcome, received);
-    let outcome = outcome.map_err(|e| match e {
-        PublishError::RoomNotFound => ApiError::not_found("room"),
-        other => ApiError::unavailable(
-            "the message was not stored; retry with the same client_id",
-            anyhow::anyhow!(other),
-        ),
+    let outcome = outcome.map_err(|e| match crate::error::publish_failure(&e) {
+        (Code::Unavailable, detail) => ApiError::unavailable(detail, anyhow::anyhow!(e)),
+        (Code::Internal, _) => ApiError::internal(anyhow::anyhow!(e)),
+        (code, detail) => ApiError::new(code, detail),
     })?;
     let message = outcome.message();
     if outcome.is_new() {

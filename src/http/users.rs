@@ -1,7 +1,7 @@
 //! `/api/v1/users`: profiles and follows.
 
 use crate::auth::AuthUser;
-use crate::domain::{DisplayName, UserId};
+use crate::domain::{Bio, DisplayName, UserId};
 use crate::error::{ApiError, Fields};
 use crate::http::AppState;
 use crate::notify;
@@ -92,17 +92,10 @@ pub async fn update_me(
         .display_name
         .as_deref()
         .map(|d| fields.check("display_name", DisplayName::parse(d)));
-    let bio = body.bio.map(|b| {
-        let ok = b.chars().count() <= 500;
-        fields.check(
-            "bio",
-            if ok {
-                Ok(b)
-            } else {
-                Err("must be at most 500 characters")
-            },
-        )
-    });
+    let bio = body
+        .bio
+        .as_deref()
+        .map(|b| fields.check("bio", Bio::parse(b).map(Bio::into_string)));
     fields.finish(Some(()))?;
     let patch = ProfilePatch {
         display_name: display_name.flatten(),

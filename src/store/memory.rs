@@ -101,7 +101,7 @@ struct RoomRow {
 
 #[async_trait]
 impl MessageLog for MemoryStore {
-    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, LogError> {
+    async fn append(&self, batch: &[NewMessage]) -> Result<Vec<Appended>, LogError> {
         self.lock().append(batch)
     }
 

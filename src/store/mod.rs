@@ -35,9 +35,30 @@ pub enum StoreError {
     /// The referenced row does not exist.
     #[error("not found")]
     NotFound,
-    /// The backing store failed or cannot be reached.
+    /// The database refused a value of the request (text it cannot store):
+    /// the client's input, never an outage.
     #[error(transparent)]
-    Unavailable(#[from] anyhow::Error),
+    InvalidData(anyhow::Error),
+    /// The database refused this call for another reason (a constraint, a
+    /// bug): this call's failure only, never an outage.
+    #[error(transparent)]
+    Rejected(anyhow::Error),
+    /// The backing store failed or cannot be reached: the only variant that
+    /// counts against the circuit breaker and readiness.
+    #[error(transparent)]
+    Unavailable(anyhow::Error),
+}
+
+/// Sorts a failed statement by its cause (see `postgres::sql::classify`).
+impl From<anyhow::Error> for StoreError {
+    fn from(e: anyhow::Error) -> Self {
+        use postgres::Failure;
+        match postgres::classify(&e) {
+            Failure::Outage => StoreError::Unavailable(e),
+            Failure::BadData => StoreError::InvalidData(e),
+            Failure::Refused => StoreError::Rejected(e),
+        }
+    }
 }
 
 impl From<LogError> for StoreError {
@@ -45,6 +66,7 @@ impl From<LogError> for StoreError {
         match e {
             LogError::RoomNotFound => StoreError::NotFound,
             LogError::Unavailable(msg) => StoreError::Unavailable(anyhow::anyhow!(msg)),
+            LogError::Rejected(msg) => StoreError::Rejected(anyhow::anyhow!(msg)),
         }
     }
 }
@@ -54,7 +76,9 @@ impl StoreError {
     /// store's errors never hold the URL or its password).
     pub fn describe(&self) -> String {
         match self {
-            StoreError::Unavailable(source) => format!("{source:#}"),
+            StoreError::Unavailable(source)
+            | StoreError::Rejected(source)
+            | StoreError::InvalidData(source) => format!("{source:#}"),
             other => other.to_string(),
         }
     }

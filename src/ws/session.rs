@@ -418,17 +418,7 @@ pub fn record_publish(
 }
 
 fn publish_error(e: &PublishError, reference: Option<&str>) -> Arc<str> {
-    let (code, message) = match e {
-        PublishError::RoomNotFound => (Code::NotFound, "room not found"),
-        PublishError::Unavailable => (
-            Code::Unavailable,
-            "the message was not stored; retry with the same client_id",
-        ),
-        PublishError::Overloaded => (
-            Code::Unavailable,
-            "the server is overloaded; retry with the same client_id",
-        ),
-    };
+    let (code, message) = crate::error::publish_failure(e);
     ServerFrame::Error {
         code: code.as_str(),
         message,

@@ -136,7 +136,7 @@ async fn two_hundred_concurrent_appends_to_one_room_get_seqs_one_to_two_hundred(
     let tasks = (0..200).map(|i| {
         let store = Arc::clone(&store);
         let message = message(room, &author, &format!("c{i}"));
-        tokio::spawn(async move { store.append(vec![message]).await })
+        tokio::spawn(async move { store.append(&[message]).await })
     });
     let mut seqs: Vec<i64> = Vec::new();
     for result in join_all(tasks).await {
@@ -166,7 +166,7 @@ async fn a_batch_repeating_a_client_id_answers_the_repeat_with_the_original() {
         message(room, &author, "b"),
         message(room, &author, "a"),
     ];
-    let appended = store.append(batch).await.unwrap();
+    let appended = store.append(&batch).await.unwrap();
     let [
         Appended::New(first),
         Appended::New(second),
@@ -179,10 +179,7 @@ async fn a_batch_repeating_a_client_id_answers_the_repeat_with_the_original() {
     assert_eq!(repeat, first);
 
     // A later batch finds it in the store; what it returns is what was stored.
-    let again = store
-        .append(vec![message(room, &author, "a")])
-        .await
-        .unwrap();
+    let again = store.append(&[message(room, &author, "a")]).await.unwrap();
     assert_eq!(again, vec![Appended::Duplicate(first.clone())]);
     assert_eq!(store.last_seq(room).await.unwrap(), Seq(2));
     let stored = store.range(room, Seq(0), None, 10).await.unwrap();
@@ -200,7 +197,7 @@ async fn one_batch_spanning_two_rooms_numbers_each_room_from_one_in_input_order(
         message(one, &author, "x"),
         message(two, &author, "y"),
     ];
-    let appended = store.append(batch).await.unwrap();
+    let appended = store.append(&batch).await.unwrap();
     let placed: Vec<(RoomId, i64)> = appended
         .iter()
         .map(|a| (a.message().room, a.message().seq.0))
@@ -223,7 +220,7 @@ async fn batches_naming_two_rooms_in_opposite_orders_do_not_deadlock() {
             message(first, &author, &format!("c{i}")),
             message(second, &author, &format!("c{i}")),
         ];
-        tokio::spawn(async move { store.append(batch).await })
+        tokio::spawn(async move { store.append(&batch).await })
     });
     let finished = tokio::time::timeout(std::time::Duration::from_secs(30), join_all(tasks))
         .await

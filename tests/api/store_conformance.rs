@@ -111,7 +111,7 @@ fn message(room: RoomId, author: &User, client_id: &str) -> NewMessage {
 /// Appends one message and returns what the store made of it.
 async fn publish(store: &SharedStore, room: RoomId, author: &User, client_id: &str) -> Appended {
     let mut appended = store
-        .append(vec![message(room, author, client_id)])
+        .append(&[message(room, author, client_id)])
         .await
         .unwrap();
     assert_eq!(appended.len(), 1);
@@ -122,10 +122,10 @@ async fn publish(store: &SharedStore, room: RoomId, author: &User, client_id: &s
 async fn room_with_messages(store: &SharedStore, n: usize) -> RoomId {
     let author = user(store, "writer").await;
     let room = room(store, &author, RoomKind::Public).await;
-    let batch = (1..=n)
+    let batch: Vec<_> = (1..=n)
         .map(|i| message(room.id, &author, &format!("m{i}")))
         .collect();
-    store.append(batch).await.unwrap();
+    store.append(&batch).await.unwrap();
     room.id
 }
 
@@ -420,7 +420,7 @@ async fn concurrent_appends_get_gapless_seqs_from_one(store: SharedStore) {
     let room = room(&store, &ada, RoomKind::Public).await;
     let tasks = (0..100).map(|i| {
         let (store, msg) = (store.clone(), message(room.id, &ada, &format!("c{i}")));
-        tokio::spawn(async move { store.append(vec![msg]).await })
+        tokio::spawn(async move { store.append(&[msg]).await })
     });
     let mut got: Vec<i64> = join_all(tasks)
         .await
@@ -449,7 +449,7 @@ async fn a_repeated_client_id_returns_the_original_and_takes_no_seq(store: Share
 
     let mut retry = message(room.id, &ada, "x");
     retry.body = MessageBody::parse("a different body").unwrap();
-    let again = store.append(vec![retry]).await.unwrap();
+    let again = store.append(&[retry]).await.unwrap();
     assert_eq!(again, vec![Appended::Duplicate(original.clone())]);
 
     let next = publish(&store, room.id, &ada, "y").await;
@@ -463,7 +463,7 @@ async fn a_client_id_repeated_within_one_batch_returns_the_first(store: SharedSt
     let ada = user(&store, "ada").await;
     let room = room(&store, &ada, RoomKind::Public).await;
     let batch = Vec::from(["a", "b", "a"].map(|c| message(room.id, &ada, c)));
-    let appended = store.append(batch).await.unwrap();
+    let appended = store.append(&batch).await.unwrap();
     assert_eq!(appended.len(), 3);
     let Appended::New(first) = &appended[0] else {
         panic!("the first of the batch must be new: {appended:?}");
@@ -481,7 +481,7 @@ async fn appending_to_an_unknown_room_fails_and_stores_nothing_of_the_batch(stor
         message(room.id, &ada, "a"),
         message(RoomId::new(), &ada, "b"),
     ];
-    let err = store.append(batch).await.unwrap_err();
+    let err = store.append(&batch).await.unwrap_err();
     assert!(matches!(err, LogError::RoomNotFound), "{err:?}");
     assert_eq!(store.last_seq(room.id).await.unwrap(), Seq(0));
     let retried = publish(&store, room.id, &ada, "a").await;

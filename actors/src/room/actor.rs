@@ -505,6 +505,7 @@ fn describe(e: &LogError) -> String {
     match e {
         LogError::RoomNotFound => "room not found".into(),
         LogError::Unavailable(_) => "history is unavailable; retry shortly".into(),
+        LogError::Rejected(_) => "history could not be read".into(),
     }
 }
 

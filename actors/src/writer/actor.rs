@@ -2,10 +2,15 @@
 //! finishes, everything queued (up to [`MAX_BATCH`]) commits as the next
 //! batch in one transaction. Under load batches grow and the cost of a
 //! commit is shared; when idle a publish commits alone, at once.
+//!
+//! A batch is all or nothing, so one bad publish (a room deleted meanwhile,
+//! data the store refuses) would fail everyone else's with it. When a batch
+//! of several is refused for anything but an outage, its publishes go back
+//! to the head of the queue and commit one by one: only the bad one fails.
 
 use super::messages::{Publish, PublishError, WhenIdle};
 use crate::ids::RoomId;
-use crate::model::{Appended, StoredMessage};
+use crate::model::{Appended, NewMessage, StoredMessage};
 use crate::ports::{Bus, BusEvent, LogError, MessageLog};
 use crate::restart::Restarts;
 use crate::room::RoomDirectory;
@@ -34,6 +39,9 @@ pub struct Writer {
     queue: VecDeque<(Publish, Reply)>,
     flushing: bool,
     idle_waiters: Vec<oneshot::Sender<()>>,
+    /// How many publishes at the head of the queue must commit alone: a
+    /// refused batch's, being told apart.
+    solo: usize,
     restarts: Restarts,
 }
 
@@ -46,6 +54,7 @@ impl Writer {
             queue: VecDeque::new(),
             flushing: false,
             idle_waiters: Vec::new(),
+            solo: 0,
             restarts: Restarts::default(),
         }
     }
@@ -61,7 +70,12 @@ impl Writer {
             return;
         }
         self.flushing = true;
-        let take = self.queue.len().min(MAX_BATCH);
+        let take = if self.solo > 0 {
+            self.solo -= 1;
+            1
+        } else {
+            self.queue.len().min(MAX_BATCH)
+        };
         if let Some(observer) = self.rooms.observer() {
             observer.queued(-(take as i64));
             observer.committed(take);
@@ -77,8 +91,11 @@ impl Writer {
                 (publish.message, reply)
             })
             .unzip();
+        let batch: Arc<[NewMessage]> = batch.into();
         let log = self.log.clone();
-        let commit = tracing::Instrument::instrument(async move { log.append(batch).await }, span);
+        let committing = batch.clone();
+        let commit =
+            tracing::Instrument::instrument(async move { log.append(&committing).await }, span);
         // A task of its own, so that a panic in the log (a bug, say, in
         // decoding a row) fails this batch and this writer, which the
         // supervisor restarts, instead of the arbiter thread it runs on.
@@ -89,7 +106,12 @@ impl Writer {
                     tracing::error!(error = %panic, "a batch commit panicked; restarting the writer");
                     Err(LogError::Unavailable(format!("the commit panicked: {panic}")))
                 });
-                act.complete(outcome, replies);
+                match outcome {
+                    Err(e) if !e.is_outage() && replies.len() > 1 && !panicked => {
+                        act.isolate(&e, &batch, replies)
+                    }
+                    outcome => act.complete(outcome, replies),
+                }
                 act.flushing = false;
                 if panicked {
                     ctx.stop();
@@ -98,6 +120,23 @@ impl Writer {
                 }
             },
         ));
+    }
+
+    /// Puts a refused batch's publishes back at the head of the queue, in
+    /// order, to commit one at a time.
+    fn isolate(&mut self, error: &LogError, batch: &[NewMessage], replies: Vec<Reply>) {
+        tracing::warn!(%error, batch = replies.len(), "a batch was refused; committing its publishes one by one");
+        if let Some(observer) = self.rooms.observer() {
+            observer.queued(replies.len() as i64);
+        }
+        self.solo += replies.len();
+        for (message, reply) in batch.iter().zip(replies).rev() {
+            let publish = Publish {
+                message: message.clone(),
+                span: tracing::Span::none(),
+            };
+            self.queue.push_front((publish, reply));
+        }
     }
 
     /// Acks every publish of a batch and hands new messages to their rooms.
@@ -109,6 +148,7 @@ impl Writer {
                 let error = match e {
                     LogError::RoomNotFound => PublishError::RoomNotFound,
                     LogError::Unavailable(_) => PublishError::Unavailable,
+                    LogError::Rejected(_) => PublishError::Rejected,
                 };
                 for reply in replies {
                     let _ = reply.send(Err(error.clone()));
@@ -157,6 +197,7 @@ impl Supervised for Writer {
             observer.queued(-(self.queue.len() as i64));
         }
         self.queue.clear();
+        self.solo = 0;
         self.flushing = false;
         for waiter in self.idle_waiters.drain(..) {
             let _ = waiter.send(());
@@ -268,7 +309,8 @@ mod tests {
     use std::sync::atomic::{AtomicI64, Ordering};
 
     /// A log that panics on the body "boom", as a bug in the store would,
-    /// and numbers everything else.
+    /// refuses any batch holding the body "refused", as PostgreSQL refuses a
+    /// value it cannot store, and numbers everything else.
     #[derive(Default)]
     struct BuggyLog {
         last: AtomicI64,
@@ -276,10 +318,13 @@ mod tests {
 
     #[async_trait::async_trait]
     impl MessageLog for BuggyLog {
-        async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, LogError> {
+        async fn append(&self, batch: &[NewMessage]) -> Result<Vec<Appended>, LogError> {
             assert!(batch.iter().all(|m| m.body.as_str() != "boom"), "boom");
+            if batch.iter().any(|m| m.body.as_str() == "refused") {
+                return Err(LogError::Rejected("a value the log cannot hold".into()));
+            }
             Ok(batch
-                .into_iter()
+                .iter()
                 .map(|m| {
                     Appended::New(StoredMessage {
                         room: m.room,
@@ -367,5 +412,38 @@ mod tests {
         let next = writer.send(publish("hello", "c2")).await.unwrap();
         assert!(matches!(next, Ok(Appended::New(m)) if m.seq == Seq(1) && m.body == "hello"));
         writer.send(WhenIdle).await.unwrap();
+    }
+
+    #[actix::test]
+    async fn a_refused_publish_fails_alone_and_the_rest_of_its_batch_commits() {
+        let log: Arc<dyn MessageLog> = Arc::new(BuggyLog::default());
+        let bus: Arc<dyn Bus> = Arc::new(LocalBus);
+        let rooms = RoomDirectory::new(
+            vec![actix::Arbiter::current()],
+            log.clone(),
+            Arc::new(NoFrames),
+            bus.clone(),
+        );
+        let writer = Writer::new(log, rooms, bus).start();
+
+        // Sent together: the first commits alone, the rest queue behind it
+        // and commit as one batch that the log refuses.
+        let sends: Vec<_> = ["one", "two", "refused", "three"]
+            .iter()
+            .enumerate()
+            .map(|(i, body)| writer.send(publish(body, &format!("c{i}"))))
+            .collect();
+        let mut outcomes = Vec::new();
+        for send in sends {
+            outcomes.push(send.await.unwrap());
+        }
+
+        assert_eq!(outcomes[2], Err(PublishError::Rejected));
+        let acked: Vec<&str> = outcomes
+            .iter()
+            .filter_map(|o| o.as_ref().ok())
+            .map(|a| a.message().body.as_str())
+            .collect();
+        assert_eq!(acked, ["one", "two", "three"]);
     }
 }

@@ -34,6 +34,9 @@ pub enum PublishError {
     Unavailable,
     #[error("the writer is overloaded")]
     Overloaded,
+    /// The store refused this publish's data; the same publish fails again.
+    #[error("the store refused the message")]
+    Rejected,
 }
 
 /// Answered once the writer has nothing queued or committing: every publish

@@ -19,7 +19,7 @@ fn index_of(seq: Seq, len: usize) -> usize {
 impl RoomRow {
     /// Appends one publish, or answers with the original for a repeated
     /// `(author, client_id)`.
-    fn append(&mut self, new: NewMessage) -> Appended {
+    fn append(&mut self, new: &NewMessage) -> Appended {
         let key = (new.author, new.client_id.as_str().to_owned());
         if let Some(&index) = self.client_ids.get(&key) {
             return Appended::Duplicate(self.log[index].clone());
@@ -47,7 +47,7 @@ impl State {
     }
 
     /// All or nothing: every room is checked before anything is written.
-    pub(super) fn append(&mut self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, LogError> {
+    pub(super) fn append(&mut self, batch: &[NewMessage]) -> Result<Vec<Appended>, LogError> {
         if batch.iter().any(|m| !self.rooms.contains_key(&m.room)) {
             return Err(LogError::RoomNotFound);
         }

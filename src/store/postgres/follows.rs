@@ -22,7 +22,7 @@ pub(super) async fn follow(
     match sql::execute(pool, FOLLOW, &[&follower.0, &followee.0]).await {
         Ok(inserted) => Ok(inserted == 1),
         Err(error) if sql::foreign_key_violation(&error) => Err(StoreError::NotFound),
-        Err(error) => Err(StoreError::Unavailable(error.context("following a user"))),
+        Err(error) => Err(StoreError::from(error.context("following a user"))),
     }
 }
 

@@ -4,7 +4,8 @@
 //! are on) and `parley_db_query_duration_seconds{op}`.
 //!
 //! Only "the database is unavailable" outcomes count against the breaker:
-//! a conflict or a missing row is the database working.
+//! a conflict, a missing row or a refused value is the database working
+//! (`sql::classify` tells them apart).
 
 use super::PgStore;
 use crate::breaker::{Breaker, BreakerOpen};
@@ -47,16 +48,13 @@ impl Outage for StoreError {
         StoreError::Unavailable(anyhow::Error::new(open))
     }
     fn describe(&self) -> String {
-        match self {
-            StoreError::Unavailable(e) => format!("{e:#}"),
-            other => other.to_string(),
-        }
+        StoreError::describe(self)
     }
 }
 
 impl Outage for LogError {
     fn is_outage(&self) -> bool {
-        matches!(self, LogError::Unavailable(_))
+        LogError::is_outage(self)
     }
     fn refused(open: BreakerOpen) -> Self {
         LogError::Unavailable(open.to_string())

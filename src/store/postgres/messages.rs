@@ -98,7 +98,7 @@ enum Outcome {
 /// spans: group commit only pays off if a batch's cost does not grow per
 /// room, and every round trip is time each publisher waits for its ack.
 #[tracing::instrument(skip_all, fields(batch = batch.len()))]
-pub(super) async fn append(pool: &Pool, batch: Vec<NewMessage>) -> Result<Vec<Appended>, LogError> {
+pub(super) async fn append(pool: &Pool, batch: &[NewMessage]) -> Result<Vec<Appended>, LogError> {
     if batch.is_empty() {
         return Ok(Vec::new());
     }
@@ -122,14 +122,14 @@ pub(super) async fn append(pool: &Pool, batch: Vec<NewMessage>) -> Result<Vec<Ap
         .await
         .log_context("looking up repeated publishes")?;
     let (mut last, stored) = futures_util::try_join!(
-        lock_rooms(&tx, &lock, &batch),
-        existing(&tx, &look_up, &batch)
+        lock_rooms(&tx, &lock, batch),
+        existing(&tx, &look_up, batch)
     )?;
 
     let mut fresh: Vec<StoredMessage> = Vec::new();
     let mut fresh_keys: HashMap<Key, usize> = HashMap::new();
     let mut outcomes = Vec::with_capacity(batch.len());
-    for message in &batch {
+    for message in batch {
         let key = (
             message.room,
             message.author,

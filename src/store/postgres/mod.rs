@@ -55,6 +55,7 @@ pub struct PgStore {
 }
 
 pub use guard::Guard;
+pub(crate) use sql::{Failure, classify};
 
 impl PgStore {
     /// Reports to `guard`'s circuit breaker and histogram from now on.
@@ -71,7 +72,7 @@ impl PgStore {
 
 #[async_trait]
 impl MessageLog for PgStore {
-    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, LogError> {
+    async fn append(&self, batch: &[NewMessage]) -> Result<Vec<Appended>, LogError> {
         self.run("append", messages::append(&self.pool, batch))
             .await
     }

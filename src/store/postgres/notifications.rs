@@ -38,9 +38,7 @@ pub(super) async fn create(
         Ok(Some(row)) => Ok(notification_from_row(&row)?),
         Ok(None) => Err(anyhow::anyhow!("INSERT ... RETURNING returned no row").into()),
         Err(error) if sql::foreign_key_violation(&error) => Err(StoreError::NotFound),
-        Err(error) => Err(StoreError::Unavailable(
-            error.context("creating a notification"),
-        )),
+        Err(error) => Err(StoreError::from(error.context("creating a notification"))),
     }
 }
 

@@ -38,7 +38,7 @@ pub(super) async fn create(pool: &Pool, post: NewPost) -> Result<Post, StoreErro
         Ok(Some(row)) => Ok(post_from_row(&row)?),
         Ok(None) => Err(anyhow::anyhow!("INSERT ... RETURNING returned no row").into()),
         Err(error) if sql::foreign_key_violation(&error) => Err(StoreError::NotFound),
-        Err(error) => Err(StoreError::Unavailable(error.context("creating a post"))),
+        Err(error) => Err(StoreError::from(error.context("creating a post"))),
     }
 }
 

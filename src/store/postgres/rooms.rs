@@ -48,7 +48,7 @@ pub(super) async fn create(
         Ok(Some(row)) => Ok(room_from_row(&row)?),
         Ok(None) => Err(anyhow!("INSERT ... RETURNING returned no row").into()),
         Err(error) if sql::foreign_key_violation(&error) => Err(StoreError::NotFound),
-        Err(error) => Err(StoreError::Unavailable(error.context("creating a room"))),
+        Err(error) => Err(StoreError::from(error.context("creating a room"))),
     }
 }
 
@@ -129,9 +129,7 @@ pub(super) async fn add_member(
     match sql::execute(pool, ADD, &[&room.0, &user.0, &role.as_str()]).await {
         Ok(_) => Ok(()),
         Err(error) if sql::foreign_key_violation(&error) => Err(StoreError::NotFound),
-        Err(error) => Err(StoreError::Unavailable(
-            error.context("adding a room member"),
-        )),
+        Err(error) => Err(StoreError::from(error.context("adding a room member"))),
     }
 }
 

@@ -6,7 +6,17 @@
 //! query is parsed once per connection, not once per call) and positional
 //! parameters only. Failures come back as `anyhow` errors that still hold
 //! the `tokio_postgres::Error`, so a caller can ask [`unique_violation`] or
-//! [`foreign_key_violation`] before giving up with `StoreError::Unavailable`.
+//! [`foreign_key_violation`] before handing the error to `StoreError::from`,
+//! which asks [`classify`] whether it is an outage.
+//!
+//! # Outage or refusal
+//!
+//! Only a database that cannot be reached or cannot serve counts as down
+//! (for the circuit breaker, readiness and read retries). A statement the
+//! database refused because of what it was given (SQLSTATE class 22, data
+//! exception, such as NUL in text; class 23, a constraint) is that one
+//! call's failure: counting it as an outage would let one client's bad
+//! input open the breaker for everyone.
 
 use anyhow::Context;
 use deadpool_postgres::Pool;
@@ -41,6 +51,51 @@ pub(super) async fn execute(pool: &Pool, sql: &str, params: Params<'_>) -> anyho
     let client = pool.get().await.context("taking a pooled connection")?;
     let statement = client.prepare_cached(sql).await?;
     Ok(client.execute(&statement, params).await?)
+}
+
+/// What a failed statement says about the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// Unreachable, overloaded, shutting down or timing out: retry later.
+    Outage,
+    /// The database refused a value it was given (SQLSTATE class 22): the
+    /// caller's input, which parsing should have caught.
+    BadData,
+    /// Any other refusal (a constraint, a bug in a statement): this call only.
+    Refused,
+}
+
+/// SQLSTATE classes that mean the server cannot serve: 08 connection
+/// exception, 53 insufficient resources, 57 operator intervention (shutdown,
+/// statement timeout), 58 system error (I/O).
+const OUTAGE_CLASSES: [&str; 4] = ["08", "53", "57", "58"];
+
+/// Tells an outage from a refusal by the causes in `error`'s chain.
+pub(crate) fn classify(error: &anyhow::Error) -> Failure {
+    for cause in error.chain() {
+        if let Some(pg) = cause.downcast_ref::<tokio_postgres::Error>() {
+            let Some(db) = pg.as_db_error() else {
+                // No SQLSTATE: a closed connection, I/O, a connect timeout.
+                return Failure::Outage;
+            };
+            let code = db.code().code();
+            return if OUTAGE_CLASSES.iter().any(|class| code.starts_with(class)) {
+                Failure::Outage
+            } else if code.starts_with("22") {
+                Failure::BadData
+            } else {
+                Failure::Refused
+            };
+        }
+        if cause.is::<deadpool_postgres::PoolError>()
+            || cause.is::<std::io::Error>()
+            || cause.is::<tokio::time::error::Elapsed>()
+            || cause.is::<crate::breaker::BreakerOpen>()
+        {
+            return Failure::Outage;
+        }
+    }
+    Failure::Refused
 }
 
 /// The database's own report, when it was the database that refused.
@@ -85,6 +140,12 @@ where
     E: Into<anyhow::Error>,
 {
     fn log_context(self, doing: &'static str) -> Result<T, LogError> {
-        self.map_err(|e| LogError::Unavailable(format!("{:#}", e.into().context(doing))))
+        self.map_err(|e| {
+            let e = e.into().context(doing);
+            match classify(&e) {
+                Failure::Outage => LogError::Unavailable(format!("{e:#}")),
+                Failure::BadData | Failure::Refused => LogError::Rejected(format!("{e:#}")),
+            }
+        })
     }
 }

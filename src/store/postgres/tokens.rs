@@ -21,9 +21,7 @@ pub(super) async fn insert(pool: &Pool, token: NewRefreshToken) -> Result<(), St
     match sql::execute(pool, INSERT, params).await {
         Ok(_) => Ok(()),
         Err(error) if sql::foreign_key_violation(&error) => Err(StoreError::NotFound),
-        Err(error) => Err(StoreError::Unavailable(
-            error.context("storing a refresh token"),
-        )),
+        Err(error) => Err(StoreError::from(error.context("storing a refresh token"))),
     }
 }
 

@@ -55,7 +55,7 @@ pub(super) async fn create(pool: &Pool, user: NewUser) -> Result<User, StoreErro
         Err(error) => Err(match sql::unique_violation(&error) {
             Some("users_username_key") => StoreError::Conflict("username"),
             Some("users_email_key") => StoreError::Conflict("email"),
-            _ => StoreError::Unavailable(error.context("creating a user")),
+            _ => StoreError::from(error.context("creating a user")),
         }),
     }
 }
