@@ -383,8 +383,32 @@ pub fn count_frame_out(metrics: &Metrics, text: &str) {
     }
 }
 
+/// The `method` label: the standard methods by name, anything else as
+/// `OTHER`. A client may send any token as a method; naming it in a label
+/// would let it grow `/metrics` and memory without bound.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(known, _)| known == method)
+        .map_or("OTHER", |(_, label)| label)
+}
+
 /// Records every HTTP request by method, route template and status, and
-/// logs one line for it.
+/// logs one line for it. Every label is from a closed set: the method by
+/// [`method_label`], the route as the matched pattern or `unmatched`, the
+/// status as a three-digit code.
 pub async fn middleware(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
@@ -399,7 +423,7 @@ pub async fn middleware(
     let started = std::time::Instant::now();
     let res = next.call(req).await?;
     if let Some(metrics) = metrics {
-        let method = res.request().method().as_str().to_owned();
+        let method = method_label(res.request().method());
         let route = res
             .request()
             .match_pattern()
@@ -407,7 +431,7 @@ pub async fn middleware(
         let status = res.status().as_u16().to_string();
         metrics
             .http_requests
-            .with_label_values(&[&method, &route, &status])
+            .with_label_values(&[method, &route, &status])
             .inc();
         if let Some(code) = res.response().extensions().get::<crate::error::Code>() {
             metrics.errors.with_label_values(&[code.as_str()]).inc();
@@ -415,7 +439,7 @@ pub async fn middleware(
         let latency = started.elapsed();
         metrics
             .http_duration
-            .with_label_values(&[&method, &route])
+            .with_label_values(&[method, &route])
             .observe(latency.as_secs_f64());
         let latency_ms = latency.as_secs_f64() * 1000.0;
         // One line per request, inside the request span (request_id,

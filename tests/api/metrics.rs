@@ -8,6 +8,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 both_backends!(
+    made_up_methods_and_paths_do_not_grow_the_metrics,
     metrics_move_with_traffic_and_pass_promtool,
     rest_and_websocket_publishes_are_counted_alike,
 );
@@ -149,5 +150,40 @@ async fn metrics_move_with_traffic_and_pass_promtool(backend: Backend) {
         "promtool check metrics:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every label comes from a closed set: a client sending a thousand made-up
+/// methods and paths adds one `OTHER` method and one `unmatched` route, not
+/// a series each.
+async fn made_up_methods_and_paths_do_not_grow_the_metrics(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let before = app.metrics_text().await.len();
+    for i in 0..200 {
+        let method = reqwest::Method::from_bytes(format!("FOO{i}").as_bytes()).unwrap();
+        let res = app
+            .client
+            .request(method, app.url(&format!("/healthz?x={i}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_client_error(), "{}", res.status());
+        let res = app
+            .client
+            .get(app.url(&format!("/no/such/path/{i}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    }
+    let text = app.metrics_text().await;
+    assert!(!text.contains("method=\"FOO"), "a made-up method became a label");
+    assert!(!text.contains("/no/such/path"), "a raw path became a label");
+    assert!(labelled(&text, "parley_http_requests_total", "method=\"OTHER\"") >= 200.0);
+    // A few new series (OTHER, unmatched, their statuses), not hundreds.
+    assert!(
+        text.len() < before + 8 * 1024,
+        "/metrics grew from {before} to {} bytes",
+        text.len()
     );
 }
