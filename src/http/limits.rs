@@ -27,7 +27,7 @@ pub async fn middleware(
     let ip = client_ip(req.request(), &state.settings.http.trusted_proxies)
         .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".into());
-    let (kind, key) = if req.path().starts_with("/api/v1/auth/") {
+    let (kind, key) = if is_auth_route(&req) {
         (LimitKind::Auth, format!("ip:{ip}"))
     } else if let Some(claims) = req.extensions().get::<Claims>() {
         (LimitKind::Api, format!("user:{}", claims.sub))
@@ -53,6 +53,18 @@ pub async fn middleware(
     let mut res = next.call(req).await?;
     set_headers(res.headers_mut(), &decision);
     Ok(res.map_into_left_body())
+}
+
+/// Whether the request goes to `/api/v1/auth/*`, judged on the path the
+/// router matches: percent-decoded (`/api/v1/%61uth/login` routes to
+/// login, so it must count against login's limit). Paths the router does
+/// not match (`//auth`, `/AUTH`, a trailing slash) reach no handler but the
+/// 404, so they need no auth bucket.
+fn is_auth_route(req: &ServiceRequest) -> bool {
+    req.match_info()
+        .as_str()
+        .strip_prefix("/api/v1/auth/")
+        .is_some()
 }
 
 fn set_headers(headers: &mut HeaderMap, d: &Decision) {

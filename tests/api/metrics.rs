@@ -177,7 +177,10 @@ async fn made_up_methods_and_paths_do_not_grow_the_metrics(backend: Backend) {
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
     }
     let text = app.metrics_text().await;
-    assert!(!text.contains("method=\"FOO"), "a made-up method became a label");
+    assert!(
+        !text.contains("method=\"FOO"),
+        "a made-up method became a label"
+    );
     assert!(!text.contains("/no/such/path"), "a raw path became a label");
     assert!(labelled(&text, "parley_http_requests_total", "method=\"OTHER\"") >= 200.0);
     // A few new series (OTHER, unmatched, their statuses), not hundreds.

@@ -109,3 +109,49 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+/// Once the auth limit refuses a client, no spelling of the same route gets
+/// it another password check: every variant is either limited or not a
+/// route at all.
+#[actix_web::test]
+async fn the_auth_limit_cannot_be_sidestepped_by_spelling_the_path_differently() {
+    let app = TestApp::spawn_with(Backend::Postgres, |s| {
+        s.rate.auth_per_min = NonZeroU32::new(2).unwrap()
+    })
+    .await;
+    let login = |path: &'static str| {
+        app.call(
+            Method::POST,
+            path,
+            None,
+            Some(json!({"username": "nobody", "password": PASSWORD})),
+        )
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            login("/api/v1/auth/login").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login("/api/v1/auth/login").await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    for path in [
+        "/api/v1/%61uth/login",
+        "/api/v1/auth/%6Cogin",
+        "/api/v1/%61%75%74%68/login",
+        "/api/v1//auth/login",
+        "/api/v1/auth//login",
+        "/api/v1/auth/login/",
+        "/api/v1/AUTH/login",
+        "/api/v1/auth/LOGIN",
+        "/api/%761/auth/login",
+    ] {
+        let status = login(path).await.status();
+        assert!(
+            status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::NOT_FOUND,
+            "{path} answered {status}: a password check past the limit"
+        );
+    }
+}
