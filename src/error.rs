@@ -244,6 +244,7 @@ impl From<StoreError> for ApiError {
                 err
             }
             StoreError::NotFound => ApiError::not_found("resource"),
+            full @ StoreError::RoomFull { .. } => ApiError::conflict(full.to_string()),
             StoreError::InvalidData(source) => {
                 let mut err = ApiError::bad_request(
                     "the request holds a value that cannot be stored; check its text fields",

@@ -296,15 +296,6 @@ pub async fn add_member(
             "only the room's owner or admins may add members",
         ));
     }
-    if let Some(max) = room.kind.max_members() {
-        let members = state.store.members(room_id).await?;
-        if !members.iter().any(|m| m.user == user) && members.len() >= max {
-            return Err(ApiError::conflict(format!(
-                "a {} room holds at most {max} members",
-                room.kind
-            )));
-        }
-    }
     state
         .store
         .add_member(room_id, user, role)

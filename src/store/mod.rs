@@ -35,6 +35,9 @@ pub enum StoreError {
     /// The referenced row does not exist.
     #[error("not found")]
     NotFound,
+    /// The room's kind caps its members, and it is full.
+    #[error("a {kind} room holds at most {max} members")]
+    RoomFull { kind: RoomKind, max: usize },
     /// The database refused a value of the request (text it cannot store):
     /// the client's input, never an outage.
     #[error(transparent)]
@@ -197,7 +200,10 @@ pub trait Store: MessageLog {
     ) -> Result<Vec<Room>, StoreError>;
     async fn role(&self, room: RoomId, user: UserId) -> Result<Option<RoomRole>, StoreError>;
     async fn members(&self, room: RoomId) -> Result<Vec<Member>, StoreError>;
-    /// Adds or keeps a member; `NotFound` when the room or user is unknown.
+    /// Adds or keeps a member; `NotFound` when the room or user is unknown,
+    /// `RoomFull` when the room's kind caps its members
+    /// ([`RoomKind::max_members`]) and it is full, checked atomically with
+    /// the add.
     async fn add_member(
         &self,
         room: RoomId,

@@ -17,6 +17,7 @@ both_backends!(
     the_owner_adds_members_and_ordinary_members_may_not,
     anyone_may_join_a_public_room_but_not_a_private_one,
     a_direct_room_refuses_a_third_member,
+    concurrent_adds_never_overfill_a_direct_room,
     adding_an_unknown_user_or_to_an_unknown_room_is_not_found,
     a_member_removed_by_the_owner_can_no_longer_read_a_private_room,
     a_member_may_leave_but_may_not_remove_others_and_the_owner_stays,
@@ -714,4 +715,37 @@ async fn history(app: &TestApp, user: &TestUser, room: &str, query: &str) -> (Ve
         items.iter().map(|m| m["seq"].as_i64().unwrap()).collect(),
         next,
     )
+}
+
+/// Ten owners' adds racing into one direct room: one gets in, nine are
+/// refused, and the room ends with exactly two members.
+async fn concurrent_adds_never_overfill_a_direct_room(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let direct = app.create_room(&ada, "ada and someone", "direct").await;
+    let mut others = Vec::new();
+    for i in 0..10 {
+        others.push(app.register(&format!("user{i}")).await);
+    }
+    let adds = others
+        .iter()
+        .map(|other| post_member(&app, &ada, &direct, &other.id));
+    let statuses: Vec<StatusCode> = join_all(adds).await.iter().map(|r| r.status()).collect();
+    let added = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::NO_CONTENT)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((added, refused), (1, 9), "{statuses:?}");
+    let room: Value = app
+        .get(&room_path(&direct), &ada.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let count = room["members"].as_array().map(Vec::len);
+    assert_eq!(count, Some(2), "{room}");
 }

@@ -157,6 +157,15 @@ impl State {
             return Err(StoreError::NotFound);
         }
         let row = self.rooms.get_mut(&room).ok_or(StoreError::NotFound)?;
+        if let Some(max) = row.room.kind.max_members()
+            && !row.members.contains_key(&user)
+            && row.members.len() >= max
+        {
+            return Err(StoreError::RoomFull {
+                kind: row.room.kind,
+                max,
+            });
+        }
         row.members.entry(user).or_insert_with(|| Member {
             user,
             role,

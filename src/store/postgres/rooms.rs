@@ -116,7 +116,9 @@ pub(super) async fn members(pool: &Pool, room: RoomId) -> Result<Vec<Member>, St
 }
 
 /// An existing member keeps their role: adding is not a way to demote or
-/// promote.
+/// promote. A room whose kind caps its members (direct rooms hold two) is
+/// counted and added to under its row lock, so concurrent adds cannot
+/// overfill it.
 #[tracing::instrument(skip_all, fields(%room, %user))]
 pub(super) async fn add_member(
     pool: &Pool,
@@ -124,13 +126,49 @@ pub(super) async fn add_member(
     user: UserId,
     role: RoomRole,
 ) -> Result<(), StoreError> {
+    const LOCK: &str = "SELECT kind FROM rooms WHERE id = $1 FOR UPDATE";
+    const COUNT: &str = "SELECT count(*) AS members, \
+                         coalesce(bool_or(user_id = $2), false) AS present \
+                         FROM room_members WHERE room_id = $1";
     const ADD: &str = "INSERT INTO room_members (room_id, user_id, role) VALUES ($1, $2, $3) \
                        ON CONFLICT DO NOTHING";
-    match sql::execute(pool, ADD, &[&room.0, &user.0, &role.as_str()]).await {
-        Ok(_) => Ok(()),
-        Err(error) if sql::foreign_key_violation(&error) => Err(StoreError::NotFound),
-        Err(error) => Err(StoreError::from(error.context("adding a room member"))),
+    let mut client = pool.get().await.context("taking a pooled connection")?;
+    let tx = client
+        .transaction()
+        .await
+        .context("starting a transaction")?;
+    let Some(locked) = tx
+        .query_opt(LOCK, &[&room.0])
+        .await
+        .context("locking the room")?
+    else {
+        return Err(StoreError::NotFound);
+    };
+    let kind: String = sql::get(&locked, "kind")?;
+    let kind = RoomKind::parse(&kind).map_err(|e| anyhow!("stored room kind {kind:?} {e}"))?;
+    if let Some(max) = kind.max_members() {
+        let row = tx
+            .query_one(COUNT, &[&room.0, &user.0])
+            .await
+            .context("counting room members")?;
+        let members: i64 = sql::get(&row, "members")?;
+        let present: bool = sql::get(&row, "present")?;
+        if !present && members >= max as i64 {
+            return Err(StoreError::RoomFull { kind, max });
+        }
     }
+    match tx.execute(ADD, &[&room.0, &user.0, &role.as_str()]).await {
+        Ok(_) => {}
+        Err(error) => {
+            let error = anyhow::Error::new(error);
+            if sql::foreign_key_violation(&error) {
+                return Err(StoreError::NotFound);
+            }
+            return Err(StoreError::from(error.context("adding a room member")));
+        }
+    }
+    tx.commit().await.context("committing a new member")?;
+    Ok(())
 }
 
 #[tracing::instrument(skip_all, fields(%room, %user))]
