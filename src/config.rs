@@ -158,6 +158,14 @@ pub struct AuthSettings {
     pub refresh_ttl_s: u64,
     /// `PARLEY_JWT_ISSUER`: the `iss` claim written and required. Default: `parley`.
     pub issuer: String,
+    /// `PARLEY_JWT_AUDIENCE`: the `aud` claim written and required, so a
+    /// token minted for another service by the same issuer is refused.
+    /// Default: `parley`.
+    pub audience: String,
+    /// `PARLEY_REFRESH_FAMILY_MAX_AGE_S`: how long one login's refresh
+    /// tokens may be rotated before the user must log in again, however
+    /// active. Default: 90 days.
+    pub refresh_family_max_age_s: u64,
 }
 
 impl Default for AuthSettings {
@@ -167,6 +175,8 @@ impl Default for AuthSettings {
             access_ttl_s: 15 * 60,
             refresh_ttl_s: 30 * 24 * 3600,
             issuer: "parley".into(),
+            audience: "parley".into(),
+            refresh_family_max_age_s: 90 * 24 * 3600,
         }
     }
 }
@@ -349,6 +359,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PARLEY_ACCESS_TTL_S", "auth.access_ttl_s"),
     ("PARLEY_REFRESH_TTL_S", "auth.refresh_ttl_s"),
     ("PARLEY_JWT_ISSUER", "auth.issuer"),
+    ("PARLEY_JWT_AUDIENCE", "auth.audience"),
+    (
+        "PARLEY_REFRESH_FAMILY_MAX_AGE_S",
+        "auth.refresh_family_max_age_s",
+    ),
     ("PARLEY_LOG_FORMAT", "log.format"),
     ("PARLEY_LOG", "log.filter"),
     ("PARLEY_LOG_SAMPLE_SUCCESS", "log.sample_success"),
@@ -371,6 +386,7 @@ const TEXT_VARS: &[&str] = &[
     "PARLEY_REDIS_PREFIX",
     "PARLEY_JWT_KEYS_DIR",
     "PARLEY_JWT_ISSUER",
+    "PARLEY_JWT_AUDIENCE",
     "PARLEY_LOG",
     "PARLEY_LOG_FORMAT",
     "PARLEY_INSTANCE_ID",

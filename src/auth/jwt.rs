@@ -28,9 +28,21 @@ pub struct Claims {
     pub sub: UserId,
     pub name: String,
     pub iss: String,
+    /// `PARLEY_JWT_AUDIENCE`: which service the token is for.
+    pub aud: String,
+    /// Issued at; a token from the future is refused.
     pub iat: i64,
+    /// Not before: the same instant as `iat`.
+    pub nbf: i64,
     pub exp: i64,
 }
+
+/// The smallest RSA modulus parley signs or verifies with: NIST SP 800-131A
+/// retired smaller keys, and tokens signed with one can be forged.
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// Clock skew tolerated between instances, in seconds.
+const LEEWAY_S: u64 = 5;
 
 /// Why a token was refused (all of them are a 401 to the client).
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +57,8 @@ pub enum TokenError {
     Expired,
     #[error("the token's signature or claims are invalid")]
     Invalid,
+    #[error("the token is not valid yet")]
+    NotYetValid,
 }
 
 /// One public key as JWKS publishes it.
@@ -66,6 +80,7 @@ pub struct JwtKeys {
     verifying: HashMap<String, DecodingKey>,
     jwks: Vec<Jwk>,
     issuer: String,
+    audience: String,
     access_ttl_s: u64,
 }
 
@@ -114,6 +129,7 @@ impl JwtKeys {
             verifying,
             jwks,
             issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
             access_ttl_s: settings.access_ttl_s,
         })
     }
@@ -125,7 +141,9 @@ impl JwtKeys {
             sub: user,
             name: name.to_owned(),
             iss: self.issuer.clone(),
+            aud: self.audience.clone(),
             iat: now,
+            nbf: now,
             exp: now + self.access_ttl_s as i64,
         };
         let mut header = Header::new(Algorithm::RS256);
@@ -135,7 +153,8 @@ impl JwtKeys {
         Ok((token, self.access_ttl_s))
     }
 
-    /// Checks algorithm, key id, signature, issuer and expiry.
+    /// Checks algorithm, key id, signature, issuer, audience, expiry, and
+    /// that the token is not from the future (`nbf`, `iat`).
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::RS256 {
@@ -145,14 +164,23 @@ impl JwtKeys {
         let key = self.verifying.get(&kid).ok_or(TokenError::UnknownKey)?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[&self.issuer]);
-        validation.leeway = 5;
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, key, &validation)
+        validation.set_audience(&[&self.audience]);
+        validation.leeway = LEEWAY_S;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "iss", "sub", "aud", "iat", "nbf"]);
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                jsonwebtoken::errors::ErrorKind::ImmatureSignature => TokenError::NotYetValid,
                 _ => TokenError::Invalid,
-            })
+            })?;
+        // jsonwebtoken checks `nbf` but not `iat`: a token "issued" in the
+        // future was minted with a wrong clock or to outlive its `exp` check.
+        if claims.iat > chrono::Utc::now().timestamp() + LEEWAY_S as i64 {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(claims)
     }
 
     /// The public keys, for `/.well-known/jwks.json`.
@@ -178,9 +206,17 @@ fn read_dir(dir: &Path) -> anyhow::Result<Vec<RsaPrivateKey>> {
         .map(|path| {
             let pem = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            RsaPrivateKey::from_pkcs8_pem(&pem)
+            let key = RsaPrivateKey::from_pkcs8_pem(&pem)
                 .or_else(|_| RsaPrivateKey::from_pkcs1_pem(&pem))
-                .with_context(|| format!("{} is not an RSA private key in PEM", path.display()))
+                .with_context(|| format!("{} is not an RSA private key in PEM", path.display()))?;
+            let bits = key.size() * 8;
+            if bits < MIN_RSA_BITS {
+                bail!(
+                    "PARLEY_JWT_KEYS_DIR: {} holds an RSA key of {bits} bits; keys must have at least {MIN_RSA_BITS} bits",
+                    path.display()
+                );
+            }
+            Ok(key)
         })
         .collect()
 }

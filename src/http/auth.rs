@@ -81,7 +81,7 @@ pub async fn register(
         })
         .await?;
     let tokens = issue_pair(&state, &user, uuid::Uuid::now_v7()).await?;
-    Ok(HttpResponse::Created().json(tokens))
+    Ok(no_store(HttpResponse::Created()).json(tokens))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
@@ -122,7 +122,7 @@ pub async fn login(
         .filter(|_| ok)
         .ok_or_else(|| ApiError::unauthorized("wrong username, e-mail or password"))?;
     let tokens = issue_pair(&state, &user, uuid::Uuid::now_v7()).await?;
-    Ok(HttpResponse::Ok().json(tokens))
+    Ok(no_store(HttpResponse::Ok()).json(tokens))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
@@ -140,7 +140,7 @@ pub async fn refresh_tokens(
                 .user(user)
                 .await?
                 .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
-            Ok(HttpResponse::Ok().json(issue_pair(&state, &user, family).await?))
+            Ok(no_store(HttpResponse::Ok()).json(issue_pair(&state, &user, family).await?))
         }
         RefreshSpend::Reused { user, family } => {
             tracing::warn!(%user, %family, "refresh token reused: revoking its family");
@@ -181,6 +181,15 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("cache-control", "public, max-age=300"))
         .json(state.keys.jwks())
+}
+
+/// A response that carries credentials: no cache, shared or private, may
+/// keep it (RFC 6749 section 5.1).
+pub fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    builder
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .insert_header((actix_web::http::header::PRAGMA, "no-cache"));
+    builder
 }
 
 async fn issue_pair(

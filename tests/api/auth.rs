@@ -287,8 +287,8 @@ async fn tokens_with_another_algorithm_key_signature_or_expiry_are_refused() {
     let user = app.register("mallory").await;
     let kid = kid_of_server(&app).await.remove(0);
     let now = chrono::Utc::now().timestamp();
-    let claims =
-        json!({"sub": user.id, "name": "mallory", "iss": "parley", "iat": now, "exp": now + 600});
+    let claims = json!({"sub": user.id, "name": "mallory", "iss": "parley", "aud": "parley",
+                        "iat": now, "nbf": now, "exp": now + 600});
 
     let good = sign(&key, &kid, &claims);
     assert_eq!(
@@ -328,7 +328,8 @@ async fn tokens_with_another_algorithm_key_signature_or_expiry_are_refused() {
     tampered.push(if last == 'A' { 'B' } else { 'A' });
     assert_refused(&app, &tampered, "bad signature").await;
 
-    let expired = json!({"sub": user.id, "name": "mallory", "iss": "parley", "iat": now - 1000, "exp": now - 60});
+    let expired = json!({"sub": user.id, "name": "mallory", "iss": "parley", "aud": "parley",
+                         "iat": now - 1000, "nbf": now - 1000, "exp": now - 60});
     let res = app
         .get("/api/v1/users/me", &sign(&key, &kid, &expired))
         .await;
@@ -338,10 +339,79 @@ async fn tokens_with_another_algorithm_key_signature_or_expiry_are_refused() {
         "{body}"
     );
 
-    let foreign_issuer =
-        json!({"sub": user.id, "name": "mallory", "iss": "evil", "iat": now, "exp": now + 600});
-    assert_refused(&app, &sign(&key, &kid, &foreign_issuer), "wrong issuer").await;
+    let with = |field: &str, value: Value| {
+        let mut changed = claims.clone();
+        changed[field] = value;
+        sign(&key, &kid, &changed)
+    };
+    assert_refused(&app, &with("iss", json!("evil")), "wrong issuer").await;
+    assert_refused(&app, &with("aud", json!("billing")), "another audience").await;
+    assert_refused(
+        &app,
+        &with("nbf", json!(now + 600)),
+        "not valid before 10 min",
+    )
+    .await;
+    assert_refused(&app, &with("iat", json!(now + 600)), "issued in 10 min").await;
+    for claim in ["aud", "iat", "nbf"] {
+        let mut missing = claims.clone();
+        missing.as_object_mut().unwrap().remove(claim);
+        assert_refused(&app, &sign(&key, &kid, &missing), claim).await;
+    }
     assert_refused(&app, "not-a-jwt", "garbage").await;
+}
+
+#[actix_web::test]
+async fn a_signing_key_under_2048_bits_fails_start_up_naming_the_file() {
+    let weak = RsaPrivateKey::new(&mut rand::thread_rng(), 1024).unwrap();
+    let dir = keys_dir(&[("a.pem", &new_key()), ("weak.pem", &weak)]);
+    let mut settings = crate::helpers::test_settings(Backend::Memory).await;
+    settings.auth.keys_dir = Some(dir);
+    let error = match parley::startup::Application::build(settings).await {
+        Ok(_) => panic!("parley started with a 1024-bit key"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        error.contains("weak.pem") && error.contains("2048"),
+        "{error}"
+    );
+}
+
+both_backends!(token_responses_are_never_cached,);
+
+/// Register, login and refresh answer with tokens: no cache may keep them.
+async fn token_responses_are_never_cached(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let login = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "ada", "password": PASSWORD})),
+        )
+        .await;
+    let refreshed = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": ada.refresh})),
+        )
+        .await;
+    let register = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            Some(json!({"username": "bob", "email": "bob@example.com", "password": PASSWORD})),
+        )
+        .await;
+    for res in [login, refreshed, register] {
+        assert!(res.status().is_success(), "{}", res.status());
+        assert_eq!(res.headers()["cache-control"], "no-store");
+        assert_eq!(res.headers()["pragma"], "no-cache");
+    }
 }
 
 #[actix_web::test]

@@ -465,8 +465,13 @@ pub struct TestKey {
 
 impl TestKey {
     pub fn new() -> Self {
+        Self::with_bits(2048)
+    }
+
+    /// A key of `bits` bits (parley refuses fewer than 2048).
+    pub fn with_bits(bits: usize) -> Self {
         use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), bits).unwrap();
         let dir = std::env::temp_dir().join(format!("parley-keys-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
         let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();

@@ -50,7 +50,7 @@ async fn an_upgrade_without_a_valid_token_is_refused_with_401_before_upgrading()
     let app = TestApp::spawn_with(Backend::Memory, |s| s.auth.keys_dir = Some(dir)).await;
     let ada = app.register("ada").await;
     let now = chrono::Utc::now().timestamp();
-    let claims = |exp: i64| json!({"sub": ada.id, "name": "ada", "iss": "parley", "iat": now - 1000, "exp": exp});
+    let claims = |exp: i64| json!({"sub": ada.id, "name": "ada", "iss": "parley", "aud": "parley", "iat": now - 1000, "nbf": now - 1000, "exp": exp});
 
     assert_eq!(app.ws_refused(upgrade_request(&app, None, None)).await, 401);
     let garbage = upgrade_request(&app, Some("not-a-jwt"), None);
