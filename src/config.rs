@@ -475,6 +475,12 @@ impl Settings {
                 "access TTL must be positive and shorter than the refresh TTL",
             );
         }
+        if self.auth.refresh_family_max_age_s == 0 {
+            return fail(
+                "PARLEY_REFRESH_FAMILY_MAX_AGE_S",
+                "a login's refresh tokens must live at least 1 second",
+            );
+        }
         if self.ws.max_frame_bytes < 1024 || self.ws.heartbeat_ms < 100 || self.ws.outbox == 0 {
             return fail(
                 "PARLEY_WS_*",

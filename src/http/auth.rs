@@ -135,6 +135,14 @@ pub async fn refresh_tokens(
     let hash = refresh::hash(&body.refresh_token);
     match state.store.spend_refresh_token(&hash).await? {
         RefreshSpend::Spent { user, family } => {
+            let deadline =
+                refresh::family_deadline(family, state.settings.auth.refresh_family_max_age_s);
+            if deadline.is_none_or(|d| d <= chrono::Utc::now()) {
+                state.store.revoke_refresh_family(family).await?;
+                return Err(ApiError::unauthorized(
+                    "this login is too old to refresh; log in again",
+                ));
+            }
             let user = state
                 .store
                 .user(user)
@@ -199,14 +207,18 @@ async fn issue_pair(
 ) -> Result<TokenResponse, ApiError> {
     let (access_token, expires_in) = state.keys.issue(user.id, &user.username)?;
     let (refresh_token, hash) = refresh::generate();
-    let ttl = chrono::Duration::seconds(state.settings.auth.refresh_ttl_s as i64);
+    let auth = &state.settings.auth;
+    let ttl = chrono::Duration::seconds(auth.refresh_ttl_s as i64);
+    // Rotation slides the token's expiry, never past its family's deadline.
+    let expires_at = (chrono::Utc::now() + ttl)
+        .min(refresh::family_deadline(family, auth.refresh_family_max_age_s).unwrap_or_default());
     state
         .store
         .insert_refresh_token(NewRefreshToken {
             hash,
             user: user.id,
             family,
-            expires_at: chrono::Utc::now() + ttl,
+            expires_at,
         })
         .await?;
     Ok(TokenResponse {

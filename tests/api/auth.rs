@@ -10,6 +10,7 @@ use rsa::RsaPrivateKey;
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 use serde_json::{Value, json};
 use std::path::PathBuf;
+use std::time::Duration;
 
 both_backends!(
     register_returns_a_working_token_pair,
@@ -377,7 +378,35 @@ async fn a_signing_key_under_2048_bits_fails_start_up_naming_the_file() {
     );
 }
 
-both_backends!(token_responses_are_never_cached,);
+both_backends!(
+    token_responses_are_never_cached,
+    a_login_stops_refreshing_at_its_family_lifetime_however_active,
+);
+
+/// Refreshing keeps a session going, but never past the family's absolute
+/// lifetime from the login that began it.
+async fn a_login_stops_refreshing_at_its_family_lifetime_however_active(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| s.auth.refresh_family_max_age_s = 2).await;
+    let began = std::time::Instant::now();
+    let ada = app.register("ada").await;
+    let (status, body) = refresh(&app, &ada.refresh).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["refresh_token"].as_str().unwrap().to_owned();
+    // Time itself is the event here: the family's deadline must pass.
+    tokio::time::sleep(Duration::from_millis(2_300).saturating_sub(began.elapsed())).await;
+    let (status, body) = refresh(&app, &token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    // A fresh login starts a new family.
+    let res = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "ada", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
 
 /// Register, login and refresh answer with tokens: no cache may keep them.
 async fn token_responses_are_never_cached(backend: Backend) {
