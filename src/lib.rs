@@ -19,6 +19,7 @@
 //! | [`auth`] | RS256 access tokens with rotating keys, refresh-token families, argon2id |
 //! | [`store`] | the `Store` trait, PostgreSQL and embedded implementations |
 //! | [`rate_limit`] | per-user and per-IP request limits (GCRA), in process or in Redis |
+//! | [`login_backoff`] | exponential backoff per account after failed logins |
 //! | [`redis`] | the Redis connections (fred): reconnect, health, stats |
 //! | [`cache`] | cache-aside for profiles, posts and feed heads: in-process tier, then Redis, then the store |
 //! | [`bus`] | the engine's bus over Redis pub/sub: rooms, users, presence across instances |
@@ -35,6 +36,7 @@ pub mod domain;
 pub mod drain;
 pub mod error;
 pub mod http;
+pub mod login_backoff;
 pub mod metrics;
 pub mod notify;
 pub mod rate_limit;

@@ -89,6 +89,7 @@ impl Application {
             store,
             keys,
             limiter,
+            login_backoff: Arc::new(crate::login_backoff::LoginBackoff::new(redis.clone())),
             settings: settings.clone(),
             instance_id,
             lifecycle: Arc::new(Lifecycle::default()),

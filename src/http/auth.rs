@@ -96,16 +96,14 @@ pub async fn login(
     // account reaches the store (a malformed name is the client's 400, and
     // says nothing about which accounts exist).
     let mut fields = Fields::default();
-    let user = match (&body.username, &body.email) {
+    let account = match (&body.username, &body.email) {
         (Some(name), _) => {
             let name = fields.check("username", Username::parse(name.trim()));
-            let name = fields.finish(name)?;
-            state.store.user_by_username(name.as_str()).await?
+            Account::Username(fields.finish(name)?)
         }
         (None, Some(email)) => {
             let email = fields.check("email", Email::parse(email));
-            let email = fields.finish(email)?;
-            state.store.user_by_email(email.as_str()).await?
+            Account::Email(fields.finish(email)?)
         }
         (None, None) => {
             return Err(ApiError::bad_request(
@@ -113,14 +111,27 @@ pub async fn login(
             ));
         }
     };
+    // Checked before any password: a locked identifier costs no hashing.
+    let identifier = account.identifier();
+    if let Err(secs) = state.login_backoff.check(&identifier).await {
+        let mut err = ApiError::rate_limited(secs);
+        err.detail = format!("too many failed logins for this account; retry in {secs} s");
+        return Err(err);
+    }
+    let user = match &account {
+        Account::Username(name) => state.store.user_by_username(name.as_str()).await?,
+        Account::Email(email) => state.store.user_by_email(email.as_str()).await?,
+    };
     let stored = match &user {
         Some(u) => state.store.password_hash(u.id).await?,
         None => None,
     };
     let ok = password::verify(body.password, stored).await?;
-    let user = user
-        .filter(|_| ok)
-        .ok_or_else(|| ApiError::unauthorized("wrong username, e-mail or password"))?;
+    let Some(user) = user.filter(|_| ok) else {
+        state.login_backoff.failed(&identifier).await;
+        return Err(ApiError::unauthorized("wrong username, e-mail or password"));
+    };
+    state.login_backoff.succeeded(&identifier).await;
     let tokens = issue_pair(&state, &user, uuid::Uuid::now_v7()).await?;
     Ok(no_store(HttpResponse::Ok()).json(tokens))
 }
@@ -189,6 +200,23 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("cache-control", "public, max-age=300"))
         .json(state.keys.jwks())
+}
+
+/// Whom a login names.
+enum Account {
+    Username(Username),
+    Email(Email),
+}
+
+impl Account {
+    /// The backoff key: the identifier as sent, case-folded (usernames are
+    /// unique ignoring case; e-mails are stored lower-cased).
+    fn identifier(&self) -> String {
+        match self {
+            Account::Username(name) => format!("u:{}", name.as_str().to_lowercase()),
+            Account::Email(email) => format!("e:{}", email.as_str()),
+        }
+    }
 }
 
 /// A response that carries credentials: no cache, shared or private, may

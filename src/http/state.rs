@@ -14,6 +14,8 @@ pub struct AppState {
     pub store: SharedStore,
     pub keys: Arc<JwtKeys>,
     pub limiter: SharedLimiter,
+    /// Backoff per account identifier after failed logins.
+    pub login_backoff: Arc<crate::login_backoff::LoginBackoff>,
     pub settings: Arc<Settings>,
     pub instance_id: Arc<str>,
     pub lifecycle: Arc<Lifecycle>,

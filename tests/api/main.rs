@@ -16,6 +16,7 @@ mod drain_under_load;
 mod errors;
 mod health;
 mod log_sampling;
+mod login_backoff;
 mod logs;
 mod metrics;
 mod notifications;
