@@ -95,6 +95,35 @@ impl Password {
         Ok(Self(s.to_owned()))
     }
 
+    /// A password being chosen: [`Password::parse`], and strong enough.
+    /// Strength is zxcvbn's estimate of the guesses needed (dictionaries of
+    /// common and breached passwords, names, keyboard walks, dates,
+    /// l33t-speak, repeats), which must be at least 10^10 (score 3); the
+    /// account's own `context` (username, e-mail) counts as known to an
+    /// attacker. The message says why a password was refused.
+    pub fn parse_new(s: &str, context: &[&str]) -> Result<Self, String> {
+        let password = Self::parse(s)?;
+        let estimate = zxcvbn::zxcvbn(s, context);
+        if estimate.score() >= zxcvbn::Score::Three {
+            return Ok(password);
+        }
+        let why = estimate
+            .feedback()
+            .and_then(|f| f.warning())
+            .map_or_else(|| "it is too easy to guess".to_owned(), |w| w.to_string());
+        let hint = estimate
+            .feedback()
+            .and_then(|f| f.suggestions().first())
+            .map_or_else(
+                || "Add another word or two; uncommon words are better.".to_owned(),
+                |s| s.to_string(),
+            );
+        Err(format!(
+            "is too weak: {} {hint}",
+            why.trim_end_matches('.').to_owned() + "."
+        ))
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -185,6 +214,30 @@ mod tests {
         assert!(Bio::parse("bio\u{0}").is_err());
         assert!(Bio::parse("two\nlines\tand a tab").is_ok());
         assert!(Username::parse("ada\u{0}").is_err());
+    }
+
+    #[test]
+    fn weak_and_breached_passwords_are_refused_saying_why() {
+        for weak in [
+            "password1",
+            "qwertyuiop",
+            "12345678",
+            "iloveyou2",
+            "ada@example.com1",
+        ] {
+            let err = Password::parse_new(weak, &["ada", "ada@example.com"])
+                .err()
+                .unwrap_or_else(|| panic!("{weak} was accepted"));
+            assert!(err.starts_with("is too weak: "), "{err}");
+        }
+        for strong in [
+            "correct horse battery",
+            "loadtest-password",
+            "k6-load-test-password",
+            "Tr0ub4dor&3 staple quill",
+        ] {
+            assert!(Password::parse_new(strong, &["ada"]).is_ok(), "{strong}");
+        }
     }
 
     #[test]

@@ -68,7 +68,10 @@ pub async fn register(
     let mut fields = Fields::default();
     let username = fields.check("username", Username::parse(&body.username));
     let email = fields.check("email", Email::parse(&body.email));
-    let pass = fields.check("password", Password::parse(&body.password));
+    let pass = fields.check(
+        "password",
+        Password::parse_new(&body.password, &[&body.username, &body.email]),
+    );
     let (username, email, pass) = fields.finish((username, email, pass))?;
     let password_hash = password::hash(pass).await?;
     let user = state

@@ -379,6 +379,7 @@ async fn a_signing_key_under_2048_bits_fails_start_up_naming_the_file() {
 }
 
 both_backends!(
+    weak_or_breached_passwords_are_refused_at_registration_saying_why,
     token_responses_are_never_cached,
     a_login_stops_refreshing_at_its_family_lifetime_however_active,
 );
@@ -480,4 +481,24 @@ async fn keys_rotate_without_logging_anyone_out() {
         StatusCode::UNAUTHORIZED,
         "the old instance does not know the new key"
     );
+}
+
+async fn weak_or_breached_passwords_are_refused_at_registration_saying_why(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for weak in ["password123", "qwerty123456", "grace-hopper1"] {
+        let res = app
+            .call(
+                Method::POST,
+                "/api/v1/auth/register",
+                None,
+                Some(json!({"username": "grace-hopper", "email": "grace@example.com", "password": weak})),
+            )
+            .await;
+        let body = assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
+        assert_eq!(body["errors"][0]["field"], "password", "{body}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.starts_with("is too weak: "), "{weak}: {message}");
+    }
+    // Nothing was created: the name is still free.
+    app.register("grace-hopper").await;
 }
