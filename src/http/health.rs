@@ -8,7 +8,7 @@
 
 use crate::http::AppState;
 use crate::version;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use std::time::Duration;
 use utoipa::ToSchema;
@@ -18,8 +18,36 @@ pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// A dependency check this recent answers a probe without a new one.
 const FRESH: Duration = Duration::from_secs(1);
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(live))
+/// Which listener a probe is answered on. The public one is reachable by
+/// anyone: it tells each component's state, never raw errors (which name
+/// hosts and ports) or Redis's `INFO` (versions, memory, clients); the
+/// admin listener tells all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exposure {
+    Public,
+    Admin,
+}
+
+impl Exposure {
+    /// The listener `req` came in on; public when unsure.
+    fn of(req: &HttpRequest) -> Self {
+        req.app_data::<Exposure>()
+            .copied()
+            .unwrap_or(Exposure::Public)
+    }
+
+    /// What this listener may show of `error`.
+    fn error(self, error: Option<String>) -> Option<String> {
+        match self {
+            Exposure::Admin => error,
+            Exposure::Public => None,
+        }
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig, exposure: Exposure) {
+    cfg.app_data(exposure)
+        .route("/healthz", web::get().to(live))
         .route("/healthz/live", web::get().to(live))
         .route("/readyz", web::get().to(ready))
         .route("/healthz/ready", web::get().to(ready))
@@ -67,9 +95,10 @@ pub async fn live(state: web::Data<AppState>) -> HttpResponse {
 
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, body = Readiness), (status = 503, description = "a required dependency is down, or the instance is draining", body = Readiness)))]
-pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let database = check_database(&state).await;
-    let redis = check_redis(&state).await;
+pub async fn ready(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let exposure = Exposure::of(&req);
+    let database = check_database(&state, exposure).await;
+    let redis = check_redis(&state, exposure).await;
     let draining = state.lifecycle.draining();
     let is_ready = !draining && database.status == "ok" && state.lifecycle.started();
     let body = Readiness {
@@ -88,7 +117,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 
 /// From the database actor: a check younger than [`FRESH`] is reused, so
 /// probes from several load balancers cost the database one query.
-async fn check_database(state: &AppState) -> Component {
+async fn check_database(state: &AppState, exposure: Exposure) -> Component {
     let Some(database) = state.engine.dependency("database") else {
         // The embedded store lives in this process: up while it is.
         return Component {
@@ -103,7 +132,7 @@ async fn check_database(state: &AppState) -> Component {
         status: if health.is_up() { "ok" } else { "down" },
         backend: Some(state.store.backend()),
         latency_ms: Some(health.latency.as_secs_f64() * 1000.0),
-        error: health.error,
+        error: exposure.error(health.error),
     }
 }
 
@@ -144,7 +173,7 @@ pub async fn db_stats(state: web::Data<AppState>) -> HttpResponse {
 
 /// Redis (when configured) is never required: unreachable is `degraded`,
 /// and the instance stays ready (local fan-out, per-instance limits).
-async fn check_redis(state: &AppState) -> Component {
+async fn check_redis(state: &AppState, exposure: Exposure) -> Component {
     let Some(cache) = state.engine.dependency("cache") else {
         return Component {
             status: "disabled",
@@ -158,26 +187,30 @@ async fn check_redis(state: &AppState) -> Component {
         status: if health.is_up() { "ok" } else { "degraded" },
         backend: Some("redis"),
         latency_ms: Some(health.latency.as_secs_f64() * 1000.0),
-        error: health.error,
+        error: exposure.error(health.error),
     }
 }
 
-/// Redis's state and a few `INFO` fields; `disabled` without `REDIS_URL`.
+/// Redis's state and, on the admin listener only, a few `INFO` fields;
+/// `disabled` without `REDIS_URL`.
 #[derive(Serialize, ToSchema)]
 pub struct RedisStats {
     #[serde(flatten)]
     pub component: Component,
-    /// `INFO` fields (version, role, clients, memory, hits, channels).
-    #[schema(value_type = Object)]
+    /// `INFO` fields (version, role, clients, memory, hits, channels), on
+    /// the admin listener only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub info: Option<serde_json::Value>,
 }
 
 #[utoipa::path(get, path = "/health/redis-stats", tag = "health", responses((status = 200, body = RedisStats)))]
-pub async fn redis_stats(state: web::Data<AppState>) -> HttpResponse {
-    let component = check_redis(&state).await;
-    let info = match &state.redis {
-        Some(redis) => redis.stats().await.ok(),
-        None => None,
+pub async fn redis_stats(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let exposure = Exposure::of(&req);
+    let component = check_redis(&state, exposure).await;
+    let info = match (&state.redis, exposure) {
+        (Some(redis), Exposure::Admin) => redis.stats().await.ok(),
+        _ => None,
     };
     HttpResponse::Ok().json(RedisStats { component, info })
 }

@@ -28,7 +28,7 @@ pub use state::AppState;
 
 /// Routes of the public listener.
 pub fn configure_public(cfg: &mut ServiceConfig) {
-    health::configure(cfg);
+    health::configure(cfg, health::Exposure::Public);
     cfg.route("/ws", web::get().to(crate::ws::upgrade::upgrade))
         .route("/openapi.json", web::get().to(openapi::serve))
         .route("/.well-known/jwks.json", web::get().to(auth::jwks))
@@ -49,7 +49,7 @@ pub fn configure_public(cfg: &mut ServiceConfig) {
 
 /// Routes of the admin listener.
 pub fn configure_admin(cfg: &mut ServiceConfig) {
-    health::configure(cfg);
+    health::configure(cfg, health::Exposure::Admin);
     admin::configure(cfg);
 }
 

@@ -1,9 +1,10 @@
 //! Probes, version, security headers and the OpenAPI document.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, eventually};
 use reqwest::StatusCode;
 use serde_json::Value;
+use std::time::Duration;
 
 both_backends!(probes_answer_on_both_listeners_and_readiness_reports_the_database);
 
@@ -150,4 +151,54 @@ async fn cors_answers_only_the_configured_origins() {
         .await
         .unwrap();
     assert!(!simple.headers().contains_key("access-control-allow-origin"));
+}
+
+/// The public listener tells each component's state; raw errors (which
+/// name hosts and ports) and Redis's INFO are for the admin listener.
+#[actix_web::test]
+async fn public_probes_show_states_but_never_raw_errors_or_redis_info() {
+    let down = TestApp::spawn_with(Backend::Memory, |s| {
+        s.redis.url = Some("redis://127.0.0.1:1".into());
+        s.health.check_interval_ms = 200;
+    })
+    .await;
+    let public = eventually(
+        "redis reported degraded",
+        Duration::from_secs(15),
+        || async {
+            let body = down.get_json("/readyz").await;
+            (body["redis"]["status"] == "degraded").then_some(body)
+        },
+    )
+    .await;
+    assert!(public["redis"].get("error").is_none(), "{public}");
+    let admin: Value = down
+        .client
+        .get(format!("{}/readyz", down.admin))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(admin["redis"]["error"].is_string(), "{admin}");
+
+    let up = TestApp::spawn_with(Backend::Memory, |s| {
+        s.redis.url = Some(crate::cluster::redis_url());
+        s.redis.prefix = crate::cluster::redis_prefix();
+    })
+    .await;
+    let public = up.get_json("/health/redis-stats").await;
+    assert_eq!(public["status"], "ok", "{public}");
+    assert!(public.get("info").is_none(), "{public}");
+    let admin: Value = up
+        .client
+        .get(format!("{}/health/redis-stats", up.admin))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(admin["info"].is_object(), "{admin}");
 }
