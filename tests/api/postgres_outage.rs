@@ -109,8 +109,10 @@ pub fn through_proxy(url: &str, proxy: SocketAddr) -> (String, String) {
     (proxied, target)
 }
 
+/// Readiness as the admin listener tells it (with the errors).
 async fn readiness(app: &TestApp) -> (u16, Value) {
-    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let url = format!("{}/readyz", app.admin);
+    let res = app.client.get(url).send().await.unwrap();
     (res.status().as_u16(), res.json().await.unwrap())
 }
 
