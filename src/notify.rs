@@ -54,9 +54,27 @@ pub async fn post_created(state: &AppState, author_name: &str, post: &Post) {
     }
 }
 
+/// How often one follower may notify one user of a follow: unfollowing and
+/// following again must not become a way to ping someone at will.
+pub const FOLLOW_NOTIFY_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 pub async fn followed(state: &AppState, follower: UserId, follower_name: &str, followee: UserId) {
     let payload = json!({ "follower": follower, "follower_username": follower_name });
-    send(state, followee, "follow", payload).await;
+    let new = NewNotification {
+        user: followee,
+        kind: "follow".into(),
+        payload,
+    };
+    let same = json!({ "follower": follower });
+    match state
+        .store
+        .create_notification_unless_recent(new, &same, FOLLOW_NOTIFY_EVERY)
+        .await
+    {
+        Ok(Some(stored)) => deliver(state, std::slice::from_ref(&stored)),
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, kind = "follow", "could not store a notification"),
+    }
 }
 
 pub async fn message_posted(

@@ -286,6 +286,32 @@ impl Store for MemoryStore {
         self.lock().create_notification(notification)
     }
 
+    async fn create_notification_unless_recent(
+        &self,
+        notification: NewNotification,
+        same: &serde_json::Value,
+        within: std::time::Duration,
+    ) -> Result<Option<Notification>, StoreError> {
+        let since = chrono::Utc::now() - chrono::Duration::from_std(within).unwrap_or_default();
+        let mut inner = self.lock();
+        let user = notification.user;
+        let holds = |payload: &serde_json::Value| {
+            same.as_object()
+                .is_some_and(|fields| fields.iter().all(|(k, v)| payload.get(k) == Some(v)))
+        };
+        let recent = inner
+            .notifications
+            .range(
+                (user, NotificationId(uuid::Uuid::nil()))
+                    ..=(user, NotificationId(uuid::Uuid::max())),
+            )
+            .any(|(_, n)| n.kind == notification.kind && n.created_at > since && holds(&n.payload));
+        if recent {
+            return Ok(None);
+        }
+        inner.create_notification(notification).map(Some)
+    }
+
     async fn create_notifications(
         &self,
         users: &[UserId],

@@ -219,6 +219,16 @@ pub trait Store: MessageLog {
         &self,
         notification: NewNotification,
     ) -> Result<Notification, StoreError>;
+    /// Creates `notification` unless `user` already got one of the same
+    /// kind whose payload holds every field of `same` within the last
+    /// `within`; `None` when one did. (One `follow` notification per
+    /// follower per day, however often they unfollow and follow again.)
+    async fn create_notification_unless_recent(
+        &self,
+        notification: NewNotification,
+        same: &serde_json::Value,
+        within: std::time::Duration,
+    ) -> Result<Option<Notification>, StoreError>;
     /// The same notification for each of `users` (a post's followers), in
     /// one write: what a popular author's post costs does not grow with
     /// round trips per follower. Users that no longer exist are skipped.

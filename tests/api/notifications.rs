@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 both_backends!(
     followers_are_notified_of_a_new_post_and_nobody_else_is,
     the_followed_user_is_notified_of_the_follow_once,
+    unfollowing_and_following_again_notifies_once_a_day,
     a_mention_in_a_public_room_notifies_the_mentioned_user_once,
     a_mention_of_a_non_member_in_a_private_room_notifies_nobody,
     a_direct_message_notifies_the_other_member_once,
@@ -81,6 +82,27 @@ async fn the_followed_user_is_notified_of_the_follow_once(backend: Backend) {
         inbox(&app, &ada, "").await.is_empty(),
         "the follower is not notified"
     );
+}
+
+async fn unfollowing_and_following_again_notifies_once_a_day(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob, cyd] = users(&app, ["ada", "bob", "cyd"]).await;
+    for _ in 0..5 {
+        follow(&app, &ada, &bob).await;
+        let res = app
+            .delete(&format!("/api/v1/users/{}/follow", bob.id), &ada.access)
+            .await;
+        assert!(res.status().is_success(), "{}", res.status());
+    }
+    follow(&app, &cyd, &bob).await;
+    let items = inbox(&app, &bob, "").await;
+    assert_eq!(
+        kinds(&items),
+        ["follow", "follow"],
+        "one per follower: {items:?}"
+    );
+    assert_eq!(items[0]["payload"]["follower"], cyd.id.as_str());
+    assert_eq!(items[1]["payload"]["follower"], ada.id.as_str());
 }
 
 async fn a_mention_in_a_public_room_notifies_the_mentioned_user_once(backend: Backend) {

@@ -309,6 +309,19 @@ impl Store for PgStore {
         .await
     }
 
+    async fn create_notification_unless_recent(
+        &self,
+        notification: NewNotification,
+        same: &serde_json::Value,
+        within: std::time::Duration,
+    ) -> Result<Option<Notification>, StoreError> {
+        self.run(
+            "create_notification_unless_recent",
+            notifications::create_unless_recent(&self.pool, notification, same, within),
+        )
+        .await
+    }
+
     async fn create_notifications(
         &self,
         users: &[UserId],

@@ -42,6 +42,42 @@ pub(super) async fn create(
     }
 }
 
+/// One statement: the look-back is a range of the `(user_id, id)` index,
+/// since ids are UUIDv7 and the smallest id of an instant is known.
+#[tracing::instrument(skip_all, fields(user = %notification.user, kind = %notification.kind))]
+pub(super) async fn create_unless_recent(
+    pool: &Pool,
+    notification: NewNotification,
+    same: &serde_json::Value,
+    within: std::time::Duration,
+) -> Result<Option<Notification>, StoreError> {
+    const INSERT: &str = "INSERT INTO notifications (id, user_id, kind, payload) \
+                          SELECT $1, $2, $3, $4 WHERE NOT EXISTS ( \
+                              SELECT 1 FROM notifications WHERE user_id = $2 AND id > $6 \
+                              AND kind = $3 AND payload @> $5) \
+                          RETURNING id, user_id, kind, payload, false AS read, created_at";
+    let since = chrono::Utc::now() - chrono::Duration::from_std(within).unwrap_or_default();
+    let oldest = uuid::Builder::from_unix_timestamp_millis(
+        u64::try_from(since.timestamp_millis()).unwrap_or_default(),
+        &[0; 10],
+    )
+    .into_uuid();
+    let id = NotificationId::new();
+    let params: sql::Params = &[
+        &id.0,
+        &notification.user.0,
+        &notification.kind,
+        &notification.payload,
+        same,
+        &oldest,
+    ];
+    match sql::query_opt(pool, INSERT, params).await {
+        Ok(row) => Ok(row.as_ref().map(notification_from_row).transpose()?),
+        Err(error) if sql::foreign_key_violation(&error) => Err(StoreError::NotFound),
+        Err(error) => Err(StoreError::from(error.context("creating a notification"))),
+    }
+}
+
 #[tracing::instrument(skip_all, fields(recipients = users.len(), %kind))]
 pub(super) async fn create_many(
     pool: &Pool,
