@@ -14,6 +14,22 @@ pub use post::PostBody;
 pub use room::{RoomKind, RoomName, RoomRole};
 pub use user::{Bio, DisplayName, Email, Password, Username};
 
+/// Refuses text PostgreSQL could not store or that only a broken client
+/// sends: C0 control characters, but for tab, newline and carriage return
+/// in `multiline` text. The message is the field error a client sees.
+pub fn check_storable(s: &str, multiline: bool) -> Result<(), String> {
+    if s.chars()
+        .all(|c| parley_actors::model::is_storable(c, multiline))
+    {
+        return Ok(());
+    }
+    Err(if multiline {
+        "must not contain control characters other than tab, newline and carriage return".into()
+    } else {
+        "must not contain control characters".into()
+    })
+}
+
 /// A page size: 1 to [`Limit::MAX`], [`Limit::DEFAULT`] when absent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limit(u32);

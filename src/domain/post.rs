@@ -1,6 +1,5 @@
 //! Feed posts.
 
-use parley_actors::model::is_storable;
 use serde::Serialize;
 
 /// 1 to 5,000 characters, not blank, no control characters but tab,
@@ -19,12 +18,7 @@ impl PostBody {
         if s.chars().count() > Self::MAX_CHARS {
             return Err(format!("must be at most {} characters", Self::MAX_CHARS));
         }
-        if !s.chars().all(|c| is_storable(c, true)) {
-            return Err(
-                "must not contain control characters other than tab, newline and carriage return"
-                    .into(),
-            );
-        }
+        super::check_storable(s, true)?;
         Ok(Self(s.to_owned()))
     }
 

@@ -1,6 +1,5 @@
 //! Account fields: usernames, e-mail addresses, passwords, display names.
 
-use parley_actors::model::is_storable;
 use serde::Serialize;
 use std::fmt;
 
@@ -89,9 +88,7 @@ impl Password {
         if !(8..=128).contains(&len) {
             return Err("must be 8 to 128 characters".into());
         }
-        if !s.chars().all(|c| is_storable(c, false)) {
-            return Err("must not contain control characters".into());
-        }
+        super::check_storable(s, false)?;
         Ok(Self(s.to_owned()))
     }
 
@@ -166,12 +163,7 @@ impl Bio {
         if s.chars().count() > Self::MAX_CHARS {
             return Err(format!("must be at most {} characters", Self::MAX_CHARS));
         }
-        if !s.chars().all(|c| is_storable(c, true)) {
-            return Err(
-                "must not contain control characters other than tab, newline and carriage return"
-                    .into(),
-            );
-        }
+        super::check_storable(s, true)?;
         Ok(Self(s.to_owned()))
     }
 

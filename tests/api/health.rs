@@ -172,15 +172,7 @@ async fn public_probes_show_states_but_never_raw_errors_or_redis_info() {
     )
     .await;
     assert!(public["redis"].get("error").is_none(), "{public}");
-    let admin: Value = down
-        .client
-        .get(format!("{}/readyz", down.admin))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let admin = down.admin_json("/readyz").await;
     assert!(admin["redis"]["error"].is_string(), "{admin}");
 
     let up = TestApp::spawn_with(Backend::Memory, |s| {
@@ -191,14 +183,6 @@ async fn public_probes_show_states_but_never_raw_errors_or_redis_info() {
     let public = up.get_json("/health/redis-stats").await;
     assert_eq!(public["status"], "ok", "{public}");
     assert!(public.get("info").is_none(), "{public}");
-    let admin: Value = up
-        .client
-        .get(format!("{}/health/redis-stats", up.admin))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let admin = up.admin_json("/health/redis-stats").await;
     assert!(admin["info"].is_object(), "{admin}");
 }

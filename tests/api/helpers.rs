@@ -129,6 +129,13 @@ impl TestApp {
         res.json().await.expect("a JSON body")
     }
 
+    /// The JSON body of a `GET` on the admin listener.
+    pub async fn admin_json(&self, path: &str) -> Value {
+        let res = self.client.get(format!("{}{path}", self.admin));
+        let res = res.send().await.expect("request reaches parley");
+        res.json().await.expect("a JSON body")
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Response {
         self.call(Method::GET, path, Some(token), None).await
     }

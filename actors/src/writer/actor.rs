@@ -393,8 +393,8 @@ mod tests {
         })
     }
 
-    #[actix::test]
-    async fn a_panicking_commit_fails_its_batch_and_the_writer_comes_back() {
+    /// A writer on a [`BuggyLog`], with no subscribers and no other instance.
+    fn buggy_writer() -> Writer {
         let log: Arc<dyn MessageLog> = Arc::new(BuggyLog::default());
         let bus: Arc<dyn Bus> = Arc::new(LocalBus);
         let rooms = RoomDirectory::new(
@@ -403,7 +403,12 @@ mod tests {
             Arc::new(NoFrames),
             bus.clone(),
         );
-        let writer = actix::Supervisor::start(move |_| Writer::new(log, rooms, bus));
+        Writer::new(log, rooms, bus)
+    }
+
+    #[actix::test]
+    async fn a_panicking_commit_fails_its_batch_and_the_writer_comes_back() {
+        let writer = actix::Supervisor::start(|_| buggy_writer());
 
         let failed = writer.send(publish("boom", "c1")).await.unwrap();
         assert_eq!(failed, Err(PublishError::Unavailable));
@@ -416,15 +421,7 @@ mod tests {
 
     #[actix::test]
     async fn a_refused_publish_fails_alone_and_the_rest_of_its_batch_commits() {
-        let log: Arc<dyn MessageLog> = Arc::new(BuggyLog::default());
-        let bus: Arc<dyn Bus> = Arc::new(LocalBus);
-        let rooms = RoomDirectory::new(
-            vec![actix::Arbiter::current()],
-            log.clone(),
-            Arc::new(NoFrames),
-            bus.clone(),
-        );
-        let writer = Writer::new(log, rooms, bus).start();
+        let writer = buggy_writer().start();
 
         // Sent together: the first commits alone, the rest queue behind it
         // and commit as one batch that the log refuses.
