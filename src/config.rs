@@ -14,6 +14,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 /// Every setting of one parley process.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -54,10 +55,10 @@ pub struct HttpSettings {
     pub admin_addr: SocketAddr,
     /// `PARLEY_HTTP_WORKERS`: HTTP worker threads; 0 means one per core.
     pub workers: usize,
-    /// `PARLEY_TRUSTED_PROXIES`: comma-separated peer addresses whose
-    /// `X-Forwarded-For` is believed when finding the client IP (exact
-    /// addresses, no CIDR ranges). Default: none.
-    pub trusted_proxies: Vec<IpAddr>,
+    /// `PARLEY_TRUSTED_PROXIES`: comma-separated peer addresses or CIDR
+    /// ranges (`10.0.0.0/8`, `fd00::/8`) whose `X-Forwarded-For` is believed
+    /// when finding the client IP. Default: none.
+    pub trusted_proxies: Vec<ProxyRange>,
     /// `PARLEY_MAX_BODY_BYTES`: largest JSON request body accepted (at least
     /// 1024; larger bodies are `413`). Default: 64 KiB.
     pub max_body_bytes: usize,
@@ -76,6 +77,51 @@ impl Default for HttpSettings {
             max_body_bytes: 64 * 1024,
             cors_origins: Vec::new(),
         }
+    }
+}
+
+/// One entry of `PARLEY_TRUSTED_PROXIES`: a CIDR range, or one address
+/// (a range of one). Parsed by `ipnet`, so `10.0.0.0/8` and `10.1.2.3` are
+/// both accepted and anything else fails start-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProxyRange(ipnet::IpNet);
+
+impl ProxyRange {
+    /// Whether `ip` is inside the range. An IPv4 address seen as IPv6
+    /// (`::ffff:10.0.0.1`, a dual-stack listener) counts as itself.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.contains(&ip.to_canonical())
+    }
+}
+
+impl FromStr for ProxyRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Ok(net) = s.parse::<ipnet::IpNet>() {
+            return Ok(Self(net.trunc()));
+        }
+        s.parse::<IpAddr>()
+            .map(|ip| Self(ipnet::IpNet::from(ip.to_canonical())))
+            .map_err(|_| {
+                format!("`{s}` is neither an IP address nor a CIDR range such as 10.0.0.0/8")
+            })
+    }
+}
+
+impl TryFrom<String> for ProxyRange {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<ProxyRange> for String {
+    fn from(range: ProxyRange) -> String {
+        range.0.to_string()
     }
 }
 
@@ -465,6 +511,29 @@ impl Settings {
                 "max frame at least 1024 bytes, heartbeat at least 100 ms, outbox at least 1",
             );
         }
+        let origins = [
+            (
+                "PARLEY_WS_ALLOWED_ORIGINS",
+                &self.ws.allowed_origins,
+                "; `*` allows any",
+            ),
+            ("PARLEY_CORS_ORIGINS", &self.http.cors_origins, ""),
+        ];
+        for (var, list, star) in origins {
+            let may_be_any = !star.is_empty();
+            if let Some(bad) = list
+                .iter()
+                .find(|o| !(is_origin(o) || (o.as_str() == "*" && may_be_any)))
+            {
+                return fail(
+                    var,
+                    &format!(
+                        "`{bad}` is not an origin: write scheme://host[:port] with no path, \
+                         as in `https://chat.example.com`{star}"
+                    ),
+                );
+            }
+        }
         if let Some(url) = &self.database.url
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
@@ -489,6 +558,17 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// `scheme://host[:port]` as browsers send it in `Origin`: http or https,
+/// a host, no path, no trailing slash.
+fn is_origin(origin: &str) -> bool {
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !authority.is_empty()
+        && !authority.contains(['/', '?', '#', ' ', '@'])
 }
 
 /// Turns a raw variable into a typed figment value: lists split on commas,
@@ -613,6 +693,54 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_cidr_ranges() {
+        let s = Settings::from_env(env(&[(
+            "PARLEY_TRUSTED_PROXIES",
+            "10.0.0.0/8, 192.168.1.7, fd00::/8, 172.16.5.9/12",
+        )]))
+        .unwrap();
+        let trusted = &s.http.trusted_proxies;
+        let has = |ip: &str| trusted.iter().any(|r| r.contains(ip.parse().unwrap()));
+        assert!(has("10.200.3.4") && has("192.168.1.7") && has("fd12::1"));
+        assert!(has("172.31.0.1"), "host bits are ignored: 172.16.0.0/12");
+        assert!(has("::ffff:10.0.0.1"), "IPv4 seen as IPv6");
+        assert!(!has("192.168.1.8") && !has("11.0.0.1") && !has("fe80::1"));
+        for bad in [
+            "10.0.0.0/33",
+            "ingress-nginx",
+            "10.0.0.1-10.0.0.9",
+            "10.0.0/8",
+        ] {
+            let err = Settings::from_env(env(&[("PARLEY_TRUSTED_PROXIES", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("PARLEY_TRUSTED_PROXIES") && err.contains(bad),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn origins_must_be_origins() {
+        let ok = Settings::from_env(env(&[
+            ("PARLEY_WS_ALLOWED_ORIGINS", "*,https://a.example:8443"),
+            ("PARLEY_CORS_ORIGINS", "http://localhost:3000"),
+        ]));
+        assert!(ok.is_ok(), "{ok:?}");
+        for (var, bad) in [
+            ("PARLEY_WS_ALLOWED_ORIGINS", "https://a.example/"),
+            ("PARLEY_WS_ALLOWED_ORIGINS", "a.example"),
+            ("PARLEY_CORS_ORIGINS", "*"),
+        ] {
+            let err = Settings::from_env(env(&[(var, bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(var), "{err}");
+        }
     }
 
     #[test]

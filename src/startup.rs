@@ -269,8 +269,9 @@ async fn strict_transport_security(
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     let trusted = req.app_data::<web::Data<AppState>>().is_some_and(|state| {
-        req.peer_addr()
-            .is_some_and(|peer| state.settings.http.trusted_proxies.contains(&peer.ip()))
+        req.peer_addr().is_some_and(|peer| {
+            crate::http::client_ip::is_trusted(&state.settings.http.trusted_proxies, peer.ip())
+        })
     });
     // The first value is the proxy nearest the client.
     let over_tls = trusted

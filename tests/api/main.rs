@@ -26,6 +26,7 @@ mod scale_out;
 mod static_files;
 mod store_conformance;
 mod tracing;
+mod trusted_proxies;
 mod users;
 mod ws_access;
 mod ws_core;
