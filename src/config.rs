@@ -250,7 +250,7 @@ impl Default for LogSettings {
     }
 }
 
-/// `[rate]` in `parley.toml`. Counted per instance today.
+/// `[rate]` in `parley.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateSettings {
@@ -263,6 +263,10 @@ pub struct RateSettings {
     /// `PARLEY_WS_MSGS_PER_S`: WebSocket frames per second per connection;
     /// refusing more than twice this many within 5 s closes with 1008. Default: 50.
     pub ws_msgs_per_s: NonZeroU32,
+    /// `PARLEY_WS_USER_MSGS_PER_S`: WebSocket publishes per second per user,
+    /// over all of the user's connections (and instances, with Redis); a
+    /// publish over it is answered `error` `rate_limited`. Default: 100.
+    pub ws_user_msgs_per_s: NonZeroU32,
 }
 
 impl Default for RateSettings {
@@ -271,6 +275,7 @@ impl Default for RateSettings {
             api_per_min: NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN),
             auth_per_min: NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN),
             ws_msgs_per_s: NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
+            ws_user_msgs_per_s: NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN),
         }
     }
 }
@@ -288,9 +293,18 @@ pub struct WsSettings {
     /// `PARLEY_WS_OUTBOX`: frames queued per connection before it counts as a
     /// slow consumer and is closed with 1013 (at least 1). Default: 256.
     pub outbox: usize,
-    /// `PARLEY_WS_ALLOWED_ORIGINS`: comma-separated `Origin`s allowed to upgrade;
-    /// empty allows any (non-browser clients send none).
+    /// `PARLEY_WS_ALLOWED_ORIGINS`: comma-separated `Origin`s allowed to
+    /// upgrade besides the deployment's own (same-origin and
+    /// `PARLEY_CORS_ORIGINS`); `*` allows any. Requests without `Origin`
+    /// (not browsers) are always allowed. Default: none besides those.
     pub allowed_origins: Vec<String>,
+    /// `PARLEY_WS_CONNS_PER_USER`: concurrent WebSockets per user (over all
+    /// instances with Redis); over it the upgrade is `429`. Default: 100.
+    pub conns_per_user: NonZeroU32,
+    /// `PARLEY_WS_CONNS_PER_IP`: concurrent WebSockets per client IP (the
+    /// forwarded address behind trusted proxies); over it the upgrade is
+    /// `429`. Default: 1000.
+    pub conns_per_ip: NonZeroU32,
 }
 
 impl Default for WsSettings {
@@ -300,6 +314,8 @@ impl Default for WsSettings {
             heartbeat_ms: 15_000,
             outbox: 256,
             allowed_origins: Vec::new(),
+            conns_per_user: NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN),
+            conns_per_ip: NonZeroU32::new(1000).unwrap_or(NonZeroU32::MIN),
         }
     }
 }
@@ -401,10 +417,13 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PARLEY_RATE_API_PER_MIN", "rate.api_per_min"),
     ("PARLEY_RATE_AUTH_PER_MIN", "rate.auth_per_min"),
     ("PARLEY_WS_MSGS_PER_S", "rate.ws_msgs_per_s"),
+    ("PARLEY_WS_USER_MSGS_PER_S", "rate.ws_user_msgs_per_s"),
     ("PARLEY_WS_MAX_FRAME_BYTES", "ws.max_frame_bytes"),
     ("PARLEY_WS_HEARTBEAT_MS", "ws.heartbeat_ms"),
     ("PARLEY_WS_OUTBOX", "ws.outbox"),
     ("PARLEY_WS_ALLOWED_ORIGINS", "ws.allowed_origins"),
+    ("PARLEY_WS_CONNS_PER_USER", "ws.conns_per_user"),
+    ("PARLEY_WS_CONNS_PER_IP", "ws.conns_per_ip"),
     ("PARLEY_DRAIN_TIMEOUT_S", "drain.timeout_s"),
     ("PARLEY_DRAIN_GRACE_MS", "drain.grace_ms"),
     ("PARLEY_INSTANCE_ID", "instance_id"),
@@ -643,6 +662,9 @@ mod tests {
         assert_eq!(s.rate.api_per_min.get(), 100);
         assert_eq!(s.rate.auth_per_min.get(), 5);
         assert_eq!(s.rate.ws_msgs_per_s.get(), 50);
+        assert_eq!(s.rate.ws_user_msgs_per_s.get(), 100);
+        assert_eq!(s.ws.conns_per_user.get(), 100);
+        assert_eq!(s.ws.conns_per_ip.get(), 1000);
         assert_eq!(s.drain.timeout_s, 30);
         assert!(s.database.url.is_none());
     }

@@ -85,6 +85,17 @@ impl Application {
             let invalidate: Invalidator = Arc::new(move |key: &str| cache.drop_local(key));
             redis_bus.attach(engine.inbox(Some(invalidate))).await;
         }
+        let tickets = Arc::new(crate::ws::ticket::Tickets::new(redis.clone()));
+        let conn_caps = crate::ws::caps::ConnCaps::new(
+            settings.ws.conns_per_user.get(),
+            settings.ws.conns_per_ip.get(),
+            redis.clone(),
+            metrics.clone(),
+        );
+        let publish_quota = Arc::new(crate::ws::quota::PublishQuota::new(
+            settings.rate.ws_user_msgs_per_s,
+            redis.clone(),
+        ));
         let state = AppState {
             store,
             keys,
@@ -98,6 +109,9 @@ impl Application {
             redis,
             bus: bus.bus,
             cache,
+            tickets,
+            conn_caps,
+            publish_quota,
         };
         let public_listener = TcpListener::bind(settings.http.addr)
             .with_context(|| format!("PARLEY_HTTP_ADDR: binding {}", settings.http.addr))?;

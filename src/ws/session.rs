@@ -10,7 +10,10 @@
 //! for [`ACCESS_TTL`]) while the actor waits, so publishes reach the room's
 //! writer in the order the client sent them.
 
+use super::caps::Slot;
 use super::protocol::{self, ClientFrame, Envelope, ServerFrame};
+use super::quota::Verdict;
+use crate::auth::Claims;
 use crate::error::Code;
 use crate::http::AppState;
 use crate::http::rooms::access;
@@ -58,21 +61,24 @@ pub struct WsSession {
     draining: bool,
     /// When the access token that opened the connection expires (Unix s).
     expires_at: i64,
+    /// This connection's place under the per-user and per-IP caps, given
+    /// back when the session ends.
+    _slot: Slot,
 }
 
 impl WsSession {
     pub fn new(
-        user: UserId,
-        username: String,
-        expires_at: i64,
+        id: SessionId,
+        claims: &Claims,
         outbox: Outbox,
+        slot: Slot,
         state: AppState,
     ) -> Self {
         let per_s = state.settings.rate.ws_msgs_per_s;
         Self {
-            id: SessionId::new(),
-            user,
-            username,
+            id,
+            user: claims.sub,
+            username: claims.name.clone(),
             outbox,
             limiter: RateLimiter::direct(Quota::per_second(per_s)),
             state,
@@ -83,7 +89,8 @@ impl WsSession {
             access: HashMap::new(),
             in_flight: 0,
             draining: false,
-            expires_at,
+            expires_at: claims.exp,
+            _slot: slot,
         }
     }
 
@@ -215,11 +222,64 @@ impl WsSession {
                     (Ok(b), Ok(c)) => (b, c),
                     (Err(e), _) | (_, Err(e)) => return self.error(Code::BadRequest, &e, r),
                 };
-                self.with_room(&room, reference, ctx, move |act, room, reference, ctx| {
-                    act.publish(room, body, client_id, reference, ctx)
+                self.within_quota(reference, ctx, move |act, reference, ctx| {
+                    act.with_room(&room, reference, ctx, move |act, room, reference, ctx| {
+                        act.publish(room, body, client_id, reference, ctx)
+                    });
                 });
             }
         }
+    }
+
+    /// Runs `then` if the user's publish quota (all their connections, all
+    /// instances) allows one more publish; answers `rate_limited` if not.
+    /// Usually decided at once from a local lease; when a new lease is
+    /// needed the actor waits for it, so publishes keep their order.
+    fn within_quota(
+        &mut self,
+        reference: Option<String>,
+        ctx: &mut Context<Self>,
+        then: impl FnOnce(&mut Self, Option<String>, &mut Context<Self>) + 'static,
+    ) {
+        let decide = |act: &mut Self,
+                      verdict,
+                      reference: Option<String>,
+                      ctx: &mut Context<Self>| {
+            match verdict {
+                Verdict::Refused { retry_after_ms } => act.over_quota(retry_after_ms, reference),
+                Verdict::Allowed | Verdict::Lease => then(act, reference, ctx),
+            }
+        };
+        match self.state.publish_quota.check(self.user) {
+            Verdict::Lease => {
+                let (quota, user) = (self.state.publish_quota.clone(), self.user);
+                let lease = async move { quota.lease(user).await };
+                ctx.wait(
+                    lease
+                        .into_actor(self)
+                        .map(move |verdict, act, ctx| decide(act, verdict, reference, ctx)),
+                );
+            }
+            verdict => decide(self, verdict, reference, ctx),
+        }
+    }
+
+    fn over_quota(&mut self, retry_after_ms: u64, reference: Option<String>) {
+        self.state
+            .metrics
+            .rate_limit_rejections
+            .with_label_values(&["ws_user_publish"])
+            .inc();
+        self.send(
+            ServerFrame::Error {
+                code: Code::RateLimited.as_str(),
+                message: "this user publishes too fast over all their connections; \
+                          this publish was dropped",
+                reference: reference.as_deref(),
+                retry_after_ms: Some(retry_after_ms),
+            }
+            .encode(),
+        );
     }
 
     /// Runs `then` once `user` is known to have access to `room`, checking

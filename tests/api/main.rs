@@ -29,5 +29,8 @@ mod tracing;
 mod trusted_proxies;
 mod users;
 mod ws_access;
+mod ws_caps;
 mod ws_core;
 mod ws_limits;
+mod ws_origin;
+mod ws_ticket;
