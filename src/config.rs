@@ -65,6 +65,11 @@ pub struct HttpSettings {
     /// `PARLEY_CORS_ORIGINS`: comma-separated browser origins allowed to call
     /// the REST API cross-origin; empty allows none (same-origin only).
     pub cors_origins: Vec<String>,
+    /// `PARLEY_HTTP_SEND_BUFFER_BYTES`: the kernel send buffer of each public
+    /// connection (`SO_SNDBUF`; Linux doubles it), so a slow WebSocket
+    /// reader has little in flight and gets its 1013 close frame in time;
+    /// 0 leaves it to the kernel's autotuning. Default: 64 KiB.
+    pub send_buffer_bytes: usize,
 }
 
 impl Default for HttpSettings {
@@ -76,6 +81,7 @@ impl Default for HttpSettings {
             trusted_proxies: Vec::new(),
             max_body_bytes: 64 * 1024,
             cors_origins: Vec::new(),
+            send_buffer_bytes: 64 * 1024,
         }
     }
 }
@@ -394,6 +400,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PARLEY_TRUSTED_PROXIES", "http.trusted_proxies"),
     ("PARLEY_MAX_BODY_BYTES", "http.max_body_bytes"),
     ("PARLEY_CORS_ORIGINS", "http.cors_origins"),
+    ("PARLEY_HTTP_SEND_BUFFER_BYTES", "http.send_buffer_bytes"),
     ("DATABASE_URL", "database.url"),
     ("PARLEY_DB_POOL_SIZE", "database.pool_size"),
     ("PARLEY_DB_CONNECT_TIMEOUT_S", "database.connect_timeout_s"),
@@ -492,6 +499,12 @@ impl Settings {
         let fail = |var: &str, what: &str| Err(ConfigError(format!("{var}: {what}")));
         if self.http.max_body_bytes < 1024 {
             return fail("PARLEY_MAX_BODY_BYTES", "must be at least 1024");
+        }
+        if self.http.send_buffer_bytes != 0 && self.http.send_buffer_bytes < 4096 {
+            return fail(
+                "PARLEY_HTTP_SEND_BUFFER_BYTES",
+                "must be 0 (the kernel's choice) or at least 4096",
+            );
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
             return fail(

@@ -243,6 +243,9 @@ fn serve(
             .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
             .wrap(from_fn(http::request_id::middleware))
     })
+    .on_connect(send_buffer(
+        public.then_some(state.settings.http.send_buffer_bytes),
+    ))
     .listen(listener)?
     // The drain already waited for the work that matters; this bounds the
     // requests still in flight when the listeners stop.
@@ -253,6 +256,25 @@ fn serve(
     }
     // Keep-alive shorter than typical load balancer idle timeouts.
     Ok(server.keep_alive(Duration::from_secs(30)).run())
+}
+
+/// Sets `PARLEY_HTTP_SEND_BUFFER_BYTES` on each new connection: what a slow
+/// reader has in flight is what its 1013 close frame waits behind (see
+/// `ws::linger`). A failure leaves the kernel's default, which only costs
+/// that close frame.
+fn send_buffer(
+    bytes: Option<usize>,
+) -> impl Fn(&dyn std::any::Any, &mut actix_web::dev::Extensions) + Send + Sync + 'static {
+    move |connection, _| {
+        let Some(bytes) = bytes.filter(|b| *b > 0) else {
+            return;
+        };
+        if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
+            && let Err(error) = socket2::SockRef::from(tcp).set_send_buffer_size(bytes)
+        {
+            tracing::debug!(%error, "could not set the socket send buffer");
+        }
+    }
 }
 
 /// CORS for the origins in `PARLEY_CORS_ORIGINS` only; none by default.

@@ -3,6 +3,7 @@
 //! ([`session`]) and the socket writer that drains its outbox ([`pump`]).
 
 pub mod caps;
+pub mod linger;
 pub mod origin;
 pub mod protocol;
 pub mod pump;

@@ -11,6 +11,7 @@
 //! writer in the order the client sent them.
 
 use super::caps::Slot;
+use super::linger::Linger;
 use super::protocol::{self, ClientFrame, Envelope, ServerFrame};
 use super::quota::Verdict;
 use crate::auth::Claims;
@@ -64,6 +65,9 @@ pub struct WsSession {
     /// This connection's place under the per-user and per-IP caps, given
     /// back when the session ends.
     _slot: Slot,
+    /// Set by the socket writer when it closed as a slow consumer: client
+    /// frames are discarded until the client's close frame.
+    linger: Arc<Linger>,
 }
 
 impl WsSession {
@@ -72,6 +76,7 @@ impl WsSession {
         claims: &Claims,
         outbox: Outbox,
         slot: Slot,
+        linger: Arc<Linger>,
         state: AppState,
     ) -> Self {
         let per_s = state.settings.rate.ws_msgs_per_s;
@@ -91,6 +96,7 @@ impl WsSession {
             draining: false,
             expires_at: claims.exp,
             _slot: slot,
+            linger,
         }
     }
 
@@ -547,6 +553,9 @@ impl Actor for WsSession {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        // Nobody reads the client's frames any more: no reason to hold the
+        // socket open for them.
+        self.linger.release();
         self.state.metrics.ws_connections.dec();
         let engine = &self.state.engine;
         for room in self.rooms.drain() {
@@ -572,6 +581,15 @@ impl Actor for WsSession {
 impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
     fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Self::Context) {
         self.last_heard = Instant::now();
+        if self.linger.is_lingering() {
+            // Closed as a slow consumer: read, discard, and let the socket
+            // go once the client answered the close (see `super::linger`).
+            if matches!(item, Ok(AggregatedMessage::Close(_)) | Err(_)) {
+                self.linger.release();
+                ctx.stop();
+            }
+            return;
+        }
         match item {
             Ok(AggregatedMessage::Text(text)) => self.handle_text(&text, ctx),
             Ok(AggregatedMessage::Binary(_)) => {
@@ -604,6 +622,7 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
     }
 
     fn finished(&mut self, ctx: &mut Self::Context) {
+        self.linger.release();
         ctx.stop();
     }
 }

@@ -5,6 +5,7 @@
 //! actor and its socket writer. Refusals happen before the upgrade, as
 //! plain HTTP problems.
 
+use super::linger::{Linger, LingeringBody};
 use super::pump;
 use super::session::WsSession;
 use crate::auth::Claims;
@@ -20,6 +21,7 @@ use parley_actors::ids::SessionId;
 use parley_actors::outbox::Outbox;
 use serde::Deserialize;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// The credentials a browser may put in the query string. Both are
@@ -67,14 +69,18 @@ pub async fn upgrade(
         .map(|item| item.map_err(continuation_overflow_as_overflow));
     let stream = ErrorsLast::new(stream);
     let (outbox, inbox) = Outbox::channel(state.settings.ws.outbox);
+    let linger = Arc::new(Linger::default());
     let state = state.get_ref().clone();
     let metrics = state.metrics.clone();
+    let session_linger = linger.clone();
     WsSession::create(|ctx| {
         ctx.add_stream(stream);
-        WsSession::new(session_id, &claims, outbox, slot, state)
+        WsSession::new(session_id, &claims, outbox, slot, session_linger, state)
     });
-    actix_web::rt::spawn(pump::run(session, inbox, metrics));
-    Ok(response)
+    actix_web::rt::spawn(pump::run(session, inbox, linger.clone(), metrics));
+    Ok(response
+        .map_body(|_, body| LingeringBody::new(body, linger))
+        .map_into_boxed_body())
 }
 
 /// The caller's verified claims: the `Authorization` header wins, then a

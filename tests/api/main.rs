@@ -33,4 +33,5 @@ mod ws_caps;
 mod ws_core;
 mod ws_limits;
 mod ws_origin;
+mod ws_slow_consumer;
 mod ws_ticket;
