@@ -36,24 +36,25 @@ const SWEEP_AT: usize = 10_000;
 const SWEEP_EVERY: u32 = 4_096;
 
 /// GCRA with a cost: grants up to ARGV[3] tokens of KEYS[1] (a burst of
-/// ARGV[2], one token per ARGV[1] ms), as many as the bucket holds. Returns
-/// {granted, retry_after_ms}. The clock is Redis's `TIME`.
+/// ARGV[2], one token per ARGV[1] µs), as many as the bucket holds. Returns
+/// {granted, retry_after_ms}. The clock is Redis's `TIME`, in µs (exact in
+/// a Lua number for the next few centuries).
 const LEASE_LUA: &str = r#"
 local interval = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local want = tonumber(ARGV[3])
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local tolerance = interval * limit
 local free = math.floor((tolerance - (tat - now)) / interval)
 if free <= 0 then
-  return {0, tat + interval - tolerance - now}
+  return {0, math.ceil((tat + interval - tolerance - now) / 1000)}
 end
 local grant = math.min(want, free)
 local new_tat = tat + interval * grant
-redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, new_tat - now))
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
 return {grant, 0}
 "#;
 
@@ -69,9 +70,13 @@ pub enum Verdict {
     Lease,
 }
 
+/// What this instance holds of a user's quota until `until`: tokens to
+/// spend, or (`refused`) Redis's answer that there are none, so refused
+/// publishes do not each cost a round trip.
 struct Leased {
     tokens: u32,
     until: Instant,
+    refused: bool,
 }
 
 type Keyed = RateLimiter<UserId, DefaultKeyedStateStore<UserId>, DefaultClock>;
@@ -106,8 +111,12 @@ impl PublishQuota {
         let Ok(mut leases) = self.leases.lock() else {
             return self.check_local(user);
         };
+        let now = Instant::now();
         match leases.get_mut(&user) {
-            Some(lease) if lease.tokens > 0 && lease.until > Instant::now() => {
+            Some(lease) if lease.until > now && lease.refused => Verdict::Refused {
+                retry_after_ms: (lease.until - now).as_millis().max(1) as u64,
+            },
+            Some(lease) if lease.until > now && lease.tokens > 0 => {
                 lease.tokens -= 1;
                 Verdict::Allowed
             }
@@ -122,12 +131,12 @@ impl PublishQuota {
             return self.check_local(user);
         };
         let limit = self.per_s.get();
-        let interval_ms = (1000 / u64::from(limit)).max(1);
+        let interval_us = (1_000_000 / u64::from(limit)).max(1);
         let want = (limit / LEASE).max(1);
         let call = script.evalsha_with_reload::<Vec<i64>, _, _>(
             &redis.client,
             redis.key(&format!("quota:publish:{}", user.0)),
-            vec![interval_ms as i64, i64::from(limit), i64::from(want)],
+            vec![interval_us as i64, i64::from(limit), i64::from(want)],
         );
         let reply = match redis.call(REDIS_DEADLINE, call).await {
             Ok(reply) => reply,
@@ -139,25 +148,32 @@ impl PublishQuota {
         let [granted, retry_after_ms] = reply[..] else {
             return self.check_local(user);
         };
-        if granted <= 0 {
-            return Verdict::Refused {
-                retry_after_ms: retry_after_ms.max(1) as u64,
-            };
-        }
+        let retry_after_ms = retry_after_ms.max(1) as u64;
+        let now = Instant::now();
+        let lease = if granted <= 0 {
+            Leased {
+                tokens: 0,
+                until: now + Duration::from_millis(retry_after_ms),
+                refused: true,
+            }
+        } else {
+            Leased {
+                tokens: u32::try_from(granted - 1).unwrap_or(0),
+                until: now + LEASE_TTL,
+                refused: false,
+            }
+        };
         if let Ok(mut leases) = self.leases.lock() {
             if leases.len() >= SWEEP_AT {
-                let now = Instant::now();
                 leases.retain(|_, lease| lease.until > now);
             }
-            leases.insert(
-                user,
-                Leased {
-                    tokens: u32::try_from(granted - 1).unwrap_or(0),
-                    until: Instant::now() + LEASE_TTL,
-                },
-            );
+            leases.insert(user, lease);
         }
-        Verdict::Allowed
+        if granted <= 0 {
+            Verdict::Refused { retry_after_ms }
+        } else {
+            Verdict::Allowed
+        }
     }
 
     fn check_local(&self, user: UserId) -> Verdict {
