@@ -94,12 +94,19 @@ async fn authenticate(
     if token.is_none()
         && let Some(ticket) = query.ticket
     {
-        return state.tickets.redeem(&ticket).await.ok_or_else(|| {
+        let claims = state.tickets.redeem(&ticket).await.ok_or_else(|| {
             ApiError::unauthorized(
                 "the ticket is unknown, already used or older than 30 s; \
                  get a new one from POST /api/v1/ws-ticket",
             )
-        });
+        })?;
+        // A ticket lives 30 s; the token it stands for may expire sooner.
+        if claims.exp <= chrono::Utc::now().timestamp() {
+            return Err(ApiError::unauthorized(
+                "the access token behind this ticket has expired; refresh it and get a new ticket",
+            ));
+        }
+        return Ok(claims);
     }
     let token = token.or(query.access_token).ok_or_else(|| {
         ApiError::unauthorized(

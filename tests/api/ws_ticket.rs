@@ -94,3 +94,21 @@ async fn tokens_and_tickets_in_the_websocket_url_are_never_logged() {
     assert!(!logs.contains("access_token="));
     assert!(!logs.contains("ticket="));
 }
+
+#[actix_web::test]
+async fn a_ticket_does_not_outlive_the_token_it_stands_for() {
+    let key = crate::helpers::TestKey::new();
+    let dir = key.dir.clone();
+    let app = TestApp::spawn_with(Backend::Memory, |s| s.auth.keys_dir = Some(dir)).await;
+    let ada = app.register("ada").await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = serde_json::json!({"sub": ada.id, "name": "ada", "iss": "parley", "iat": now, "exp": now + 2});
+    let short = TestUser {
+        access: key.sign(&app, &claims).await,
+        ..ada.clone()
+    };
+    let ticket = app.ws_ticket(&short).await;
+    // The time passing is the event: the token expires under the ticket.
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    assert_eq!(app.ws_refused(with_ticket(&app, &ticket)).await, 401);
+}
