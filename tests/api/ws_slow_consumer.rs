@@ -154,4 +154,7 @@ async fn a_slow_reader_receives_its_1013_close_frame_after_the_frames_in_flight(
         .unwrap();
     assert_eq!(seen.close, Some(1013), "{seen:?}");
     assert!(seen.messages > 0, "{seen:?}");
+    // After the client answered the close, the server shut the socket down
+    // cleanly: the stream ended without a reset.
+    assert_eq!(seen.error, None, "{seen:?}");
 }
