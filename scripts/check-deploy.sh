@@ -76,6 +76,35 @@ haproxy_config() {
     fi
 }
 
+# The deploy config's access-log format, run for real: a request whose query
+# carries a ticket and a token is logged with its path only.
+haproxy_logs_no_query() {
+    local format port dir pid line
+    format=$(grep -E '^\s*log-format ' deploy/haproxy/haproxy.cfg | sed -E 's/^\s*//')
+    [[ -n "$format" ]] || { echo "deploy/haproxy/haproxy.cfg sets no log-format"; return 1; }
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    dir=$(mktemp -d)
+    printf '%s\n' global '    log stdout format raw local0' defaults '    mode http' '    log global' \
+        "    $format" '    timeout connect 1s' '    timeout client 2s' '    timeout server 2s' \
+        frontend\ f "    bind 127.0.0.1:$port" '    http-request return status 200' >"$dir/haproxy.cfg"
+    haproxy -db -f "$dir/haproxy.cfg" >"$dir/log" 2>&1 &
+    pid=$!
+    for _ in $(seq 50); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/ws?ticket=SECRET-TICKET&access_token=SECRET-TOKEN" && break
+        sleep 0.1
+    done
+    sleep 0.2
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    line=$(grep 'GET /ws' "$dir/log" || true)
+    rm -rf "$dir"
+    [[ -n "$line" ]] || { echo "no access-log line for GET /ws"; return 1; }
+    if grep -q SECRET <<<"$line"; then
+        echo "the access log carries the query string: $line"
+        return 1
+    fi
+}
+
 k8s_manifests() {
     local out
     out=$(kubernetes-validate --strict --quiet -k "$K8S_VERSION" deploy/k8s/*.yaml 2>&1) || { echo "$out"; return 1; }
@@ -165,6 +194,7 @@ check "shellcheck" shellcheck_scripts
 check "hadolint Dockerfile" hadolint_dockerfile
 check "docker compose config" compose_config
 check "haproxy -c" haproxy_config
+check "haproxy logs no query strings" haproxy_logs_no_query
 check "kubernetes-validate $K8S_VERSION --strict" k8s_manifests
 check "promtool config/rules/test" prometheus_rules
 check "alerts: severity, runbook, tests" alert_coverage

@@ -14,6 +14,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 /// Every setting of one parley process.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -54,16 +55,21 @@ pub struct HttpSettings {
     pub admin_addr: SocketAddr,
     /// `PARLEY_HTTP_WORKERS`: HTTP worker threads; 0 means one per core.
     pub workers: usize,
-    /// `PARLEY_TRUSTED_PROXIES`: comma-separated peer addresses whose
-    /// `X-Forwarded-For` is believed when finding the client IP (exact
-    /// addresses, no CIDR ranges). Default: none.
-    pub trusted_proxies: Vec<IpAddr>,
+    /// `PARLEY_TRUSTED_PROXIES`: comma-separated peer addresses or CIDR
+    /// ranges (`10.0.0.0/8`, `fd00::/8`) whose `X-Forwarded-For` is believed
+    /// when finding the client IP. Default: none.
+    pub trusted_proxies: Vec<ProxyRange>,
     /// `PARLEY_MAX_BODY_BYTES`: largest JSON request body accepted (at least
     /// 1024; larger bodies are `413`). Default: 64 KiB.
     pub max_body_bytes: usize,
     /// `PARLEY_CORS_ORIGINS`: comma-separated browser origins allowed to call
     /// the REST API cross-origin; empty allows none (same-origin only).
     pub cors_origins: Vec<String>,
+    /// `PARLEY_HTTP_SEND_BUFFER_BYTES`: the kernel send buffer of each public
+    /// connection (`SO_SNDBUF`; Linux doubles it), so a slow WebSocket
+    /// reader has little in flight and gets its 1013 close frame in time;
+    /// 0 leaves it to the kernel's autotuning. Default: 64 KiB.
+    pub send_buffer_bytes: usize,
 }
 
 impl Default for HttpSettings {
@@ -75,7 +81,53 @@ impl Default for HttpSettings {
             trusted_proxies: Vec::new(),
             max_body_bytes: 64 * 1024,
             cors_origins: Vec::new(),
+            send_buffer_bytes: 64 * 1024,
         }
+    }
+}
+
+/// One entry of `PARLEY_TRUSTED_PROXIES`: a CIDR range, or one address
+/// (a range of one). Parsed by `ipnet`, so `10.0.0.0/8` and `10.1.2.3` are
+/// both accepted and anything else fails start-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProxyRange(ipnet::IpNet);
+
+impl ProxyRange {
+    /// Whether `ip` is inside the range. An IPv4 address seen as IPv6
+    /// (`::ffff:10.0.0.1`, a dual-stack listener) counts as itself.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.contains(&ip.to_canonical())
+    }
+}
+
+impl FromStr for ProxyRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Ok(net) = s.parse::<ipnet::IpNet>() {
+            return Ok(Self(net.trunc()));
+        }
+        s.parse::<IpAddr>()
+            .map(|ip| Self(ipnet::IpNet::from(ip.to_canonical())))
+            .map_err(|_| {
+                format!("`{s}` is neither an IP address nor a CIDR range such as 10.0.0.0/8")
+            })
+    }
+}
+
+impl TryFrom<String> for ProxyRange {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<ProxyRange> for String {
+    fn from(range: ProxyRange) -> String {
+        range.0.to_string()
     }
 }
 
@@ -214,7 +266,7 @@ impl Default for LogSettings {
     }
 }
 
-/// `[rate]` in `parley.toml`. Counted per instance today.
+/// `[rate]` in `parley.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateSettings {
@@ -227,6 +279,10 @@ pub struct RateSettings {
     /// `PARLEY_WS_MSGS_PER_S`: WebSocket frames per second per connection;
     /// refusing more than twice this many within 5 s closes with 1008. Default: 50.
     pub ws_msgs_per_s: NonZeroU32,
+    /// `PARLEY_WS_USER_MSGS_PER_S`: WebSocket publishes per second per user,
+    /// over all of the user's connections (and instances, with Redis); a
+    /// publish over it is answered `error` `rate_limited`. Default: 100.
+    pub ws_user_msgs_per_s: NonZeroU32,
 }
 
 impl Default for RateSettings {
@@ -235,6 +291,7 @@ impl Default for RateSettings {
             api_per_min: NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN),
             auth_per_min: NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN),
             ws_msgs_per_s: NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
+            ws_user_msgs_per_s: NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN),
         }
     }
 }
@@ -252,9 +309,18 @@ pub struct WsSettings {
     /// `PARLEY_WS_OUTBOX`: frames queued per connection before it counts as a
     /// slow consumer and is closed with 1013 (at least 1). Default: 256.
     pub outbox: usize,
-    /// `PARLEY_WS_ALLOWED_ORIGINS`: comma-separated `Origin`s allowed to upgrade;
-    /// empty allows any (non-browser clients send none).
+    /// `PARLEY_WS_ALLOWED_ORIGINS`: comma-separated `Origin`s allowed to
+    /// upgrade besides the deployment's own (same-origin and
+    /// `PARLEY_CORS_ORIGINS`); `*` allows any. Requests without `Origin`
+    /// (not browsers) are always allowed. Default: none besides those.
     pub allowed_origins: Vec<String>,
+    /// `PARLEY_WS_CONNS_PER_USER`: concurrent WebSockets per user (over all
+    /// instances with Redis); over it the upgrade is `429`. Default: 100.
+    pub conns_per_user: NonZeroU32,
+    /// `PARLEY_WS_CONNS_PER_IP`: concurrent WebSockets per client IP (the
+    /// forwarded address behind trusted proxies); over it the upgrade is
+    /// `429`. Default: 1000.
+    pub conns_per_ip: NonZeroU32,
 }
 
 impl Default for WsSettings {
@@ -264,6 +330,8 @@ impl Default for WsSettings {
             heartbeat_ms: 15_000,
             outbox: 256,
             allowed_origins: Vec::new(),
+            conns_per_user: NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN),
+            conns_per_ip: NonZeroU32::new(1000).unwrap_or(NonZeroU32::MIN),
         }
     }
 }
@@ -342,6 +410,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PARLEY_TRUSTED_PROXIES", "http.trusted_proxies"),
     ("PARLEY_MAX_BODY_BYTES", "http.max_body_bytes"),
     ("PARLEY_CORS_ORIGINS", "http.cors_origins"),
+    ("PARLEY_HTTP_SEND_BUFFER_BYTES", "http.send_buffer_bytes"),
     ("DATABASE_URL", "database.url"),
     ("PARLEY_DB_POOL_SIZE", "database.pool_size"),
     ("PARLEY_DB_CONNECT_TIMEOUT_S", "database.connect_timeout_s"),
@@ -370,10 +439,13 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PARLEY_RATE_API_PER_MIN", "rate.api_per_min"),
     ("PARLEY_RATE_AUTH_PER_MIN", "rate.auth_per_min"),
     ("PARLEY_WS_MSGS_PER_S", "rate.ws_msgs_per_s"),
+    ("PARLEY_WS_USER_MSGS_PER_S", "rate.ws_user_msgs_per_s"),
     ("PARLEY_WS_MAX_FRAME_BYTES", "ws.max_frame_bytes"),
     ("PARLEY_WS_HEARTBEAT_MS", "ws.heartbeat_ms"),
     ("PARLEY_WS_OUTBOX", "ws.outbox"),
     ("PARLEY_WS_ALLOWED_ORIGINS", "ws.allowed_origins"),
+    ("PARLEY_WS_CONNS_PER_USER", "ws.conns_per_user"),
+    ("PARLEY_WS_CONNS_PER_IP", "ws.conns_per_ip"),
     ("PARLEY_DRAIN_TIMEOUT_S", "drain.timeout_s"),
     ("PARLEY_DRAIN_GRACE_MS", "drain.grace_ms"),
     ("PARLEY_INSTANCE_ID", "instance_id"),
@@ -444,6 +516,12 @@ impl Settings {
         if self.http.max_body_bytes < 1024 {
             return fail("PARLEY_MAX_BODY_BYTES", "must be at least 1024");
         }
+        if self.http.send_buffer_bytes != 0 && self.http.send_buffer_bytes < 4096 {
+            return fail(
+                "PARLEY_HTTP_SEND_BUFFER_BYTES",
+                "must be 0 (the kernel's choice) or at least 4096",
+            );
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
             return fail(
                 "PARLEY_LOG",
@@ -487,6 +565,29 @@ impl Settings {
                 "max frame at least 1024 bytes, heartbeat at least 100 ms, outbox at least 1",
             );
         }
+        let origins = [
+            (
+                "PARLEY_WS_ALLOWED_ORIGINS",
+                &self.ws.allowed_origins,
+                "; `*` allows any",
+            ),
+            ("PARLEY_CORS_ORIGINS", &self.http.cors_origins, ""),
+        ];
+        for (var, list, star) in origins {
+            let may_be_any = !star.is_empty();
+            if let Some(bad) = list
+                .iter()
+                .find(|o| !(is_origin(o) || (o.as_str() == "*" && may_be_any)))
+            {
+                return fail(
+                    var,
+                    &format!(
+                        "`{bad}` is not an origin: write scheme://host[:port] with no path, \
+                         as in `https://chat.example.com`{star}"
+                    ),
+                );
+            }
+        }
         if let Some(url) = &self.database.url
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
@@ -511,6 +612,17 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// `scheme://host[:port]` as browsers send it in `Origin`: http or https,
+/// a host, no path, no trailing slash.
+fn is_origin(origin: &str) -> bool {
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !authority.is_empty()
+        && !authority.contains(['/', '?', '#', ' ', '@'])
 }
 
 /// Turns a raw variable into a typed figment value: lists split on commas,
@@ -585,6 +697,9 @@ mod tests {
         assert_eq!(s.rate.api_per_min.get(), 100);
         assert_eq!(s.rate.auth_per_min.get(), 5);
         assert_eq!(s.rate.ws_msgs_per_s.get(), 50);
+        assert_eq!(s.rate.ws_user_msgs_per_s.get(), 100);
+        assert_eq!(s.ws.conns_per_user.get(), 100);
+        assert_eq!(s.ws.conns_per_ip.get(), 1000);
         assert_eq!(s.drain.timeout_s, 30);
         assert!(s.database.url.is_none());
     }
@@ -635,6 +750,54 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_cidr_ranges() {
+        let s = Settings::from_env(env(&[(
+            "PARLEY_TRUSTED_PROXIES",
+            "10.0.0.0/8, 192.168.1.7, fd00::/8, 172.16.5.9/12",
+        )]))
+        .unwrap();
+        let trusted = &s.http.trusted_proxies;
+        let has = |ip: &str| trusted.iter().any(|r| r.contains(ip.parse().unwrap()));
+        assert!(has("10.200.3.4") && has("192.168.1.7") && has("fd12::1"));
+        assert!(has("172.31.0.1"), "host bits are ignored: 172.16.0.0/12");
+        assert!(has("::ffff:10.0.0.1"), "IPv4 seen as IPv6");
+        assert!(!has("192.168.1.8") && !has("11.0.0.1") && !has("fe80::1"));
+        for bad in [
+            "10.0.0.0/33",
+            "ingress-nginx",
+            "10.0.0.1-10.0.0.9",
+            "10.0.0/8",
+        ] {
+            let err = Settings::from_env(env(&[("PARLEY_TRUSTED_PROXIES", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("PARLEY_TRUSTED_PROXIES") && err.contains(bad),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn origins_must_be_origins() {
+        let ok = Settings::from_env(env(&[
+            ("PARLEY_WS_ALLOWED_ORIGINS", "*,https://a.example:8443"),
+            ("PARLEY_CORS_ORIGINS", "http://localhost:3000"),
+        ]));
+        assert!(ok.is_ok(), "{ok:?}");
+        for (var, bad) in [
+            ("PARLEY_WS_ALLOWED_ORIGINS", "https://a.example/"),
+            ("PARLEY_WS_ALLOWED_ORIGINS", "a.example"),
+            ("PARLEY_CORS_ORIGINS", "*"),
+        ] {
+            let err = Settings::from_env(env(&[(var, bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(var), "{err}");
+        }
     }
 
     #[test]

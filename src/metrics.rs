@@ -39,7 +39,10 @@ pub struct Metrics {
     pub posts_created: IntCounter,
     /// `parley_notifications_total{kind}`: notifications stored and pushed.
     pub notifications: IntCounterVec,
-    /// `parley_rate_limit_rejections_total{limit}`: REST requests refused (`api`, `auth`).
+    /// `parley_rate_limit_rejections_total{limit}`: requests refused by a
+    /// limit: REST (`api`, `auth`), WebSocket upgrades over a cap
+    /// (`ws_conns_user`, `ws_conns_ip`) and publishes over the per-user
+    /// quota (`ws_user_publish`).
     pub rate_limit_rejections: IntCounterVec,
     /// `parley_db_pool_connections{state}`: pool connections (`size`, `available`, `waiting`), PostgreSQL only.
     pub db_pool: IntGaugeVec,
@@ -173,7 +176,7 @@ impl Metrics {
             rate_limit_rejections: IntCounterVec::new(
                 Opts::new(
                     "rate_limit_rejections_total",
-                    "REST requests refused by a rate limit",
+                    "Requests refused by a rate limit or WebSocket cap, by limit",
                 ),
                 &["limit"],
             )?,

@@ -85,6 +85,17 @@ impl Application {
             let invalidate: Invalidator = Arc::new(move |key: &str| cache.drop_local(key));
             redis_bus.attach(engine.inbox(Some(invalidate))).await;
         }
+        let tickets = Arc::new(crate::ws::ticket::Tickets::new(redis.clone()));
+        let conn_caps = crate::ws::caps::ConnCaps::new(
+            settings.ws.conns_per_user.get(),
+            settings.ws.conns_per_ip.get(),
+            redis.clone(),
+            metrics.clone(),
+        );
+        let publish_quota = Arc::new(crate::ws::quota::PublishQuota::new(
+            settings.rate.ws_user_msgs_per_s,
+            redis.clone(),
+        ));
         let state = AppState {
             store,
             keys,
@@ -99,6 +110,9 @@ impl Application {
             redis,
             bus: bus.bus,
             cache,
+            tickets,
+            conn_caps,
+            publish_quota,
         };
         let public_listener = TcpListener::bind(settings.http.addr)
             .with_context(|| format!("PARLEY_HTTP_ADDR: binding {}", settings.http.addr))?;
@@ -230,6 +244,9 @@ fn serve(
             .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
             .wrap(from_fn(http::request_id::middleware))
     })
+    .on_connect(send_buffer(
+        public.then_some(state.settings.http.send_buffer_bytes),
+    ))
     .listen(listener)?
     // The drain already waited for the work that matters; this bounds the
     // requests still in flight when the listeners stop.
@@ -240,6 +257,25 @@ fn serve(
     }
     // Keep-alive shorter than typical load balancer idle timeouts.
     Ok(server.keep_alive(Duration::from_secs(30)).run())
+}
+
+/// Sets `PARLEY_HTTP_SEND_BUFFER_BYTES` on each new connection: what a slow
+/// reader has in flight is what its 1013 close frame waits behind (see
+/// `ws::linger`). A failure leaves the kernel's default, which only costs
+/// that close frame.
+fn send_buffer(
+    bytes: Option<usize>,
+) -> impl Fn(&dyn std::any::Any, &mut actix_web::dev::Extensions) + Send + Sync + 'static {
+    move |connection, _| {
+        let Some(bytes) = bytes.filter(|b| *b > 0) else {
+            return;
+        };
+        if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
+            && let Err(error) = socket2::SockRef::from(tcp).set_send_buffer_size(bytes)
+        {
+            tracing::debug!(%error, "could not set the socket send buffer");
+        }
+    }
 }
 
 /// CORS for the origins in `PARLEY_CORS_ORIGINS` only; none by default.
@@ -270,8 +306,9 @@ async fn strict_transport_security(
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     let trusted = req.app_data::<web::Data<AppState>>().is_some_and(|state| {
-        req.peer_addr()
-            .is_some_and(|peer| state.settings.http.trusted_proxies.contains(&peer.ip()))
+        req.peer_addr().is_some_and(|peer| {
+            crate::http::client_ip::is_trusted(&state.settings.http.trusted_proxies, peer.ip())
+        })
     });
     // The first value is the proxy nearest the client.
     let over_tls = trusted

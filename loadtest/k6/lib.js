@@ -15,8 +15,10 @@
 //
 // parley's default rate limits (5 auth requests per minute per IP, 100 API
 // requests per minute per user) stop a load run within seconds: start
-// parley with PARLEY_RATE_AUTH_PER_MIN and PARLEY_RATE_API_PER_MIN raised
-// (see loadtest/README.md, "k6").
+// parley with PARLEY_RATE_AUTH_PER_MIN and PARLEY_RATE_API_PER_MIN raised,
+// and the WebSocket caps (PARLEY_WS_CONNS_PER_IP, PARLEY_WS_CONNS_PER_USER,
+// PARLEY_WS_USER_MSGS_PER_S) too: every virtual user connects from one
+// address (see loadtest/README.md, "k6").
 
 import http from 'k6/http';
 import ws from 'k6/ws';

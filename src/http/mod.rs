@@ -20,6 +20,7 @@ pub mod rooms;
 pub mod state;
 pub mod static_files;
 pub mod users;
+pub mod ws_ticket;
 
 use crate::error::ApiError;
 use actix_web::middleware::from_fn;
@@ -41,6 +42,7 @@ pub fn configure_public(cfg: &mut ServiceConfig) {
                 .configure(posts::configure)
                 .configure(rooms::configure)
                 .configure(notifications::configure)
+                .configure(ws_ticket::configure)
                 .default_service(web::to(not_found)),
         )
         // Last: the browser client only answers paths naming one of its files.

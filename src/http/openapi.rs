@@ -2,7 +2,7 @@
 //! handlers' annotations so it cannot drift from the routes (a test checks
 //! that every mounted route is listed).
 
-use crate::http::{auth, health, notifications, page::Page, posts, rooms, users};
+use crate::http::{auth, health, notifications, page::Page, posts, rooms, users, ws_ticket};
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "parley", description = "Realtime chat and notification server. The WebSocket protocol (`GET /ws`) is described in docs/api.md."),
     paths(
-        auth::register, auth::login, auth::refresh_tokens, auth::logout, auth::jwks,
+        auth::register, auth::login, auth::refresh_tokens, auth::logout, auth::jwks, ws_ticket::issue,
         users::me, users::update_me, users::get_user, users::follow, users::unfollow,
         posts::create, posts::get_post, posts::delete, posts::feed,
         rooms::create, rooms::list, rooms::get_room, rooms::add_member, rooms::remove_member,

@@ -30,6 +30,12 @@ pub struct AppState {
     pub bus: Arc<dyn parley_actors::ports::Bus>,
     /// Cached profiles, posts and feed heads.
     pub cache: Arc<crate::cache::Cache>,
+    /// Single-use WebSocket tickets (`POST /api/v1/ws-ticket`).
+    pub tickets: Arc<crate::ws::ticket::Tickets>,
+    /// Concurrent WebSockets per user and per client IP.
+    pub conn_caps: Arc<crate::ws::caps::ConnCaps>,
+    /// WebSocket publishes per user, over all of the user's connections.
+    pub publish_quota: Arc<crate::ws::quota::PublishQuota>,
 }
 
 /// Start-up and drain flags the probes report.

@@ -1,8 +1,11 @@
 //! The socket writer of one connection: drains the outbox into the
 //! WebSocket in order, and closes with 1013 as soon as the outbox reports a
 //! slow consumer (the frames still queued are dropped: the client recovers
-//! them with `since`).
+//! them with `since`). The 1013 close frame follows what was already
+//! written, and the connection lingers until the client answers it (see
+//! [`super::linger`]).
 
+use super::linger::Linger;
 use crate::metrics::Metrics;
 use actix_ws::{CloseCode as WsCloseCode, CloseReason, Session};
 use parley_actors::outbox::{CloseCode, Closing, Inbox, Outgoing};
@@ -16,37 +19,78 @@ fn reason(closing: Closing) -> CloseReason {
 }
 
 /// Runs until the outbox closes, a close is requested, or the socket fails.
-pub async fn run(mut session: Session, mut inbox: Inbox, metrics: Arc<Metrics>) {
+pub async fn run(
+    mut session: Session,
+    mut inbox: Inbox,
+    linger: Arc<Linger>,
+    metrics: Arc<Metrics>,
+) {
     loop {
+        // The overflow is watched while a frame waits for room in the
+        // socket too: a slow reader keeps that wait long.
         let item = tokio::select! {
             biased;
-            () = inbox.overflow.wait() => {
-                tracing::info!(close = 1013, "closing a slow consumer");
-                metrics.ws_closes.with_label_values(&["1013"]).inc();
-                let slow = Closing { code: CloseCode::TryAgainLater, reason: "slow consumer: reconnect and resubscribe with since".into() };
-                let _ = session.close(Some(reason(slow))).await;
-                return;
-            }
+            () = inbox.overflow.wait() => break,
             item = inbox.rx.recv() => item,
         };
-        let sent = match item {
-            None => {
-                let _ = session.close(None).await;
-                return;
-            }
-            Some(Outgoing::Text(text)) => {
-                crate::metrics::count_frame_out(&metrics, &text);
-                session.text(&*text).await
-            }
-            Some(Outgoing::Ping) => session.ping(b"").await,
-            Some(Outgoing::Pong(payload)) => session.pong(&payload).await,
+        let item = match item {
             Some(Outgoing::Close(closing)) => {
                 let _ = session.close(Some(reason(*closing))).await;
                 return;
             }
+            Some(item) => item,
+            None => {
+                let _ = session.close(None).await;
+                return;
+            }
+        };
+        let sent = tokio::select! {
+            biased;
+            () = inbox.overflow.wait() => break,
+            sent = send(&mut session, item, &metrics) => sent,
         };
         if sent.is_err() {
             return;
         }
     }
+    close_slow_consumer(session, inbox, &linger, &metrics).await;
+}
+
+/// One frame (not a close) into the socket, waiting for room.
+async fn send(
+    session: &mut Session,
+    item: Outgoing,
+    metrics: &Metrics,
+) -> Result<(), actix_ws::Closed> {
+    match item {
+        Outgoing::Text(text) => {
+            crate::metrics::count_frame_out(metrics, &text);
+            session.text(&*text).await
+        }
+        Outgoing::Ping => session.ping(b"").await,
+        Outgoing::Pong(payload) => session.pong(&payload).await,
+        // Needs the session by value; `run` closes before it gets here.
+        Outgoing::Close(_) => Ok(()),
+    }
+}
+
+/// Nothing more is queued: what is still in the outbox is dropped (the
+/// client recovers it with `since`), what was already handed to the socket
+/// goes out, then the 1013 close frame, and the socket stays open for the
+/// client's reply until the linger deadline.
+async fn close_slow_consumer(
+    session: Session,
+    mut inbox: Inbox,
+    linger: &Linger,
+    metrics: &Metrics,
+) {
+    tracing::info!(close = 1013, "closing a slow consumer");
+    metrics.ws_closes.with_label_values(&["1013"]).inc();
+    inbox.rx.close();
+    let deadline = linger.begin();
+    let slow = Closing {
+        code: CloseCode::TryAgainLater,
+        reason: "slow consumer: reconnect and resubscribe with since".into(),
+    };
+    let _ = tokio::time::timeout_at(deadline, session.close(Some(reason(slow)))).await;
 }

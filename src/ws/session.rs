@@ -10,7 +10,11 @@
 //! for [`ACCESS_TTL`]) while the actor waits, so publishes reach the room's
 //! writer in the order the client sent them.
 
+use super::caps::Slot;
+use super::linger::Linger;
 use super::protocol::{self, ClientFrame, Envelope, ServerFrame};
+use super::quota::Verdict;
+use crate::auth::Claims;
 use crate::error::Code;
 use crate::http::AppState;
 use crate::http::rooms::access;
@@ -58,21 +62,28 @@ pub struct WsSession {
     draining: bool,
     /// When the access token that opened the connection expires (Unix s).
     expires_at: i64,
+    /// This connection's place under the per-user and per-IP caps, given
+    /// back when the session ends.
+    _slot: Slot,
+    /// Set by the socket writer when it closed as a slow consumer: client
+    /// frames are discarded until the client's close frame.
+    linger: Arc<Linger>,
 }
 
 impl WsSession {
     pub fn new(
-        user: UserId,
-        username: String,
-        expires_at: i64,
+        id: SessionId,
+        claims: &Claims,
         outbox: Outbox,
+        slot: Slot,
+        linger: Arc<Linger>,
         state: AppState,
     ) -> Self {
         let per_s = state.settings.rate.ws_msgs_per_s;
         Self {
-            id: SessionId::new(),
-            user,
-            username,
+            id,
+            user: claims.sub,
+            username: claims.name.clone(),
             outbox,
             limiter: RateLimiter::direct(Quota::per_second(per_s)),
             state,
@@ -83,7 +94,9 @@ impl WsSession {
             access: HashMap::new(),
             in_flight: 0,
             draining: false,
-            expires_at,
+            expires_at: claims.exp,
+            _slot: slot,
+            linger,
         }
     }
 
@@ -215,11 +228,64 @@ impl WsSession {
                     (Ok(b), Ok(c)) => (b, c),
                     (Err(e), _) | (_, Err(e)) => return self.error(Code::BadRequest, &e, r),
                 };
-                self.with_room(&room, reference, ctx, move |act, room, reference, ctx| {
-                    act.publish(room, body, client_id, reference, ctx)
+                self.within_quota(reference, ctx, move |act, reference, ctx| {
+                    act.with_room(&room, reference, ctx, move |act, room, reference, ctx| {
+                        act.publish(room, body, client_id, reference, ctx)
+                    });
                 });
             }
         }
+    }
+
+    /// Runs `then` if the user's publish quota (all their connections, all
+    /// instances) allows one more publish; answers `rate_limited` if not.
+    /// Usually decided at once from a local lease; when a new lease is
+    /// needed the actor waits for it, so publishes keep their order.
+    fn within_quota(
+        &mut self,
+        reference: Option<String>,
+        ctx: &mut Context<Self>,
+        then: impl FnOnce(&mut Self, Option<String>, &mut Context<Self>) + 'static,
+    ) {
+        let decide = |act: &mut Self,
+                      verdict,
+                      reference: Option<String>,
+                      ctx: &mut Context<Self>| {
+            match verdict {
+                Verdict::Refused { retry_after_ms } => act.over_quota(retry_after_ms, reference),
+                Verdict::Allowed | Verdict::Lease => then(act, reference, ctx),
+            }
+        };
+        match self.state.publish_quota.check(self.user) {
+            Verdict::Lease => {
+                let (quota, user) = (self.state.publish_quota.clone(), self.user);
+                let lease = async move { quota.lease(user).await };
+                ctx.wait(
+                    lease
+                        .into_actor(self)
+                        .map(move |verdict, act, ctx| decide(act, verdict, reference, ctx)),
+                );
+            }
+            verdict => decide(self, verdict, reference, ctx),
+        }
+    }
+
+    fn over_quota(&mut self, retry_after_ms: u64, reference: Option<String>) {
+        self.state
+            .metrics
+            .rate_limit_rejections
+            .with_label_values(&["ws_user_publish"])
+            .inc();
+        self.send(
+            ServerFrame::Error {
+                code: Code::RateLimited.as_str(),
+                message: "this user publishes too fast over all their connections; \
+                          this publish was dropped",
+                reference: reference.as_deref(),
+                retry_after_ms: Some(retry_after_ms),
+            }
+            .encode(),
+        );
     }
 
     /// Runs `then` once `user` is known to have access to `room`, checking
@@ -477,6 +543,9 @@ impl Actor for WsSession {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        // Nobody reads the client's frames any more: no reason to hold the
+        // socket open for them.
+        self.linger.release();
         self.state.metrics.ws_connections.dec();
         let engine = &self.state.engine;
         for room in self.rooms.drain() {
@@ -502,6 +571,15 @@ impl Actor for WsSession {
 impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
     fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Self::Context) {
         self.last_heard = Instant::now();
+        if self.linger.is_lingering() {
+            // Closed as a slow consumer: read, discard, and let the socket
+            // go once the client answered the close (see `super::linger`).
+            if matches!(item, Ok(AggregatedMessage::Close(_)) | Err(_)) {
+                self.linger.release();
+                ctx.stop();
+            }
+            return;
+        }
         match item {
             Ok(AggregatedMessage::Text(text)) => self.handle_text(&text, ctx),
             Ok(AggregatedMessage::Binary(_)) => {
@@ -534,6 +612,7 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
     }
 
     fn finished(&mut self, ctx: &mut Self::Context) {
+        self.linger.release();
         ctx.stop();
     }
 }

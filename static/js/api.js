@@ -146,6 +146,8 @@ const query = (params) => {
   return s ? `?${s}` : '';
 };
 
+/** A single-use ticket for `GET /ws?ticket=`, valid for 30 s. */
+export const wsTicket = async () => (await request('POST', '/ws-ticket')).ticket;
 export const listRooms = () => request('GET', '/rooms?limit=200');
 export const createRoom = (name, kind) => request('POST', '/rooms', { name, kind });
 export const getRoom = (id) => request('GET', `/rooms/${id}`);

@@ -43,12 +43,10 @@ export class Chat extends EventTarget {
     this.current = null;
     this.status = 'offline';
     this.socket = new ChatSocket({
-      // After a refused attempt, a REST call finds out whether the token is
-      // the reason (and refreshes it) or the server is just away.
-      token: async (failedBefore) => {
-        if (failedBefore) await api.request('GET', '/users/me');
-        return api.freshToken();
-      },
+      // A single-use ticket keeps the access token out of the URL (and so
+      // out of proxy logs). Getting one is a REST call, which refreshes a
+      // refused token by itself, or fails while the server is away.
+      ticket: () => api.wsTicket(),
       onReady: () => this.#resubscribe(),
       onFrame: (frame) => this.#receive(frame),
       onStatus: (status) => {

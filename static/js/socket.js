@@ -9,19 +9,18 @@ import { backoffDelay } from './backoff.js';
 export class ChatSocket {
   /**
    * @param {object} hooks
-   * @param {(failedBefore: boolean) => Promise<string>} hooks.token access token to connect with
+   * @param {() => Promise<string>} hooks.ticket a fresh `/ws` ticket (POST /api/v1/ws-ticket)
    * @param {(hello: object) => void} hooks.onReady after each `hello`
    * @param {(frame: object) => void} hooks.onFrame every other frame but `pong`
    * @param {(status: string) => void} hooks.onStatus
    */
-  constructor({ token, onReady, onFrame, onStatus }) {
-    Object.assign(this, { tokenFor: token, onReady, onFrame, onStatus });
+  constructor({ ticket, onReady, onFrame, onStatus }) {
+    Object.assign(this, { ticketFor: ticket, onReady, onFrame, onStatus });
     this.ws = null;
     this.ready = false;
     this.stopped = true;
     this.attempt = 0;
     this.retryAfterMs = 0;
-    this.failedBefore = false;
     this.timer = null;
     this.waiting = false;
     this.watchdog = null;
@@ -60,16 +59,16 @@ export class ChatSocket {
 
   async #connect() {
     this.waiting = false;
-    let token;
+    let ticket;
     try {
-      token = await this.tokenFor(this.failedBefore);
+      ticket = await this.ticketFor();
     } catch {
       this.#retry();
       return;
     }
     if (this.stopped) return;
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(`${scheme}//${location.host}/ws?access_token=${encodeURIComponent(token)}`);
+    const ws = new WebSocket(`${scheme}//${location.host}/ws?ticket=${encodeURIComponent(ticket)}`);
     this.ws = ws;
     ws.onmessage = (event) => this.#receive(event);
     ws.onclose = () => {
@@ -90,7 +89,6 @@ export class ChatSocket {
     switch (frame.type) {
       case 'hello':
         this.attempt = 0;
-        this.failedBefore = false;
         this.ready = true;
         this.#watch(frame.heartbeat_ms);
         this.onStatus('connected');
@@ -129,7 +127,6 @@ export class ChatSocket {
     const ws = this.ws;
     this.ws = null;
     if (!ws) return;
-    if (!this.ready) this.failedBefore = true;
     this.ready = false;
     ws.onmessage = ws.onclose = null;
     if (code && ws.readyState <= WebSocket.OPEN) ws.close(code);

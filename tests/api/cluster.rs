@@ -44,6 +44,11 @@ impl Cluster {
                 ("PARLEY_JWT_KEYS_DIR", keys_dir.as_str()),
                 ("PARLEY_HTTP_ADDR", addr.as_str()),
                 ("PARLEY_INSTANCE_ID", instance.as_str()),
+                // Every client comes through haproxy from one address, and
+                // load tests use few users: the caps would be the bottleneck.
+                ("PARLEY_WS_CONNS_PER_IP", "1000000"),
+                ("PARLEY_WS_CONNS_PER_USER", "1000000"),
+                ("PARLEY_WS_USER_MSGS_PER_S", "1000000"),
             ];
             env.extend_from_slice(extra);
             nodes.push(ServerProcess::start(&env).await);

@@ -64,6 +64,9 @@ pub async fn test_settings(backend: Backend) -> Settings {
     settings.rate.api_per_min = NonZeroU32::new(100_000).unwrap();
     settings.rate.auth_per_min = NonZeroU32::new(100_000).unwrap();
     settings.rate.ws_msgs_per_s = NonZeroU32::new(100_000).unwrap();
+    settings.rate.ws_user_msgs_per_s = NonZeroU32::new(100_000).unwrap();
+    settings.ws.conns_per_user = NonZeroU32::new(100_000).unwrap();
+    settings.ws.conns_per_ip = NonZeroU32::new(100_000).unwrap();
     settings.instance_id = Some("test-instance".into());
     if backend == Backend::Postgres {
         settings.database.url = Some(crate::db::fresh_database_url().await);
@@ -260,6 +263,56 @@ impl TestApp {
             format!("Bearer {}", user.access).parse().unwrap(),
         );
         WsClient::open(request).await.expect("WebSocket upgrade")
+    }
+
+    /// An upgrade request with a bearer token and an `Origin` if given.
+    pub fn ws_request(
+        &self,
+        token: Option<&str>,
+        origin: Option<&str>,
+    ) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+        let mut request = self.ws_url().into_client_request().unwrap();
+        let headers = request.headers_mut();
+        if let Some(token) = token {
+            headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        if let Some(origin) = origin {
+            headers.insert("origin", origin.parse().unwrap());
+        }
+        request
+    }
+
+    /// A ticket from `POST /api/v1/ws-ticket` for `user`.
+    pub async fn ws_ticket(&self, user: &TestUser) -> String {
+        let res = self
+            .post("/api/v1/ws-ticket", &user.access, json!({}))
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: Value = res.json().await.unwrap();
+        body["ticket"].as_str().unwrap().to_owned()
+    }
+
+    /// The HTTP response (status and problem body) of a refused upgrade.
+    pub async fn ws_refusal(
+        &self,
+        request: tokio_tungstenite::tungstenite::handshake::client::Request,
+    ) -> (u16, Option<u64>, Value) {
+        match tokio_tungstenite::connect_async(request).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().parse().unwrap());
+                let body = response
+                    .body()
+                    .as_ref()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(Value::Null);
+                (response.status().as_u16(), retry_after, body)
+            }
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("the upgrade was accepted"),
+        }
     }
 
     /// The HTTP status of a refused upgrade.

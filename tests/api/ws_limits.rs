@@ -1,5 +1,5 @@
-//! The WebSocket's refusals and limits: who may upgrade (token, `Origin`),
-//! bad frames answered without dropping the connection, frame size, frame
+//! The WebSocket's refusals and limits: who may upgrade (token; `Origin`
+//! is in `ws_origin`), bad frames answered without dropping the connection, frame size, frame
 //! rate, heartbeat, and the slow consumer that is closed rather than
 //! buffered for and then recovers with `since`.
 
@@ -12,23 +12,9 @@ use std::rc::Rc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 both_backends!(a_slow_consumer_is_closed_with_1013_while_others_get_every_message);
-
-/// An upgrade request to `app`, with a bearer token and an `Origin` if given.
-fn upgrade_request(app: &TestApp, token: Option<&str>, origin: Option<&str>) -> Request {
-    let mut request = app.ws_url().into_client_request().unwrap();
-    let headers = request.headers_mut();
-    if let Some(token) = token {
-        headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
-    }
-    if let Some(origin) = origin {
-        headers.insert("origin", origin.parse().unwrap());
-    }
-    request
-}
 
 /// The numeric code of a close frame the server must have sent.
 fn close_code(frame: Option<CloseFrame>) -> u16 {
@@ -52,11 +38,11 @@ async fn an_upgrade_without_a_valid_token_is_refused_with_401_before_upgrading()
     let now = chrono::Utc::now().timestamp();
     let claims = |exp: i64| json!({"sub": ada.id, "name": "ada", "iss": "parley", "aud": "parley", "iat": now - 1000, "nbf": now - 1000, "exp": exp});
 
-    assert_eq!(app.ws_refused(upgrade_request(&app, None, None)).await, 401);
-    let garbage = upgrade_request(&app, Some("not-a-jwt"), None);
+    assert_eq!(app.ws_refused(app.ws_request(None, None)).await, 401);
+    let garbage = app.ws_request(Some("not-a-jwt"), None);
     assert_eq!(app.ws_refused(garbage).await, 401);
     let expired = key.sign(&app, &claims(now - 60)).await;
-    let expired = upgrade_request(&app, Some(&expired), None);
+    let expired = app.ws_request(Some(&expired), None);
     assert_eq!(app.ws_refused(expired).await, 401);
     let garbage_query = format!("{}?access_token=not-a-jwt", app.ws_url());
     let garbage_query = garbage_query.into_client_request().unwrap();
@@ -64,7 +50,7 @@ async fn an_upgrade_without_a_valid_token_is_refused_with_401_before_upgrading()
 
     // The same key with a live expiry is accepted: the refusal was the expiry.
     let fresh = key.sign(&app, &claims(now + 600)).await;
-    let ws = WsClient::open(upgrade_request(&app, Some(&fresh), None))
+    let ws = WsClient::open(app.ws_request(Some(&fresh), None))
         .await
         .unwrap();
     assert_eq!(ws.hello["user"], ada.id.as_str());
@@ -80,29 +66,6 @@ async fn a_browser_may_send_its_token_as_the_access_token_query_parameter() {
         .unwrap();
     assert_eq!(ws.hello["user"], ada.id.as_str());
     assert_alive(&mut ws, "q").await;
-}
-
-#[actix_web::test]
-async fn an_origin_outside_the_allowed_list_is_refused_with_403_and_no_origin_is_let_in() {
-    let allowed = "https://chat.example";
-    let app = TestApp::spawn_with(Backend::Memory, |s| {
-        s.ws.allowed_origins = vec![allowed.to_owned()];
-    })
-    .await;
-    let ada = app.register("ada").await;
-    let token = Some(ada.access.as_str());
-
-    let evil = upgrade_request(&app, token, Some("https://evil.example"));
-    assert_eq!(app.ws_refused(evil).await, 403);
-    let ws = WsClient::open(upgrade_request(&app, token, Some(allowed)))
-        .await
-        .unwrap();
-    assert_eq!(ws.hello["user"], ada.id.as_str());
-    // Non-browser clients send no Origin at all.
-    let ws = WsClient::open(upgrade_request(&app, token, None))
-        .await
-        .unwrap();
-    assert_eq!(ws.hello["user"], ada.id.as_str());
 }
 
 // --- bad input ---------------------------------------------------------------
@@ -199,6 +162,37 @@ async fn a_frame_larger_than_the_limit_closes_the_connection_with_1009() {
 
     let padding = "x".repeat(5000);
     ws.send(json!({"type": "ping", "ref": padding})).await;
+    assert_eq!(close_code(ws.closed().await), 1009);
+}
+
+#[actix_web::test]
+async fn a_fragmented_message_over_the_limit_closes_with_1009() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let app = TestApp::spawn_with(Backend::Memory, |s| s.ws.max_frame_bytes = 4096).await;
+    let ada = app.register("ada").await;
+    let mut ws = app.ws(&ada).await;
+    let fragment = |opcode, fin| Message::Frame(Frame::message(vec![b' '; 2000], opcode, fin));
+    // Fragments joining to under the limit are one message, answered as one.
+    let ping = br#"{"type":"ping","ref":"small"}"#.to_vec();
+    ws.send_raw(Message::Frame(Frame::message(
+        ping,
+        OpCode::Data(Data::Text),
+        false,
+    )))
+    .await;
+    ws.send_raw(fragment(OpCode::Data(Data::Continue), true))
+        .await;
+    assert_eq!(ws.next().await["ref"], "small");
+
+    // Each fragment is small; together they pass the limit.
+    ws.send_raw(fragment(OpCode::Data(Data::Text), false)).await;
+    for _ in 0..3 {
+        ws.send_raw(fragment(OpCode::Data(Data::Continue), false))
+            .await;
+    }
+    ws.send_raw(fragment(OpCode::Data(Data::Continue), true))
+        .await;
     assert_eq!(close_code(ws.closed().await), 1009);
 }
 

@@ -1,0 +1,51 @@
+//! `POST /api/v1/ws-ticket`: a single-use ticket for `GET /ws?ticket=`, so
+//! a browser opens its WebSocket without putting the access token in the
+//! URL (see [`crate::ws::ticket`]).
+
+use crate::auth::{AuthUser, Claims};
+use crate::error::{ApiError, Code};
+use crate::http::AppState;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ws-ticket", web::post().to(issue));
+}
+
+/// A WebSocket ticket.
+#[derive(Serialize, ToSchema)]
+pub struct TicketResponse {
+    /// Opens one WebSocket as `GET /ws?ticket=...` within `expires_in` seconds.
+    pub ticket: String,
+    /// Seconds the ticket stays valid (30).
+    pub expires_in: u64,
+}
+
+#[utoipa::path(post, path = "/api/v1/ws-ticket", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, body = TicketResponse, description = "a ticket for `GET /ws?ticket=`, valid once for 30 s on any instance"),
+        (status = 401, body = crate::error::Problem),
+        (status = 429, body = crate::error::Problem),
+    ))]
+pub async fn issue(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    _caller: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let claims =
+        req.extensions().get::<Claims>().cloned().ok_or_else(|| {
+            ApiError::unauthorized("send an access token as `Authorization: Bearer`")
+        })?;
+    let ticket = state.tickets.issue(&claims).await.map_err(|full| {
+        let mut e = ApiError::new(Code::Unavailable, full.to_string());
+        e.retry_after_s = Some(1);
+        e
+    })?;
+    Ok(
+        crate::http::auth::no_store(HttpResponse::Ok()).json(TicketResponse {
+            ticket,
+            expires_in: crate::ws::ticket::TTL.as_secs(),
+        }),
+    )
+}
