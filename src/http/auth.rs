@@ -44,6 +44,39 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
+impl RegisterRequest {
+    /// The new account's username, address and password.
+    pub fn parse(&self) -> Result<(Username, Email, Password), ApiError> {
+        let mut fields = Fields::default();
+        let username = fields.check("username", Username::parse(&self.username));
+        let email = fields.check("email", Email::parse(&self.email));
+        let pass = fields.check("password", Password::parse(&self.password));
+        fields.finish((username, email, pass))
+    }
+}
+
+/// Whom a login names: looked up as given, never validated (a refused
+/// lookup and a wrong password must look the same).
+#[derive(Debug, PartialEq, Eq)]
+pub enum LoginName {
+    Username(String),
+    /// Lower-cased, as addresses are stored.
+    Email(String),
+}
+
+impl LoginRequest {
+    /// The account the login names; `username` wins when both are sent.
+    pub fn name(&self) -> Result<LoginName, ApiError> {
+        match (&self.username, &self.email) {
+            (Some(name), _) => Ok(LoginName::Username(name.trim().to_owned())),
+            (None, Some(email)) => Ok(LoginName::Email(email.trim().to_lowercase())),
+            (None, None) => Err(ApiError::bad_request(
+                "send `username` or `email` with `password`",
+            )),
+        }
+    }
+}
+
 /// A token pair, with the user it belongs to.
 #[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
@@ -65,11 +98,7 @@ pub async fn register(
     state: web::Data<AppState>,
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::default();
-    let username = fields.check("username", Username::parse(&body.username));
-    let email = fields.check("email", Email::parse(&body.email));
-    let pass = fields.check("password", Password::parse(&body.password));
-    let (username, email, pass) = fields.finish((username, email, pass))?;
+    let (username, email, pass) = body.parse()?;
     let password_hash = password::hash(pass).await?;
     let user = state
         .store
@@ -92,19 +121,9 @@ pub async fn login(
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let user = match (&body.username, &body.email) {
-        (Some(name), _) => state.store.user_by_username(name.trim()).await?,
-        (None, Some(email)) => {
-            state
-                .store
-                .user_by_email(&email.trim().to_lowercase())
-                .await?
-        }
-        (None, None) => {
-            return Err(ApiError::bad_request(
-                "send `username` or `email` with `password`",
-            ));
-        }
+    let user = match body.name()? {
+        LoginName::Username(name) => state.store.user_by_username(&name).await?,
+        LoginName::Email(email) => state.store.user_by_email(&email).await?,
     };
     let stored = match &user {
         Some(u) => state.store.password_hash(u.id).await?,

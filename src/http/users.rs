@@ -60,6 +60,33 @@ pub struct ProfileUpdate {
     pub bio: Option<String>,
 }
 
+impl ProfileUpdate {
+    /// The fields to change; absent ones stay as they are.
+    pub fn parse(self) -> Result<ProfilePatch, ApiError> {
+        let mut fields = Fields::default();
+        let display_name = self
+            .display_name
+            .as_deref()
+            .map(|d| fields.check("display_name", DisplayName::parse(d)));
+        let bio = self.bio.map(|b| {
+            let ok = b.chars().count() <= 500;
+            fields.check(
+                "bio",
+                if ok {
+                    Ok(b)
+                } else {
+                    Err("must be at most 500 characters")
+                },
+            )
+        });
+        fields.finish(Some(()))?;
+        Ok(ProfilePatch {
+            display_name: display_name.flatten(),
+            bio: bio.flatten(),
+        })
+    }
+}
+
 /// Parses a user id from the path.
 pub fn parse_user_id(raw: &str) -> Result<UserId, ApiError> {
     let mut fields = Fields::default();
@@ -86,28 +113,7 @@ pub async fn update_me(
     caller: AuthUser,
     body: web::Json<ProfileUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    let mut fields = Fields::default();
-    let display_name = body
-        .display_name
-        .as_deref()
-        .map(|d| fields.check("display_name", DisplayName::parse(d)));
-    let bio = body.bio.map(|b| {
-        let ok = b.chars().count() <= 500;
-        fields.check(
-            "bio",
-            if ok {
-                Ok(b)
-            } else {
-                Err("must be at most 500 characters")
-            },
-        )
-    });
-    fields.finish(Some(()))?;
-    let patch = ProfilePatch {
-        display_name: display_name.flatten(),
-        bio: bio.flatten(),
-    };
+    let patch = body.into_inner().parse()?;
     let user = state.store.update_profile(caller.id, patch).await?;
     state.cache.user_changed(caller.id).await;
     Ok(HttpResponse::Ok().json(UserBody::private(&user)))
