@@ -401,17 +401,31 @@ impl Settings {
             .iter()
             .find(|(k, _)| k == "PARLEY_CONFIG")
             .map(|(_, v)| PathBuf::from(v));
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
-        figment = match &file {
+        let file = match &file {
             Some(path) if !path.exists() => {
                 return Err(ConfigError(format!(
                     "PARLEY_CONFIG names {}, which does not exist",
                     path.display()
                 )));
             }
-            Some(path) => figment.merge(Toml::file(path)),
-            None => figment.merge(Toml::file("parley.toml")),
+            Some(path) => Toml::file(path),
+            None => Toml::file("parley.toml"),
         };
+        Self::layered(file, &vars)
+    }
+
+    /// Defaults < `toml` (the text of a config file) < `vars`: what
+    /// [`Settings::from_env`] does once it has read the file, without any
+    /// I/O. The fuzz target `config` and the property tests call it.
+    pub fn from_toml_and_env(toml: &str, vars: &[(String, String)]) -> Result<Self, ConfigError> {
+        Self::layered(Toml::string(toml), vars)
+    }
+
+    fn layered(
+        file: figment::providers::Data<Toml>,
+        vars: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default())).merge(file);
         for (var, key) in ENV_VARS {
             let Some((_, raw)) = vars.iter().find(|(k, _)| k == var) else {
                 continue;
