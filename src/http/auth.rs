@@ -188,7 +188,7 @@ pub async fn logout(
 }
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
-    responses((status = 200, description = "the public keys that verify access tokens (JWKS)")))]
+    responses((status = 200, description = "the public keys that verify access tokens (JWKS)", body = Object)))]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("cache-control", "public, max-age=300"))

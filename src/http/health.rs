@@ -168,7 +168,8 @@ pub struct RedisStats {
     #[serde(flatten)]
     pub component: Component,
     /// `INFO` fields (version, role, clients, memory, hits, channels).
-    #[schema(value_type = Object)]
+    /// Null when Redis is disabled or did not answer.
+    #[schema(value_type = Option<Object>)]
     pub info: Option<serde_json::Value>,
 }
 

@@ -367,7 +367,8 @@ pub async fn add_member(
 
 #[utoipa::path(delete, path = "/api/v1/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path), ("user_id" = uuid::Uuid, Path)),
-    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
+              (status = 409, description = "the owner cannot leave the room", body = crate::error::Problem)))]
 pub async fn remove_member(
     state: web::Data<AppState>,
     caller: AuthUser,

@@ -95,7 +95,8 @@ pub fn parse_user_id(raw: &str) -> Result<UserId, ApiError> {
 }
 
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = UserBody), (status = 401, body = crate::error::Problem)))]
+    responses((status = 200, body = UserBody),
+              (status = 404, description = "the account no longer exists", body = crate::error::Problem)))]
 pub async fn me(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
     let user = state
         .cache
@@ -107,7 +108,8 @@ pub async fn me(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResp
 
 #[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
     request_body = ProfileUpdate,
-    responses((status = 200, body = UserBody), (status = 400, body = crate::error::Problem)))]
+    responses((status = 200, body = UserBody),
+              (status = 404, description = "the account no longer exists", body = crate::error::Problem)))]
 pub async fn update_me(
     state: web::Data<AppState>,
     caller: AuthUser,
