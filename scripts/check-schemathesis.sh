@@ -80,8 +80,9 @@ token=$(curl -sS --fail-with-body -H 'content-type: application/json' \
 
 # /admin/drain lives on the admin listener (the public one answers 404), and
 # calling it there would stop the server under test.
+# From the scratch directory: schemathesis leaves its state (.schemathesis/) in the working directory.
 rc=0
-"$VENV/bin/schemathesis" run "http://$addr/openapi.json" \
+(cd "$work" && "$VENV/bin/schemathesis" run "http://$addr/openapi.json" \
     --header "Authorization: Bearer $token" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --exclude-path /admin/drain \
@@ -90,7 +91,7 @@ rc=0
     ${SCHEMATHESIS_SEED:+--seed "$SCHEMATHESIS_SEED"} \
     --workers 2 --request-timeout 10 \
     --suppress-health-check all \
-    --report junit --report-dir "$work/report" || rc=$?
+    --report junit --report-dir "$work/report") || rc=$?
 if ((rc != 0)); then
     log "parley's log (last 30 lines):"
     tail -n 30 "$work/parley.log" >&2
