@@ -442,7 +442,7 @@ impl Settings {
         if self.http.max_body_bytes < 1024 {
             return fail("PARLEY_MAX_BODY_BYTES", "must be at least 1024");
         }
-        if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
+        if log_filter(&self.log.filter).is_err() {
             return fail(
                 "PARLEY_LOG",
                 "must be a tracing filter such as `info` or `parley=debug,info`",
@@ -503,6 +503,18 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// Parses `PARLEY_LOG` as the subscriber uses it. Field values are matched
+/// as plain text, never compiled as regexes: a value's regex becomes a DFA
+/// whose size can explode (the `config` fuzz target found a 120-byte filter
+/// that took 11 s to parse), and no parley span field needs one.
+pub fn log_filter(
+    filter: &str,
+) -> Result<tracing_subscriber::EnvFilter, tracing_subscriber::filter::ParseError> {
+    tracing_subscriber::EnvFilter::builder()
+        .with_regex(false)
+        .parse(filter)
 }
 
 /// Turns a raw variable into a typed figment value: lists split on commas,

@@ -369,6 +369,23 @@ mod tests {
         }
     }
 
+    /// Found by the `config` target (a libFuzzer timeout, 11 s): a field
+    /// value regex in `PARLEY_LOG` compiled to an exploding DFA. Field
+    /// values are plain text now (`config::log_filter`).
+    #[test]
+    fn a_log_filter_with_a_pathological_field_regex_parses_at_once() {
+        use base64::Engine;
+        let input = base64::engine::general_purpose::STANDARD
+            .decode("CiUlClBBUkxFWV9MT0c9cGFybGV5W3tuYW1lPX4iYQAuLi4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLi4uLj4uLi4uLi4uLi4uLgAAAAAAAGoAAAAAAAAAAAAAAAAAAAAuKmVhAHIAaiJ9XT1kZWJ1Z10=")
+            .unwrap();
+        let started = std::time::Instant::now();
+        config(&input);
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+        // A regex-looking value is text, and still a valid filter.
+        assert!(crate::config::log_filter(r#"parley[{name=~"a.*"}]=debug"#).is_ok());
+    }
+
     /// The entry points reach the parsers' success paths too: good input
     /// of each kind is accepted by the very functions they call.
     #[test]
