@@ -185,8 +185,9 @@ pub enum LogFormat {
 pub struct LogSettings {
     /// `PARLEY_LOG_FORMAT`: `pretty` or `json`; default `pretty` on a terminal, `json` otherwise.
     pub format: Option<LogFormat>,
-    /// `PARLEY_LOG`: a tracing filter such as `info` or `parley=debug,info`;
-    /// one that does not parse falls back to `info`. Default: `info`.
+    /// `PARLEY_LOG`: a tracing filter such as `info` or `parley=debug,info`
+    /// (span field values match as text, see [`log_filter`]); one that does
+    /// not parse falls back to `info`. Default: `info`.
     pub filter: String,
     /// `PARLEY_LOG_SAMPLE_SUCCESS`: log one in this many successful (below
     /// 400) request lines; 1 logs every one. Failures are always logged.
