@@ -128,3 +128,4 @@ timed "browser e2e" bash scripts/test-browser.sh
 timed "deploy checks" bash scripts/check-deploy.sh
 timed "k6 smoke" bash scripts/check-k6.sh
 timed "backup round trip" bash scripts/test-backup.sh
+timed "schemathesis" bash scripts/check-schemathesis.sh

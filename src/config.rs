@@ -247,8 +247,9 @@ pub enum LogFormat {
 pub struct LogSettings {
     /// `PARLEY_LOG_FORMAT`: `pretty` or `json`; default `pretty` on a terminal, `json` otherwise.
     pub format: Option<LogFormat>,
-    /// `PARLEY_LOG`: a tracing filter such as `info` or `parley=debug,info`;
-    /// one that does not parse falls back to `info`. Default: `info`.
+    /// `PARLEY_LOG`: a tracing filter such as `info` or `parley=debug,info`
+    /// (span field values match as text, see [`log_filter`]); one that does
+    /// not parse falls back to `info`. Default: `info`.
     pub filter: String,
     /// `PARLEY_LOG_SAMPLE_SUCCESS`: log one in this many successful (below
     /// 400) request lines; 1 logs every one. Failures are always logged.
@@ -489,17 +490,31 @@ impl Settings {
             .iter()
             .find(|(k, _)| k == "PARLEY_CONFIG")
             .map(|(_, v)| PathBuf::from(v));
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
-        figment = match &file {
+        let file = match &file {
             Some(path) if !path.exists() => {
                 return Err(ConfigError(format!(
                     "PARLEY_CONFIG names {}, which does not exist",
                     path.display()
                 )));
             }
-            Some(path) => figment.merge(Toml::file(path)),
-            None => figment.merge(Toml::file("parley.toml")),
+            Some(path) => Toml::file(path),
+            None => Toml::file("parley.toml"),
         };
+        Self::layered(file, &vars)
+    }
+
+    /// Defaults < `toml` (the text of a config file) < `vars`: what
+    /// [`Settings::from_env`] does once it has read the file, without any
+    /// I/O. The fuzz target `config` and the property tests call it.
+    pub fn from_toml_and_env(toml: &str, vars: &[(String, String)]) -> Result<Self, ConfigError> {
+        Self::layered(Toml::string(toml), vars)
+    }
+
+    fn layered(
+        file: figment::providers::Data<Toml>,
+        vars: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default())).merge(file);
         for (var, key) in ENV_VARS {
             let Some((_, raw)) = vars.iter().find(|(k, _)| k == var) else {
                 continue;
@@ -522,7 +537,7 @@ impl Settings {
                 "must be 0 (the kernel's choice) or at least 4096",
             );
         }
-        if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
+        if log_filter(&self.log.filter).is_err() {
             return fail(
                 "PARLEY_LOG",
                 "must be a tracing filter such as `info` or `parley=debug,info`",
@@ -623,6 +638,18 @@ fn is_origin(origin: &str) -> bool {
     matches!(scheme, "http" | "https")
         && !authority.is_empty()
         && !authority.contains(['/', '?', '#', ' ', '@'])
+}
+
+/// Parses `PARLEY_LOG` as the subscriber uses it. Field values are matched
+/// as plain text, never compiled as regexes: a value's regex becomes a DFA
+/// whose size can explode (the `config` fuzz target found a 120-byte filter
+/// that took 11 s to parse), and no parley span field needs one.
+pub fn log_filter(
+    filter: &str,
+) -> Result<tracing_subscriber::EnvFilter, tracing_subscriber::filter::ParseError> {
+    tracing_subscriber::EnvFilter::builder()
+        .with_regex(false)
+        .parse(filter)
 }
 
 /// Turns a raw variable into a typed figment value: lists split on commas,

@@ -22,9 +22,13 @@ pub enum Code {
     Unauthorized,
     Forbidden,
     NotFound,
+    /// HTTP only: the route exists, the method does not.
+    MethodNotAllowed,
     Conflict,
     RateLimited,
     TooLarge,
+    /// HTTP only: a body that is not `application/json`.
+    UnsupportedMediaType,
     Unavailable,
     Internal,
 }
@@ -36,9 +40,11 @@ impl Code {
             Code::Unauthorized => StatusCode::UNAUTHORIZED,
             Code::Forbidden => StatusCode::FORBIDDEN,
             Code::NotFound => StatusCode::NOT_FOUND,
+            Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::Conflict => StatusCode::CONFLICT,
             Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Code::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -51,9 +57,11 @@ impl Code {
             Code::Unauthorized => "unauthorized",
             Code::Forbidden => "forbidden",
             Code::NotFound => "not_found",
+            Code::MethodNotAllowed => "method_not_allowed",
             Code::Conflict => "conflict",
             Code::RateLimited => "rate_limited",
             Code::TooLarge => "too_large",
+            Code::UnsupportedMediaType => "unsupported_media_type",
             Code::Unavailable => "unavailable",
             Code::Internal => "internal",
         }
@@ -65,11 +73,37 @@ impl Code {
             Code::Unauthorized => "Authentication is required",
             Code::Forbidden => "Not allowed",
             Code::NotFound => "Not found",
+            Code::MethodNotAllowed => "Method not allowed",
             Code::Conflict => "Conflict",
             Code::RateLimited => "Too many requests",
             Code::TooLarge => "Request too large",
+            Code::UnsupportedMediaType => "Unsupported media type",
             Code::Unavailable => "Service unavailable",
             Code::Internal => "Internal error",
+        }
+    }
+
+    /// The code of an error response that did not come from an [`ApiError`]
+    /// (the framework's own): the one with that status, else the nearest
+    /// class, `bad_request` or `internal`.
+    pub fn for_status(status: StatusCode) -> Self {
+        const ALL: [Code; 11] = [
+            Code::BadRequest,
+            Code::Unauthorized,
+            Code::Forbidden,
+            Code::NotFound,
+            Code::MethodNotAllowed,
+            Code::Conflict,
+            Code::RateLimited,
+            Code::TooLarge,
+            Code::UnsupportedMediaType,
+            Code::Unavailable,
+            Code::Internal,
+        ];
+        match ALL.into_iter().find(|c| c.status() == status) {
+            Some(code) => code,
+            None if status.is_client_error() => Code::BadRequest,
+            None => Code::Internal,
         }
     }
 

@@ -26,6 +26,7 @@
 //! | [`http`] | one module per REST resource, health probes, OpenAPI |
 //! | [`ws`] | `GET /ws`: the wire protocol, the upgrade, one actor per connection |
 //! | [`notify`] | which events notify whom; stores, then pushes live |
+//! | `fuzz` | (tests and cargo-fuzz only) the parsers untrusted bytes reach, as fuzzing entry points |
 
 pub mod auth;
 pub mod breaker;
@@ -35,6 +36,8 @@ pub mod config;
 pub mod domain;
 pub mod drain;
 pub mod error;
+#[cfg(any(test, fuzzing))]
+pub mod fuzz;
 pub mod http;
 pub mod login_backoff;
 pub mod metrics;

@@ -238,6 +238,7 @@ fn serve(
                 from_fn(crate::drain::refuse_while_draining),
             ))
             .wrap(cors(&settings_for_cors))
+            .wrap(from_fn(http::problem::middleware))
             .wrap(security_headers())
             .wrap(from_fn(strict_transport_security))
             .wrap(from_fn(crate::metrics::middleware))

@@ -29,7 +29,8 @@ static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
 /// Installs the global subscriber. A second call (tests) is a no-op.
 pub fn init(settings: &LogSettings) {
-    let filter = EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        crate::config::log_filter(&settings.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let format = settings
         .format
         .unwrap_or(if std::io::stdout().is_terminal() {

@@ -104,7 +104,9 @@ impl JwtKeys {
         Self::from_keys(keys, settings)
     }
 
-    fn from_keys(keys: Vec<RsaPrivateKey>, settings: &AuthSettings) -> anyhow::Result<Self> {
+    /// Signs with the last of `keys`, verifies with all (tests and the
+    /// fuzz target `jwt` bring their own keys).
+    pub fn from_keys(keys: Vec<RsaPrivateKey>, settings: &AuthSettings) -> anyhow::Result<Self> {
         let mut verifying = HashMap::new();
         let mut jwks = Vec::new();
         let mut signing = None;

@@ -44,6 +44,60 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
+impl RegisterRequest {
+    /// The new account's username, address and password.
+    pub fn parse(&self) -> Result<(Username, Email, Password), ApiError> {
+        let mut fields = Fields::default();
+        let username = fields.check("username", Username::parse(&self.username));
+        let email = fields.check("email", Email::parse(&self.email));
+        let pass = fields.check(
+            "password",
+            Password::parse_new(&self.password, &[&self.username, &self.email]),
+        );
+        fields.finish((username, email, pass))
+    }
+}
+
+/// Whom a login names, parsed like registration's fields, so only text that
+/// could name an account reaches the store (a malformed name is the
+/// client's 400, and says nothing about which accounts exist).
+#[derive(Debug, PartialEq, Eq)]
+pub enum LoginName {
+    Username(Username),
+    Email(Email),
+}
+
+impl LoginName {
+    /// The login backoff's key: the identifier as sent, case-folded
+    /// (usernames are unique ignoring case; e-mails are stored lower-cased).
+    pub fn identifier(&self) -> String {
+        match self {
+            LoginName::Username(name) => format!("u:{}", name.as_str().to_lowercase()),
+            LoginName::Email(email) => format!("e:{}", email.as_str()),
+        }
+    }
+}
+
+impl LoginRequest {
+    /// The account the login names; `username` wins when both are sent.
+    pub fn name(&self) -> Result<LoginName, ApiError> {
+        let mut fields = Fields::default();
+        match (&self.username, &self.email) {
+            (Some(name), _) => {
+                let name = fields.check("username", Username::parse(name.trim()));
+                Ok(LoginName::Username(fields.finish(name)?))
+            }
+            (None, Some(email)) => {
+                let email = fields.check("email", Email::parse(email));
+                Ok(LoginName::Email(fields.finish(email)?))
+            }
+            (None, None) => Err(ApiError::bad_request(
+                "send `username` or `email` with `password`",
+            )),
+        }
+    }
+}
+
 /// A token pair, with the user it belongs to.
 #[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
@@ -65,14 +119,7 @@ pub async fn register(
     state: web::Data<AppState>,
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::default();
-    let username = fields.check("username", Username::parse(&body.username));
-    let email = fields.check("email", Email::parse(&body.email));
-    let pass = fields.check(
-        "password",
-        Password::parse_new(&body.password, &[&body.username, &body.email]),
-    );
-    let (username, email, pass) = fields.finish((username, email, pass))?;
+    let (username, email, pass) = body.parse()?;
     let password_hash = password::hash(pass).await?;
     let user = state
         .store
@@ -95,25 +142,7 @@ pub async fn login(
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    // Parsed like registration's fields, so only text that could name an
-    // account reaches the store (a malformed name is the client's 400, and
-    // says nothing about which accounts exist).
-    let mut fields = Fields::default();
-    let account = match (&body.username, &body.email) {
-        (Some(name), _) => {
-            let name = fields.check("username", Username::parse(name.trim()));
-            Account::Username(fields.finish(name)?)
-        }
-        (None, Some(email)) => {
-            let email = fields.check("email", Email::parse(email));
-            Account::Email(fields.finish(email)?)
-        }
-        (None, None) => {
-            return Err(ApiError::bad_request(
-                "send `username` or `email` with `password`",
-            ));
-        }
-    };
+    let account = body.name()?;
     // Checked before any password: a locked identifier costs no hashing.
     let identifier = account.identifier();
     if let Err(secs) = state.login_backoff.check(&identifier).await {
@@ -122,8 +151,8 @@ pub async fn login(
         return Err(err);
     }
     let user = match &account {
-        Account::Username(name) => state.store.user_by_username(name.as_str()).await?,
-        Account::Email(email) => state.store.user_by_email(email.as_str()).await?,
+        LoginName::Username(name) => state.store.user_by_username(name.as_str()).await?,
+        LoginName::Email(email) => state.store.user_by_email(email.as_str()).await?,
     };
     let stored = match &user {
         Some(u) => state.store.password_hash(u.id).await?,
@@ -198,28 +227,11 @@ pub async fn logout(
 }
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
-    responses((status = 200, description = "the public keys that verify access tokens (JWKS)")))]
+    responses((status = 200, description = "the public keys that verify access tokens (JWKS)", body = Object)))]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("cache-control", "public, max-age=300"))
         .json(state.keys.jwks())
-}
-
-/// Whom a login names.
-enum Account {
-    Username(Username),
-    Email(Email),
-}
-
-impl Account {
-    /// The backoff key: the identifier as sent, case-folded (usernames are
-    /// unique ignoring case; e-mails are stored lower-cased).
-    fn identifier(&self) -> String {
-        match self {
-            Account::Username(name) => format!("u:{}", name.as_str().to_lowercase()),
-            Account::Email(email) => format!("e:{}", email.as_str()),
-        }
-    }
 }
 
 /// A response that carries credentials: no cache, shared or private, may

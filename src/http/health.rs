@@ -198,7 +198,8 @@ pub struct RedisStats {
     #[serde(flatten)]
     pub component: Component,
     /// `INFO` fields (version, role, clients, memory, hits, channels), on
-    /// the admin listener only.
+    /// the admin listener only; absent when Redis is disabled or did not
+    /// answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub info: Option<serde_json::Value>,

@@ -15,6 +15,7 @@ pub mod notifications;
 pub mod openapi;
 pub mod page;
 pub mod posts;
+pub mod problem;
 pub mod request_id;
 pub mod rooms;
 pub mod state;
@@ -60,8 +61,9 @@ pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::not_found("route"))
 }
 
-/// Body, path and query extractors answer with `bad_request` problems that
-/// say what was wrong, instead of actix's plain-text defaults.
+/// Body, path and query extractors answer with problems that say what was
+/// wrong (`bad_request`; `too_large` and `unsupported_media_type` for the
+/// body), instead of actix's plain-text defaults.
 pub fn extractor_config(
     max_body_bytes: usize,
 ) -> (web::JsonConfig, web::PathConfig, web::QueryConfig) {
@@ -74,7 +76,8 @@ pub fn extractor_config(
                     crate::error::Code::TooLarge,
                     format!("the request body exceeds {max_body_bytes} bytes"),
                 ),
-                E::ContentType => ApiError::bad_request(
+                E::ContentType => ApiError::new(
+                    crate::error::Code::UnsupportedMediaType,
                     "send the body as JSON with `Content-Type: application/json`",
                 ),
                 E::Deserialize(e) => ApiError::bad_request(format!("invalid JSON body: {e}")),

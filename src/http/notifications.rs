@@ -54,6 +54,27 @@ pub struct NotificationsQuery {
     pub limit: Option<i64>,
 }
 
+impl NotificationsQuery {
+    /// Unread only or not, the notification to continue after, the page size.
+    pub fn parse(&self) -> Result<(bool, Option<NotificationId>, Limit), ApiError> {
+        let mut fields = Fields::default();
+        let cursor = self
+            .cursor
+            .as_deref()
+            .map(|c| fields.check("cursor", NotificationId::parse(c)));
+        let limit = fields.check("limit", Limit::parse(self.limit));
+        let limit = fields.finish(limit)?;
+        Ok((self.unread.unwrap_or(false), cursor.flatten(), limit))
+    }
+}
+
+/// Parses a notification id from the path.
+pub fn parse_notification_id(raw: &str) -> Result<NotificationId, ApiError> {
+    let mut fields = Fields::default();
+    let id = fields.check("id", NotificationId::parse(raw));
+    fields.finish(id)
+}
+
 #[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", security(("bearer" = [])),
     params(NotificationsQuery),
     responses((status = 200, description = "newest first", body = Page<NotificationResponse>)))]
@@ -62,21 +83,10 @@ pub async fn list(
     caller: AuthUser,
     query: web::Query<NotificationsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::default();
-    let cursor = query
-        .cursor
-        .as_deref()
-        .map(|c| fields.check("cursor", NotificationId::parse(c)));
-    let limit = fields.check("limit", Limit::parse(query.limit));
-    let limit = fields.finish(limit)?;
+    let (unread, cursor, limit) = query.parse()?;
     let rows = state
         .store
-        .notifications(
-            caller.id,
-            query.unread.unwrap_or(false),
-            cursor.flatten(),
-            limit.overfetch(),
-        )
+        .notifications(caller.id, unread, cursor, limit.overfetch())
         .await?;
     let rows = rows.iter().map(NotificationResponse::from).collect();
     Ok(HttpResponse::Ok().json(Page::from_overfetch(
@@ -104,9 +114,7 @@ pub async fn read_one(
     caller: AuthUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::default();
-    let id = fields.check("id", NotificationId::parse(&path));
-    let id = fields.finish(id)?;
+    let id = parse_notification_id(&path)?;
     state
         .store
         .mark_read(caller.id, id)

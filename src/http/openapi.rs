@@ -1,10 +1,23 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 document, generated from the
 //! handlers' annotations so it cannot drift from the routes (a test checks
 //! that every mounted route is listed).
+//!
+//! Handlers declare their successes and the problems only they produce
+//! (`403`, `409`, ...). The problems that come from a route's shape, the
+//! extractors and the middleware (bad body, path or query, no token, body
+//! too large or not JSON, rate limit, database down or draining) are added
+//! to every operation by [`SharedProblems`], in this one place, so a new
+//! route documents them without saying so; `scripts/check-schemathesis.sh`
+//! checks the result against the running server.
 
+use crate::http::problem::PROBLEM_JSON;
 use crate::http::{auth, health, notifications, page::Page, posts, rooms, users, ws_ticket};
 use actix_web::HttpResponse;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{
+    ContentBuilder, HeaderBuilder, Object, Ref, RefOr, Response, ResponseBuilder, Type,
+};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -25,7 +38,7 @@ use utoipa::{Modify, OpenApi};
         Page<posts::PostResponse>, Page<rooms::RoomResponse>, Page<rooms::MessageResponse>,
         Page<notifications::NotificationResponse>,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &SharedProblems),
     tags(
         (name = "auth", description = "Registration, login, token refresh and JWKS"),
         (name = "users"), (name = "posts"), (name = "rooms"), (name = "notifications"),
@@ -49,6 +62,157 @@ impl Modify for BearerAuth {
                         .build(),
                 ),
             );
+        }
+    }
+}
+
+/// The problems an operation can meet before or around its handler, by
+/// component name: (name, status, when).
+const SHARED: &[(&str, &str, &str)] = &[
+    (
+        "BadRequest",
+        "400",
+        "the body, a path parameter or the query is invalid; `errors` names each bad field",
+    ),
+    (
+        "Unauthorized",
+        "401",
+        "no access token, or an invalid or expired one",
+    ),
+    (
+        "NotFound",
+        "404",
+        "no such resource (or no route for this path)",
+    ),
+    (
+        "TooLarge",
+        "413",
+        "the body exceeds `PARLEY_MAX_BODY_BYTES`",
+    ),
+    (
+        "UnsupportedMediaType",
+        "415",
+        "the body is not sent as `Content-Type: application/json`",
+    ),
+    (
+        "RateLimited",
+        "429",
+        "a rate limit was exceeded; retry after `Retry-After` seconds",
+    ),
+    (
+        "Unavailable",
+        "503",
+        "the database is unavailable or the instance is draining; retry after `Retry-After` seconds",
+    ),
+];
+
+/// Adds the shared problem responses (see the module doc) and makes every
+/// `Problem` body `application/problem+json`.
+struct SharedProblems;
+
+impl Modify for SharedProblems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, _, description) in SHARED {
+            components
+                .responses
+                .insert((*name).to_owned(), RefOr::T(problem_response(description)));
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for response in operation.responses.responses.values_mut() {
+                    if let RefOr::T(response) = response {
+                        serve_problems_as_problem_json(response);
+                    }
+                }
+                for name in shared_problems(path, operation) {
+                    let Some((_, status, _)) = SHARED.iter().find(|(n, ..)| *n == name) else {
+                        continue;
+                    };
+                    operation
+                        .responses
+                        .responses
+                        .entry((*status).to_owned())
+                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+                }
+            }
+        }
+    }
+}
+
+/// Which of [`SHARED`] `operation` on `path` can answer, from its shape.
+fn shared_problems(path: &str, operation: &Operation) -> Vec<&'static str> {
+    let params = operation.parameters.as_deref().unwrap_or_default();
+    let in_path = params
+        .iter()
+        .any(|p| matches!(p.parameter_in, ParameterIn::Path));
+    let in_query = params
+        .iter()
+        .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+    let body = operation.request_body.is_some();
+    let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+    // The drain gate spares the probes; the admin listener has none.
+    let probe = path.starts_with("/health") || path == "/readyz";
+    let admin = path.starts_with("/admin/");
+    let mut names = Vec::new();
+    if body || in_path || in_query {
+        names.push("BadRequest");
+    }
+    if secured {
+        names.push("Unauthorized");
+    }
+    if in_path {
+        names.push("NotFound");
+    }
+    if body {
+        names.extend(["TooLarge", "UnsupportedMediaType"]);
+    }
+    if path.starts_with("/api/v1/") {
+        names.push("RateLimited");
+    }
+    if !probe && !admin {
+        names.push("Unavailable");
+    }
+    names
+}
+
+/// A problem response with `Retry-After` where the problem has one.
+fn problem_response(description: &str) -> Response {
+    let content = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("Problem")))
+        .build();
+    let mut response = ResponseBuilder::new()
+        .description(description)
+        .content(PROBLEM_JSON, content);
+    if description.contains("Retry-After") {
+        let seconds = HeaderBuilder::new()
+            .schema(Object::with_type(Type::Integer))
+            .description(Some("seconds to wait before retrying"))
+            .build();
+        response = response.header("Retry-After", seconds);
+    }
+    response.build()
+}
+
+/// Handlers declare `body = Problem`; the media type they send is problem+json.
+fn serve_problems_as_problem_json(response: &mut Response) {
+    let problem = Ref::from_schema_name("Problem");
+    let is_problem =
+        |c: &utoipa::openapi::Content| matches!(&c.schema, Some(RefOr::Ref(r)) if *r == problem);
+    if let Some(content) = response.content.shift_remove("application/json") {
+        if is_problem(&content) {
+            response.content.insert(PROBLEM_JSON.to_owned(), content);
+        } else {
+            response
+                .content
+                .insert("application/json".to_owned(), content);
         }
     }
 }

@@ -52,10 +52,34 @@ pub struct FeedQuery {
     pub limit: Option<i64>,
 }
 
-fn parse_post_id(raw: &str) -> Result<PostId, ApiError> {
+/// Parses a post id from the path.
+pub fn parse_post_id(raw: &str) -> Result<PostId, ApiError> {
     let mut fields = Fields::default();
     let id = fields.check("id", PostId::parse(raw));
     fields.finish(id)
+}
+
+impl CreatePost {
+    /// The post's text.
+    pub fn parse(&self) -> Result<PostBody, ApiError> {
+        let mut fields = Fields::default();
+        let text = fields.check("body", PostBody::parse(&self.body));
+        fields.finish(text)
+    }
+}
+
+impl FeedQuery {
+    /// The post to continue after (a post id) and the page size.
+    pub fn parse(&self) -> Result<(Option<PostId>, Limit), ApiError> {
+        let mut fields = Fields::default();
+        let cursor = self
+            .cursor
+            .as_deref()
+            .map(|c| fields.check("cursor", PostId::parse(c)));
+        let limit = fields.check("limit", Limit::parse(self.limit));
+        let limit = fields.finish(limit)?;
+        Ok((cursor.flatten(), limit))
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/posts", tag = "posts", security(("bearer" = [])),
@@ -66,9 +90,7 @@ pub async fn create(
     caller: AuthUser,
     body: web::Json<CreatePost>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::default();
-    let text = fields.check("body", PostBody::parse(&body.body));
-    let text = fields.finish(text)?;
+    let text = body.parse()?;
     let post = state
         .store
         .create_post(NewPost {
@@ -141,14 +163,7 @@ pub async fn feed(
     caller: AuthUser,
     query: web::Query<FeedQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::default();
-    let cursor = query
-        .cursor
-        .as_deref()
-        .map(|c| fields.check("cursor", PostId::parse(c)));
-    let limit = fields.check("limit", Limit::parse(query.limit));
-    let limit = fields.finish(limit)?;
-    let cursor = cursor.flatten();
+    let (cursor, limit) = query.parse()?;
     // The first page at the default size is what clients load most.
     let posts = if cursor.is_none() && limit.get() == Limit::DEFAULT {
         state

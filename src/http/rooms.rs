@@ -156,10 +156,78 @@ pub struct HistoryQuery {
     pub limit: Option<i64>,
 }
 
-fn parse_room_id(raw: &str) -> Result<RoomId, ApiError> {
+/// Parses a room id from the path.
+pub fn parse_room_id(raw: &str) -> Result<RoomId, ApiError> {
     let mut fields = Fields::default();
     let id = fields.check("id", RoomId::parse(raw));
     fields.finish(id)
+}
+
+impl CreateRoom {
+    /// The room's name and kind, or a `bad_request` naming each bad field.
+    pub fn parse(&self) -> Result<(RoomName, RoomKind), ApiError> {
+        let mut fields = Fields::default();
+        let name = fields.check("name", RoomName::parse(&self.name));
+        let kind = fields.check("kind", RoomKind::parse(&self.kind));
+        fields.finish((name, kind))
+    }
+}
+
+impl AddMember {
+    /// The user to add and their role (`member` unless `admin` is asked for).
+    pub fn parse(&self) -> Result<(UserId, RoomRole), ApiError> {
+        let mut fields = Fields::default();
+        let user = fields.check("user_id", UserId::parse(&self.user_id));
+        let role = fields.check(
+            "role",
+            match self.role.as_deref() {
+                None | Some("member") => Ok(RoomRole::Member),
+                Some("admin") => Ok(RoomRole::Admin),
+                Some(_) => Err("must be \"member\" or \"admin\""),
+            },
+        );
+        fields.finish((user, role))
+    }
+}
+
+impl PostMessage {
+    /// The body and idempotency key, as a WebSocket `publish` checks them.
+    pub fn parse(&self) -> Result<(MessageBody, ClientId), ApiError> {
+        let mut fields = Fields::default();
+        let text = fields.check("body", MessageBody::parse(&self.body));
+        let client_id = fields.check("client_id", ClientId::parse(&self.client_id));
+        fields.finish((text, client_id))
+    }
+}
+
+impl ListQuery {
+    /// The room to list after (a room id) and the page size.
+    pub fn parse(&self) -> Result<(Option<RoomId>, Limit), ApiError> {
+        let mut fields = Fields::default();
+        let cursor = self
+            .cursor
+            .as_deref()
+            .map(|c| fields.check("cursor", RoomId::parse(c)));
+        let limit = fields.check("limit", Limit::parse(self.limit));
+        let limit = fields.finish(limit)?;
+        Ok((cursor.flatten(), limit))
+    }
+}
+
+impl HistoryQuery {
+    /// `after_seq`, `before_seq` and the page size.
+    pub fn parse(&self) -> Result<(Option<Seq>, Option<Seq>, Limit), ApiError> {
+        let mut fields = Fields::default();
+        let after = self
+            .after_seq
+            .map(|s| fields.check("after_seq", Seq::parse(s)));
+        let before = self
+            .before_seq
+            .map(|s| fields.check("before_seq", Seq::parse(s)));
+        let limit = fields.check("limit", Limit::parse(self.limit));
+        let limit = fields.finish(limit)?;
+        Ok((after.flatten(), before.flatten(), limit))
+    }
 }
 
 /// Whether `user` may read and write `room`: every signed-in user for public
@@ -208,10 +276,7 @@ pub async fn create(
     caller: AuthUser,
     body: web::Json<CreateRoom>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::default();
-    let name = fields.check("name", RoomName::parse(&body.name));
-    let kind = fields.check("kind", RoomKind::parse(&body.kind));
-    let (name, kind) = fields.finish((name, kind))?;
+    let (name, kind) = body.parse()?;
     let room = state.store.create_room(caller.id, name, kind).await?;
     Ok(HttpResponse::Created().json(RoomResponse::from(&room)))
 }
@@ -224,16 +289,10 @@ pub async fn list(
     caller: AuthUser,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::default();
-    let cursor = query
-        .cursor
-        .as_deref()
-        .map(|c| fields.check("cursor", RoomId::parse(c)));
-    let limit = fields.check("limit", Limit::parse(query.limit));
-    let limit = fields.finish(limit)?;
+    let (cursor, limit) = query.parse()?;
     let rooms = state
         .store
-        .rooms_visible_to(caller.id, cursor.flatten(), limit.overfetch())
+        .rooms_visible_to(caller.id, cursor, limit.overfetch())
         .await?;
     let rows = rooms.iter().map(RoomResponse::from).collect();
     Ok(HttpResponse::Ok().json(Page::from_overfetch(
@@ -272,17 +331,7 @@ pub async fn add_member(
     body: web::Json<AddMember>,
 ) -> Result<HttpResponse, ApiError> {
     let room_id = parse_room_id(&path)?;
-    let mut fields = Fields::default();
-    let user = fields.check("user_id", UserId::parse(&body.user_id));
-    let role = fields.check(
-        "role",
-        match body.role.as_deref() {
-            None | Some("member") => Ok(RoomRole::Member),
-            Some("admin") => Ok(RoomRole::Admin),
-            Some(_) => Err("must be \"member\" or \"admin\""),
-        },
-    );
-    let (user, role) = fields.finish((user, role))?;
+    let (user, role) = body.parse()?;
     let room = state
         .store
         .room(room_id)
@@ -309,7 +358,8 @@ pub async fn add_member(
 
 #[utoipa::path(delete, path = "/api/v1/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path), ("user_id" = uuid::Uuid, Path)),
-    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
+              (status = 409, description = "the owner cannot leave the room", body = crate::error::Problem)))]
 pub async fn remove_member(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -378,16 +428,7 @@ pub async fn history(
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_room_id(&path)?;
-    let mut fields = Fields::default();
-    let after = query
-        .after_seq
-        .map(|s| fields.check("after_seq", Seq::parse(s)));
-    let before = query
-        .before_seq
-        .map(|s| fields.check("before_seq", Seq::parse(s)));
-    let limit = fields.check("limit", Limit::parse(query.limit));
-    let limit = fields.finish(limit)?;
-    let (after, before) = (after.flatten(), before.flatten());
+    let (after, before, limit) = query.parse()?;
     readable_room(&state, id, caller.id).await?;
     let page = match after {
         Some(after) => {
@@ -434,10 +475,7 @@ pub async fn post_message(
     body: web::Json<PostMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_room_id(&path)?;
-    let mut fields = Fields::default();
-    let text = fields.check("body", MessageBody::parse(&body.body));
-    let client_id = fields.check("client_id", ClientId::parse(&body.client_id));
-    let (text, client_id) = fields.finish((text, client_id))?;
+    let (text, client_id) = body.parse()?;
     let (room, _) = readable_room(&state, id, caller.id).await?;
     // Through the room's writer, like a WebSocket publish: group commit,
     // then delivery to live subscribers in `seq` order.

@@ -60,6 +60,26 @@ pub struct ProfileUpdate {
     pub bio: Option<String>,
 }
 
+impl ProfileUpdate {
+    /// The fields to change; absent ones stay as they are.
+    pub fn parse(self) -> Result<ProfilePatch, ApiError> {
+        let mut fields = Fields::default();
+        let display_name = self
+            .display_name
+            .as_deref()
+            .map(|d| fields.check("display_name", DisplayName::parse(d)));
+        let bio = self
+            .bio
+            .as_deref()
+            .map(|b| fields.check("bio", Bio::parse(b).map(Bio::into_string)));
+        fields.finish(Some(()))?;
+        Ok(ProfilePatch {
+            display_name: display_name.flatten(),
+            bio: bio.flatten(),
+        })
+    }
+}
+
 /// Parses a user id from the path.
 pub fn parse_user_id(raw: &str) -> Result<UserId, ApiError> {
     let mut fields = Fields::default();
@@ -68,7 +88,8 @@ pub fn parse_user_id(raw: &str) -> Result<UserId, ApiError> {
 }
 
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = UserBody), (status = 401, body = crate::error::Problem)))]
+    responses((status = 200, body = UserBody),
+              (status = 404, description = "the account no longer exists", body = crate::error::Problem)))]
 pub async fn me(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
     let user = state
         .cache
@@ -80,27 +101,14 @@ pub async fn me(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResp
 
 #[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
     request_body = ProfileUpdate,
-    responses((status = 200, body = UserBody), (status = 400, body = crate::error::Problem)))]
+    responses((status = 200, body = UserBody),
+              (status = 404, description = "the account no longer exists", body = crate::error::Problem)))]
 pub async fn update_me(
     state: web::Data<AppState>,
     caller: AuthUser,
     body: web::Json<ProfileUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    let mut fields = Fields::default();
-    let display_name = body
-        .display_name
-        .as_deref()
-        .map(|d| fields.check("display_name", DisplayName::parse(d)));
-    let bio = body
-        .bio
-        .as_deref()
-        .map(|b| fields.check("bio", Bio::parse(b).map(Bio::into_string)));
-    fields.finish(Some(()))?;
-    let patch = ProfilePatch {
-        display_name: display_name.flatten(),
-        bio: bio.flatten(),
-    };
+    let patch = body.into_inner().parse()?;
     let user = state.store.update_profile(caller.id, patch).await?;
     state.cache.user_changed(caller.id).await;
     Ok(HttpResponse::Ok().json(UserBody::private(&user)))

@@ -96,3 +96,59 @@ fn api_reference_describes_every_websocket_frame_type() {
         "docs/api.md needs an example frame with each of: {missing:?}"
     );
 }
+
+/// Every problem the server can answer is in the document, as
+/// `application/problem+json`: the ones from a route's shape (extractors,
+/// authentication, rate limits, the drain) as well as the handlers' own.
+/// `scripts/check-schemathesis.sh` checks the same against a live server.
+#[test]
+fn openapi_lists_every_problem_as_problem_json() {
+    let openapi = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
+    let shared = &openapi["components"]["responses"];
+    let mut wrong = Vec::new();
+    for (path, item) in openapi["paths"].as_object().expect("paths") {
+        for method in HTTP_METHODS.iter().filter(|m| item.get(**m).is_some()) {
+            let op = &item[*method];
+            let route = format!("{} {path}", method.to_uppercase());
+            let responses = op["responses"].as_object().expect("responses");
+            let mut expected = Vec::new();
+            if path.starts_with("/api/v1/") {
+                expected.extend(["429", "503"]);
+            }
+            if op
+                .get("security")
+                .is_some_and(|s| s.as_array().is_some_and(|a| !a.is_empty()))
+            {
+                expected.push("401");
+            }
+            if op.get("requestBody").is_some() {
+                expected.extend(["400", "413", "415"]);
+            }
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            if params.iter().any(|p| p["in"] == "path") {
+                expected.extend(["400", "404"]);
+            }
+            for status in expected {
+                if !responses.contains_key(status) {
+                    wrong.push(format!("{route}: no {status}"));
+                }
+            }
+            for (status, response) in responses {
+                let response = match response["$ref"].as_str() {
+                    Some(r) => &shared[r.trim_start_matches("#/components/responses/")],
+                    None => response,
+                };
+                let problem = response["content"]["application/problem+json"]["schema"]["$ref"]
+                    == "#/components/schemas/Problem";
+                let plain_problem = response["content"]["application/json"]["schema"]["$ref"]
+                    == "#/components/schemas/Problem";
+                // Readiness and startup answer 503 with their own JSON body.
+                let health = path.starts_with("/health") || path == "/readyz";
+                if plain_problem || (status.as_str() >= "400" && !health && !problem) {
+                    wrong.push(format!("{route}: {status} is not a problem+json Problem"));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}

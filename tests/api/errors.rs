@@ -35,7 +35,12 @@ async fn malformed_json_wrong_content_type_and_oversized_bodies_get_clear_errors
     let res = post("body=x".into(), "application/x-www-form-urlencoded")
         .await
         .unwrap();
-    let body = assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    let body = assert_problem(
+        res,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
     assert!(
         body["detail"].as_str().unwrap().contains("Content-Type"),
         "{body}"
@@ -49,6 +54,19 @@ async fn malformed_json_wrong_content_type_and_oversized_bodies_get_clear_errors
     assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
     let res = app.client.get(app.url("/nowhere")).send().await.unwrap();
     assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+
+    // A known path with another method (the scope's default service answers
+    // for it), and a path parameter that is not an id.
+    let res = app
+        .client
+        .put(app.url("/api/v1/posts"))
+        .bearer_auth(&user.access)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = app.get("/api/v1/posts/not-an-id", &user.access).await;
+    assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
 
     // Nothing was stored by any of it.
     let feed: serde_json::Value = app
