@@ -372,7 +372,7 @@ mod tests {
         }
     }
 
-    /// Found by the `config` target (a libFuzzer timeout, 11 s): a field
+    /// Found by the `config` target (a libFuzzer timeout: over 10 s): a field
     /// value regex in `PARLEY_LOG` compiled to an exploding DFA. Field
     /// values are plain text now (`config::log_filter`).
     #[test]
