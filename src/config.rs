@@ -643,7 +643,7 @@ fn is_origin(origin: &str) -> bool {
 /// Parses `PARLEY_LOG` as the subscriber uses it. Field values are matched
 /// as plain text, never compiled as regexes: a value's regex becomes a DFA
 /// whose size can explode (the `config` fuzz target found a 120-byte filter
-/// that took 11 s to parse), and no parley span field needs one.
+/// that took more than 10 s to parse), and no parley span field needs one.
 pub fn log_filter(
     filter: &str,
 ) -> Result<tracing_subscriber::EnvFilter, tracing_subscriber::filter::ParseError> {

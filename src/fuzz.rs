@@ -156,11 +156,14 @@ pub fn config(data: &[u8]) {
 }
 
 /// The key pair the JWT entry point verifies with, made once per process.
+/// 1024 bits, not production's 2048: the parsing is the same, and signing
+/// (two in three inputs at 2048 bits, under the fuzzer's instrumentation)
+/// held a first run to 20 executions a second.
 fn keys() -> Option<&'static (JwtKeys, jsonwebtoken::EncodingKey, String)> {
     static KEYS: OnceLock<Option<(JwtKeys, jsonwebtoken::EncodingKey, String)>> = OnceLock::new();
     KEYS.get_or_init(|| {
         use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).ok()?;
+        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 1024).ok()?;
         let pem = key.to_pkcs8_pem(LineEnding::LF).ok()?;
         let signing = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).ok()?;
         let keys = JwtKeys::from_keys(vec![key], &AuthSettings::default()).ok()?;
@@ -171,9 +174,9 @@ fn keys() -> Option<&'static (JwtKeys, jsonwebtoken::EncodingKey, String)> {
 }
 
 /// An access token. The first byte picks the mode: a raw token string
-/// (`decode_header`, then the full verification); arbitrary claims JSON
-/// under a good header and a real signature; or an arbitrary header JSON
-/// over good claims, signed. Signed modes reach the claims parsing that a
+/// (`decode_header`, then the full verification; half the inputs);
+/// arbitrary claims JSON under a good header and a real signature; or an
+/// arbitrary header JSON over good claims, signed. Signed modes reach the claims parsing that a
 /// forged signature never gets to.
 pub fn jwt(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
@@ -182,15 +185,15 @@ pub fn jwt(data: &[u8]) {
     let Some((keys, _, kid)) = keys() else {
         panic!("could not make the fuzzing key");
     };
-    let token = match mode % 3 {
-        0 => {
+    let token = match mode % 4 {
+        0 | 1 => {
             let Ok(token) = std::str::from_utf8(rest) else {
                 return;
             };
             let _ = jsonwebtoken::decode_header(token);
             Some(token.to_owned())
         }
-        1 => {
+        2 => {
             let header = format!(r#"{{"alg":"RS256","typ":"JWT","kid":"{kid}"}}"#);
             signed(header.as_bytes(), rest)
         }
@@ -369,7 +372,7 @@ mod tests {
         }
     }
 
-    /// Found by the `config` target (a libFuzzer timeout, 11 s): a field
+    /// Found by the `config` target (a libFuzzer timeout: over 10 s): a field
     /// value regex in `PARLEY_LOG` compiled to an exploding DFA. Field
     /// values are plain text now (`config::log_filter`).
     #[test]
@@ -419,6 +422,6 @@ mod tests {
         let header = format!(r#"{{"alg":"RS256","typ":"JWT","kid":"{kid}"}}"#);
         let token = signed(header.as_bytes(), good_claims().as_bytes()).unwrap();
         assert_eq!(keys.verify(&token).unwrap().name, "ada");
-        jwt(&with_selector(2, header.as_bytes()));
+        jwt(&with_selector(3, header.as_bytes()));
     }
 }
