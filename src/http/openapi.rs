@@ -31,7 +31,7 @@ use utoipa::{Modify, OpenApi};
         rooms::history, rooms::post_message,
         notifications::list, notifications::unread_count, notifications::read_one, notifications::read_all,
         health::live, health::ready, health::startup, health::version_info, health::db_stats, health::redis_stats,
-        crate::http::admin::start_drain,
+        crate::http::admin::start_drain, crate::ws::upgrade::upgrade,
     ),
     components(schemas(
         crate::error::Problem, crate::error::FieldError,

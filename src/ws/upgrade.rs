@@ -33,6 +33,20 @@ pub struct CredentialQuery {
     ticket: Option<String>,
 }
 
+/// The WebSocket endpoint: the frames are in `docs/api.md`; this documents
+/// the HTTP side of the upgrade.
+#[utoipa::path(get, path = "/ws", tag = "websocket",
+    params(
+        ("access_token" = Option<String>, Query, description = "an access token, for clients that cannot send headers (prefer `ticket`)"),
+        ("ticket" = Option<String>, Query, description = "a single-use ticket from `POST /api/v1/ws-ticket`, valid 30 s"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 101, description = "switching protocols: the connection speaks the WebSocket protocol of docs/api.md"),
+        (status = 400, description = "not a WebSocket upgrade request", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the browser's `Origin` is not allowed", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "over the concurrent WebSocket cap per user or per client IP; see `Retry-After`", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn upgrade(
     req: HttpRequest,
     body: web::Payload,
