@@ -38,15 +38,18 @@ pub async fn middleware(
     Ok(ServiceResponse::new(request, problem).map_into_right_body())
 }
 
-/// An error status whose body is something other than a problem.
+/// An error status whose body is neither a problem nor a JSON document a
+/// handler chose on purpose (readiness and start-up answer `503` with
+/// their per-component JSON, as the wire contract says): a framework's
+/// plain text or empty body.
 fn needs_rewrite<B>(res: &HttpResponse<B>) -> bool {
     let status = res.status();
-    let problem = res
+    let designed = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(PROBLEM_JSON));
-    (status.is_client_error() || status.is_server_error()) && !problem
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON) || v.starts_with("application/json"));
+    (status.is_client_error() || status.is_server_error()) && !designed
 }
 
 /// The problem of `original`'s status, with its headers but not its body.
@@ -103,6 +106,13 @@ mod tests {
                 .route(
                     "/fine",
                     web::get().to(|| async { HttpResponse::Ok().body("ok") }),
+                )
+                .route(
+                    "/not-ready",
+                    web::get().to(|| async {
+                        HttpResponse::ServiceUnavailable()
+                            .json(serde_json::json!({"status": "unavailable"}))
+                    }),
                 ),
         )
         .await;
@@ -129,5 +139,11 @@ mod tests {
 
         let res = test::call_service(&app, call("/fine")).await;
         assert_eq!(test::read_body(res).await, "ok");
+
+        // A JSON body a handler chose (readiness's 503) is left alone.
+        let res = test::call_service(&app, call("/not-ready")).await;
+        assert_eq!(res.status(), 503);
+        let body: serde_json::Value = test::read_body_json(res).await;
+        assert_eq!(body["status"], "unavailable");
     }
 }
