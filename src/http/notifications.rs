@@ -57,14 +57,12 @@ pub struct NotificationsQuery {
 impl NotificationsQuery {
     /// Unread only or not, the notification to continue after, the page size.
     pub fn parse(&self) -> Result<(bool, Option<NotificationId>, Limit), ApiError> {
-        let mut fields = Fields::default();
-        let cursor = self
-            .cursor
-            .as_deref()
-            .map(|c| fields.check("cursor", NotificationId::parse(c)));
-        let limit = fields.check("limit", Limit::parse(self.limit));
-        let limit = fields.finish(limit)?;
-        Ok((self.unread.unwrap_or(false), cursor.flatten(), limit))
+        let (cursor, limit) = crate::http::page::parse_page(
+            self.cursor.as_deref(),
+            self.limit,
+            NotificationId::parse,
+        )?;
+        Ok((self.unread.unwrap_or(false), cursor, limit))
     }
 }
 

@@ -2,8 +2,25 @@
 //! the last page. Stores are asked for one item more than the page size; the
 //! extra item only tells whether another page exists.
 
+use crate::domain::Limit;
+use crate::error::{ApiError, Fields};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+/// A list's `cursor` (parsed by `parse_cursor`, the id to continue after)
+/// and `limit`, each bad one named in one `bad_request`: how every list
+/// route reads its page.
+pub fn parse_page<T, E: std::fmt::Display>(
+    cursor: Option<&str>,
+    limit: Option<i64>,
+    parse_cursor: impl Fn(&str) -> Result<T, E>,
+) -> Result<(Option<T>, Limit), ApiError> {
+    let mut fields = Fields::default();
+    let cursor = cursor.map(|c| fields.check("cursor", parse_cursor(c)));
+    let limit = fields.check("limit", Limit::parse(limit));
+    let limit = fields.finish(limit)?;
+    Ok((cursor.flatten(), limit))
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct Page<T: ToSchema> {

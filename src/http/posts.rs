@@ -71,14 +71,7 @@ impl CreatePost {
 impl FeedQuery {
     /// The post to continue after (a post id) and the page size.
     pub fn parse(&self) -> Result<(Option<PostId>, Limit), ApiError> {
-        let mut fields = Fields::default();
-        let cursor = self
-            .cursor
-            .as_deref()
-            .map(|c| fields.check("cursor", PostId::parse(c)));
-        let limit = fields.check("limit", Limit::parse(self.limit));
-        let limit = fields.finish(limit)?;
-        Ok((cursor.flatten(), limit))
+        crate::http::page::parse_page(self.cursor.as_deref(), self.limit, PostId::parse)
     }
 }
 

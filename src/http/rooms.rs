@@ -203,14 +203,7 @@ impl PostMessage {
 impl ListQuery {
     /// The room to list after (a room id) and the page size.
     pub fn parse(&self) -> Result<(Option<RoomId>, Limit), ApiError> {
-        let mut fields = Fields::default();
-        let cursor = self
-            .cursor
-            .as_deref()
-            .map(|c| fields.check("cursor", RoomId::parse(c)));
-        let limit = fields.check("limit", Limit::parse(self.limit));
-        let limit = fields.finish(limit)?;
-        Ok((cursor.flatten(), limit))
+        crate::http::page::parse_page(self.cursor.as_deref(), self.limit, RoomId::parse)
     }
 }
 

@@ -24,11 +24,10 @@ both_backends!(
 async fn register_returns_a_working_token_pair(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (status, body) = parts(
-        app.call(
-            Method::POST,
-            "/api/v1/auth/register",
-            None,
-            Some(json!({"username": "ada", "email": "Ada@Example.com", "password": PASSWORD})),
+        auth_call(
+            &app,
+            "register",
+            json!({"username": "ada", "email": "Ada@Example.com", "password": PASSWORD}),
         )
         .await,
     )
@@ -47,14 +46,12 @@ async fn register_returns_a_working_token_pair(backend: Backend) {
 
 async fn register_reports_every_invalid_field_at_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let res = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/register",
-            None,
-            Some(json!({"username": "a b", "email": "nope", "password": "short"})),
-        )
-        .await;
+    let res = auth_call(
+        &app,
+        "register",
+        json!({"username": "a b", "email": "nope", "password": "short"}),
+    )
+    .await;
     let body = assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
     let fields: Vec<&str> = body["errors"]
         .as_array()
@@ -63,14 +60,7 @@ async fn register_reports_every_invalid_field_at_once(backend: Backend) {
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, vec!["username", "email", "password"]);
-    let res = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/register",
-            None,
-            Some(json!({"username": "ada"})),
-        )
-        .await;
+    let res = auth_call(&app, "register", json!({"username": "ada"})).await;
     let body = assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
     assert!(body["detail"].as_str().unwrap().contains("email"), "{body}");
 }
@@ -78,24 +68,20 @@ async fn register_reports_every_invalid_field_at_once(backend: Backend) {
 async fn register_refuses_a_taken_username_ignoring_case_and_a_taken_email(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.register("grace").await;
-    let res = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/register",
-            None,
-            Some(json!({"username": "GRACE", "email": "other@example.com", "password": PASSWORD})),
-        )
-        .await;
+    let res = auth_call(
+        &app,
+        "register",
+        json!({"username": "GRACE", "email": "other@example.com", "password": PASSWORD}),
+    )
+    .await;
     let body = assert_problem(res, StatusCode::CONFLICT, "conflict").await;
     assert_eq!(body["errors"][0]["field"], "username");
-    let res = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/register",
-            None,
-            Some(json!({"username": "hopper", "email": "grace@example.com", "password": PASSWORD})),
-        )
-        .await;
+    let res = auth_call(
+        &app,
+        "register",
+        json!({"username": "hopper", "email": "grace@example.com", "password": PASSWORD}),
+    )
+    .await;
     let body = assert_problem(res, StatusCode::CONFLICT, "conflict").await;
     assert_eq!(body["errors"][0]["field"], "email");
 }
@@ -117,23 +103,19 @@ async fn login_works_by_username_or_email_and_refuses_wrong_passwords_alike(back
         assert_eq!(body["user"]["id"], user.id.as_str());
         assert!(body["access_token"].as_str().is_some());
     }
-    let wrong = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"username": "linus", "password": "wrong password"})),
-        )
-        .await;
+    let wrong = auth_call(
+        &app,
+        "login",
+        json!({"username": "linus", "password": "wrong password"}),
+    )
+    .await;
     let wrong = assert_problem(wrong, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let unknown = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"username": "nobody", "password": PASSWORD})),
-        )
-        .await;
+    let unknown = auth_call(
+        &app,
+        "login",
+        json!({"username": "nobody", "password": PASSWORD}),
+    )
+    .await;
     let unknown = assert_problem(unknown, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_eq!(
         wrong["detail"], unknown["detail"],
@@ -142,16 +124,7 @@ async fn login_works_by_username_or_email_and_refuses_wrong_passwords_alike(back
 }
 
 async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
-    parts(
-        app.call(
-            Method::POST,
-            "/api/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": token})),
-        )
-        .await,
-    )
-    .await
+    parts(auth_call(app, "refresh", json!({"refresh_token": token})).await).await
 }
 
 async fn refresh_rotates_and_a_replayed_token_revokes_its_whole_family(backend: Backend) {
@@ -170,11 +143,10 @@ async fn refresh_rotates_and_a_replayed_token_revokes_its_whole_family(backend: 
 
     // A second login is another family and must survive the revocation below.
     let (_, other_login) = parts(
-        app.call(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"username": "margaret", "password": PASSWORD})),
+        auth_call(
+            &app,
+            "login",
+            json!({"username": "margaret", "password": PASSWORD}),
         )
         .await,
     )
@@ -400,14 +372,12 @@ async fn a_login_stops_refreshing_at_its_family_lifetime_however_active(backend:
     let (status, body) = refresh(&app, &token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     // A fresh login starts a new family.
-    let res = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"username": "ada", "password": PASSWORD})),
-        )
-        .await;
+    let res = auth_call(
+        &app,
+        "login",
+        json!({"username": "ada", "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
 }
 
@@ -415,30 +385,19 @@ async fn a_login_stops_refreshing_at_its_family_lifetime_however_active(backend:
 async fn token_responses_are_never_cached(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ada = app.register("ada").await;
-    let login = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"username": "ada", "password": PASSWORD})),
-        )
-        .await;
-    let refreshed = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": ada.refresh})),
-        )
-        .await;
-    let register = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/register",
-            None,
-            Some(json!({"username": "bob", "email": "bob@example.com", "password": PASSWORD})),
-        )
-        .await;
+    let login = auth_call(
+        &app,
+        "login",
+        json!({"username": "ada", "password": PASSWORD}),
+    )
+    .await;
+    let refreshed = auth_call(&app, "refresh", json!({"refresh_token": ada.refresh})).await;
+    let register = auth_call(
+        &app,
+        "register",
+        json!({"username": "bob", "email": "bob@example.com", "password": PASSWORD}),
+    )
+    .await;
     for res in [login, refreshed, register] {
         assert!(res.status().is_success(), "{}", res.status());
         assert_eq!(res.headers()["cache-control"], "no-store");
@@ -488,14 +447,12 @@ async fn keys_rotate_without_logging_anyone_out() {
 async fn weak_or_breached_passwords_are_refused_at_registration_saying_why(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for weak in ["password123", "qwerty123456", "grace-hopper1"] {
-        let res = app
-            .call(
-                Method::POST,
-                "/api/v1/auth/register",
-                None,
-                Some(json!({"username": "grace-hopper", "email": "grace@example.com", "password": weak})),
-            )
-            .await;
+        let res = auth_call(
+            &app,
+            "register",
+            json!({"username": "grace-hopper", "email": "grace@example.com", "password": weak}),
+        )
+        .await;
         let body = assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
         assert_eq!(body["errors"][0]["field"], "password", "{body}");
         let message = body["errors"][0]["message"].as_str().unwrap();
@@ -503,4 +460,10 @@ async fn weak_or_breached_passwords_are_refused_at_registration_saying_why(backe
     }
     // Nothing was created: the name is still free.
     app.register("grace-hopper").await;
+}
+
+/// `POST /api/v1/auth/{route}` with `body`, no token.
+async fn auth_call(app: &TestApp, route: &str, body: Value) -> reqwest::Response {
+    let path = format!("/api/v1/auth/{route}");
+    app.call(Method::POST, &path, None, Some(body)).await
 }
