@@ -24,7 +24,7 @@ pub struct Settings {
     pub http: HttpSettings,
     /// `[database]`: PostgreSQL, or the embedded store when unset.
     pub database: DatabaseSettings,
-    /// `[redis]`: bridges instances when set (see `crate::bus`).
+    /// `[redis]`: bridges instances when set (see `infra::bus`).
     pub redis: RedisSettings,
     /// `[auth]`: signing keys and token lifetimes.
     pub auth: AuthSettings,

@@ -10,6 +10,7 @@
 use crate::auth::JwtKeys;
 use crate::config::{AuthSettings, Settings};
 use crate::domain::{ClientId, MessageBody, RoomId, Seq};
+use crate::http::page::PageQuery;
 use crate::http::{auth, notifications, posts, rooms, users};
 use crate::ws::protocol::{self, ClientFrame};
 use actix_web::web::Query;
@@ -80,12 +81,12 @@ pub fn rest_body(data: &[u8]) {
 
 fn json<T: DeserializeOwned>(
     body: &[u8],
-    parse: impl FnOnce(T) -> Result<(), crate::error::ApiError>,
+    parse: impl FnOnce(T) -> Result<(), crate::http::error::ApiError>,
 ) {
     if let Ok(request) = serde_json::from_slice::<T>(body)
         && let Err(e) = parse(request)
     {
-        assert_eq!(e.code, crate::error::Code::BadRequest, "{e:?}");
+        assert_eq!(e.code, crate::domain::Code::BadRequest, "{e:?}");
     }
 }
 
@@ -99,13 +100,15 @@ pub fn query_or_path(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(rest) else {
         return;
     };
-    let bad = |e: crate::error::ApiError| assert_eq!(e.code, crate::error::Code::BadRequest);
+    let bad = |e: crate::http::error::ApiError| assert_eq!(e.code, crate::domain::Code::BadRequest);
     match which % 8 {
-        0 => query(text, |q: rooms::ListQuery| q.parse().map(drop)),
+        0 => query(text, |q: PageQuery| q.parse(RoomId::parse).map(drop)),
         1 => query(text, |q: rooms::HistoryQuery| q.parse().map(drop)),
-        2 => query(text, |q: posts::FeedQuery| q.parse().map(drop)),
-        3 => query(text, |q: notifications::NotificationsQuery| {
-            q.parse().map(drop)
+        2 => query(text, |q: PageQuery| {
+            q.parse(crate::domain::PostId::parse).map(drop)
+        }),
+        3 => query(text, |q: PageQuery| {
+            q.parse(crate::domain::NotificationId::parse).map(drop)
         }),
         4 => {
             let _ = rooms::parse_room_id(text).map_err(bad);
@@ -124,12 +127,12 @@ pub fn query_or_path(data: &[u8]) {
 
 fn query<T: DeserializeOwned>(
     text: &str,
-    parse: impl FnOnce(T) -> Result<(), crate::error::ApiError>,
+    parse: impl FnOnce(T) -> Result<(), crate::http::error::ApiError>,
 ) {
     if let Ok(q) = Query::<T>::from_query(text)
         && let Err(e) = parse(q.into_inner())
     {
-        assert_eq!(e.code, crate::error::Code::BadRequest, "{e:?}");
+        assert_eq!(e.code, crate::domain::Code::BadRequest, "{e:?}");
     }
 }
 

@@ -6,46 +6,33 @@
 //! storage to the actor engine in the `parley-actors` crate
 //! (`actors/`), which knows nothing of any of them.
 //!
-//! | module | owns |
+//! The top-level modules are layers: each uses only the ones below it
+//! (`tests/api/layers.rs` fails the build's tests otherwise), so a module
+//! can be read knowing only what is beneath it.
+//!
+//! | layer (top first) | owns |
 //! |---|---|
-//! | [`config`] | `Settings`: defaults < `parley.toml` < environment |
-//! | [`startup`] | `Application::build` (binds listeners, opens the store) and `run_until_stopped` |
-//! | [`drain`] | the drain sequence (SIGTERM, SIGINT, `POST /admin/drain`) |
-//! | [`metrics`] | every Prometheus metric, one registry per application |
-//! | [`telemetry`] | the tracing subscriber (pretty or JSON), OTLP trace export when `OTEL_*` is set |
-//! | [`breaker`] | circuit breakers around dependencies (PostgreSQL; Redis) |
-//! | [`error`] | the one table mapping every error to HTTP status and problem type |
-//! | [`domain`] | parsed newtypes: the only way client input gets in |
-//! | [`auth`] | RS256 access tokens with rotating keys, refresh-token families, argon2id |
-//! | [`store`] | the `Store` trait, PostgreSQL and embedded implementations |
-//! | [`rate_limit`] | per-user and per-IP request limits (GCRA), in process or in Redis |
-//! | [`login_backoff`] | exponential backoff per account after failed logins |
-//! | [`redis`] | the Redis connections (fred): reconnect, health, stats |
-//! | [`cache`] | cache-aside for profiles, posts and feed heads: in-process tier, then Redis, then the store |
-//! | [`bus`] | the engine's bus over Redis pub/sub: rooms, users, presence across instances |
-//! | [`http`] | one module per REST resource, health probes, OpenAPI |
-//! | [`ws`] | `GET /ws`: the wire protocol, the upgrade, one actor per connection |
-//! | [`notify`] | which events notify whom; stores, then pushes live |
+//! | `app/` | the composition root: `startup` (`Application::build`, `run_until_stopped`), `state` (`AppState`, every part), `routes` (what each listener serves), `openapi` (`GET /openapi.json`), `drain` (the drain sequence, `POST /admin/drain`) |
+//! | `ws/` | the WebSocket edge: `protocol` (the two frame enums), `upgrade`, `session` (one actor per connection), `pump`, tickets, connection caps, the publish quota, `live` (notification frames) |
+//! | `http/` | the HTTP edge: one module per REST resource, `health`, `admin`, `error` (`ApiError`, problem+json), `page` (`PageQuery`, `Page`), `middleware/` (request id and span, authn, limits, metrics, drain gate, CORS and security headers, problem+json) |
+//! | `service/` | the policies both edges call, each once: `rooms` (who may read, write, manage), `publish` (store, answer, count, notify), `notify` (who is notified of what) |
+//! | `auth/` | RS256 access tokens with rotating keys, refresh-token families, argon2id, login backoff; no actix |
+//! | `store/` | the `Store` trait, its PostgreSQL and embedded implementations, and the cache in front of it |
+//! | `infra/` | the Redis connections, the engine's bus over Redis pub/sub, request limits across instances, circuit breakers |
+//! | `observability/` | every Prometheus metric, logs and traces, the build's version, the lifecycle flags the probes report |
+//! | `config` | `Settings`: defaults < `parley.toml` < environment |
+//! | `domain/` | parsed newtypes (the only way client input gets in), `Invalid` (why a value was refused), `Code` (the one error-code table) |
 //! | `fuzz` | (tests and cargo-fuzz only) the parsers untrusted bytes reach, as fuzzing entry points |
 
+pub mod app;
 pub mod auth;
-pub mod breaker;
-pub mod bus;
-pub mod cache;
 pub mod config;
 pub mod domain;
-pub mod drain;
-pub mod error;
 #[cfg(any(test, fuzzing))]
 pub mod fuzz;
 pub mod http;
-pub mod login_backoff;
-pub mod metrics;
-pub mod notify;
-pub mod rate_limit;
-pub mod redis;
-pub mod startup;
+pub mod infra;
+pub mod observability;
+pub mod service;
 pub mod store;
-pub mod telemetry;
-pub mod version;
 pub mod ws;

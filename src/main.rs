@@ -1,8 +1,8 @@
 //! The `parley` binary: load settings, start telemetry, build, run.
 
+use parley::app::startup::Application;
 use parley::config::Settings;
-use parley::startup::Application;
-use parley::telemetry;
+use parley::observability::telemetry;
 use std::process::ExitCode;
 
 /// jemalloc instead of glibc malloc: glibc keeps a heap arena per thread

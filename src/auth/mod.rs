@@ -5,12 +5,11 @@
 //!   with a `kid`, all published as JWKS so keys rotate without logouts.
 //! - [`refresh`]: opaque refresh tokens, stored hashed, rotated on every use;
 //!   replaying a spent one revokes its whole family.
-//! - [`extract`]: the [`extract::AuthUser`] extractor handlers take.
+//! - [`login_backoff`]: exponential backoff per account after failed logins.
 
-pub mod extract;
 pub mod jwt;
+pub mod login_backoff;
 pub mod password;
 pub mod refresh;
 
-pub use extract::AuthUser;
 pub use jwt::{Claims, JwtKeys};

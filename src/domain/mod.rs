@@ -2,10 +2,14 @@
 //! parsed into one of these first, so handlers, the store and the actors
 //! only ever see valid data ("parse, don't validate").
 
+pub mod code;
+pub mod invalid;
 pub mod post;
 pub mod room;
 pub mod user;
 
+pub use code::Code;
+pub use invalid::Invalid;
 pub use parley_actors::ids::{
     ClientId, IdError, MessageId, NotificationId, PostId, RoomId, Seq, UserId,
 };
@@ -17,16 +21,16 @@ pub use user::{Bio, DisplayName, Email, Password, Username};
 /// Refuses text PostgreSQL could not store or that only a broken client
 /// sends: C0 control characters, but for tab, newline and carriage return
 /// in `multiline` text. The message is the field error a client sees.
-pub fn check_storable(s: &str, multiline: bool) -> Result<(), String> {
+pub fn check_storable(s: &str, multiline: bool) -> Result<(), Invalid> {
     if s.chars()
         .all(|c| parley_actors::model::is_storable(c, multiline))
     {
         return Ok(());
     }
     Err(if multiline {
-        "must not contain control characters other than tab, newline and carriage return".into()
+        Invalid::ControlInMultiline
     } else {
-        "must not contain control characters".into()
+        Invalid::Control
     })
 }
 
@@ -38,11 +42,14 @@ impl Limit {
     pub const DEFAULT: u32 = 50;
     pub const MAX: u32 = 200;
 
-    pub fn parse(value: Option<i64>) -> Result<Self, String> {
+    pub fn parse(value: Option<i64>) -> Result<Self, Invalid> {
         match value {
             None => Ok(Self(Self::DEFAULT)),
             Some(v) if (1..=i64::from(Self::MAX)).contains(&v) => Ok(Self(v as u32)),
-            Some(_) => Err(format!("must be between 1 and {}", Self::MAX)),
+            Some(_) => Err(Invalid::OutOfRange {
+                min: 1,
+                max: i64::from(Self::MAX),
+            }),
         }
     }
 

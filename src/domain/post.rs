@@ -11,12 +11,14 @@ pub struct PostBody(String);
 impl PostBody {
     pub const MAX_CHARS: usize = 5_000;
 
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, super::Invalid> {
         if s.trim().is_empty() {
-            return Err("must not be blank".into());
+            return Err(super::Invalid::Blank);
         }
         if s.chars().count() > Self::MAX_CHARS {
-            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
+            return Err(super::Invalid::TooLong {
+                max: Self::MAX_CHARS,
+            });
         }
         super::check_storable(s, true)?;
         Ok(Self(s.to_owned()))

@@ -1,5 +1,6 @@
 //! Rooms: names, kinds and member roles.
 
+use super::Invalid;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use utoipa::ToSchema;
@@ -10,10 +11,10 @@ use utoipa::ToSchema;
 pub struct RoomName(String);
 
 impl RoomName {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
         let s = s.trim();
         if s.is_empty() || s.chars().count() > 100 || s.chars().any(char::is_control) {
-            return Err("must be 1 to 100 characters without control characters".into());
+            return Err(Invalid::LengthOrControl { min: 1, max: 100 });
         }
         Ok(Self(s.to_owned()))
     }
@@ -44,12 +45,12 @@ impl RoomKind {
         }
     }
 
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
         match s {
             "public" => Ok(Self::Public),
             "private" => Ok(Self::Private),
             "direct" => Ok(Self::Direct),
-            _ => Err("must be one of \"public\", \"private\", \"direct\"".into()),
+            _ => Err(Invalid::NotOneOf(&["public", "private", "direct"])),
         }
     }
 
@@ -86,12 +87,12 @@ impl RoomRole {
         }
     }
 
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
         match s {
             "owner" => Ok(Self::Owner),
             "admin" => Ok(Self::Admin),
             "member" => Ok(Self::Member),
-            _ => Err("must be one of \"owner\", \"admin\", \"member\"".into()),
+            _ => Err(Invalid::NotOneOf(&["owner", "admin", "member"])),
         }
     }
 

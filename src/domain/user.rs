@@ -1,5 +1,6 @@
 //! Account fields: usernames, e-mail addresses, passwords, display names.
 
+use super::Invalid;
 use serde::Serialize;
 use std::fmt;
 
@@ -11,10 +12,10 @@ use std::fmt;
 pub struct Username(String);
 
 impl Username {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
         let len = s.chars().count();
         if !(3..=32).contains(&len) {
-            return Err("must be 3 to 32 characters".into());
+            return Err(Invalid::Length { min: 3, max: 32 });
         }
         let mut chars = s.chars();
         let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
@@ -22,10 +23,7 @@ impl Username {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
         if !first_ok || !rest_ok {
-            return Err(
-                "may contain only ASCII letters, digits, '_', '.' and '-', and must start with a letter or digit"
-                    .into(),
-            );
+            return Err(Invalid::UsernameCharacters);
         }
         Ok(Self(s.to_owned()))
     }
@@ -48,7 +46,7 @@ impl fmt::Display for Username {
 pub struct Email(String);
 
 impl Email {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
         let s = s.trim();
         let valid = s.len() <= 254
             && !s.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -60,7 +58,7 @@ impl Email {
                     && !domain.ends_with('.')
             });
         if !valid {
-            return Err("must be an e-mail address such as ada@example.com".into());
+            return Err(Invalid::Email);
         }
         Ok(Self(s.to_lowercase()))
     }
@@ -83,10 +81,10 @@ impl fmt::Debug for Email {
 pub struct Password(String);
 
 impl Password {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
         let len = s.chars().count();
         if !(8..=128).contains(&len) {
-            return Err("must be 8 to 128 characters".into());
+            return Err(Invalid::Length { min: 8, max: 128 });
         }
         super::check_storable(s, false)?;
         Ok(Self(s.to_owned()))
@@ -98,7 +96,7 @@ impl Password {
     /// l33t-speak, repeats), which must be at least 10^10 (score 3); the
     /// account's own `context` (username, e-mail) counts as known to an
     /// attacker. The message says why a password was refused.
-    pub fn parse_new(s: &str, context: &[&str]) -> Result<Self, String> {
+    pub fn parse_new(s: &str, context: &[&str]) -> Result<Self, Invalid> {
         let password = Self::parse(s)?;
         let estimate = zxcvbn::zxcvbn(s, context);
         if estimate.score() >= zxcvbn::Score::Three {
@@ -115,10 +113,10 @@ impl Password {
                 || "Add another word or two; uncommon words are better.".to_owned(),
                 |s| s.to_string(),
             );
-        Err(format!(
-            "is too weak: {} {hint}",
-            why.trim_end_matches('.').to_owned() + "."
-        ))
+        Err(Invalid::WeakPassword {
+            why: why.trim_end_matches('.').to_owned() + ".",
+            hint,
+        })
     }
 
     pub fn expose(&self) -> &str {
@@ -138,9 +136,9 @@ impl fmt::Debug for Password {
 pub struct DisplayName(String);
 
 impl DisplayName {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
         if s.chars().count() > 64 || s.chars().any(char::is_control) {
-            return Err("must be at most 64 characters without control characters".into());
+            return Err(Invalid::TooLongOrControl { max: 64 });
         }
         Ok(Self(s.trim().to_owned()))
     }
@@ -159,9 +157,11 @@ pub struct Bio(String);
 impl Bio {
     pub const MAX_CHARS: usize = 500;
 
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
         if s.chars().count() > Self::MAX_CHARS {
-            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
+            return Err(Invalid::TooLong {
+                max: Self::MAX_CHARS,
+            });
         }
         super::check_storable(s, true)?;
         Ok(Self(s.to_owned()))
@@ -220,7 +220,7 @@ mod tests {
             let err = Password::parse_new(weak, &["ada", "ada@example.com"])
                 .err()
                 .unwrap_or_else(|| panic!("{weak} was accepted"));
-            assert!(err.starts_with("is too weak: "), "{err}");
+            assert!(err.to_string().starts_with("is too weak: "), "{err}");
         }
         for strong in [
             "correct horse battery",

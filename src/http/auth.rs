@@ -4,11 +4,14 @@
 //! use; presenting a spent one again means it was stolen (or replayed), so
 //! its whole family (every token descended from that login) is revoked.
 
-use crate::auth::{AuthUser, password, refresh};
+use crate::auth::JwtKeys;
+use crate::auth::login_backoff::LoginBackoff;
+use crate::auth::{password, refresh};
 use crate::domain::{Email, Password, UserId, Username};
-use crate::error::{ApiError, Fields};
-use crate::http::AppState;
+use crate::http::auth_user::AuthUser;
+use crate::http::error::{ApiError, Fields};
 use crate::http::users::UserBody;
+use crate::service::Services;
 use crate::store::{NewRefreshToken, NewUser, RefreshSpend, User};
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -112,11 +115,12 @@ pub struct TokenResponse {
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = TokenResponse), (status = 400, body = crate::error::Problem),
-              (status = 409, description = "username or email taken", body = crate::error::Problem),
-              (status = 429, body = crate::error::Problem)))]
+    responses((status = 201, body = TokenResponse), (status = 400, body = crate::http::error::Problem),
+              (status = 409, description = "username or email taken", body = crate::http::error::Problem),
+              (status = 429, body = crate::http::error::Problem)))]
 pub async fn register(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
+    keys: web::Data<JwtKeys>,
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (username, email, pass) = body.parse()?;
@@ -130,22 +134,24 @@ pub async fn register(
             password_hash,
         })
         .await?;
-    let tokens = issue_pair(&state, &user, uuid::Uuid::now_v7()).await?;
+    let tokens = issue_pair(&state, &keys, &user, uuid::Uuid::now_v7()).await?;
     Ok(no_store(HttpResponse::Created()).json(tokens))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::Problem),
-              (status = 429, body = crate::error::Problem)))]
+    responses((status = 200, body = TokenResponse), (status = 401, body = crate::http::error::Problem),
+              (status = 429, body = crate::http::error::Problem)))]
 pub async fn login(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
+    keys: web::Data<JwtKeys>,
+    backoff: web::Data<LoginBackoff>,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let account = body.name()?;
     // Checked before any password: a locked identifier costs no hashing.
     let identifier = account.identifier();
-    if let Err(secs) = state.login_backoff.check(&identifier).await {
+    if let Err(secs) = backoff.check(&identifier).await {
         let mut err = ApiError::rate_limited(secs);
         err.detail = format!("too many failed logins for this account; retry in {secs} s");
         return Err(err);
@@ -160,19 +166,20 @@ pub async fn login(
     };
     let ok = password::verify(body.password, stored).await?;
     let Some(user) = user.filter(|_| ok) else {
-        state.login_backoff.failed(&identifier).await;
+        backoff.failed(&identifier).await;
         return Err(ApiError::unauthorized("wrong username, e-mail or password"));
     };
-    state.login_backoff.succeeded(&identifier).await;
-    let tokens = issue_pair(&state, &user, uuid::Uuid::now_v7()).await?;
+    backoff.succeeded(&identifier).await;
+    let tokens = issue_pair(&state, &keys, &user, uuid::Uuid::now_v7()).await?;
     Ok(no_store(HttpResponse::Ok()).json(tokens))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = TokenResponse),
-              (status = 401, description = "unknown, expired or reused token (reuse revokes the family)", body = crate::error::Problem)))]
+              (status = 401, description = "unknown, expired or reused token (reuse revokes the family)", body = crate::http::error::Problem)))]
 pub async fn refresh_tokens(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
+    keys: web::Data<JwtKeys>,
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let hash = refresh::hash(&body.refresh_token);
@@ -191,7 +198,7 @@ pub async fn refresh_tokens(
                 .user(user)
                 .await?
                 .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
-            Ok(no_store(HttpResponse::Ok()).json(issue_pair(&state, &user, family).await?))
+            Ok(no_store(HttpResponse::Ok()).json(issue_pair(&state, &keys, &user, family).await?))
         }
         RefreshSpend::Reused { user, family } => {
             tracing::warn!(%user, %family, "refresh token reused: revoking its family");
@@ -210,9 +217,9 @@ pub async fn refresh_tokens(
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
     security(("bearer" = [])),
     responses((status = 204, description = "the refresh token's family is revoked"),
-              (status = 401, body = crate::error::Problem)))]
+              (status = 401, body = crate::http::error::Problem)))]
 pub async fn logout(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: AuthUser,
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -228,10 +235,10 @@ pub async fn logout(
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
     responses((status = 200, description = "the public keys that verify access tokens (JWKS)", body = Object)))]
-pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+pub async fn jwks(keys: web::Data<JwtKeys>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("cache-control", "public, max-age=300"))
-        .json(state.keys.jwks())
+        .json(keys.jwks())
 }
 
 /// A response that carries credentials: no cache, shared or private, may
@@ -244,11 +251,12 @@ pub fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpR
 }
 
 async fn issue_pair(
-    state: &AppState,
+    state: &Services,
+    keys: &JwtKeys,
     user: &User,
     family: uuid::Uuid,
 ) -> Result<TokenResponse, ApiError> {
-    let (access_token, expires_in) = state.keys.issue(user.id, &user.username)?;
+    let (access_token, expires_in) = keys.issue(user.id, &user.username)?;
     let (refresh_token, hash) = refresh::generate();
     let auth = &state.settings.auth;
     let ttl = chrono::Duration::seconds(auth.refresh_ttl_s as i64);

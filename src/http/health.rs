@@ -6,12 +6,22 @@
 //! (`parley_actors::dependency`): checks are bounded, so a hung database
 //! never hangs a probe, and shared, so probes never pile queries on it.
 
-use crate::http::AppState;
-use crate::version;
+use crate::infra::redis::Redis;
+use crate::observability::lifecycle::Lifecycle;
+use crate::observability::version;
+use crate::service::Services;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Duration;
 use utoipa::ToSchema;
+
+/// What the probes read beside the services: this instance's lifecycle
+/// flags and the Redis connection (for `INFO`).
+pub struct Probes {
+    pub lifecycle: Arc<Lifecycle>,
+    pub redis: Option<Arc<Redis>>,
+}
 
 /// How long one dependency check may take before it counts as down.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -86,7 +96,7 @@ pub struct Readiness {
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Liveness)))]
-pub async fn live(state: web::Data<AppState>) -> HttpResponse {
+pub async fn live(state: web::Data<Services>) -> HttpResponse {
     HttpResponse::Ok().json(Liveness {
         status: "ok",
         instance: state.instance_id.to_string(),
@@ -95,12 +105,16 @@ pub async fn live(state: web::Data<AppState>) -> HttpResponse {
 
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, body = Readiness), (status = 503, description = "a required dependency is down, or the instance is draining", body = Readiness)))]
-pub async fn ready(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub async fn ready(
+    req: HttpRequest,
+    state: web::Data<Services>,
+    probes: web::Data<Probes>,
+) -> HttpResponse {
     let exposure = Exposure::of(&req);
     let database = check_database(&state, exposure).await;
     let redis = check_redis(&state, exposure).await;
-    let draining = state.lifecycle.draining();
-    let is_ready = !draining && database.status == "ok" && state.lifecycle.started();
+    let draining = probes.lifecycle.draining();
+    let is_ready = !draining && database.status == "ok" && probes.lifecycle.started();
     let body = Readiness {
         status: if is_ready { "ok" } else { "unavailable" },
         instance: state.instance_id.to_string(),
@@ -117,7 +131,7 @@ pub async fn ready(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
 
 /// From the database actor: a check younger than [`FRESH`] is reused, so
 /// probes from several load balancers cost the database one query.
-async fn check_database(state: &AppState, exposure: Exposure) -> Component {
+async fn check_database(state: &Services, exposure: Exposure) -> Component {
     let Some(database) = state.engine.dependency("database") else {
         // The embedded store lives in this process: up while it is.
         return Component {
@@ -138,12 +152,12 @@ async fn check_database(state: &AppState, exposure: Exposure) -> Component {
 
 #[utoipa::path(get, path = "/health/startup", tag = "health",
     responses((status = 200, body = Liveness), (status = 503, body = Liveness)))]
-pub async fn startup(state: web::Data<AppState>) -> HttpResponse {
+pub async fn startup(state: web::Data<Services>, probes: web::Data<Probes>) -> HttpResponse {
     let body = |status| Liveness {
         status,
         instance: state.instance_id.to_string(),
     };
-    if state.lifecycle.started() {
+    if probes.lifecycle.started() {
         HttpResponse::Ok().json(body("ok"))
     } else {
         HttpResponse::ServiceUnavailable().json(body("starting"))
@@ -164,7 +178,7 @@ pub struct DbStats {
 }
 
 #[utoipa::path(get, path = "/health/db-stats", tag = "health", responses((status = 200, body = DbStats)))]
-pub async fn db_stats(state: web::Data<AppState>) -> HttpResponse {
+pub async fn db_stats(state: web::Data<Services>) -> HttpResponse {
     HttpResponse::Ok().json(DbStats {
         backend: state.store.backend(),
         pool: state.store.pool_stats(),
@@ -173,7 +187,7 @@ pub async fn db_stats(state: web::Data<AppState>) -> HttpResponse {
 
 /// Redis (when configured) is never required: unreachable is `degraded`,
 /// and the instance stays ready (local fan-out, per-instance limits).
-async fn check_redis(state: &AppState, exposure: Exposure) -> Component {
+async fn check_redis(state: &Services, exposure: Exposure) -> Component {
     let Some(cache) = state.engine.dependency("cache") else {
         return Component {
             status: "disabled",
@@ -206,10 +220,14 @@ pub struct RedisStats {
 }
 
 #[utoipa::path(get, path = "/health/redis-stats", tag = "health", responses((status = 200, body = RedisStats)))]
-pub async fn redis_stats(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub async fn redis_stats(
+    req: HttpRequest,
+    state: web::Data<Services>,
+    probes: web::Data<Probes>,
+) -> HttpResponse {
     let exposure = Exposure::of(&req);
     let component = check_redis(&state, exposure).await;
-    let info = match (&state.redis, exposure) {
+    let info = match (&probes.redis, exposure) {
         (Some(redis), Exposure::Admin) => redis.stats().await.ok(),
         _ => None,
     };

@@ -1,59 +1,44 @@
-//! The HTTP surface: one module per REST resource, the health probes and the
-//! OpenAPI document. [`configure_public`] and [`configure_admin`] mount them.
+//! The HTTP edge, and the only module that knows actix-web's request side:
+//! one module per REST resource, the health probes, the admin routes,
+//! [`error`] (problem+json) and [`middleware`]. `app::routes` mounts them.
 //!
-//! Request flow on `/api/v1`: [`request_id`] (outermost) → [`authn`] (verifies
-//! the bearer token once, leaves the claims in the request) → [`limits`]
+//! Request flow on `/api/v1`: `request_id` (outermost) → `authn` (verifies
+//! the bearer token once, leaves the claims in the request) → `limits`
 //! (per-user or per-IP GCRA, `X-RateLimit-*` headers) → the handler.
 
 pub mod admin;
 pub mod auth;
-pub mod authn;
+pub mod auth_user;
 pub mod client_ip;
+pub mod error;
 pub mod health;
-pub mod limits;
+pub mod middleware;
 pub mod notifications;
-pub mod openapi;
 pub mod page;
 pub mod posts;
-pub mod problem;
-pub mod request_id;
 pub mod rooms;
-pub mod state;
 pub mod static_files;
 pub mod users;
-pub mod ws_ticket;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use actix_web::middleware::from_fn;
 use actix_web::web::{self, ServiceConfig};
-pub use state::AppState;
 
-/// Routes of the public listener.
-pub fn configure_public(cfg: &mut ServiceConfig) {
-    health::configure(cfg, health::Exposure::Public);
-    cfg.route("/ws", web::get().to(crate::ws::upgrade::upgrade))
-        .route("/openapi.json", web::get().to(openapi::serve))
-        .route("/.well-known/jwks.json", web::get().to(auth::jwks))
-        .service(
-            web::scope("/api/v1")
-                .wrap(from_fn(limits::middleware))
-                .wrap(from_fn(authn::middleware))
-                .configure(auth::configure)
-                .configure(users::configure)
-                .configure(posts::configure)
-                .configure(rooms::configure)
-                .configure(notifications::configure)
-                .configure(ws_ticket::configure)
-                .default_service(web::to(not_found)),
-        )
-        // Last: the browser client only answers paths naming one of its files.
-        .configure(static_files::configure);
-}
-
-/// Routes of the admin listener.
-pub fn configure_admin(cfg: &mut ServiceConfig) {
-    health::configure(cfg, health::Exposure::Admin);
-    admin::configure(cfg);
+/// The REST resources under `/api/v1`, behind authentication and limits;
+/// `edge` adds the routes of another edge (the WebSocket ticket) there.
+pub fn configure_api(cfg: &mut ServiceConfig, edge: fn(&mut ServiceConfig)) {
+    cfg.service(
+        web::scope("/api/v1")
+            .wrap(from_fn(middleware::limits::middleware))
+            .wrap(from_fn(middleware::authn::middleware))
+            .configure(auth::configure)
+            .configure(users::configure)
+            .configure(posts::configure)
+            .configure(rooms::configure)
+            .configure(notifications::configure)
+            .configure(edge)
+            .default_service(web::to(not_found)),
+    );
 }
 
 /// Unknown routes answer problem+json too.
@@ -73,11 +58,11 @@ pub fn extractor_config(
             use actix_web::error::JsonPayloadError as E;
             let api = match &err {
                 E::Overflow { .. } | E::OverflowKnownLength { .. } => ApiError::new(
-                    crate::error::Code::TooLarge,
+                    crate::domain::Code::TooLarge,
                     format!("the request body exceeds {max_body_bytes} bytes"),
                 ),
                 E::ContentType => ApiError::new(
-                    crate::error::Code::UnsupportedMediaType,
+                    crate::domain::Code::UnsupportedMediaType,
                     "send the body as JSON with `Content-Type: application/json`",
                 ),
                 E::Deserialize(e) => ApiError::bad_request(format!("invalid JSON body: {e}")),

@@ -1,10 +1,10 @@
 //! `/api/v1/notifications`.
 
-use crate::auth::AuthUser;
-use crate::domain::{Limit, NotificationId};
-use crate::error::{ApiError, Fields};
-use crate::http::AppState;
-use crate::http::page::Page;
+use crate::domain::NotificationId;
+use crate::http::auth_user::AuthUser;
+use crate::http::error::{ApiError, Fields};
+use crate::http::page::{Page, PageQuery};
+use crate::service::Services;
 use crate::store::{Notification, StoreError};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -46,24 +46,11 @@ pub struct CountResponse {
     pub count: i64,
 }
 
+/// The filter of `GET /notifications`, beside its [`PageQuery`].
 #[derive(Deserialize, IntoParams)]
-pub struct NotificationsQuery {
+pub struct UnreadQuery {
     /// `true`: unread only.
     pub unread: Option<bool>,
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
-}
-
-impl NotificationsQuery {
-    /// Unread only or not, the notification to continue after, the page size.
-    pub fn parse(&self) -> Result<(bool, Option<NotificationId>, Limit), ApiError> {
-        let (cursor, limit) = crate::http::page::parse_page(
-            self.cursor.as_deref(),
-            self.limit,
-            NotificationId::parse,
-        )?;
-        Ok((self.unread.unwrap_or(false), cursor, limit))
-    }
 }
 
 /// Parses a notification id from the path.
@@ -74,14 +61,16 @@ pub fn parse_notification_id(raw: &str) -> Result<NotificationId, ApiError> {
 }
 
 #[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", security(("bearer" = [])),
-    params(NotificationsQuery),
+    params(UnreadQuery, PageQuery),
     responses((status = 200, description = "newest first", body = Page<NotificationResponse>)))]
 pub async fn list(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: AuthUser,
-    query: web::Query<NotificationsQuery>,
+    filter: web::Query<UnreadQuery>,
+    page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (unread, cursor, limit) = query.parse()?;
+    let (cursor, limit) = page.parse(NotificationId::parse)?;
+    let unread = filter.unread.unwrap_or(false);
     let rows = state
         .store
         .notifications(caller.id, unread, cursor, limit.overfetch())
@@ -97,7 +86,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/api/v1/notifications/unread-count", tag = "notifications",
     security(("bearer" = [])), responses((status = 200, body = CountResponse)))]
 pub async fn unread_count(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
     let count = state.store.unread_count(caller.id).await?;
@@ -106,9 +95,9 @@ pub async fn unread_count(
 
 #[utoipa::path(post, path = "/api/v1/notifications/{id}/read", tag = "notifications",
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
-    responses((status = 204), (status = 404, body = crate::error::Problem)))]
+    responses((status = 204), (status = 404, body = crate::http::error::Problem)))]
 pub async fn read_one(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: AuthUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -127,7 +116,7 @@ pub async fn read_one(
 #[utoipa::path(post, path = "/api/v1/notifications/read-all", tag = "notifications",
     security(("bearer" = [])), responses((status = 200, description = "how many were unread", body = CountResponse)))]
 pub async fn read_all(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
     let count = state.store.mark_all_read(caller.id).await?;

@@ -3,23 +3,36 @@
 //! extra item only tells whether another page exists.
 
 use crate::domain::Limit;
-use crate::error::{ApiError, Fields};
-use serde::Serialize;
-use utoipa::ToSchema;
+use crate::http::error::{ApiError, Fields};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-/// A list's `cursor` (parsed by `parse_cursor`, the id to continue after)
-/// and `limit`, each bad one named in one `bad_request`: how every list
-/// route reads its page.
-pub fn parse_page<T, E: std::fmt::Display>(
-    cursor: Option<&str>,
-    limit: Option<i64>,
-    parse_cursor: impl Fn(&str) -> Result<T, E>,
-) -> Result<(Option<T>, Limit), ApiError> {
-    let mut fields = Fields::default();
-    let cursor = cursor.map(|c| fields.check("cursor", parse_cursor(c)));
-    let limit = fields.check("limit", Limit::parse(limit));
-    let limit = fields.finish(limit)?;
-    Ok((cursor.flatten(), limit))
+/// The query of every keyset-paginated list: how every list route reads
+/// its page.
+#[derive(Deserialize, IntoParams)]
+pub struct PageQuery {
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<i64>,
+}
+
+impl PageQuery {
+    /// The cursor (parsed by `parse_cursor`: the id to continue after) and
+    /// the page size, each bad one named in one `bad_request`.
+    pub fn parse<T, E: std::fmt::Display>(
+        &self,
+        parse_cursor: impl Fn(&str) -> Result<T, E>,
+    ) -> Result<(Option<T>, Limit), ApiError> {
+        let mut fields = Fields::default();
+        let cursor = self
+            .cursor
+            .as_deref()
+            .map(|c| fields.check("cursor", parse_cursor(c)));
+        let limit = fields.check("limit", Limit::parse(self.limit));
+        let limit = fields.finish(limit)?;
+        Ok((cursor.flatten(), limit))
+    }
 }
 
 #[derive(Serialize, ToSchema)]

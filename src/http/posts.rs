@@ -1,16 +1,16 @@
 //! `/api/v1/posts` and `/api/v1/feed`.
 
-use crate::auth::AuthUser;
 use crate::domain::{Limit, PostBody, PostId};
-use crate::error::{ApiError, Fields};
-use crate::http::AppState;
-use crate::http::page::Page;
-use crate::notify;
+use crate::http::auth_user::AuthUser;
+use crate::http::error::{ApiError, Fields};
+use crate::http::page::{Page, PageQuery};
+use crate::service::Services;
+use crate::service::notify;
 use crate::store::{NewPost, Post};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/posts", web::post().to(create))
@@ -44,14 +44,6 @@ pub struct CreatePost {
     pub body: String,
 }
 
-#[derive(Deserialize, IntoParams)]
-pub struct FeedQuery {
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// 1 to 200, default 50.
-    pub limit: Option<i64>,
-}
-
 /// Parses a post id from the path.
 pub fn parse_post_id(raw: &str) -> Result<PostId, ApiError> {
     let mut fields = Fields::default();
@@ -68,18 +60,11 @@ impl CreatePost {
     }
 }
 
-impl FeedQuery {
-    /// The post to continue after (a post id) and the page size.
-    pub fn parse(&self) -> Result<(Option<PostId>, Limit), ApiError> {
-        crate::http::page::parse_page(self.cursor.as_deref(), self.limit, PostId::parse)
-    }
-}
-
 #[utoipa::path(post, path = "/api/v1/posts", tag = "posts", security(("bearer" = [])),
     request_body = CreatePost,
-    responses((status = 201, body = PostResponse), (status = 400, body = crate::error::Problem)))]
+    responses((status = 201, body = PostResponse), (status = 400, body = crate::http::error::Problem)))]
 pub async fn create(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: AuthUser,
     body: web::Json<CreatePost>,
 ) -> Result<HttpResponse, ApiError> {
@@ -103,9 +88,9 @@ pub async fn create(
 
 #[utoipa::path(get, path = "/api/v1/posts/{id}", tag = "posts", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = PostResponse), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = PostResponse), (status = 404, body = crate::http::error::Problem)))]
 pub async fn get_post(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     _caller: AuthUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -120,10 +105,10 @@ pub async fn get_post(
 
 #[utoipa::path(delete, path = "/api/v1/posts/{id}", tag = "posts", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 204), (status = 403, description = "not the author", body = crate::error::Problem),
-              (status = 404, body = crate::error::Problem)))]
+    responses((status = 204), (status = 403, description = "not the author", body = crate::http::error::Problem),
+              (status = 404, body = crate::http::error::Problem)))]
 pub async fn delete(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: AuthUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -149,14 +134,14 @@ pub async fn delete(
 }
 
 #[utoipa::path(get, path = "/api/v1/feed", tag = "posts", security(("bearer" = [])),
-    params(FeedQuery),
+    params(PageQuery),
     responses((status = 200, description = "posts by the caller and everyone they follow, newest first", body = Page<PostResponse>)))]
 pub async fn feed(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: AuthUser,
-    query: web::Query<FeedQuery>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (cursor, limit) = query.parse()?;
+    let (cursor, limit) = query.parse(PostId::parse)?;
     // The first page at the default size is what clients load most.
     let posts = if cursor.is_none() && limit.get() == Limit::DEFAULT {
         state

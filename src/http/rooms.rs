@@ -1,29 +1,23 @@
 //! `/api/v1/rooms`: rooms, membership and message history.
 //!
-//! Access: public rooms are read and written by every signed-in user;
-//! private and direct rooms by their members only. Owners and admins add and
-//! remove members; anyone may join a public room or leave any room.
+//! Who may do what is decided in `service::rooms`, how a message is stored
+//! and answered in `service::publish`: the WebSocket edge calls the same.
 
-use crate::auth::AuthUser;
 use crate::domain::{
     ClientId, Limit, MessageBody, RoomId, RoomKind, RoomName, RoomRole, Seq, UserId,
 };
-use crate::error::{ApiError, Code, Fields};
-use crate::http::AppState;
-use crate::http::page::Page;
+use crate::http::auth_user::AuthUser;
+use crate::http::error::{ApiError, Fields};
+use crate::http::page::{Page, PageQuery};
 use crate::http::users::parse_user_id;
-use crate::notify;
+use crate::service::Services;
+use crate::service::publish::{self, Draft};
+use crate::service::rooms;
 use crate::store::{Member, Room, StoreError};
-use crate::ws::session::record_publish;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use parley_actors::hub::messages::RevokeAccess;
-use parley_actors::model::{NewMessage, StoredMessage};
-use parley_actors::ports::BusEvent;
-use parley_actors::room::messages::Evict;
-use parley_actors::writer::Publish;
+use parley_actors::model::StoredMessage;
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 use utoipa::{IntoParams, ToSchema};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -141,12 +135,6 @@ pub struct PostMessage {
 }
 
 #[derive(Deserialize, IntoParams)]
-pub struct ListQuery {
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
-}
-
-#[derive(Deserialize, IntoParams)]
 pub struct HistoryQuery {
     /// Messages with `seq` greater than this, oldest first.
     pub after_seq: Option<i64>,
@@ -200,13 +188,6 @@ impl PostMessage {
     }
 }
 
-impl ListQuery {
-    /// The room to list after (a room id) and the page size.
-    pub fn parse(&self) -> Result<(Option<RoomId>, Limit), ApiError> {
-        crate::http::page::parse_page(self.cursor.as_deref(), self.limit, RoomId::parse)
-    }
-}
-
 impl HistoryQuery {
     /// `after_seq`, `before_seq` and the page size.
     pub fn parse(&self) -> Result<(Option<Seq>, Option<Seq>, Limit), ApiError> {
@@ -223,49 +204,11 @@ impl HistoryQuery {
     }
 }
 
-/// Whether `user` may read and write `room`: every signed-in user for public
-/// rooms, members only otherwise. `not_found` for an unknown room.
-pub async fn access(
-    state: &AppState,
-    room: RoomId,
-    user: UserId,
-) -> Result<Option<Room>, ApiError> {
-    let found = state
-        .store
-        .room(room)
-        .await?
-        .ok_or_else(|| ApiError::not_found("room"))?;
-    if found.kind == RoomKind::Public || state.store.role(room, user).await?.is_some() {
-        return Ok(Some(found));
-    }
-    Ok(None)
-}
-
-/// The room, if it exists and `user` may read it.
-pub async fn readable_room(
-    state: &AppState,
-    room: RoomId,
-    user: UserId,
-) -> Result<(Room, Option<RoomRole>), ApiError> {
-    let found = state
-        .store
-        .room(room)
-        .await?
-        .ok_or_else(|| ApiError::not_found("room"))?;
-    let role = state.store.role(room, user).await?;
-    if found.kind != RoomKind::Public && role.is_none() {
-        return Err(ApiError::forbidden(
-            "only members may read or write this room",
-        ));
-    }
-    Ok((found, role))
-}
-
 #[utoipa::path(post, path = "/api/v1/rooms", tag = "rooms", security(("bearer" = [])),
     request_body = CreateRoom,
-    responses((status = 201, body = RoomResponse), (status = 400, body = crate::error::Problem)))]
+    responses((status = 201, body = RoomResponse), (status = 400, body = crate::http::error::Problem)))]
 pub async fn create(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: AuthUser,
     body: web::Json<CreateRoom>,
 ) -> Result<HttpResponse, ApiError> {
@@ -275,14 +218,14 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/rooms", tag = "rooms", security(("bearer" = [])),
-    params(ListQuery),
+    params(PageQuery),
     responses((status = 200, description = "public rooms and the caller's rooms, oldest first", body = Page<RoomResponse>)))]
 pub async fn list(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: AuthUser,
-    query: web::Query<ListQuery>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (cursor, limit) = query.parse()?;
+    let (cursor, limit) = query.parse(RoomId::parse)?;
     let rooms = state
         .store
         .rooms_visible_to(caller.id, cursor, limit.overfetch())
@@ -297,15 +240,15 @@ pub async fn list(
 
 #[utoipa::path(get, path = "/api/v1/rooms/{id}", tag = "rooms", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = RoomResponse), (status = 403, body = crate::error::Problem),
-              (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = RoomResponse), (status = 403, body = crate::http::error::Problem),
+              (status = 404, body = crate::http::error::Problem)))]
 pub async fn get_room(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: AuthUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_room_id(&path)?;
-    let (room, _) = readable_room(&state, id, caller.id).await?;
+    let (room, _) = rooms::readable(&state, id, caller.id).await?;
     let members = state.store.members(id).await?;
     let mut body = RoomResponse::from(&room);
     body.members = Some(members.iter().map(MemberResponse::from).collect());
@@ -315,114 +258,49 @@ pub async fn get_room(
 #[utoipa::path(post, path = "/api/v1/rooms/{id}/members", tag = "rooms", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)), request_body = AddMember,
     responses((status = 204, description = "the user is a member (idempotent)"),
-              (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
-              (status = 409, description = "a direct room already has two members", body = crate::error::Problem)))]
+              (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem),
+              (status = 409, description = "a direct room already has two members", body = crate::http::error::Problem)))]
 pub async fn add_member(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: AuthUser,
     path: web::Path<String>,
     body: web::Json<AddMember>,
 ) -> Result<HttpResponse, ApiError> {
     let room_id = parse_room_id(&path)?;
     let (user, role) = body.parse()?;
-    let room = state
-        .store
-        .room(room_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("room"))?;
-    let caller_role = state.store.role(room_id, caller.id).await?;
-    let manages = caller_role.is_some_and(RoomRole::manages_members);
-    let self_join = user == caller.id && room.kind == RoomKind::Public && role == RoomRole::Member;
-    if !manages && !self_join {
-        return Err(ApiError::forbidden(
-            "only the room's owner or admins may add members",
-        ));
-    }
-    state
-        .store
-        .add_member(room_id, user, role)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found("user"),
-            other => other.into(),
-        })?;
+    rooms::add_member(&state, caller.id, room_id, user, role).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 #[utoipa::path(delete, path = "/api/v1/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path), ("user_id" = uuid::Uuid, Path)),
-    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
-              (status = 409, description = "the owner cannot leave the room", body = crate::error::Problem)))]
+    responses((status = 204), (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem),
+              (status = 409, description = "the owner cannot leave the room", body = crate::http::error::Problem)))]
 pub async fn remove_member(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: AuthUser,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (room_raw, user_raw) = path.into_inner();
     let room_id = parse_room_id(&room_raw)?;
     let user = parse_user_id(&user_raw)?;
-    state
-        .store
-        .room(room_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("room"))?;
-    let caller_role = state.store.role(room_id, caller.id).await?;
-    let target_role = state.store.role(room_id, user).await?;
-    let allowed = user == caller.id
-        || (caller_role.is_some_and(RoomRole::manages_members)
-            && target_role != Some(RoomRole::Owner));
-    if !allowed {
-        return Err(ApiError::forbidden(
-            "only the room's owner or admins may remove other members",
-        ));
-    }
-    // A room always keeps someone who can manage it.
-    if user == caller.id && target_role == Some(RoomRole::Owner) {
-        return Err(ApiError::conflict("the owner cannot leave the room"));
-    }
-    state
-        .store
-        .remove_member(room_id, user)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found("member"),
-            other => other.into(),
-        })?;
-    // Their live sessions forget the cached access before the room tells
-    // them `unsubscribed` (awaited, so a publish sent on seeing that frame
-    // is already checked again and refused), and their subscriptions end
-    // now, not at their next reconnect.
-    let revoke = RevokeAccess {
-        user,
-        room: room_id,
-    };
-    if let Err(error) = state.engine.hub.send(revoke).await {
-        tracing::warn!(%error, "could not revoke cached room access");
-    }
-    if let Some(addr) = state.engine.rooms.get(room_id) {
-        addr.do_send(Evict { user });
-    }
-    // Their sessions on other instances too.
-    state.bus.publish(BusEvent::Revoke {
-        room: room_id,
-        user,
-    });
+    rooms::remove_member(&state, caller.id, room_id, user).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 #[utoipa::path(get, path = "/api/v1/rooms/{id}/messages", tag = "rooms", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path), HistoryQuery),
     responses((status = 200, description = "messages in ascending seq. With `after_seq`: the oldest page after it, and `next_cursor` is the next `after_seq`. Otherwise: the newest page before `before_seq` (or the newest overall), and `next_cursor` is the next `before_seq` going back.", body = Page<MessageResponse>),
-              (status = 403, body = crate::error::Problem)))]
+              (status = 403, body = crate::http::error::Problem)))]
 pub async fn history(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: AuthUser,
     path: web::Path<String>,
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_room_id(&path)?;
     let (after, before, limit) = query.parse()?;
-    readable_room(&state, id, caller.id).await?;
+    rooms::readable(&state, id, caller.id).await?;
     let page = match after {
         Some(after) => {
             let rows = state
@@ -460,36 +338,25 @@ pub async fn history(
     params(("id" = uuid::Uuid, Path)), request_body = PostMessage,
     responses((status = 201, description = "stored (durable)", body = AckResponse),
               (status = 200, description = "this client_id was already stored: the original ack", body = AckResponse),
-              (status = 403, body = crate::error::Problem), (status = 503, body = crate::error::Problem)))]
+              (status = 403, body = crate::http::error::Problem), (status = 503, body = crate::http::error::Problem)))]
 pub async fn post_message(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: AuthUser,
     path: web::Path<String>,
     body: web::Json<PostMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_room_id(&path)?;
     let (text, client_id) = body.parse()?;
-    let (room, _) = readable_room(&state, id, caller.id).await?;
-    // Through the room's writer, like a WebSocket publish: group commit,
-    // then delivery to live subscribers in `seq` order.
-    let message = NewMessage {
+    let (room, _) = rooms::readable(&state, id, caller.id).await?;
+    let draft = Draft {
         room: id,
         author: caller.id,
-        client_id,
         body: text,
+        client_id,
     };
-    let received = Instant::now();
-    let outcome = state.engine.writers.publish(Publish::new(message)).await;
-    record_publish(&state.metrics, &outcome, received);
-    let outcome = outcome.map_err(|e| match crate::error::publish_failure(&e) {
-        (Code::Unavailable, detail) => ApiError::unavailable(detail, anyhow::anyhow!(e)),
-        (Code::Internal, _) => ApiError::internal(anyhow::anyhow!(e)),
-        (code, detail) => ApiError::new(code, detail),
-    })?;
+    let outcome = publish::submit(&state, draft, tracing::Span::current()).await?;
+    publish::notify_new(&state, &outcome, Some(&room), &caller.name).await;
     let message = outcome.message();
-    if outcome.is_new() {
-        notify::message_posted(&state, &room, &caller.name, message).await;
-    }
     let ack = AckResponse {
         room: message.room.0,
         seq: message.seq.0,

@@ -1,10 +1,10 @@
 //! `/api/v1/users`: profiles and follows.
 
-use crate::auth::AuthUser;
 use crate::domain::{Bio, DisplayName, UserId};
-use crate::error::{ApiError, Fields};
-use crate::http::AppState;
-use crate::notify;
+use crate::http::auth_user::AuthUser;
+use crate::http::error::{ApiError, Fields};
+use crate::service::Services;
+use crate::service::notify;
 use crate::store::{ProfilePatch, User};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -89,8 +89,8 @@ pub fn parse_user_id(raw: &str) -> Result<UserId, ApiError> {
 
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserBody),
-              (status = 404, description = "the account no longer exists", body = crate::error::Problem)))]
-pub async fn me(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
+              (status = 404, description = "the account no longer exists", body = crate::http::error::Problem)))]
+pub async fn me(state: web::Data<Services>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
     let user = state
         .cache
         .user(&state.store, caller.id)
@@ -102,9 +102,9 @@ pub async fn me(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResp
 #[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
     request_body = ProfileUpdate,
     responses((status = 200, body = UserBody),
-              (status = 404, description = "the account no longer exists", body = crate::error::Problem)))]
+              (status = 404, description = "the account no longer exists", body = crate::http::error::Problem)))]
 pub async fn update_me(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: AuthUser,
     body: web::Json<ProfileUpdate>,
 ) -> Result<HttpResponse, ApiError> {
@@ -116,9 +116,9 @@ pub async fn update_me(
 
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = UserBody), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = UserBody), (status = 404, body = crate::http::error::Problem)))]
 pub async fn get_user(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     _caller: AuthUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -134,10 +134,10 @@ pub async fn get_user(
 #[utoipa::path(post, path = "/api/v1/users/{id}/follow", tag = "users", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
     responses((status = 204, description = "now following (idempotent)"),
-              (status = 400, description = "following yourself", body = crate::error::Problem),
-              (status = 404, body = crate::error::Problem)))]
+              (status = 400, description = "following yourself", body = crate::http::error::Problem),
+              (status = 404, body = crate::http::error::Problem)))]
 pub async fn follow(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: AuthUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -165,7 +165,7 @@ pub async fn follow(
     params(("id" = uuid::Uuid, Path)),
     responses((status = 204, description = "no longer following (idempotent)")))]
 pub async fn unfollow(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: AuthUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {

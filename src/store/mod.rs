@@ -12,6 +12,7 @@
 //! decided by the HTTP layer from what the store returns; the store only
 //! enforces integrity (uniqueness, referential integrity, gapless `seq`).
 
+pub mod cache;
 pub mod memory;
 pub mod models;
 pub mod postgres;
@@ -232,7 +233,7 @@ pub trait Store: MessageLog {
     /// The same notification for each of `users` (a post's followers), in
     /// one write: what a popular author's post costs does not grow with
     /// round trips per follower. Users that no longer exist are skipped.
-    /// Callers bound `users` (see `crate::notify`).
+    /// Callers bound `users` (see `service::notify`).
     async fn create_notifications(
         &self,
         users: &[UserId],

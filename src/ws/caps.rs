@@ -13,8 +13,8 @@
 //! A granted slot is a [`Slot`]: the session holds it, and dropping it
 //! gives the slot back.
 
-use crate::metrics::Metrics;
-use crate::redis::Redis;
+use crate::infra::redis::Redis;
+use crate::observability::metrics::Metrics;
 use fred::prelude::*;
 use fred::types::scripts::Script;
 use parley_actors::ids::{SessionId, UserId};

@@ -9,7 +9,7 @@
 //! through: such clients can send any header they like anyway.
 
 use crate::config::Settings;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use actix_web::HttpRequest;
 
 /// `Ok` when the request may upgrade; `403` before the upgrade otherwise.

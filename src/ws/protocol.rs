@@ -2,7 +2,7 @@
 //! one JSON object per text frame with a `type` field. Frames become
 //! commands at the edge ([`parse`]) and are never passed on raw.
 
-use crate::error::Code;
+use crate::http::error::Code;
 use chrono::{DateTime, Utc};
 use parley_actors::ids::{RoomId, Seq, SessionId, UserId};
 use parley_actors::model::StoredMessage;

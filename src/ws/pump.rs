@@ -6,7 +6,7 @@
 //! [`super::linger`]).
 
 use super::linger::Linger;
-use crate::metrics::Metrics;
+use crate::observability::metrics::Metrics;
 use actix_ws::{CloseCode as WsCloseCode, CloseReason, Session};
 use parley_actors::outbox::{CloseCode, Closing, Inbox, Outgoing};
 use std::sync::Arc;
@@ -64,7 +64,7 @@ async fn send(
 ) -> Result<(), actix_ws::Closed> {
     match item {
         Outgoing::Text(text) => {
-            crate::metrics::count_frame_out(metrics, &text);
+            crate::observability::metrics::count_frame_out(metrics, &text);
             session.text(&*text).await
         }
         Outgoing::Ping => session.ping(b"").await,

@@ -12,7 +12,7 @@
 //! may lose up to `n` leases a second). Without Redis, or while it fails,
 //! a local GCRA per user (`governor`) enforces the quota per instance.
 
-use crate::redis::Redis;
+use crate::infra::redis::Redis;
 use fred::types::scripts::Script;
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;

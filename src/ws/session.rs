@@ -13,11 +13,14 @@
 use super::caps::Slot;
 use super::linger::Linger;
 use super::protocol::{self, ClientFrame, Envelope, ServerFrame};
+use super::quota::PublishQuota;
 use super::quota::Verdict;
 use crate::auth::Claims;
-use crate::error::Code;
-use crate::http::AppState;
-use crate::http::rooms::access;
+use crate::domain::Code;
+use crate::http::error::ApiError;
+use crate::service::Services;
+use crate::service::publish::{self, Draft};
+use crate::service::rooms;
 use crate::store::Room;
 use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, StreamHandler, WrapFuture,
@@ -27,11 +30,11 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use parley_actors::hub::messages::{Connect, Control, Disconnect};
 use parley_actors::ids::{ClientId, RoomId, Seq, SessionId, UserId};
-use parley_actors::model::{Appended, MessageBody, NewMessage};
+use parley_actors::model::MessageBody;
 use parley_actors::notify::messages::{Register, Unregister};
 use parley_actors::outbox::{CloseCode, Outbox, Outgoing};
 use parley_actors::room::messages::{Subscribe, Typing, Unsubscribe};
-use parley_actors::writer::{Publish, PublishError};
+use parley_actors::writer::PublishError;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,7 +49,9 @@ pub struct WsSession {
     user: UserId,
     username: String,
     outbox: Outbox,
-    state: AppState,
+    state: Services,
+    /// The user's publish quota over all their connections.
+    quota: Arc<PublishQuota>,
     limiter: DefaultDirectRateLimiter,
     /// Refusals counted since `window_start`.
     refused: u32,
@@ -77,7 +82,8 @@ impl WsSession {
         outbox: Outbox,
         slot: Slot,
         linger: Arc<Linger>,
-        state: AppState,
+        state: Services,
+        quota: Arc<PublishQuota>,
     ) -> Self {
         let per_s = state.settings.rate.ws_msgs_per_s;
         Self {
@@ -87,6 +93,7 @@ impl WsSession {
             outbox,
             limiter: RateLimiter::direct(Quota::per_second(per_s)),
             state,
+            quota,
             refused: 0,
             window_start: Instant::now(),
             last_heard: Instant::now(),
@@ -256,9 +263,9 @@ impl WsSession {
                 Verdict::Allowed | Verdict::Lease => then(act, reference, ctx),
             }
         };
-        match self.state.publish_quota.check(self.user) {
+        match self.quota.check(self.user) {
             Verdict::Lease => {
-                let (quota, user) = (self.state.publish_quota.clone(), self.user);
+                let (quota, user) = (self.quota.clone(), self.user);
                 let lease = async move { quota.lease(user).await };
                 ctx.wait(
                     lease
@@ -313,24 +320,19 @@ impl WsSession {
         }
         let state = self.state.clone();
         let user = self.user;
-        let check = async move { access(&state, room, user).await };
+        let check = async move { rooms::readable(&state, room, user).await };
         ctx.wait(
             check
                 .into_actor(self)
                 .map(move |outcome, act, ctx| match outcome {
-                    Ok(granted) => {
-                        if let Some(found) = granted {
-                            act.access.insert(room, (Instant::now(), Arc::new(found)));
-                            then(act, room, reference, ctx)
-                        } else {
-                            act.error(
-                                Code::Forbidden,
-                                "only members may read or write this room",
-                                reference.as_deref(),
-                            )
-                        }
+                    Ok((found, _)) => {
+                        act.access.insert(room, (Instant::now(), Arc::new(found)));
+                        then(act, room, reference, ctx)
                     }
-                    Err(e) => act.error(e.code, &e.detail, reference.as_deref()),
+                    Err(refused) => {
+                        let e = ApiError::from(refused);
+                        act.error(e.code, &e.detail, reference.as_deref())
+                    }
                 }),
         );
     }
@@ -364,11 +366,11 @@ impl WsSession {
                 reference.as_deref(),
             ));
         }
-        let message = NewMessage {
+        let draft = Draft {
             room,
             author: self.user,
-            client_id,
             body,
+            client_id,
         };
         // Publish to durable answer, in one span. The writer's commit (and
         // its database spans) is linked to it rather than nested: one commit
@@ -381,32 +383,13 @@ impl WsSession {
             messaging.operation = "publish",
             outcome = tracing::field::Empty,
         );
-        // `send` enqueues now, in frame order; only the answer is awaited.
-        let pending = self.state.engine.writers.for_room(room).send(Publish {
-            message,
-            span: span.clone(),
-        });
-        let state = self.state.clone();
-        let received = Instant::now();
+        // Enqueued now, in frame order; only the answer is awaited.
+        let answer = publish::submit(&self.state, draft, span.clone());
+        let answer = tracing::Instrument::instrument(answer, span);
         // The access check already loaded the room: notifications use it
         // instead of reading it again for every publish.
         let known_room = self.access.get(&room).map(|(_, found)| found.clone());
         self.in_flight += 1;
-        let answer = async move {
-            let outcome = pending.await.unwrap_or(Err(PublishError::Unavailable));
-            record_publish(&state.metrics, &outcome, received);
-            let span = tracing::Span::current();
-            match &outcome {
-                Ok(Appended::New(_)) => span.record("outcome", "new"),
-                Ok(Appended::Duplicate(_)) => span.record("outcome", "duplicate"),
-                Err(e) => {
-                    span.record("otel.status_code", "ERROR");
-                    span.record("outcome", e.to_string())
-                }
-            };
-            outcome
-        };
-        let answer = tracing::Instrument::instrument(answer, span);
         ctx.spawn(answer.into_actor(self).map(move |outcome, act, ctx| {
             act.in_flight -= 1;
             let frame = match &outcome {
@@ -424,18 +407,8 @@ impl WsSession {
                 Err(e) => publish_error(e, reference.as_deref()),
             };
             act.send(frame);
-            if let Ok(Appended::New(message)) = outcome
-                && crate::notify::may_notify(known_room.as_deref(), &message.body)
-            {
-                let (state, username) = (act.state.clone(), act.username.clone());
-                actix_web::rt::spawn(async move {
-                    match known_room {
-                        Some(room) => {
-                            crate::notify::message_posted(&state, &room, &username, &message).await
-                        }
-                        None => crate::notify::message_posted_in(&state, &username, &message).await,
-                    }
-                });
+            if let Ok(appended) = &outcome {
+                publish::spawn_notify(&act.state, appended, known_room, &act.username);
             }
             if act.draining && act.in_flight == 0 {
                 act.finish_drain(ctx);
@@ -462,29 +435,8 @@ impl WsSession {
     }
 }
 
-/// Counts one publish by outcome and, when it was answered, its time to the
-/// durable answer. Both publish paths (WebSocket `publish` and REST `POST
-/// /rooms/{id}/messages`) call it, so `parley_messages_total` counts them alike.
-pub fn record_publish(
-    metrics: &crate::metrics::Metrics,
-    outcome: &Result<Appended, PublishError>,
-    received: Instant,
-) {
-    let label = match outcome {
-        Ok(Appended::New(_)) => "new",
-        Ok(Appended::Duplicate(_)) => "duplicate",
-        Err(_) => "error",
-    };
-    metrics.messages.with_label_values(&[label]).inc();
-    if outcome.is_ok() {
-        metrics
-            .publish_ack
-            .observe(received.elapsed().as_secs_f64());
-    }
-}
-
 fn publish_error(e: &PublishError, reference: Option<&str>) -> Arc<str> {
-    let (code, message) = crate::error::publish_failure(e);
+    let (code, message) = publish::failure(e);
     ServerFrame::Error {
         code: code.as_str(),
         message,

@@ -8,7 +8,7 @@
 //! lives in a bounded map of this instance.
 
 use crate::auth::Claims;
-use crate::redis::Redis;
+use crate::infra::redis::Redis;
 use base64::Engine as _;
 use fred::prelude::*;
 use std::collections::HashMap;

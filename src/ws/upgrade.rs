@@ -9,10 +9,12 @@ use super::linger::{Linger, LingeringBody};
 use super::pump;
 use super::session::WsSession;
 use crate::auth::Claims;
-use crate::error::ApiError;
-use crate::http::AppState;
-use crate::http::authn::bearer;
+use crate::auth::JwtKeys;
 use crate::http::client_ip::client_ip;
+use crate::http::error::ApiError;
+use crate::http::middleware::authn::bearer;
+use crate::service::Services;
+use crate::ws::WsParts;
 use actix::{Actor, AsyncContext};
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::ProtocolError;
@@ -43,21 +45,23 @@ pub struct CredentialQuery {
     security(("bearer" = [])),
     responses(
         (status = 101, description = "switching protocols: the connection speaks the WebSocket protocol of docs/api.md"),
-        (status = 400, description = "not a WebSocket upgrade request", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "the browser's `Origin` is not allowed", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "over the concurrent WebSocket cap per user or per client IP; see `Retry-After`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "not a WebSocket upgrade request", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the browser's `Origin` is not allowed", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "over the concurrent WebSocket cap per user or per client IP; see `Retry-After`", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn upgrade(
     req: HttpRequest,
     body: web::Payload,
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
+    ws: web::Data<WsParts>,
+    keys: web::Data<JwtKeys>,
     query: web::Query<CredentialQuery>,
 ) -> Result<HttpResponse, ApiError> {
     super::origin::check(&req, &state.settings)?;
-    let claims = authenticate(&req, &state, query.into_inner()).await?;
+    let claims = authenticate(&req, &ws, &keys, query.into_inner()).await?;
     let session_id = SessionId::new();
     let ip = client_ip(&req, &state.settings.http.trusted_proxies);
-    let slot = state
+    let slot = ws
         .conn_caps
         .acquire(session_id, claims.sub, ip)
         .await
@@ -87,9 +91,18 @@ pub async fn upgrade(
     let state = state.get_ref().clone();
     let metrics = state.metrics.clone();
     let session_linger = linger.clone();
+    let quota = ws.publish_quota.clone();
     WsSession::create(|ctx| {
         ctx.add_stream(stream);
-        WsSession::new(session_id, &claims, outbox, slot, session_linger, state)
+        WsSession::new(
+            session_id,
+            &claims,
+            outbox,
+            slot,
+            session_linger,
+            state,
+            quota,
+        )
     });
     actix_web::rt::spawn(pump::run(session, inbox, linger.clone(), metrics));
     Ok(response
@@ -101,14 +114,15 @@ pub async fn upgrade(
 /// ticket, then the `access_token` query parameter.
 async fn authenticate(
     req: &HttpRequest,
-    state: &AppState,
+    ws: &WsParts,
+    keys: &JwtKeys,
     query: CredentialQuery,
 ) -> Result<Claims, ApiError> {
     let token = bearer(req).map(str::to_owned);
     if token.is_none()
         && let Some(ticket) = query.ticket
     {
-        let claims = state.tickets.redeem(&ticket).await.ok_or_else(|| {
+        let claims = ws.tickets.redeem(&ticket).await.ok_or_else(|| {
             ApiError::unauthorized(
                 "the ticket is unknown, already used or older than 30 s; \
                  get a new one from POST /api/v1/ws-ticket",
@@ -128,9 +142,7 @@ async fn authenticate(
              POST /api/v1/ws-ticket as `?ticket=`",
         )
     })?;
-    state
-        .keys
-        .verify(&token)
+    keys.verify(&token)
         .map_err(|e| ApiError::unauthorized(e.to_string()))
 }
 

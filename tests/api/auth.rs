@@ -340,7 +340,7 @@ async fn a_signing_key_under_2048_bits_fails_start_up_naming_the_file() {
     let dir = keys_dir(&[("a.pem", &new_key()), ("weak.pem", &weak)]);
     let mut settings = crate::helpers::test_settings(Backend::Memory).await;
     settings.auth.keys_dir = Some(dir);
-    let error = match parley::startup::Application::build(settings).await {
+    let error = match parley::app::startup::Application::build(settings).await {
         Ok(_) => panic!("parley started with a 1024-bit key"),
         Err(e) => format!("{e:#}"),
     };

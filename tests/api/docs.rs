@@ -2,8 +2,8 @@
 //! every REST operation of the OpenAPI document and every WebSocket frame
 //! type must be described there. Plain tests: no server, no database.
 
+use parley::app::openapi::ApiDoc;
 use parley::config::ENV_VARS;
-use parley::http::openapi::ApiDoc;
 use std::path::Path;
 use utoipa::OpenApi;
 

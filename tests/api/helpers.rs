@@ -1,8 +1,8 @@
 //! Starting parley for a test and talking to it. Every HTTP call of the
 //! suite goes through here.
 
+use parley::app::startup::Application;
 use parley::config::Settings;
-use parley::startup::Application;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use std::num::NonZeroU32;

@@ -15,6 +15,7 @@ mod drain;
 mod drain_under_load;
 mod errors;
 mod health;
+mod layers;
 mod log_sampling;
 mod login_backoff;
 mod logs;

@@ -8,7 +8,7 @@
 //! (`sql::classify` tells them apart).
 
 use super::PgStore;
-use crate::breaker::{Breaker, BreakerOpen};
+use crate::infra::breaker::{Breaker, BreakerOpen};
 use crate::store::StoreError;
 use parley_actors::ports::LogError;
 use prometheus::HistogramVec;

@@ -90,7 +90,7 @@ pub(crate) fn classify(error: &anyhow::Error) -> Failure {
         if cause.is::<deadpool_postgres::PoolError>()
             || cause.is::<std::io::Error>()
             || cause.is::<tokio::time::error::Elapsed>()
-            || cause.is::<crate::breaker::BreakerOpen>()
+            || cause.is::<crate::infra::breaker::BreakerOpen>()
         {
             return Failure::Outage;
         }

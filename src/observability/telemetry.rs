@@ -78,7 +78,7 @@ fn otlp_provider() -> anyhow::Result<Option<SdkTracerProvider>> {
     {
         return Ok(None);
     }
-    // W3C `traceparent` in, on every request (see `RequestSpan`).
+    // W3C `traceparent` in, on every request (see `http::middleware::request_span`).
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
@@ -121,7 +121,7 @@ pub fn shutdown() {
 
 /// The OpenTelemetry trace and span ids of `span` (lower-case hex, as in
 /// `traceparent`), when it is being traced.
-fn otel_ids(span: &tracing::Span) -> Option<(String, String)> {
+pub fn otel_ids(span: &tracing::Span) -> Option<(String, String)> {
     let context = span.context();
     let otel_span = context.span();
     let ids = otel_span.span_context();
@@ -129,78 +129,7 @@ fn otel_ids(span: &tracing::Span) -> Option<(String, String)> {
         .then(|| (ids.trace_id().to_string(), ids.span_id().to_string()))
 }
 
-/// The root span of every HTTP request, carrying parley's request id (the
-/// one in `X-Request-Id`) and the user once authenticated, so every log
-/// line of the request carries both.
-pub struct RequestSpan;
-
-impl tracing_actix_web::RootSpanBuilder for RequestSpan {
-    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
-        use actix_web::HttpMessage;
-        let request_id = request
-            .extensions()
-            .get::<crate::http::request_id::RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default();
-        let route = request
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".into());
-        let span = tracing::info_span!(
-            "http_request",
-            otel.name = %format!("{} {}", request.method(), route),
-            otel.kind = "server",
-            otel.status_code = tracing::field::Empty,
-            http.method = %request.method(),
-            http.route = %route,
-            http.status_code = tracing::field::Empty,
-            request_id = %request_id,
-            user_id = tracing::field::Empty,
-            trace_id = tracing::field::Empty,
-            span_id = tracing::field::Empty,
-        );
-        if PROVIDER.get().is_some() {
-            let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-                propagator.extract(&HeaderCarrier(request.headers()))
-            });
-            // Fails only when the span is already started, which it is not.
-            let _ = span.set_parent(parent);
-            if let Some((trace_id, span_id)) = otel_ids(&span) {
-                span.record("trace_id", trace_id.as_str());
-                span.record("span_id", span_id.as_str());
-            }
-        }
-        span
-    }
-
-    fn on_request_end<B: actix_web::body::MessageBody>(
-        span: tracing::Span,
-        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
-    ) {
-        if let Ok(response) = outcome {
-            let status = response.status();
-            span.record("http.status_code", status.as_u16());
-            if status.is_server_error() {
-                span.record("otel.status_code", "ERROR");
-            }
-        }
-        // The request line itself is logged by `metrics::middleware`, which
-        // knows the latency; here only failures that never became a response.
-        if let Err(error) = outcome {
-            let _entered = span.enter();
-            tracing::warn!(error = %error, "request failed before a response");
-        }
-    }
-}
-
-/// Request headers as the OpenTelemetry propagator reads them.
-struct HeaderCarrier<'a>(&'a actix_web::http::header::HeaderMap);
-
-impl opentelemetry::propagation::Extractor for HeaderCarrier<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(|k| k.as_str()).collect()
-    }
+/// Whether spans are exported (OTLP configured and started).
+pub fn exporting() -> bool {
+    PROVIDER.get().is_some()
 }

@@ -22,7 +22,7 @@
 //! instances; while Redis is unreachable (or without it) each instance
 //! counts on its own in a bounded in-process cache.
 
-use crate::redis::Redis;
+use crate::infra::redis::Redis;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -13,7 +13,7 @@
 //! CORS refusing an origin does); actix renders it after every middleware
 //! has run, and the request it needs is gone by then.
 
-use crate::error::{ApiError, Code};
+use crate::http::error::{ApiError, Code};
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
@@ -55,7 +55,7 @@ fn needs_rewrite<B>(res: &HttpResponse<B>) -> bool {
 /// The problem of `original`'s status, with its headers but not its body.
 fn problem_for<B>(request: &HttpRequest, original: &HttpResponse<B>) -> HttpResponse {
     let status = original.status();
-    let code = Code::for_status(status);
+    let code = Code::for_status(status.as_u16());
     let detail = match code {
         Code::MethodNotAllowed => format!(
             "{} is not allowed on {}; docs/api.md lists the methods of each path",

@@ -2,9 +2,10 @@
 //! a browser opens its WebSocket without putting the access token in the
 //! URL (see [`crate::ws::ticket`]).
 
-use crate::auth::{AuthUser, Claims};
-use crate::error::{ApiError, Code};
-use crate::http::AppState;
+use crate::auth::Claims;
+use crate::http::auth_user::AuthUser;
+use crate::http::error::{ApiError, Code};
+use crate::ws::WsParts;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -25,19 +26,19 @@ pub struct TicketResponse {
 #[utoipa::path(post, path = "/api/v1/ws-ticket", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 200, body = TicketResponse, description = "a ticket for `GET /ws?ticket=`, valid once for 30 s on any instance"),
-        (status = 401, body = crate::error::Problem),
-        (status = 429, body = crate::error::Problem),
+        (status = 401, body = crate::http::error::Problem),
+        (status = 429, body = crate::http::error::Problem),
     ))]
 pub async fn issue(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    ws: web::Data<WsParts>,
     _caller: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
     let claims =
         req.extensions().get::<Claims>().cloned().ok_or_else(|| {
             ApiError::unauthorized("send an access token as `Authorization: Bearer`")
         })?;
-    let ticket = state.tickets.issue(&claims).await.map_err(|full| {
+    let ticket = ws.tickets.issue(&claims).await.map_err(|full| {
         let mut e = ApiError::new(Code::Unavailable, full.to_string());
         e.retry_after_s = Some(1);
         e

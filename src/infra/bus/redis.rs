@@ -16,8 +16,8 @@
 //! reconnect every watched channel is subscribed again and every room is
 //! told to check the log for what the outage lost.
 
-use crate::metrics::Metrics;
-use crate::redis::Redis;
+use crate::infra::redis::Redis;
+use crate::observability::metrics::Metrics;
 use async_trait::async_trait;
 use fred::clients::Pipeline;
 use fred::prelude::*;

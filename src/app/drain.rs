@@ -6,7 +6,7 @@
 //! 1. readiness turns 503 (liveness stays 200), so the load balancer stops
 //!    sending new work; after `PARLEY_DRAIN_GRACE_MS` for that to propagate,
 //! 2. new requests and WebSocket upgrades are refused with 503 +
-//!    `Retry-After` ([`refuse_while_draining`]);
+//!    `Retry-After` (`http::middleware::drain_gate`);
 //! 3. every WebSocket session answers the publishes it has in flight, then
 //!    sends `reconnect` with a jittered `retry_after_ms` and closes with
 //!    1012; sessions are told over a few seconds so the other instances are
@@ -16,13 +16,12 @@
 //!
 //! The listeners then stop (in-flight HTTP requests complete) and the
 //! process exits; see `startup::Application::run_until_stopped`.
+//!
+//! The flags the probes read are `observability::Lifecycle`; this module
+//! owns the sequence and its one report.
 
-use crate::error::ApiError;
-use crate::http::AppState;
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::{Error, ResponseError, web};
+use super::AppState;
+use actix_web::{HttpResponse, web};
 use parley_actors::hub::messages::{DrainAll, SessionCount};
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -42,20 +41,36 @@ pub struct DrainReport {
 
 /// Runs the drain once; concurrent and later callers get the same report.
 pub async fn drain(state: &AppState) -> DrainReport {
-    state.lifecycle.drain_once(|| run(state.clone())).await
+    state
+        .drained
+        .get_or_init(|| run(state.clone()))
+        .await
+        .clone()
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/drain", web::post().to(start_drain));
+}
+
+/// Begins the drain and answers when it finished or its deadline passed:
+/// a Kubernetes `preStop` hook. Calling it again waits for the same drain.
+#[utoipa::path(post, path = "/admin/drain", tag = "admin",
+    responses((status = 200, description = "the drain finished (or hit PARLEY_DRAIN_TIMEOUT_S; see `completed`)", body = DrainReport)))]
+pub async fn start_drain(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(drain(&state).await)
 }
 
 async fn run(state: AppState) -> DrainReport {
     let started = Instant::now();
-    let deadline = Duration::from_secs(state.settings.drain.timeout_s);
+    let deadline = Duration::from_secs(state.services.settings.drain.timeout_s);
     tracing::info!(
         timeout_s = deadline.as_secs(),
         "drain: started; readiness is now 503"
     );
-    state.lifecycle.begin_drain();
-    let grace = Duration::from_millis(state.settings.drain.grace_ms);
+    state.lifecycle().begin_drain();
+    let grace = Duration::from_millis(state.services.settings.drain.grace_ms);
     tokio::time::sleep(grace).await;
-    state.lifecycle.refuse_new_work();
+    state.lifecycle().refuse_new_work();
     tracing::info!(
         took_ms = started.elapsed().as_millis() as u64,
         "drain: refusing new requests"
@@ -71,7 +86,7 @@ async fn run(state: AppState) -> DrainReport {
             "drain: WebSocket sessions closed"
         );
         let step = Instant::now();
-        state.engine.writers.when_idle().await;
+        state.services.engine.writers.when_idle().await;
         tracing::info!(
             took_ms = step.elapsed().as_millis() as u64,
             "drain: writers flushed"
@@ -79,7 +94,13 @@ async fn run(state: AppState) -> DrainReport {
         sessions_told
     };
     let outcome = tokio::time::timeout(deadline.saturating_sub(grace), steps).await;
-    let sessions_left = state.engine.hub.send(SessionCount).await.unwrap_or(0);
+    let sessions_left = state
+        .services
+        .engine
+        .hub
+        .send(SessionCount)
+        .await
+        .unwrap_or(0);
     let report = DrainReport {
         sessions_told: *outcome.as_ref().unwrap_or(&sessions_left),
         sessions_left,
@@ -102,9 +123,10 @@ async fn run(state: AppState) -> DrainReport {
 /// its in-flight publishes, then sends `reconnect` with its own jittered
 /// `retry_after_ms` and closes with 1012.
 async fn tell_sessions(state: &AppState) -> usize {
-    let spread =
-        Duration::from_secs(state.settings.drain.timeout_s / 6).min(Duration::from_secs(5));
+    let spread = Duration::from_secs(state.services.settings.drain.timeout_s / 6)
+        .min(Duration::from_secs(5));
     state
+        .services
         .engine
         .hub
         .send(DrainAll { spread })
@@ -118,31 +140,16 @@ async fn wait_for_sessions(state: &AppState) {
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     loop {
         tick.tick().await;
-        if state.engine.hub.send(SessionCount).await.unwrap_or(0) == 0 {
+        if state
+            .services
+            .engine
+            .hub
+            .send(SessionCount)
+            .await
+            .unwrap_or(0)
+            == 0
+        {
             return;
         }
     }
-}
-
-/// Public-listener middleware: once the drain refuses new work, every
-/// request but the probes is answered 503 with `Retry-After`.
-pub async fn refuse_while_draining(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let refusing = req
-        .app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.lifecycle.refusing_new_work());
-    let probe = req.path().starts_with("/health") || req.path() == "/readyz";
-    if refusing && !probe {
-        let error = ApiError::unavailable(
-            "this instance is shutting down; retry (the load balancer will pick another instance)",
-            anyhow::anyhow!("draining"),
-        );
-        let response = error.error_response();
-        return Ok(req.into_response(response).map_into_right_body());
-    }
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_left_body)
 }

@@ -1,13 +1,13 @@
 //! The authenticated caller, as handlers receive it.
 //!
 //! The bearer token is verified once per request by
-//! [`crate::http::authn::middleware`], which leaves the [`Claims`] in the
+//! [`crate::http::middleware::authn::middleware`], which leaves the [`Claims`] in the
 //! request extensions (the rate limiter keys on them too); this extractor
 //! only reads them back, or answers 401.
 
-use super::jwt::Claims;
+use crate::auth::jwt::Claims;
 use crate::domain::UserId;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload};
 use std::future::{Ready, ready};
 

@@ -18,8 +18,8 @@
 //! before answering, and the bus tells every other instance to drop theirs.
 
 use crate::domain::{PostId, UserId};
-use crate::metrics::Metrics;
-use crate::redis::Redis;
+use crate::infra::redis::Redis;
+use crate::observability::metrics::Metrics;
 use crate::store::{Post, SharedStore, StoreError, User};
 use fred::prelude::*;
 use parley_actors::ports::{Bus, BusEvent};

@@ -1,10 +1,10 @@
 //! Verifies the bearer token once per request. Valid claims go into the
-//! request extensions for [`crate::auth::AuthUser`] and the rate limiter; an
+//! request extensions for [`crate::http::auth_user::AuthUser`] and the rate limiter; an
 //! invalid token leaves the reason, so a route that needs a user answers 401
 //! saying why, while public routes (register, login) ignore it.
 
-use crate::auth::extract::AuthFailure;
-use crate::http::AppState;
+use crate::auth::JwtKeys;
+use crate::http::auth_user::AuthFailure;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -22,10 +22,10 @@ pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    if let Some(state) = req.app_data::<web::Data<AppState>>().cloned()
+    if let Some(keys) = req.app_data::<web::Data<JwtKeys>>().cloned()
         && let Some(token) = bearer(req.request())
     {
-        match state.keys.verify(token) {
+        match keys.verify(token) {
             Ok(claims) => {
                 tracing::Span::current().record("user_id", tracing::field::display(claims.sub));
                 req.extensions_mut().insert(claims);

@@ -3,11 +3,12 @@
 //! response carries `X-RateLimit-Limit`, `-Remaining` and `-Reset`; a refused
 //! one is `429` with `Retry-After`.
 
-use super::client_ip::client_ip;
 use crate::auth::Claims;
-use crate::error::ApiError;
-use crate::http::AppState;
-use crate::rate_limit::{Decision, LimitKind};
+use crate::http::client_ip::client_ip;
+use crate::http::error::ApiError;
+use crate::infra::limiter::Limiter;
+use crate::infra::limiter::{Decision, LimitKind};
+use crate::service::Services;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -18,7 +19,10 @@ pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+    let (Some(state), Some(limiter)) = (
+        req.app_data::<web::Data<Services>>().cloned(),
+        req.app_data::<web::Data<dyn Limiter>>().cloned(),
+    ) else {
         return next
             .call(req)
             .await
@@ -34,7 +38,7 @@ pub async fn middleware(
     } else {
         (LimitKind::Api, format!("ip:{ip}"))
     };
-    let decision = state.limiter.check(kind, &key).await;
+    let decision = limiter.check(kind, &key).await;
     if !decision.allowed {
         state
             .metrics

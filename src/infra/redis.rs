@@ -11,8 +11,8 @@
 //! `REDIS_URL` schemes are fred's: `redis://`, `redis-cluster://` and
 //! `redis-sentinel://HOST:PORT/DB?sentinelServiceName=NAME&node=HOST2:PORT2`.
 
-use crate::breaker::Breaker;
 use crate::config::RedisSettings;
+use crate::infra::breaker::Breaker;
 use anyhow::Context as _;
 use fred::clients::SubscriberClient;
 use fred::prelude::*;

@@ -11,13 +11,10 @@
 //! The triggering write has already committed, so a failure here is logged
 //! and does not fail the request.
 
+use super::Services;
 use crate::domain::{RoomKind, UserId};
-use crate::http::AppState;
 use crate::store::{NewNotification, Notification, Post, Room};
-use crate::ws::protocol::ServerFrame;
 use parley_actors::model::StoredMessage;
-use parley_actors::notify::messages::{Push, PushMany};
-use parley_actors::ports::BusEvent;
 use serde_json::json;
 use std::collections::BTreeSet;
 
@@ -26,7 +23,7 @@ use std::collections::BTreeSet;
 /// statement's parameters and one notifier message.
 const FANOUT_CHUNK: usize = 1_000;
 
-pub async fn post_created(state: &AppState, author_name: &str, post: &Post) {
+pub async fn post_created(state: &Services, author_name: &str, post: &Post) {
     let followers = match state.store.followers(post.author).await {
         Ok(f) => f,
         Err(error) => {
@@ -58,7 +55,7 @@ pub async fn post_created(state: &AppState, author_name: &str, post: &Post) {
 /// following again must not become a way to ping someone at will.
 pub const FOLLOW_NOTIFY_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
-pub async fn followed(state: &AppState, follower: UserId, follower_name: &str, followee: UserId) {
+pub async fn followed(state: &Services, follower: UserId, follower_name: &str, followee: UserId) {
     let payload = json!({ "follower": follower, "follower_username": follower_name });
     let new = NewNotification {
         user: followee,
@@ -78,7 +75,7 @@ pub async fn followed(state: &AppState, follower: UserId, follower_name: &str, f
 }
 
 pub async fn message_posted(
-    state: &AppState,
+    state: &Services,
     room: &Room,
     author_name: &str,
     message: &StoredMessage,
@@ -123,7 +120,7 @@ pub fn may_notify(room: Option<&Room>, body: &str) -> bool {
 }
 
 /// [`message_posted`] for a publish that only knows its room id (WebSocket).
-pub async fn message_posted_in(state: &AppState, author_name: &str, message: &StoredMessage) {
+pub async fn message_posted_in(state: &Services, author_name: &str, message: &StoredMessage) {
     match state.store.room(message.room).await {
         Ok(Some(room)) => message_posted(state, &room, author_name, message).await,
         Ok(None) => {}
@@ -132,7 +129,7 @@ pub async fn message_posted_in(state: &AppState, author_name: &str, message: &St
 }
 
 /// Stores the notification, then pushes it to the user's live sessions.
-async fn send(state: &AppState, user: UserId, kind: &str, payload: serde_json::Value) {
+async fn send(state: &Services, user: UserId, kind: &str, payload: serde_json::Value) {
     let new = NewNotification {
         user,
         kind: kind.to_owned(),
@@ -144,36 +141,18 @@ async fn send(state: &AppState, user: UserId, kind: &str, payload: serde_json::V
     }
 }
 
-/// Pushes stored notifications to their users' sessions: local ones through
-/// the notifier (one mailbox message for the lot), the users' sessions on
-/// other instances through the bus.
-fn deliver(state: &AppState, stored: &[Notification]) {
-    let mut pushes = Vec::with_capacity(stored.len());
-    for notification in stored {
-        let frame = ServerFrame::Notification {
-            id: notification.id.0,
-            kind: &notification.kind,
-            payload: &notification.payload,
-            ts: notification.created_at,
-        }
-        .encode();
-        state.bus.publish(BusEvent::Notification {
-            user: notification.user,
-            frame: frame.to_string(),
-        });
-        state
-            .metrics
-            .notifications
-            .with_label_values(&[&notification.kind])
-            .inc();
-        pushes.push(Push {
-            user: notification.user,
-            frame,
-        });
+/// Pushes stored notifications to their users' live sessions.
+fn deliver(services: &Services, stored: &[Notification]) {
+    if !stored.is_empty() {
+        services.live.deliver(stored);
     }
-    if !pushes.is_empty() {
-        state.engine.notifier.do_send(PushMany { pushes });
-    }
+}
+
+/// Live delivery of stored notifications to their users' sessions, on this
+/// instance and the others. The WebSocket edge implements it (`ws::live`):
+/// the frame is its wire format, and the service layer stays below it.
+pub trait LiveDelivery: Send + Sync + 'static {
+    fn deliver(&self, stored: &[Notification]);
 }
 
 /// The `@name` tokens of a text, each once, in order of first appearance.

@@ -5,20 +5,26 @@
 //! addresses, so tests start the real application on port 0;
 //! [`Application::run_until_stopped`] serves until a signal stops it.
 
+use super::{AppState, routes};
 use crate::auth::JwtKeys;
-use crate::bus::RedisBus;
-use crate::cache::Cache;
+use crate::auth::login_backoff::LoginBackoff;
 use crate::config::Settings;
-use crate::http::state::Lifecycle;
-use crate::http::{self, AppState};
-use crate::rate_limit::{LocalLimiter, RedisLimiter, SharedLimiter};
-use crate::redis::Redis;
+use crate::http::health::Probes;
+use crate::http::{self, middleware};
+use crate::infra::bus::RedisBus;
+use crate::infra::limiter::{LocalLimiter, RedisLimiter, SharedLimiter};
+use crate::infra::redis::Redis;
+use crate::observability::lifecycle::Lifecycle;
+use crate::service::Services;
 use crate::store::SharedStore;
+use crate::store::cache::Cache;
 use crate::store::memory::MemoryStore;
 use crate::store::postgres::PgStore;
+use crate::ws::WsParts;
+use crate::ws::live::LiveNotifications;
 use crate::ws::protocol::JsonEncoder;
 use actix_web::dev::Server;
-use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use parley_actors::bus::Invalidator;
@@ -48,10 +54,12 @@ impl Application {
             .clone()
             .unwrap_or_else(default_instance_id)
             .into();
-        let metrics =
-            Arc::new(crate::metrics::Metrics::new(&instance_id).context("registering metrics")?);
-        let breakers = crate::breaker::Breakers::new(
-            crate::breaker::Thresholds {
+        let metrics = Arc::new(
+            crate::observability::metrics::Metrics::new(&instance_id)
+                .context("registering metrics")?,
+        );
+        let breakers = crate::infra::breaker::Breakers::new(
+            crate::infra::breaker::Thresholds {
                 failures: settings.breaker.failures,
                 window: Duration::from_secs(settings.breaker.window_s),
                 recovery: Duration::from_secs(settings.breaker.recovery_s),
@@ -75,9 +83,11 @@ impl Application {
         });
         engine
             .rooms
-            .set_observer(Arc::new(crate::metrics::EngineMetrics(metrics.clone())));
+            .set_observer(Arc::new(crate::observability::metrics::EngineMetrics(
+                metrics.clone(),
+            )));
         for dependency in engine.dependencies.iter() {
-            crate::metrics::follow_dependency(&metrics, dependency);
+            crate::observability::metrics::follow_dependency(&metrics, dependency);
         }
         let cache = Arc::new(Cache::new(redis.clone(), bus.bus.clone(), metrics.clone()));
         if let Some(redis_bus) = &bus.redis {
@@ -85,34 +95,46 @@ impl Application {
             let invalidate: Invalidator = Arc::new(move |key: &str| cache.drop_local(key));
             redis_bus.attach(engine.inbox(Some(invalidate))).await;
         }
-        let tickets = Arc::new(crate::ws::ticket::Tickets::new(redis.clone()));
-        let conn_caps = crate::ws::caps::ConnCaps::new(
-            settings.ws.conns_per_user.get(),
-            settings.ws.conns_per_ip.get(),
-            redis.clone(),
-            metrics.clone(),
-        );
-        let publish_quota = Arc::new(crate::ws::quota::PublishQuota::new(
-            settings.rate.ws_user_msgs_per_s,
-            redis.clone(),
-        ));
-        let state = AppState {
+        let live = Arc::new(LiveNotifications {
+            notifier: engine.notifier.clone().recipient(),
+            bus: bus.bus.clone(),
+            metrics: metrics.clone(),
+        });
+        let services = Services {
             store,
-            keys,
-            limiter,
-            login_backoff: Arc::new(crate::login_backoff::LoginBackoff::new(redis.clone())),
+            cache,
+            engine,
+            bus: bus.bus,
+            metrics: metrics.clone(),
             settings: settings.clone(),
             instance_id,
-            lifecycle: Arc::new(Lifecycle::default()),
-            engine,
-            metrics,
+            live,
+        };
+        let ws = Arc::new(WsParts {
+            tickets: Arc::new(crate::ws::ticket::Tickets::new(redis.clone())),
+            conn_caps: crate::ws::caps::ConnCaps::new(
+                settings.ws.conns_per_user.get(),
+                settings.ws.conns_per_ip.get(),
+                redis.clone(),
+                metrics,
+            ),
+            publish_quota: Arc::new(crate::ws::quota::PublishQuota::new(
+                settings.rate.ws_user_msgs_per_s,
+                redis.clone(),
+            )),
+        });
+        let state = AppState {
+            services,
+            keys,
+            limiter,
+            login_backoff: Arc::new(LoginBackoff::new(redis.clone())),
             breakers,
-            redis,
-            bus: bus.bus,
-            cache,
-            tickets,
-            conn_caps,
-            publish_quota,
+            probes: Arc::new(Probes {
+                lifecycle: Arc::new(Lifecycle::default()),
+                redis,
+            }),
+            ws,
+            drained: Arc::default(),
         };
         let public_listener = TcpListener::bind(settings.http.addr)
             .with_context(|| format!("PARLEY_HTTP_ADDR: binding {}", settings.http.addr))?;
@@ -120,10 +142,11 @@ impl Application {
             .with_context(|| format!("PARLEY_ADMIN_ADDR: binding {}", settings.http.admin_addr))?;
         let public_addr = public_listener.local_addr()?;
         let admin_addr = admin_listener.local_addr()?;
-        let public = serve(public_listener, &state, http::configure_public, true)?;
-        let admin = serve(admin_listener, &state, http::configure_admin, false)?;
-        state.lifecycle.mark_started();
-        tracing::info!(%public_addr, %admin_addr, instance = %state.instance_id, store = state.store.backend(), "parley is up");
+        let public = serve(public_listener, &state, routes::public, true)?;
+        let admin = serve(admin_listener, &state, routes::admin, false)?;
+        state.lifecycle().mark_started();
+        let services = &state.services;
+        tracing::info!(%public_addr, %admin_addr, instance = %services.instance_id, store = services.store.backend(), "parley is up");
         Ok(Self {
             public_addr,
             admin_addr,
@@ -146,7 +169,7 @@ impl Application {
     }
 
     /// Serves both listeners until `SIGTERM` or `SIGINT`: then drains (see
-    /// [`crate::drain`]), stops the listeners (in-flight requests complete)
+    /// [`crate::app::drain`]), stops the listeners (in-flight requests complete)
     /// and returns. A second signal exits at once.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let handles = [self.public.handle(), self.admin.handle()];
@@ -159,7 +182,7 @@ impl Application {
                 tracing::warn!("second shutdown signal: exiting now");
                 std::process::exit(1);
             });
-            crate::drain::drain(&state).await;
+            crate::app::drain::drain(&state).await;
             for handle in &handles {
                 handle.stop(true).await;
             }
@@ -168,9 +191,9 @@ impl Application {
         public.context("public listener")?;
         admin.context("admin listener")?;
         // Connections close last: the drain and the listeners are done.
-        self.state.engine.close_dependencies().await;
+        self.state.services.engine.close_dependencies().await;
         tracing::info!("parley stopped");
-        crate::telemetry::shutdown();
+        crate::observability::telemetry::shutdown();
         Ok(())
     }
 }
@@ -193,8 +216,8 @@ async fn wait_for_signal() {
 
 async fn open_store(
     settings: &Settings,
-    metrics: &crate::metrics::Metrics,
-    breakers: &crate::breaker::Breakers,
+    metrics: &crate::observability::metrics::Metrics,
+    breakers: &crate::infra::breaker::Breakers,
 ) -> anyhow::Result<SharedStore> {
     match &settings.database.url {
         Some(_) => {
@@ -222,12 +245,13 @@ fn serve(
     routes: fn(&mut web::ServiceConfig),
     public: bool,
 ) -> anyhow::Result<Server> {
-    let data = web::Data::new(state.clone());
-    let (json, path, query) = http::extractor_config(state.settings.http.max_body_bytes);
-    let settings_for_cors = state.settings.clone();
+    let settings = state.services.settings.clone();
+    let (json, path, query) = http::extractor_config(settings.http.max_body_bytes);
+    let (workers, send_buffer_bytes) = (settings.http.workers, settings.http.send_buffer_bytes);
+    let state = state.clone();
     let mut server = HttpServer::new(move || {
         App::new()
-            .app_data(data.clone())
+            .configure(|app| state.register(app))
             .app_data(json.clone())
             .app_data(path.clone())
             .app_data(query.clone())
@@ -235,26 +259,24 @@ fn serve(
             .default_service(web::to(http::not_found))
             .wrap(Condition::new(
                 public,
-                from_fn(crate::drain::refuse_while_draining),
+                from_fn(middleware::drain_gate::refuse_while_draining),
             ))
-            .wrap(cors(&settings_for_cors))
-            .wrap(from_fn(http::problem::middleware))
-            .wrap(security_headers())
-            .wrap(from_fn(strict_transport_security))
-            .wrap(from_fn(crate::metrics::middleware))
-            .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
-            .wrap(from_fn(http::request_id::middleware))
+            .wrap(middleware::security::cors(&settings))
+            .wrap(from_fn(middleware::problem::middleware))
+            .wrap(middleware::security::security_headers())
+            .wrap(from_fn(middleware::security::strict_transport_security))
+            .wrap(from_fn(middleware::metrics::middleware))
+            .wrap(TracingLogger::<middleware::request_span::RequestSpan>::new())
+            .wrap(from_fn(middleware::request_id::middleware))
     })
-    .on_connect(send_buffer(
-        public.then_some(state.settings.http.send_buffer_bytes),
-    ))
+    .on_connect(send_buffer(public.then_some(send_buffer_bytes)))
     .listen(listener)?
     // The drain already waited for the work that matters; this bounds the
     // requests still in flight when the listeners stop.
     .shutdown_timeout(10)
     .disable_signals();
-    if state.settings.http.workers > 0 {
-        server = server.workers(state.settings.http.workers);
+    if workers > 0 {
+        server = server.workers(workers);
     }
     // Keep-alive shorter than typical load balancer idle timeouts.
     Ok(server.keep_alive(Duration::from_secs(30)).run())
@@ -277,69 +299,6 @@ fn send_buffer(
             tracing::debug!(%error, "could not set the socket send buffer");
         }
     }
-}
-
-/// CORS for the origins in `PARLEY_CORS_ORIGINS` only; none by default.
-fn cors(settings: &Settings) -> actix_cors::Cors {
-    let mut cors = actix_cors::Cors::default()
-        .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
-        .allowed_headers(["authorization", "content-type", "x-request-id"])
-        .expose_headers([
-            "x-request-id",
-            "x-ratelimit-limit",
-            "x-ratelimit-remaining",
-            "x-ratelimit-reset",
-            "retry-after",
-        ])
-        .max_age(600);
-    for origin in &settings.http.cors_origins {
-        cors = cors.allowed_origin(origin);
-    }
-    cors
-}
-
-/// `Strict-Transport-Security` when the request came over TLS. parley
-/// speaks plain HTTP behind a TLS-terminating proxy, so only a trusted
-/// proxy's `X-Forwarded-Proto: https` says so (anyone else could send it);
-/// on plain HTTP the header would be meaningless, and browsers ignore it.
-async fn strict_transport_security(
-    req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let trusted = req.app_data::<web::Data<AppState>>().is_some_and(|state| {
-        req.peer_addr().is_some_and(|peer| {
-            crate::http::client_ip::is_trusted(&state.settings.http.trusted_proxies, peer.ip())
-        })
-    });
-    // The first value is the proxy nearest the client.
-    let over_tls = trusted
-        && req
-            .headers()
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
-    let mut res = next.call(req).await?;
-    if over_tls {
-        res.headers_mut().insert(
-            actix_web::http::header::STRICT_TRANSPORT_SECURITY,
-            actix_web::http::header::HeaderValue::from_static(
-                "max-age=31536000; includeSubDomains",
-            ),
-        );
-    }
-    Ok(res)
-}
-
-fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
-        .add(("X-Content-Type-Options", "nosniff"))
-        .add(("X-Frame-Options", "DENY"))
-        .add(("Referrer-Policy", "no-referrer"))
-        .add((
-            "Content-Security-Policy",
-            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'",
-        ))
 }
 
 /// The services the engine's dependency actors watch, in the order they
@@ -371,8 +330,8 @@ struct Buses {
 async fn connect_redis(
     settings: &Settings,
     instance_id: &str,
-    metrics: &Arc<crate::metrics::Metrics>,
-    breakers: &crate::breaker::Breakers,
+    metrics: &Arc<crate::observability::metrics::Metrics>,
+    breakers: &crate::infra::breaker::Breakers,
 ) -> anyhow::Result<(Option<Arc<Redis>>, Buses, SharedLimiter)> {
     let (api, auth) = (settings.rate.api_per_min, settings.rate.auth_per_min);
     let Some(url) = &settings.redis.url else {

@@ -74,7 +74,7 @@ pub struct Metrics {
     pub writer_queue_depth: IntGauge,
     /// Successful requests not logged since the last one that was
     /// (`PARLEY_LOG_SAMPLE_SUCCESS`); per application, like the metrics.
-    unlogged_successes: std::sync::atomic::AtomicU64,
+    pub unlogged_successes: std::sync::atomic::AtomicU64,
     /// `parley_bridge_messages_total{direction}`: bus events `in` from other
     /// instances, `out` to them, `dropped` (not sent) and `lost` (missed).
     pub bridge_messages: IntCounterVec,
@@ -90,22 +90,11 @@ pub struct Metrics {
 /// Batch sizes from 1 to the writers' cap.
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 
-/// The caches of `src/cache.rs`, by label.
+/// The caches of `store::cache`, by label.
 const CACHES: &[&str] = &["user", "post", "feed"];
 
 /// Label values known in advance, set up front so every family is in the
 /// first scrape (at 0) instead of appearing with the first event.
-const ERROR_KINDS: &[&str] = &[
-    "bad_request",
-    "unauthorized",
-    "forbidden",
-    "not_found",
-    "conflict",
-    "rate_limited",
-    "too_large",
-    "unavailable",
-    "internal",
-];
 const OUT_FRAME_TYPES: &[&str] = &[
     "hello",
     "ack",
@@ -307,8 +296,8 @@ impl Metrics {
                 self.cache_requests.with_label_values(&[cache, result]);
             }
         }
-        for kind in ERROR_KINDS {
-            self.errors.with_label_values(&[kind]);
+        for code in crate::domain::Code::ALL {
+            self.errors.with_label_values(&[code.metric_label()]);
         }
         #[cfg(target_os = "linux")]
         self.process.register(Box::new(
@@ -384,87 +373,4 @@ pub fn count_frame_out(metrics: &Metrics, text: &str) {
     if let Some(counter) = metrics.frames_out_by_type.get(index) {
         counter.inc();
     }
-}
-
-/// The `method` label: the standard methods by name, anything else as
-/// `OTHER`. A client may send any token as a method; naming it in a label
-/// would let it grow `/metrics` and memory without bound.
-pub fn method_label(method: &actix_web::http::Method) -> &'static str {
-    use actix_web::http::Method;
-    const KNOWN: [(Method, &str); 9] = [
-        (Method::GET, "GET"),
-        (Method::HEAD, "HEAD"),
-        (Method::POST, "POST"),
-        (Method::PUT, "PUT"),
-        (Method::PATCH, "PATCH"),
-        (Method::DELETE, "DELETE"),
-        (Method::OPTIONS, "OPTIONS"),
-        (Method::CONNECT, "CONNECT"),
-        (Method::TRACE, "TRACE"),
-    ];
-    KNOWN
-        .iter()
-        .find(|(known, _)| known == method)
-        .map_or("OTHER", |(_, label)| label)
-}
-
-/// Records every HTTP request by method, route template and status, and
-/// logs one line for it. Every label is from a closed set: the method by
-/// [`method_label`], the route as the matched pattern or `unmatched`, the
-/// status as a three-digit code.
-pub async fn middleware(
-    req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let (metrics, sample) = match req.app_data::<actix_web::web::Data<crate::http::AppState>>() {
-        Some(state) => (
-            Some(state.metrics.clone()),
-            state.settings.log.sample_success.max(1),
-        ),
-        None => (None, 1),
-    };
-    let started = std::time::Instant::now();
-    let res = next.call(req).await?;
-    if let Some(metrics) = metrics {
-        let method = method_label(res.request().method());
-        let route = res
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".into());
-        let status = res.status().as_u16().to_string();
-        metrics
-            .http_requests
-            .with_label_values(&[method, &route, &status])
-            .inc();
-        if let Some(code) = res.response().extensions().get::<crate::error::Code>() {
-            metrics.errors.with_label_values(&[code.as_str()]).inc();
-        }
-        let latency = started.elapsed();
-        metrics
-            .http_duration
-            .with_label_values(&[method, &route])
-            .observe(latency.as_secs_f64());
-        let latency_ms = latency.as_secs_f64() * 1000.0;
-        // One line per request, inside the request span (request_id,
-        // user_id, trace_id). Successes are the bulk of a busy server's
-        // lines and say little one by one: only one in `sample` is written,
-        // carrying how many it stands for. Failures are always written.
-        if res.status().is_server_error() {
-            tracing::warn!(%method, %route, %status, latency_ms, "request");
-        } else if res.status().is_client_error() {
-            tracing::info!(%method, %route, %status, latency_ms, "request");
-        } else {
-            use std::sync::atomic::Ordering;
-            // Every `sample`-th success of the process, counted without a
-            // lock: workers racing here each get their own number.
-            let seen = metrics
-                .unlogged_successes
-                .fetch_add(1, Ordering::Relaxed)
-                .wrapping_add(1);
-            if seen % sample.max(1) == 0 {
-                tracing::info!(%method, %route, %status, latency_ms, sampled = sample, "request");
-            }
-        }
-    }
-    Ok(res)
 }

@@ -10,8 +10,9 @@
 //! route documents them without saying so; `scripts/check-schemathesis.sh`
 //! checks the result against the running server.
 
-use crate::http::problem::PROBLEM_JSON;
-use crate::http::{auth, health, notifications, page::Page, posts, rooms, users, ws_ticket};
+use crate::http::middleware::problem::PROBLEM_JSON;
+use crate::http::{auth, health, notifications, page::Page, posts, rooms, users};
+use crate::ws::ticket_endpoint as ws_ticket;
 use actix_web::HttpResponse;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -31,10 +32,10 @@ use utoipa::{Modify, OpenApi};
         rooms::history, rooms::post_message,
         notifications::list, notifications::unread_count, notifications::read_one, notifications::read_all,
         health::live, health::ready, health::startup, health::version_info, health::db_stats, health::redis_stats,
-        crate::http::admin::start_drain, crate::ws::upgrade::upgrade,
+        crate::app::drain::start_drain, crate::ws::upgrade::upgrade,
     ),
     components(schemas(
-        crate::error::Problem, crate::error::FieldError,
+        crate::http::error::Problem, crate::http::error::FieldError,
         Page<posts::PostResponse>, Page<rooms::RoomResponse>, Page<rooms::MessageResponse>,
         Page<notifications::NotificationResponse>,
     )),

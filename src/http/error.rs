@@ -1,11 +1,11 @@
-//! The one error table of the HTTP and WebSocket boundaries.
-//!
-//! Every failure a client can see is an [`ApiError`] with a [`Code`]; the
-//! code fixes the HTTP status, the problem+json `type` and `title` (RFC 9457)
-//! and the WebSocket `error.code`. Unexpected failures carry their cause for
+//! Errors on their way to an HTTP client: [`ApiError`] and its problem+json
+//! body. Every failure a client can see is an [`ApiError`] with a
+//! [`Code`] (`domain::code`, the one table that fixes status, `type`,
+//! `title` and the WebSocket `error.code`). Unexpected failures carry their cause for
 //! the log and show the client only `internal` and the request id.
 
-use crate::http::request_id;
+pub use crate::domain::Code;
+use crate::http::middleware::request_id;
 use crate::store::StoreError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -13,106 +13,6 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use std::fmt;
 use utoipa::ToSchema;
-
-/// The closed set of error codes, shared by REST and WebSocket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Code {
-    BadRequest,
-    Unauthorized,
-    Forbidden,
-    NotFound,
-    /// HTTP only: the route exists, the method does not.
-    MethodNotAllowed,
-    Conflict,
-    RateLimited,
-    TooLarge,
-    /// HTTP only: a body that is not `application/json`.
-    UnsupportedMediaType,
-    Unavailable,
-    Internal,
-}
-
-impl Code {
-    pub fn status(self) -> StatusCode {
-        match self {
-            Code::BadRequest => StatusCode::BAD_REQUEST,
-            Code::Unauthorized => StatusCode::UNAUTHORIZED,
-            Code::Forbidden => StatusCode::FORBIDDEN,
-            Code::NotFound => StatusCode::NOT_FOUND,
-            Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Code::Conflict => StatusCode::CONFLICT,
-            Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Code::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// The WebSocket `error.code` and the last segment of the problem `type`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::BadRequest => "bad_request",
-            Code::Unauthorized => "unauthorized",
-            Code::Forbidden => "forbidden",
-            Code::NotFound => "not_found",
-            Code::MethodNotAllowed => "method_not_allowed",
-            Code::Conflict => "conflict",
-            Code::RateLimited => "rate_limited",
-            Code::TooLarge => "too_large",
-            Code::UnsupportedMediaType => "unsupported_media_type",
-            Code::Unavailable => "unavailable",
-            Code::Internal => "internal",
-        }
-    }
-
-    fn title(self) -> &'static str {
-        match self {
-            Code::BadRequest => "The request is invalid",
-            Code::Unauthorized => "Authentication is required",
-            Code::Forbidden => "Not allowed",
-            Code::NotFound => "Not found",
-            Code::MethodNotAllowed => "Method not allowed",
-            Code::Conflict => "Conflict",
-            Code::RateLimited => "Too many requests",
-            Code::TooLarge => "Request too large",
-            Code::UnsupportedMediaType => "Unsupported media type",
-            Code::Unavailable => "Service unavailable",
-            Code::Internal => "Internal error",
-        }
-    }
-
-    /// The code of an error response that did not come from an [`ApiError`]
-    /// (the framework's own): the one with that status, else the nearest
-    /// class, `bad_request` or `internal`.
-    pub fn for_status(status: StatusCode) -> Self {
-        const ALL: [Code; 11] = [
-            Code::BadRequest,
-            Code::Unauthorized,
-            Code::Forbidden,
-            Code::NotFound,
-            Code::MethodNotAllowed,
-            Code::Conflict,
-            Code::RateLimited,
-            Code::TooLarge,
-            Code::UnsupportedMediaType,
-            Code::Unavailable,
-            Code::Internal,
-        ];
-        match ALL.into_iter().find(|c| c.status() == status) {
-            Some(code) => code,
-            None if status.is_client_error() => Code::BadRequest,
-            None => Code::Internal,
-        }
-    }
-
-    /// The problem `type`: a URN, so it names the error without promising a
-    /// web page; `docs/api.md` lists them all.
-    pub fn problem_type(self) -> String {
-        format!("urn:parley:problem:{}", self.as_str())
-    }
-}
 
 /// One invalid field of a request body or query.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -236,7 +136,7 @@ pub struct Problem {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.code.status()
+        status(self.code)
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -248,7 +148,7 @@ impl ResponseError for ApiError {
         let problem = Problem {
             kind: self.code.problem_type(),
             title: self.code.title(),
-            status: self.code.status().as_u16(),
+            status: self.code.http_status(),
             detail: self.detail.clone(),
             code: self.code.as_str(),
             request_id,
@@ -289,7 +189,7 @@ impl From<StoreError> for ApiError {
             StoreError::Rejected(source) => ApiError::internal(source),
             StoreError::Unavailable(source) => {
                 let breaker_wait = source
-                    .downcast_ref::<crate::breaker::BreakerOpen>()
+                    .downcast_ref::<crate::infra::breaker::BreakerOpen>()
                     .map(|open| open.retry_after.as_secs_f64().ceil().max(1.0) as u64);
                 match breaker_wait {
                     // Failing fast: say when the next attempt can work.
@@ -310,24 +210,27 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// How a publish that was not stored is answered, on REST and WebSocket
-/// alike: the code and the words that tell the client what to do.
-pub fn publish_failure(e: &parley_actors::writer::PublishError) -> (Code, &'static str) {
-    use parley_actors::writer::PublishError;
-    match e {
-        PublishError::RoomNotFound => (Code::NotFound, "room not found"),
-        PublishError::Unavailable => (
-            Code::Unavailable,
-            "the message was not stored; retry with the same client_id",
-        ),
-        PublishError::Overloaded => (
-            Code::Unavailable,
-            "the server is overloaded; retry with the same client_id",
-        ),
-        PublishError::Rejected => (
-            Code::Internal,
-            "the message could not be stored; quote the request id when reporting it",
-        ),
+impl From<crate::service::rooms::RoomError> for ApiError {
+    fn from(e: crate::service::rooms::RoomError) -> Self {
+        use crate::service::rooms::RoomError;
+        match e {
+            RoomError::Store(store) => store.into(),
+            refused => match refused.code() {
+                Some((code, detail)) => ApiError::new(code, detail),
+                None => ApiError::internal(anyhow::anyhow!("{refused:?}")),
+            },
+        }
+    }
+}
+
+/// A publish that was not stored (see `service::publish::failure`).
+impl From<parley_actors::writer::PublishError> for ApiError {
+    fn from(e: parley_actors::writer::PublishError) -> Self {
+        match crate::service::publish::failure(&e) {
+            (Code::Unavailable, detail) => ApiError::unavailable(detail, anyhow::anyhow!(e)),
+            (Code::Internal, _) => ApiError::internal(anyhow::anyhow!(e)),
+            (code, detail) => ApiError::new(code, detail),
+        }
     }
 }
 
@@ -392,4 +295,9 @@ impl<A, B, C> AllSome for (Option<A>, Option<B>, Option<C>) {
     fn all_some(self) -> Option<(A, B, C)> {
         Some((self.0?, self.1?, self.2?))
     }
+}
+
+/// The HTTP status of a [`Code`].
+pub fn status(code: Code) -> StatusCode {
+    StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }

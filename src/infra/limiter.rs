@@ -141,20 +141,20 @@ return {1, math.floor((tolerance - (new_tat - now)) / interval), new_tat - now, 
 
 /// Limits shared by every instance through Redis.
 pub struct RedisLimiter {
-    redis: Arc<crate::redis::Redis>,
+    redis: Arc<crate::infra::redis::Redis>,
     script: fred::types::scripts::Script,
     fallback: LocalLimiter,
     limits: (u32, u32),
     falling_back: std::sync::atomic::AtomicBool,
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<crate::observability::metrics::Metrics>,
 }
 
 impl RedisLimiter {
     pub fn new(
-        redis: Arc<crate::redis::Redis>,
+        redis: Arc<crate::infra::redis::Redis>,
         api_per_min: NonZeroU32,
         auth_per_min: NonZeroU32,
-        metrics: Arc<crate::metrics::Metrics>,
+        metrics: Arc<crate::observability::metrics::Metrics>,
     ) -> Self {
         Self {
             redis,

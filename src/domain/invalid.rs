@@ -1,0 +1,71 @@
+//! Why a value was refused by its parser. Each variant's text is the field
+//! error a client sees (`errors[].message`, or the WebSocket `error`), so
+//! it says what a valid value looks like.
+
+use std::fmt;
+
+/// A refused value: what was wrong, as data; `Display` words it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    #[error("must not be blank")]
+    Blank,
+    #[error("must be at most {max} characters")]
+    TooLong { max: usize },
+    #[error("must be {min} to {max} characters")]
+    Length { min: usize, max: usize },
+    #[error("must be {min} to {max} characters without control characters")]
+    LengthOrControl { min: usize, max: usize },
+    #[error("must be at most {max} characters without control characters")]
+    TooLongOrControl { max: usize },
+    #[error("must be between {min} and {max}")]
+    OutOfRange { min: i64, max: i64 },
+    #[error("must be one of {}", OneOf(.0))]
+    NotOneOf(&'static [&'static str]),
+    /// C0 control characters (all of them in one-line text).
+    #[error("must not contain control characters")]
+    Control,
+    /// C0 control characters other than tab, newline and carriage return.
+    #[error("must not contain control characters other than tab, newline and carriage return")]
+    ControlInMultiline,
+    #[error(
+        "may contain only ASCII letters, digits, '_', '.' and '-', and must start with a letter or digit"
+    )]
+    UsernameCharacters,
+    #[error("must be an e-mail address such as ada@example.com")]
+    Email,
+    /// A password zxcvbn scores below 3: its warning and a suggestion.
+    #[error("is too weak: {why} {hint}")]
+    WeakPassword { why: String, hint: String },
+}
+
+/// `"a", "b", "c"`.
+struct OneOf(&'static [&'static str]);
+
+impl fmt::Display for OneOf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, choice) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "\"{choice}\"")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Invalid;
+
+    #[test]
+    fn says_what_a_valid_value_looks_like() {
+        assert_eq!(
+            Invalid::NotOneOf(&["public", "private", "direct"]).to_string(),
+            r#"must be one of "public", "private", "direct""#
+        );
+        assert_eq!(
+            Invalid::OutOfRange { min: 1, max: 200 }.to_string(),
+            "must be between 1 and 200"
+        );
+    }
+}

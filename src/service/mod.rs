@@ -1,0 +1,39 @@
+//! The policies REST and WebSocket both call, each in one place (the model
+//! is Revolt's one permissions crate under both its REST and its gateway):
+//!
+//! - [`rooms`]: who may read, write and manage a room; membership changes;
+//! - [`publish`]: a message through its room's writer to a durable answer,
+//!   counted, mapped to one client error, and notified;
+//! - [`notify`]: which events notify whom, stored first, then pushed live.
+//!
+//! Both edges hold a [`Services`] and nothing wider: the HTTP handlers as
+//! `web::Data<Services>`, each WebSocket session by value.
+
+pub mod notify;
+pub mod publish;
+pub mod rooms;
+
+use crate::config::Settings;
+use crate::observability::metrics::Metrics;
+use crate::store::SharedStore;
+use crate::store::cache::Cache;
+use parley_actors::ports::Bus;
+use parley_actors::supervisor::Engine;
+use std::sync::Arc;
+
+/// What the policies work with (cheap to clone: every field is shared).
+#[derive(Clone)]
+pub struct Services {
+    pub store: SharedStore,
+    /// Cached profiles, posts and feed heads.
+    pub cache: Arc<Cache>,
+    /// The actor system: rooms, writers, hub, notifier.
+    pub engine: Engine,
+    /// Events for other instances (a no-op without Redis).
+    pub bus: Arc<dyn Bus>,
+    pub metrics: Arc<Metrics>,
+    pub settings: Arc<Settings>,
+    pub instance_id: Arc<str>,
+    /// Pushes stored notifications to live sessions (`ws::live`).
+    pub live: Arc<dyn notify::LiveDelivery>,
+}

@@ -1,0 +1,147 @@
+//! Who may do what in a room: the one access policy REST handlers and
+//! WebSocket sessions both call.
+//!
+//! - Public rooms are read and written by every signed-in user; private and
+//!   direct rooms by their members only.
+//! - Owners and admins add and remove members; anyone may join a public
+//!   room as a plain member, or leave any room but one they own.
+
+use super::Services;
+use crate::domain::{Code, RoomId, RoomKind, RoomRole, UserId};
+use crate::store::{Room, StoreError};
+use parley_actors::hub::messages::RevokeAccess;
+use parley_actors::ports::BusEvent;
+use parley_actors::room::messages::Evict;
+
+/// Why a room operation was refused, in words a client can act on.
+#[derive(Debug)]
+pub enum RoomError {
+    NotFound(&'static str),
+    Forbidden(&'static str),
+    Conflict(&'static str),
+    Store(StoreError),
+}
+
+impl RoomError {
+    /// The client-facing code and detail of a refusal (a store failure has
+    /// its own mapping at each edge).
+    pub fn code(&self) -> Option<(Code, String)> {
+        match self {
+            RoomError::NotFound(what) => Some((Code::NotFound, format!("{what} not found"))),
+            RoomError::Forbidden(why) => Some((Code::Forbidden, (*why).to_owned())),
+            RoomError::Conflict(why) => Some((Code::Conflict, (*why).to_owned())),
+            RoomError::Store(_) => None,
+        }
+    }
+}
+
+impl From<StoreError> for RoomError {
+    fn from(e: StoreError) -> Self {
+        RoomError::Store(e)
+    }
+}
+
+const MEMBERS_ONLY: &str = "only members may read or write this room";
+
+/// The room, if it exists and `user` may read and write it, with the
+/// user's role there (none in a public room they have not joined).
+pub async fn readable(
+    services: &Services,
+    room: RoomId,
+    user: UserId,
+) -> Result<(Room, Option<RoomRole>), RoomError> {
+    let found = existing(services, room).await?;
+    let role = services.store.role(room, user).await?;
+    if found.kind != RoomKind::Public && role.is_none() {
+        return Err(RoomError::Forbidden(MEMBERS_ONLY));
+    }
+    Ok((found, role))
+}
+
+async fn existing(services: &Services, room: RoomId) -> Result<Room, RoomError> {
+    services
+        .store
+        .room(room)
+        .await?
+        .ok_or(RoomError::NotFound("room"))
+}
+
+/// Adds `user` to `room` as `role`, if `caller` manages the room's members
+/// or is joining a public room as a plain member. Idempotent.
+pub async fn add_member(
+    services: &Services,
+    caller: UserId,
+    room: RoomId,
+    user: UserId,
+    role: RoomRole,
+) -> Result<(), RoomError> {
+    let found = existing(services, room).await?;
+    let caller_role = services.store.role(room, caller).await?;
+    let manages = caller_role.is_some_and(RoomRole::manages_members);
+    let self_join = user == caller && found.kind == RoomKind::Public && role == RoomRole::Member;
+    if !manages && !self_join {
+        return Err(RoomError::Forbidden(
+            "only the room's owner or admins may add members",
+        ));
+    }
+    services
+        .store
+        .add_member(room, user, role)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => RoomError::NotFound("user"),
+            other => other.into(),
+        })
+}
+
+/// Removes `user` from `room` (`caller` leaving, or a manager removing
+/// someone who is not the owner), then ends their live subscriptions on
+/// every instance.
+pub async fn remove_member(
+    services: &Services,
+    caller: UserId,
+    room: RoomId,
+    user: UserId,
+) -> Result<(), RoomError> {
+    existing(services, room).await?;
+    let caller_role = services.store.role(room, caller).await?;
+    let target_role = services.store.role(room, user).await?;
+    let allowed = user == caller
+        || (caller_role.is_some_and(RoomRole::manages_members)
+            && target_role != Some(RoomRole::Owner));
+    if !allowed {
+        return Err(RoomError::Forbidden(
+            "only the room's owner or admins may remove other members",
+        ));
+    }
+    // A room always keeps someone who can manage it.
+    if user == caller && target_role == Some(RoomRole::Owner) {
+        return Err(RoomError::Conflict("the owner cannot leave the room"));
+    }
+    services
+        .store
+        .remove_member(room, user)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => RoomError::NotFound("member"),
+            other => other.into(),
+        })?;
+    revoke(services, room, user).await;
+    Ok(())
+}
+
+/// Ends `user`'s access to `room` in live sessions. Their sessions forget
+/// the cached access before the room tells them `unsubscribed` (awaited, so
+/// a publish sent on seeing that frame is checked again and refused), and
+/// their subscriptions end now, not at their next reconnect.
+async fn revoke(services: &Services, room: RoomId, user: UserId) {
+    let engine = &services.engine;
+    if let Err(error) = engine.hub.send(RevokeAccess { user, room }).await {
+        tracing::warn!(%error, "could not revoke cached room access");
+    }
+    if let Some(addr) = engine.rooms.get(room) {
+        addr.do_send(Evict { user });
+    }
+    // Their sessions on other instances too.
+    services.bus.publish(BusEvent::Revoke { room, user });
+}

@@ -1,0 +1,50 @@
+//! Live delivery of stored notifications (`service::notify::LiveDelivery`):
+//! each becomes a `notification` frame, pushed to the user's sessions here
+//! through the notifier and to their sessions elsewhere through the bus.
+
+use super::protocol::ServerFrame;
+use crate::observability::metrics::Metrics;
+use crate::service::notify::LiveDelivery;
+use crate::store::Notification;
+use actix::Recipient;
+use parley_actors::notify::messages::{Push, PushMany};
+use parley_actors::ports::{Bus, BusEvent};
+use std::sync::Arc;
+
+/// Pushes notification frames to live sessions on every instance.
+pub struct LiveNotifications {
+    /// The local notifier (one mailbox message for a whole batch).
+    pub notifier: Recipient<PushMany>,
+    pub bus: Arc<dyn Bus>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl LiveDelivery for LiveNotifications {
+    fn deliver(&self, stored: &[Notification]) {
+        let mut pushes = Vec::with_capacity(stored.len());
+        for notification in stored {
+            let frame = ServerFrame::Notification {
+                id: notification.id.0,
+                kind: &notification.kind,
+                payload: &notification.payload,
+                ts: notification.created_at,
+            }
+            .encode();
+            self.bus.publish(BusEvent::Notification {
+                user: notification.user,
+                frame: frame.to_string(),
+            });
+            self.metrics
+                .notifications
+                .with_label_values(&[&notification.kind])
+                .inc();
+            pushes.push(Push {
+                user: notification.user,
+                frame,
+            });
+        }
+        if !pushes.is_empty() {
+            self.notifier.do_send(PushMany { pushes });
+        }
+    }
+}
