@@ -82,8 +82,9 @@ pub trait FrameEncoder: Send + Sync + 'static {
 
 /// An event another instance must see. The engine publishes local events on
 /// the [`Bus`] and receives the other instances' through [`crate::bus::BusInbox`].
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
+/// How an event crosses (its wire format) is the [`Bus`] implementation's
+/// business, not this type's.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BusEvent {
     /// Messages of one room committed by this instance, in ascending `seq`.
     Committed {
