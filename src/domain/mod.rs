@@ -2,13 +2,13 @@
 //! parsed into one of these first, so handlers, the store and the actors
 //! only ever see valid data ("parse, don't validate").
 
+mod ids;
 pub mod post;
 pub mod room;
 pub mod user;
 
-pub use parley_actors::ids::{
-    ClientId, IdError, MessageId, NotificationId, PostId, RoomId, Seq, UserId,
-};
+pub use ids::{NotificationId, PostId};
+pub use parley_actors::ids::{ClientId, IdError, MessageId, RoomId, Seq, UserId};
 pub use parley_actors::model::{BodyError, MessageBody};
 pub use post::PostBody;
 pub use room::{RoomKind, RoomName, RoomRole};
