@@ -67,15 +67,13 @@ impl Application {
             log,
             encoder: Arc::new(JsonEncoder),
             bus: bus.bus.clone(),
+            observer: Arc::new(crate::metrics::EngineMetrics(metrics.clone())),
             dependencies: dependencies(&store, redis.as_ref()),
             check_timing: CheckTiming {
                 interval: Duration::from_millis(settings.health.check_interval_ms),
                 timeout: crate::http::health::CHECK_TIMEOUT,
             },
         });
-        engine
-            .rooms
-            .set_observer(Arc::new(crate::metrics::EngineMetrics(metrics.clone())));
         for dependency in engine.dependencies.iter() {
             crate::metrics::follow_dependency(&metrics, dependency);
         }

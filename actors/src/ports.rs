@@ -194,6 +194,11 @@ pub trait Observer: Send + Sync + 'static {
     fn queued(&self, _delta: i64) {}
 }
 
+/// An [`Observer`] that reports nothing.
+pub struct NoObserver;
+
+impl Observer for NoObserver {}
+
 /// An external service the instance holds connections to (the database,
 /// Redis), as its [`crate::dependency::DependencyActor`] sees it.
 #[async_trait]

@@ -195,8 +195,8 @@ impl RoomActor {
         }
         if !messages.is_empty()
             && let Some(directory) = self.directory.upgrade()
-            && let Some(observer) = directory.observer()
         {
+            let observer = directory.observer();
             observer.delivered(delivered);
             observer.fanned_out(started.elapsed());
         }
