@@ -76,8 +76,17 @@ pub trait FrameEncoder: Send + Sync + 'static {
     fn typing(&self, room: RoomId, user: crate::ids::UserId) -> std::sync::Arc<str>;
     fn presence(&self, room: RoomId, user: crate::ids::UserId, online: bool)
     -> std::sync::Arc<str>;
-    /// An `error` frame with `code` (`unavailable`, `too_large`, ...).
-    fn error(&self, code: &str, message: &str, reference: Option<&str>) -> std::sync::Arc<str>;
+    /// An error frame of `kind`; the application names the kind on the wire.
+    fn error(&self, kind: ErrorKind, message: &str, reference: Option<&str>)
+    -> std::sync::Arc<str>;
+}
+
+/// What went wrong, as the engine reports it to a client through
+/// [`FrameEncoder::error`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A dependency (the log) cannot serve the request now; retry later.
+    Unavailable,
 }
 
 /// An event another instance must see. The engine publishes local events on

@@ -1,14 +1,42 @@
 //! The WebSocket wire contract: [`ClientFrame`] in, [`ServerFrame`] out,
 //! one JSON object per text frame with a `type` field. Frames become
 //! commands at the edge ([`parse`]) and are never passed on raw.
+//!
+//! Also the one place the engine's terms become the wire's: an
+//! [`ErrorKind`] becomes an error frame's `code`, a [`CloseReason`] a
+//! WebSocket close code ([`close_code`]).
 
 use crate::error::Code;
 use chrono::{DateTime, Utc};
 use parley_actors::ids::{RoomId, Seq, SessionId, UserId};
 use parley_actors::model::StoredMessage;
-use parley_actors::ports::FrameEncoder;
+use parley_actors::outbox::CloseReason;
+use parley_actors::ports::{ErrorKind, FrameEncoder};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+
+/// The WebSocket close code of each way the engine and the session close a
+/// connection.
+pub fn close_code(reason: CloseReason) -> u16 {
+    match reason {
+        CloseReason::Normal => 1000,
+        // Sustained abuse (rate limit), an expired token.
+        CloseReason::Policy => 1008,
+        CloseReason::TooBig => 1009,
+        CloseReason::Failure => 1011,
+        // Service Restart: reconnect, to another instance.
+        CloseReason::Restart => 1012,
+        // Try Again Later: reconnect and resubscribe with `since`.
+        CloseReason::SlowConsumer => 1013,
+    }
+}
+
+/// The error frame `code` of what the engine reports.
+fn error_code(kind: ErrorKind) -> Code {
+    match kind {
+        ErrorKind::Unavailable => Code::Unavailable,
+    }
+}
 
 /// What a client may send. Any frame may also carry `ref` (see [`Envelope`]).
 #[derive(Debug, Deserialize, PartialEq, Eq)]
@@ -214,9 +242,9 @@ impl FrameEncoder for JsonEncoder {
         ServerFrame::Presence { room, user, state }.encode()
     }
 
-    fn error(&self, code: &str, message: &str, reference: Option<&str>) -> Arc<str> {
+    fn error(&self, kind: ErrorKind, message: &str, reference: Option<&str>) -> Arc<str> {
         ServerFrame::Error {
-            code,
+            code: error_code(kind).as_str(),
             message,
             reference,
             retry_after_ms: None,
@@ -263,6 +291,26 @@ mod tests {
         );
         assert!(parse("[1,2]").is_err());
         assert!(parse("not json").is_err());
+    }
+
+    #[test]
+    fn engine_terms_map_to_the_wire() {
+        let codes: Vec<u16> = [
+            CloseReason::Normal,
+            CloseReason::Policy,
+            CloseReason::TooBig,
+            CloseReason::Failure,
+            CloseReason::Restart,
+            CloseReason::SlowConsumer,
+        ]
+        .into_iter()
+        .map(close_code)
+        .collect();
+        assert_eq!(codes, [1000, 1008, 1009, 1011, 1012, 1013]);
+        let frame = JsonEncoder.error(ErrorKind::Unavailable, "later", None);
+        let value: serde_json::Value = serde_json::from_str(&frame).unwrap();
+        assert_eq!(value["type"], "error");
+        assert_eq!(value["code"], "unavailable");
     }
 
     proptest! {

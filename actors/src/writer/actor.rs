@@ -298,7 +298,7 @@ mod tests {
     use super::*;
     use crate::ids::{ClientId, MessageId, Seq, UserId};
     use crate::model::{MessageBody, NewMessage};
-    use crate::ports::{FrameEncoder, LocalBus, NoObserver};
+    use crate::ports::{ErrorKind, FrameEncoder, LocalBus, NoObserver};
     use std::sync::atomic::{AtomicI64, Ordering};
 
     /// A log that panics on the body "boom", as a bug in the store would,
@@ -372,7 +372,7 @@ mod tests {
         fn presence(&self, _: RoomId, _: UserId, _: bool) -> Arc<str> {
             "".into()
         }
-        fn error(&self, _: &str, _: &str, _: Option<&str>) -> Arc<str> {
+        fn error(&self, _: ErrorKind, _: &str, _: Option<&str>) -> Arc<str> {
             "".into()
         }
     }
