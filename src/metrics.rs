@@ -106,19 +106,8 @@ const ERROR_KINDS: &[&str] = &[
     "unavailable",
     "internal",
 ];
-const OUT_FRAME_TYPES: &[&str] = &[
-    "hello",
-    "ack",
-    "message",
-    "error",
-    "pong",
-    "typing",
-    "presence",
-    "notification",
-    "subscribed",
-    "unsubscribed",
-    "reconnect",
-];
+/// The server frame types, from the wire contract.
+const OUT_FRAME_TYPES: &[&str] = crate::ws::protocol::SERVER_FRAME_TYPES;
 
 impl Metrics {
     pub fn new(instance: &str) -> anyhow::Result<Self> {

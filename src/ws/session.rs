@@ -162,13 +162,7 @@ impl WsSession {
                 return;
             }
         };
-        let kind = match &envelope.frame {
-            ClientFrame::Subscribe { .. } => "subscribe",
-            ClientFrame::Unsubscribe { .. } => "unsubscribe",
-            ClientFrame::Publish { .. } => "publish",
-            ClientFrame::Typing { .. } => "typing",
-            ClientFrame::Ping => "ping",
-        };
+        let kind = envelope.frame.kind();
         self.state
             .metrics
             .ws_frames_in
