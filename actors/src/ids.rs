@@ -1,4 +1,5 @@
-//! Identifier newtypes shared by every layer.
+//! The engine's identifier newtypes, shared with every layer of the
+//! application (which adds its own, such as post ids, in `src/domain`).
 //!
 //! Ids are UUIDv7: unique without coordination between instances and
 //! ordered by creation time, which is what keyset pagination needs.
@@ -54,14 +55,6 @@ uuid_id!(
 uuid_id!(
     /// One stored room message.
     MessageId
-);
-uuid_id!(
-    /// A feed post.
-    PostId
-);
-uuid_id!(
-    /// A stored notification.
-    NotificationId
 );
 
 /// Why an identifier was refused.

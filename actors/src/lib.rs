@@ -22,7 +22,7 @@
 //!
 //! Fan-out never waits on a client: every connection has a bounded
 //! [`outbox::Outbox`]; a full one marks the connection a slow consumer and it
-//! is closed with 1013.
+//! is closed ([`outbox::CloseReason::SlowConsumer`]).
 //!
 //! Every long-lived actor runs under `actix::Supervisor` and comes back after
 //! it stops, with the backoff of [`restart::Restarts`].

@@ -2,7 +2,6 @@
 
 use crate::ids::{ClientId, MessageId, RoomId, Seq, UserId};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use std::fmt;
 
 /// Whether `c` may be stored in parley's text: no C0 control characters,
@@ -16,8 +15,7 @@ pub fn is_storable(c: char, multiline: bool) -> bool {
 
 /// A message body: 1 to [`MessageBody::MAX_CHARS`] characters, not blank,
 /// no control characters but tab, newline and carriage return.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageBody(String);
 
 /// Why a message body was refused.
@@ -72,7 +70,7 @@ pub struct NewMessage {
 }
 
 /// A committed room message. `seq` is gapless per room.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredMessage {
     pub room: RoomId,
     pub seq: Seq,

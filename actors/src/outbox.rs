@@ -3,41 +3,31 @@
 //! Producers (room actors, the notifier, the session itself) never wait on a
 //! slow client: [`Outbox::push`] either queues the frame or, when the queue is
 //! full, marks the connection as a slow consumer. The connection's socket
-//! writer sees that mark and closes with 1013 (Try Again Later); the client
-//! recovers with `subscribe` + `since`. Nothing buffers without bound.
+//! writer sees that mark and closes it ([`CloseReason::SlowConsumer`]); the
+//! client recovers with `subscribe` + `since`. Nothing buffers without bound.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{Notify, mpsc};
 
-/// WebSocket close codes parley uses.
+/// Why a connection is closed, in the engine's terms. The application maps
+/// each to what its protocol sends (`src/ws/protocol.rs`: a WebSocket close
+/// code).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CloseCode {
-    /// 1000
+pub enum CloseReason {
+    /// The session ended normally (logout, heartbeat timeout).
     Normal,
-    /// 1008: sustained abuse (rate limit).
+    /// Sustained abuse (rate limit) or an expired credential.
     Policy,
-    /// 1009: frame larger than the limit.
+    /// A frame larger than the limit.
     TooBig,
-    /// 1011: the server failed.
-    Error,
-    /// 1012: the instance is draining; reconnect elsewhere.
+    /// The server failed.
+    Failure,
+    /// The instance is draining; reconnect elsewhere.
     Restart,
-    /// 1013: slow consumer.
-    TryAgainLater,
-}
-
-impl CloseCode {
-    pub fn code(self) -> u16 {
-        match self {
-            CloseCode::Normal => 1000,
-            CloseCode::Policy => 1008,
-            CloseCode::TooBig => 1009,
-            CloseCode::Error => 1011,
-            CloseCode::Restart => 1012,
-            CloseCode::TryAgainLater => 1013,
-        }
-    }
+    /// The connection could not keep up with its frames; reconnect and
+    /// resubscribe with `since`.
+    SlowConsumer,
 }
 
 /// What the socket writer sends, in order.
@@ -54,18 +44,18 @@ pub enum Outgoing {
     Close(Box<Closing>),
 }
 
-/// A close frame: the code and a reason for the client's logs.
+/// A close: why, and a description for the client's logs.
 #[derive(Clone, Debug)]
 pub struct Closing {
-    pub code: CloseCode,
-    pub reason: String,
+    pub reason: CloseReason,
+    pub description: String,
 }
 
 impl Outgoing {
-    pub fn close(code: CloseCode, reason: impl Into<String>) -> Outgoing {
+    pub fn close(reason: CloseReason, description: impl Into<String>) -> Outgoing {
         Outgoing::Close(Box::new(Closing {
-            code,
-            reason: reason.into(),
+            reason,
+            description: description.into(),
         }))
     }
 }

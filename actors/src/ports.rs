@@ -76,14 +76,24 @@ pub trait FrameEncoder: Send + Sync + 'static {
     fn typing(&self, room: RoomId, user: crate::ids::UserId) -> std::sync::Arc<str>;
     fn presence(&self, room: RoomId, user: crate::ids::UserId, online: bool)
     -> std::sync::Arc<str>;
-    /// An `error` frame with `code` (`unavailable`, `too_large`, ...).
-    fn error(&self, code: &str, message: &str, reference: Option<&str>) -> std::sync::Arc<str>;
+    /// An error frame of `kind`; the application names the kind on the wire.
+    fn error(&self, kind: ErrorKind, message: &str, reference: Option<&str>)
+    -> std::sync::Arc<str>;
+}
+
+/// What went wrong, as the engine reports it to a client through
+/// [`FrameEncoder::error`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A dependency (the log) cannot serve the request now; retry later.
+    Unavailable,
 }
 
 /// An event another instance must see. The engine publishes local events on
 /// the [`Bus`] and receives the other instances' through [`crate::bus::BusInbox`].
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
+/// How an event crosses (its wire format) is the [`Bus`] implementation's
+/// business, not this type's.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BusEvent {
     /// Messages of one room committed by this instance, in ascending `seq`.
     Committed {
@@ -192,6 +202,11 @@ pub trait Observer: Send + Sync + 'static {
     /// Publishes queued in the writers changed by `delta`.
     fn queued(&self, _delta: i64) {}
 }
+
+/// An [`Observer`] that reports nothing.
+pub struct NoObserver;
+
+impl Observer for NoObserver {}
 
 /// An external service the instance holds connections to (the database,
 /// Redis), as its [`crate::dependency::DependencyActor`] sees it.

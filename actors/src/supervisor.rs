@@ -13,7 +13,9 @@ use crate::bus::{BusInbox, Invalidator};
 use crate::dependency::{CheckTiming, DependencyHandle};
 use crate::hub::Hub;
 use crate::notify::Notifier;
-use crate::ports::{Bus, Dependency, FrameEncoder, MessageLog};
+#[cfg(doc)]
+use crate::ports::NoObserver;
+use crate::ports::{Bus, Dependency, FrameEncoder, MessageLog, Observer};
 use crate::room::RoomDirectory;
 use crate::writer::WriterPool;
 use actix::{Actor, Addr, Arbiter, ArbiterHandle};
@@ -40,6 +42,7 @@ impl Engine {
             log,
             encoder,
             bus,
+            observer,
             dependencies,
             check_timing,
         } = parts;
@@ -48,7 +51,8 @@ impl Engine {
             .clamp(1, 16);
         let arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
         let handles: Vec<ArbiterHandle> = arbiters.iter().map(Arbiter::handle).collect();
-        let rooms = RoomDirectory::new(handles.clone(), log.clone(), encoder, bus.clone());
+        let rooms =
+            RoomDirectory::new(handles.clone(), log.clone(), encoder, bus.clone(), observer);
         let writers = WriterPool::start(&handles, log, rooms.clone(), bus.clone());
         let hub = actix::Supervisor::start(|_| Hub::default());
         let notifier = actix::Supervisor::start(move |_| Notifier::new(bus));
@@ -73,6 +77,8 @@ pub struct EngineParts {
     pub log: Arc<dyn MessageLog>,
     pub encoder: Arc<dyn FrameEncoder>,
     pub bus: Arc<dyn Bus>,
+    /// Where rooms and writers report for metrics ([`NoObserver`] for none).
+    pub observer: Arc<dyn Observer>,
     /// The services to watch, by name (`database`, `cache`), in the order
     /// they close at the end of the drain.
     pub dependencies: Vec<(&'static str, Arc<dyn Dependency>)>,

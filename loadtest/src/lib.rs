@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //!
-//! - [`wire`]: the frames of the WebSocket contract both binaries speak.
+//! - [`wire`]: the frames of the WebSocket contract both binaries speak;
+//!   [`frame_types`]: every frame `type` of that contract.
 //! - [`server`]: the reference server: rooms, fan-out, one task pair per
 //!   connection. Shares nothing with parley but the protocol.
 //! - [`load`]: the harness: command line and scenario presets (`cli`),
@@ -15,6 +16,7 @@
 //! `loadtest/run.sh` runs a scenario against both servers and prints the
 //! two reports side by side; `loadtest/README.md` explains the numbers.
 
+pub mod frame_types;
 pub mod load;
 pub mod server;
 pub mod wire;

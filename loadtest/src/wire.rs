@@ -194,6 +194,32 @@ mod tests {
     }
 
     #[test]
+    fn the_harness_sends_only_contract_frame_types() {
+        let frames = [
+            ClientFrame::Subscribe {
+                room: "r",
+                since: Some(1),
+                reference: "1",
+            },
+            ClientFrame::Publish {
+                room: "r",
+                body: "b",
+                client_id: "c",
+                reference: "2",
+            },
+            ClientFrame::Ping { reference: "3" },
+        ];
+        for frame in frames {
+            let text = frame.encode().unwrap();
+            let kind = Frame::parse(&text).unwrap().kind.into_owned();
+            assert!(
+                crate::frame_types::CLIENT_FRAME_TYPES.contains(&kind.as_str()),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn rfc3339_formats_known_instants() {
         assert_eq!(
             rfc3339_millis(Duration::from_millis(0)),

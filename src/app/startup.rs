@@ -55,8 +55,11 @@ impl Application {
             .unwrap_or_else(default_instance_id)
             .into();
         let metrics = Arc::new(
-            crate::observability::metrics::Metrics::new(&instance_id)
-                .context("registering metrics")?,
+            crate::observability::metrics::Metrics::new(
+                &instance_id,
+                crate::ws::protocol::SERVER_FRAME_TYPES,
+            )
+            .context("registering metrics")?,
         );
         let breakers = crate::infra::breaker::Breakers::new(
             crate::infra::breaker::Thresholds {
@@ -75,17 +78,15 @@ impl Application {
             log,
             encoder: Arc::new(JsonEncoder),
             bus: bus.bus.clone(),
+            observer: Arc::new(crate::observability::metrics::EngineMetrics(
+                metrics.clone(),
+            )),
             dependencies: dependencies(&store, redis.as_ref()),
             check_timing: CheckTiming {
                 interval: Duration::from_millis(settings.health.check_interval_ms),
                 timeout: crate::http::health::CHECK_TIMEOUT,
             },
         });
-        engine
-            .rooms
-            .set_observer(Arc::new(crate::observability::metrics::EngineMetrics(
-                metrics.clone(),
-            )));
         for dependency in engine.dependencies.iter() {
             crate::observability::metrics::follow_dependency(&metrics, dependency);
         }

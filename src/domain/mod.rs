@@ -3,16 +3,16 @@
 //! only ever see valid data ("parse, don't validate").
 
 pub mod code;
+mod ids;
 pub mod invalid;
 pub mod post;
 pub mod room;
 pub mod user;
 
 pub use code::Code;
+pub use ids::{NotificationId, PostId};
 pub use invalid::Invalid;
-pub use parley_actors::ids::{
-    ClientId, IdError, MessageId, NotificationId, PostId, RoomId, Seq, UserId,
-};
+pub use parley_actors::ids::{ClientId, IdError, MessageId, RoomId, Seq, UserId};
 pub use parley_actors::model::{BodyError, MessageBody};
 pub use post::PostBody;
 pub use room::{RoomKind, RoomName, RoomRole};

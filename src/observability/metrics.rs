@@ -60,10 +60,12 @@ pub struct Metrics {
     pub errors: IntCounterVec,
     /// `parley_ws_frames_out_total{type}`: server frames by type.
     pub ws_frames_out: IntCounterVec,
-    /// One child of `ws_frames_out` per entry of `OUT_FRAME_TYPES`, then
+    /// One child of `ws_frames_out` per entry of `frame_types`, then
     /// `other`: looked up once here, because every frame sent counts one
     /// and `with_label_values` hashes and locks on each call.
     frames_out_by_type: Vec<IntCounter>,
+    /// The label of each of `frames_out_by_type` but the last (`other`).
+    frame_types: &'static [&'static str],
     /// `parley_room_deliveries_total`: message frames rooms handed to local subscribers.
     pub room_deliveries: IntCounter,
     /// `parley_fanout_seconds`: a room handing committed messages to all its local subscribers.
@@ -90,27 +92,17 @@ pub struct Metrics {
 /// Batch sizes from 1 to the writers' cap.
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 
-/// The caches of `store::cache`, by label.
+/// The caches of `store::cache`, by label. Label values known in advance
+/// (these, the error codes, the frame types) are set up front so every
+/// family is in the first scrape (at 0) instead of appearing with the first
+/// event.
 const CACHES: &[&str] = &["user", "post", "feed"];
 
-/// Label values known in advance, set up front so every family is in the
-/// first scrape (at 0) instead of appearing with the first event.
-const OUT_FRAME_TYPES: &[&str] = &[
-    "hello",
-    "ack",
-    "message",
-    "error",
-    "pong",
-    "typing",
-    "presence",
-    "notification",
-    "subscribed",
-    "unsubscribed",
-    "reconnect",
-];
-
 impl Metrics {
-    pub fn new(instance: &str) -> anyhow::Result<Self> {
+    /// The registry of one application. `frame_types` are the server frame
+    /// types (`ws::protocol::SERVER_FRAME_TYPES`), each counted as a label
+    /// from the first scrape on.
+    pub fn new(instance: &str, frame_types: &'static [&'static str]) -> anyhow::Result<Self> {
         let labels =
             std::collections::HashMap::from([("instance_id".to_owned(), instance.to_owned())]);
         let registry = Registry::new_custom(Some("parley".into()), Some(labels))?;
@@ -118,7 +110,7 @@ impl Metrics {
             Opts::new("ws_frames_out_total", "Server frames by type"),
             &["type"],
         )?;
-        let frames_out_by_type = OUT_FRAME_TYPES
+        let frames_out_by_type = frame_types
             .iter()
             .chain(&["other"])
             .map(|kind| ws_frames_out.with_label_values(&[kind]))
@@ -209,6 +201,7 @@ impl Metrics {
             )?,
             ws_frames_out,
             frames_out_by_type,
+            frame_types,
             room_deliveries: IntCounter::new(
                 "room_deliveries_total",
                 "Message frames rooms handed to their local subscribers",
@@ -361,16 +354,18 @@ pub fn follow_dependency(metrics: &std::sync::Arc<Metrics>, dependency: &Depende
     });
 }
 
-/// `parley_ws_frames_out_total{type}` for one server frame. Every frame is
-/// serialised with its `type` first, so the label is read off the front of
-/// the text instead of parsing it again.
-pub fn count_frame_out(metrics: &Metrics, text: &str) {
-    let index = text
-        .strip_prefix(r#"{"type":""#)
-        .and_then(|rest| rest.split('"').next())
-        .and_then(|kind| OUT_FRAME_TYPES.iter().position(|known| *known == kind))
-        .unwrap_or(OUT_FRAME_TYPES.len());
-    if let Some(counter) = metrics.frames_out_by_type.get(index) {
-        counter.inc();
+impl Metrics {
+    /// `parley_ws_frames_out_total{type}` for one server frame. Every frame
+    /// is serialised with its `type` first, so the label is read off the
+    /// front of the text instead of parsing it again.
+    pub fn count_frame_out(&self, text: &str) {
+        let index = text
+            .strip_prefix(r#"{"type":""#)
+            .and_then(|rest| rest.split('"').next())
+            .and_then(|kind| self.frame_types.iter().position(|known| *known == kind))
+            .unwrap_or(self.frame_types.len());
+        if let Some(counter) = self.frames_out_by_type.get(index) {
+            counter.inc();
+        }
     }
 }

@@ -1,14 +1,61 @@
 //! The WebSocket wire contract: [`ClientFrame`] in, [`ServerFrame`] out,
 //! one JSON object per text frame with a `type` field. Frames become
 //! commands at the edge ([`parse`]) and are never passed on raw.
+//!
+//! Also the one place the engine's terms become the wire's: an
+//! [`ErrorKind`] becomes an error frame's `code`, a [`CloseReason`] a
+//! WebSocket close code ([`close_code`]). [`CLIENT_FRAME_TYPES`] and
+//! [`SERVER_FRAME_TYPES`] list the frame `type`s for metrics, tests and docs.
 
-use crate::http::error::Code;
+use crate::domain::Code;
 use chrono::{DateTime, Utc};
 use parley_actors::ids::{RoomId, Seq, SessionId, UserId};
 use parley_actors::model::StoredMessage;
-use parley_actors::ports::FrameEncoder;
+use parley_actors::outbox::CloseReason;
+use parley_actors::ports::{ErrorKind, FrameEncoder};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+
+/// The `type` of every [`ClientFrame`], in declaration order.
+pub const CLIENT_FRAME_TYPES: &[&str] = &["subscribe", "unsubscribe", "publish", "typing", "ping"];
+
+/// The `type` of every [`ServerFrame`], in declaration order.
+pub const SERVER_FRAME_TYPES: &[&str] = &[
+    "hello",
+    "subscribed",
+    "unsubscribed",
+    "message",
+    "ack",
+    "typing",
+    "presence",
+    "notification",
+    "pong",
+    "error",
+    "reconnect",
+];
+
+/// The WebSocket close code of each way the engine and the session close a
+/// connection.
+pub fn close_code(reason: CloseReason) -> u16 {
+    match reason {
+        CloseReason::Normal => 1000,
+        // Sustained abuse (rate limit), an expired token.
+        CloseReason::Policy => 1008,
+        CloseReason::TooBig => 1009,
+        CloseReason::Failure => 1011,
+        // Service Restart: reconnect, to another instance.
+        CloseReason::Restart => 1012,
+        // Try Again Later: reconnect and resubscribe with `since`.
+        CloseReason::SlowConsumer => 1013,
+    }
+}
+
+/// The error frame `code` of what the engine reports.
+fn error_code(kind: ErrorKind) -> Code {
+    match kind {
+        ErrorKind::Unavailable => Code::Unavailable,
+    }
+}
 
 /// What a client may send. Any frame may also carry `ref` (see [`Envelope`]).
 #[derive(Debug, Deserialize, PartialEq, Eq)]
@@ -30,6 +77,19 @@ pub enum ClientFrame {
         room: String,
     },
     Ping,
+}
+
+impl ClientFrame {
+    /// The frame's `type` (one of [`CLIENT_FRAME_TYPES`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientFrame::Subscribe { .. } => "subscribe",
+            ClientFrame::Unsubscribe { .. } => "unsubscribe",
+            ClientFrame::Publish { .. } => "publish",
+            ClientFrame::Typing { .. } => "typing",
+            ClientFrame::Ping => "ping",
+        }
+    }
 }
 
 /// A parsed client frame with its `ref`.
@@ -154,6 +214,23 @@ pub enum ServerFrame<'a> {
 }
 
 impl ServerFrame<'_> {
+    /// The frame's `type` (one of [`SERVER_FRAME_TYPES`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerFrame::Hello { .. } => "hello",
+            ServerFrame::Subscribed { .. } => "subscribed",
+            ServerFrame::Unsubscribed { .. } => "unsubscribed",
+            ServerFrame::Message { .. } => "message",
+            ServerFrame::Ack { .. } => "ack",
+            ServerFrame::Typing { .. } => "typing",
+            ServerFrame::Presence { .. } => "presence",
+            ServerFrame::Notification { .. } => "notification",
+            ServerFrame::Pong { .. } => "pong",
+            ServerFrame::Error { .. } => "error",
+            ServerFrame::Reconnect { .. } => "reconnect",
+        }
+    }
+
     /// Serialises once; the text is shared by every recipient.
     pub fn encode(&self) -> Arc<str> {
         // Serialising these types cannot fail (no maps with non-string keys).
@@ -214,9 +291,9 @@ impl FrameEncoder for JsonEncoder {
         ServerFrame::Presence { room, user, state }.encode()
     }
 
-    fn error(&self, code: &str, message: &str, reference: Option<&str>) -> Arc<str> {
+    fn error(&self, kind: ErrorKind, message: &str, reference: Option<&str>) -> Arc<str> {
         ServerFrame::Error {
-            code,
+            code: error_code(kind).as_str(),
             message,
             reference,
             retry_after_ms: None,
@@ -263,6 +340,150 @@ mod tests {
         );
         assert!(parse("[1,2]").is_err());
         assert!(parse("not json").is_err());
+    }
+
+    /// One frame of every variant. A new variant fails to compile in
+    /// [`ServerFrame::kind`] until it is named there, then fails
+    /// `server_frame_types_are_the_enum` until it has a sample here and its
+    /// `type` is in [`SERVER_FRAME_TYPES`].
+    fn every_server_frame(payload: &serde_json::Value) -> Vec<ServerFrame<'_>> {
+        let (room, user) = (RoomId::new(), UserId::new());
+        vec![
+            ServerFrame::Hello {
+                session: SessionId::new(),
+                instance: "i",
+                user,
+                heartbeat_ms: 1,
+            },
+            ServerFrame::Subscribed {
+                room,
+                seq: Seq(1),
+                reference: None,
+            },
+            ServerFrame::Unsubscribed {
+                room,
+                reference: None,
+            },
+            ServerFrame::Message {
+                room,
+                seq: Seq(1),
+                id: uuid::Uuid::nil(),
+                author: user,
+                body: "b",
+                ts: Utc::now(),
+                client_id: "c",
+            },
+            ServerFrame::Ack {
+                room,
+                seq: Seq(1),
+                id: uuid::Uuid::nil(),
+                client_id: "c",
+                reference: Some("1"),
+            },
+            ServerFrame::Typing { room, user },
+            ServerFrame::Presence {
+                room,
+                user,
+                state: PresenceState::Online,
+            },
+            ServerFrame::Notification {
+                id: uuid::Uuid::nil(),
+                kind: "k",
+                payload,
+                ts: Utc::now(),
+            },
+            ServerFrame::Pong { reference: None },
+            ServerFrame::Error {
+                code: "c",
+                message: "m",
+                reference: None,
+                retry_after_ms: None,
+            },
+            ServerFrame::Reconnect {
+                reason: "r",
+                retry_after_ms: 1,
+            },
+        ]
+    }
+
+    fn type_of(text: &str) -> String {
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        value["type"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn server_frame_types_are_the_enum() {
+        let payload = serde_json::json!({});
+        let frames = every_server_frame(&payload);
+        let mut kinds = Vec::new();
+        for frame in &frames {
+            let text = frame.encode();
+            assert_eq!(type_of(&text), frame.kind(), "{text}");
+            // Metrics read the type off the front of the text.
+            assert!(
+                text.starts_with(&format!(r#"{{"type":"{}""#, frame.kind())),
+                "{text}"
+            );
+            kinds.push(frame.kind());
+        }
+        assert_eq!(kinds, SERVER_FRAME_TYPES);
+    }
+
+    #[test]
+    fn client_frame_types_are_the_enum() {
+        let mut kinds = Vec::new();
+        for kind in CLIENT_FRAME_TYPES {
+            let text = serde_json::json!({
+                "type": kind, "room": "r", "body": "b", "client_id": "c",
+            })
+            .to_string();
+            let frame = parse(&text).unwrap().frame;
+            assert_eq!(frame.kind(), *kind);
+            kinds.push(frame.kind());
+        }
+        // Every variant is reached: `kind` is exhaustive and returns each
+        // type once.
+        let samples = [
+            ClientFrame::Subscribe {
+                room: String::new(),
+                since: None,
+            },
+            ClientFrame::Unsubscribe {
+                room: String::new(),
+            },
+            ClientFrame::Publish {
+                room: String::new(),
+                body: String::new(),
+                client_id: String::new(),
+            },
+            ClientFrame::Typing {
+                room: String::new(),
+            },
+            ClientFrame::Ping,
+        ];
+        let named: Vec<&str> = samples.iter().map(ClientFrame::kind).collect();
+        assert_eq!(named, CLIENT_FRAME_TYPES);
+        assert_eq!(kinds, CLIENT_FRAME_TYPES);
+    }
+
+    #[test]
+    fn engine_terms_map_to_the_wire() {
+        let codes: Vec<u16> = [
+            CloseReason::Normal,
+            CloseReason::Policy,
+            CloseReason::TooBig,
+            CloseReason::Failure,
+            CloseReason::Restart,
+            CloseReason::SlowConsumer,
+        ]
+        .into_iter()
+        .map(close_code)
+        .collect();
+        assert_eq!(codes, [1000, 1008, 1009, 1011, 1012, 1013]);
+        let frame = JsonEncoder.error(ErrorKind::Unavailable, "later", None);
+        let value: serde_json::Value = serde_json::from_str(&frame).unwrap();
+        assert_eq!(value["type"], "error");
+        assert_eq!(value["code"], "unavailable");
     }
 
     proptest! {

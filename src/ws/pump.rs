@@ -1,20 +1,22 @@
 //! The socket writer of one connection: drains the outbox into the
-//! WebSocket in order, and closes with 1013 as soon as the outbox reports a
+//! WebSocket in order, and closes with 1013 (Try Again Later,
+//! [`CloseReason::SlowConsumer`]) as soon as the outbox reports a
 //! slow consumer (the frames still queued are dropped: the client recovers
 //! them with `since`). The 1013 close frame follows what was already
 //! written, and the connection lingers until the client answers it (see
 //! [`super::linger`]).
 
 use super::linger::Linger;
+use super::protocol::close_code;
 use crate::observability::metrics::Metrics;
-use actix_ws::{CloseCode as WsCloseCode, CloseReason, Session};
-use parley_actors::outbox::{CloseCode, Closing, Inbox, Outgoing};
+use actix_ws::{CloseCode, Session};
+use parley_actors::outbox::{CloseReason, Closing, Inbox, Outgoing};
 use std::sync::Arc;
 
-fn reason(closing: Closing) -> CloseReason {
-    CloseReason {
-        code: WsCloseCode::from(closing.code.code()),
-        description: Some(closing.reason),
+fn reason(closing: Closing) -> actix_ws::CloseReason {
+    actix_ws::CloseReason {
+        code: CloseCode::from(close_code(closing.reason)),
+        description: Some(closing.description),
     }
 }
 
@@ -64,7 +66,7 @@ async fn send(
 ) -> Result<(), actix_ws::Closed> {
     match item {
         Outgoing::Text(text) => {
-            crate::observability::metrics::count_frame_out(metrics, &text);
+            metrics.count_frame_out(&text);
             session.text(&*text).await
         }
         Outgoing::Ping => session.ping(b"").await,
@@ -84,13 +86,17 @@ async fn close_slow_consumer(
     linger: &Linger,
     metrics: &Metrics,
 ) {
-    tracing::info!(close = 1013, "closing a slow consumer");
-    metrics.ws_closes.with_label_values(&["1013"]).inc();
+    let code = close_code(CloseReason::SlowConsumer);
+    tracing::info!(close = code, "closing a slow consumer");
+    metrics
+        .ws_closes
+        .with_label_values(&[&code.to_string()])
+        .inc();
     inbox.rx.close();
     let deadline = linger.begin();
     let slow = Closing {
-        code: CloseCode::TryAgainLater,
-        reason: "slow consumer: reconnect and resubscribe with since".into(),
+        reason: CloseReason::SlowConsumer,
+        description: "slow consumer: reconnect and resubscribe with since".into(),
     };
     let _ = tokio::time::timeout_at(deadline, session.close(Some(reason(slow)))).await;
 }

@@ -32,7 +32,7 @@ use parley_actors::hub::messages::{Connect, Control, Disconnect};
 use parley_actors::ids::{ClientId, RoomId, Seq, SessionId, UserId};
 use parley_actors::model::MessageBody;
 use parley_actors::notify::messages::{Register, Unregister};
-use parley_actors::outbox::{CloseCode, Outbox, Outgoing};
+use parley_actors::outbox::{CloseReason, Outbox, Outgoing};
 use parley_actors::room::messages::{Subscribe, Typing, Unsubscribe};
 use parley_actors::writer::PublishError;
 use std::collections::{HashMap, HashSet};
@@ -115,13 +115,13 @@ impl WsSession {
         self.send(ServerFrame::error(code, message, reference));
     }
 
-    fn close(&self, ctx: &mut Context<Self>, code: CloseCode, why: &str) {
+    fn close(&self, ctx: &mut Context<Self>, reason: CloseReason, why: &str) {
         self.state
             .metrics
             .ws_closes
-            .with_label_values(&[&code.code().to_string()])
+            .with_label_values(&[&protocol::close_code(reason).to_string()])
             .inc();
-        let _ = self.outbox.push(Outgoing::close(code, why));
+        let _ = self.outbox.push(Outgoing::close(reason, why));
         ctx.stop();
     }
 
@@ -138,7 +138,7 @@ impl WsSession {
         self.refused += 1;
         if self.refused > self.state.settings.rate.ws_msgs_per_s.get() * 2 {
             tracing::info!(session = %self.id, "closing a connection that keeps exceeding its rate");
-            self.close(ctx, CloseCode::Policy, "rate limit exceeded repeatedly");
+            self.close(ctx, CloseReason::Policy, "rate limit exceeded repeatedly");
             return false;
         }
         let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -169,13 +169,7 @@ impl WsSession {
                 return;
             }
         };
-        let kind = match &envelope.frame {
-            ClientFrame::Subscribe { .. } => "subscribe",
-            ClientFrame::Unsubscribe { .. } => "unsubscribe",
-            ClientFrame::Publish { .. } => "publish",
-            ClientFrame::Typing { .. } => "typing",
-            ClientFrame::Ping => "ping",
-        };
+        let kind = envelope.frame.kind();
         self.state
             .metrics
             .ws_frames_in
@@ -429,7 +423,7 @@ impl WsSession {
         );
         self.close(
             ctx,
-            CloseCode::Restart,
+            CloseReason::Restart,
             "server restarting; reconnect and resubscribe with since",
         );
     }
@@ -482,12 +476,12 @@ impl Actor for WsSession {
                 "the access token expired; reconnect with a fresh one",
                 None,
             );
-            act.close(ctx, CloseCode::Policy, "access token expired");
+            act.close(ctx, CloseReason::Policy, "access token expired");
         });
         ctx.run_interval(heartbeat, move |act, ctx| {
             if act.last_heard.elapsed() > heartbeat * 3 {
                 tracing::info!(session = %act.id, "closing a silent connection");
-                act.close(ctx, CloseCode::Normal, "heartbeat timeout");
+                act.close(ctx, CloseReason::Normal, "heartbeat timeout");
             } else {
                 let _ = act.outbox.push(Outgoing::Ping);
             }
@@ -516,7 +510,7 @@ impl Actor for WsSession {
         });
         let _ = self
             .outbox
-            .push(Outgoing::close(CloseCode::Normal, String::new()));
+            .push(Outgoing::close(CloseReason::Normal, String::new()));
     }
 }
 
@@ -552,7 +546,7 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
                 let limit = self.state.settings.ws.max_frame_bytes;
                 self.close(
                     ctx,
-                    CloseCode::TooBig,
+                    CloseReason::TooBig,
                     &format!("frames are limited to {limit} bytes"),
                 );
             }

@@ -4,24 +4,9 @@
 
 use parley::app::openapi::ApiDoc;
 use parley::config::ENV_VARS;
+use parley::ws::protocol::{CLIENT_FRAME_TYPES, SERVER_FRAME_TYPES};
 use std::path::Path;
 use utoipa::OpenApi;
-
-/// The frame `type`s of the wire contract (client, then server).
-const CLIENT_FRAMES: &[&str] = &["subscribe", "unsubscribe", "publish", "typing", "ping"];
-const SERVER_FRAMES: &[&str] = &[
-    "hello",
-    "subscribed",
-    "unsubscribed",
-    "message",
-    "ack",
-    "typing",
-    "presence",
-    "notification",
-    "pong",
-    "error",
-    "reconnect",
-];
 
 const HTTP_METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
@@ -85,9 +70,9 @@ fn api_reference_lists_every_route_in_openapi() {
 #[test]
 fn api_reference_describes_every_websocket_frame_type() {
     let doc = doc("api.md");
-    let missing: Vec<String> = CLIENT_FRAMES
+    let missing: Vec<String> = CLIENT_FRAME_TYPES
         .iter()
-        .chain(SERVER_FRAMES)
+        .chain(SERVER_FRAME_TYPES)
         .map(|t| format!("\"type\": \"{t}\""))
         .filter(|example| !doc.contains(example))
         .collect();
@@ -95,6 +80,18 @@ fn api_reference_describes_every_websocket_frame_type() {
         missing.is_empty(),
         "docs/api.md needs an example frame with each of: {missing:?}"
     );
+}
+
+/// The load-test harness keeps its own copy of the frame types (it shares
+/// no code with parley on purpose); the file depends on nothing, so it is
+/// compiled in here to check the copy against the server's list.
+#[path = "../../loadtest/src/frame_types.rs"]
+mod loadtest_frame_types;
+
+#[test]
+fn the_load_test_harness_knows_every_frame_type() {
+    assert_eq!(loadtest_frame_types::CLIENT_FRAME_TYPES, CLIENT_FRAME_TYPES);
+    assert_eq!(loadtest_frame_types::SERVER_FRAME_TYPES, SERVER_FRAME_TYPES);
 }
 
 /// Every problem the server can answer is in the document, as

@@ -52,6 +52,6 @@ pub enum Control {
     /// The session no longer has access to `room`.
     Revoked { room: RoomId },
     /// The instance is draining: finish in-flight publishes, send
-    /// `reconnect`, close with 1012.
+    /// `reconnect`, close ([`crate::outbox::CloseReason::Restart`]).
     Drain,
 }

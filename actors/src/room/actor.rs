@@ -30,8 +30,8 @@ use super::presence::{Flip, Presence};
 use super::sequence::Sequencer;
 use crate::ids::{RoomId, Seq, SessionId, UserId};
 use crate::model::StoredMessage;
-use crate::outbox::{CloseCode, Outbox, Outgoing};
-use crate::ports::{Bus, BusEvent, BusScope, FrameEncoder, LogError, MessageLog};
+use crate::outbox::{CloseReason, Outbox, Outgoing};
+use crate::ports::{Bus, BusEvent, BusScope, ErrorKind, FrameEncoder, LogError, MessageLog};
 use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, SpawnHandle, WrapFuture,
 };
@@ -195,8 +195,8 @@ impl RoomActor {
         }
         if !messages.is_empty()
             && let Some(directory) = self.directory.upgrade()
-            && let Some(observer) = directory.observer()
         {
+            let observer = directory.observer();
             observer.delivered(delivered);
             observer.fanned_out(started.elapsed());
         }
@@ -273,7 +273,7 @@ impl RoomActor {
         if let Some(sub) = self.subscribers.get(&session) {
             let _ = sub
                 .outbox
-                .text(self.encoder.error("unavailable", why, None));
+                .text(self.encoder.error(ErrorKind::Unavailable, why, None));
         }
         self.remove_subscriber(session);
     }
@@ -539,7 +539,7 @@ fn deliver(
         Phase::Replaying(buffer) => {
             if buffer.len() >= REPLAY_BUFFER {
                 let _ = sub.outbox.push(Outgoing::close(
-                    CloseCode::TryAgainLater,
+                    CloseReason::SlowConsumer,
                     "replay buffer full",
                 ));
                 slow.push(id);

@@ -10,7 +10,7 @@ use crate::ports::{Bus, FrameEncoder, MessageLog, Observer};
 use actix::{Actor, Addr, ArbiterHandle};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 pub struct RoomDirectory {
     rooms: Mutex<HashMap<RoomId, Addr<RoomActor>>>,
@@ -21,8 +21,8 @@ pub struct RoomDirectory {
     bus: Arc<dyn Bus>,
     /// Handed to room actors, which remove themselves when idle.
     this: Weak<RoomDirectory>,
-    /// Set once by the application; rooms and writers report through it.
-    observer: OnceLock<Arc<dyn Observer>>,
+    /// Rooms and writers report through it.
+    observer: Arc<dyn Observer>,
 }
 
 impl RoomDirectory {
@@ -31,6 +31,7 @@ impl RoomDirectory {
         log: Arc<dyn MessageLog>,
         encoder: Arc<dyn FrameEncoder>,
         bus: Arc<dyn Bus>,
+        observer: Arc<dyn Observer>,
     ) -> Arc<Self> {
         Arc::new_cyclic(|this| Self {
             rooms: Mutex::new(HashMap::new()),
@@ -40,18 +41,13 @@ impl RoomDirectory {
             encoder,
             bus,
             this: this.clone(),
-            observer: OnceLock::new(),
+            observer,
         })
     }
 
-    /// Installs the metrics observer of rooms and writers (once; later
-    /// calls are ignored).
-    pub fn set_observer(&self, observer: Arc<dyn Observer>) {
-        let _ = self.observer.set(observer);
-    }
-
-    pub fn observer(&self) -> Option<&Arc<dyn Observer>> {
-        self.observer.get()
+    /// The metrics observer of rooms and writers.
+    pub fn observer(&self) -> &Arc<dyn Observer> {
+        &self.observer
     }
 
     /// The room's actor, started if it is not running.

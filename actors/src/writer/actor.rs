@@ -76,10 +76,9 @@ impl Writer {
         } else {
             self.queue.len().min(MAX_BATCH)
         };
-        if let Some(observer) = self.rooms.observer() {
-            observer.queued(-(take as i64));
-            observer.committed(take);
-        }
+        let observer = self.rooms.observer();
+        observer.queued(-(take as i64));
+        observer.committed(take);
         // One commit serves many publishes: its span links to each of
         // theirs (a span has one parent), and the database spans nest in it.
         let span = tracing::info_span!("writer_commit", otel.name = "writer commit", batch = take);
@@ -126,9 +125,7 @@ impl Writer {
     /// order, to commit one at a time.
     fn isolate(&mut self, error: &LogError, batch: &[NewMessage], replies: Vec<Reply>) {
         tracing::warn!(%error, batch = replies.len(), "a batch was refused; committing its publishes one by one");
-        if let Some(observer) = self.rooms.observer() {
-            observer.queued(replies.len() as i64);
-        }
+        self.rooms.observer().queued(replies.len() as i64);
         self.solo += replies.len();
         for (message, reply) in batch.iter().zip(replies).rev() {
             let publish = Publish {
@@ -193,9 +190,7 @@ impl Actor for Writer {
 /// With nothing queued it is idle, which a drain waiting for it must hear.
 impl Supervised for Writer {
     fn restarting(&mut self, ctx: &mut Context<Self>) {
-        if let Some(observer) = self.rooms.observer() {
-            observer.queued(-(self.queue.len() as i64));
-        }
+        self.rooms.observer().queued(-(self.queue.len() as i64));
         self.queue.clear();
         self.solo = 0;
         self.flushing = false;
@@ -215,9 +210,7 @@ impl Handler<Publish> for Writer {
         }
         let (tx, rx) = oneshot::channel();
         self.queue.push_back((msg, tx));
-        if let Some(observer) = self.rooms.observer() {
-            observer.queued(1);
-        }
+        self.rooms.observer().queued(1);
         self.flush(ctx);
         Box::pin(async move { rx.await.unwrap_or(Err(PublishError::Unavailable)) })
     }
@@ -305,7 +298,7 @@ mod tests {
     use super::*;
     use crate::ids::{ClientId, MessageId, Seq, UserId};
     use crate::model::{MessageBody, NewMessage};
-    use crate::ports::{FrameEncoder, LocalBus};
+    use crate::ports::{ErrorKind, FrameEncoder, LocalBus, NoObserver};
     use std::sync::atomic::{AtomicI64, Ordering};
 
     /// A log that panics on the body "boom", as a bug in the store would,
@@ -379,7 +372,7 @@ mod tests {
         fn presence(&self, _: RoomId, _: UserId, _: bool) -> Arc<str> {
             "".into()
         }
-        fn error(&self, _: &str, _: &str, _: Option<&str>) -> Arc<str> {
+        fn error(&self, _: ErrorKind, _: &str, _: Option<&str>) -> Arc<str> {
             "".into()
         }
     }
@@ -402,6 +395,7 @@ mod tests {
             log.clone(),
             Arc::new(NoFrames),
             bus.clone(),
+            Arc::new(NoObserver),
         );
         Writer::new(log, rooms, bus)
     }

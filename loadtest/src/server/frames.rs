@@ -69,6 +69,59 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_reference_server_sends_only_contract_frame_types() {
+        let id = Uuid::nil();
+        let frames = [
+            ServerFrame::Hello {
+                session: id,
+                instance: "i",
+                user: id,
+                heartbeat_ms: 1,
+            },
+            ServerFrame::Subscribed {
+                room: "r",
+                seq: 1,
+                reference: None,
+            },
+            ServerFrame::Unsubscribed {
+                room: "r",
+                reference: None,
+            },
+            ServerFrame::Message {
+                room: "r",
+                seq: 1,
+                id,
+                author: id,
+                body: "b",
+                ts: "t",
+                client_id: "c",
+            },
+            ServerFrame::Ack {
+                room: "r",
+                seq: 1,
+                id,
+                client_id: "c",
+                reference: None,
+            },
+            ServerFrame::Pong { reference: None },
+            ServerFrame::Error {
+                code: "c",
+                message: "m",
+                reference: None,
+            },
+        ];
+        for frame in frames {
+            let text = frame.encode();
+            let kind = crate::wire::Frame::parse(text.as_str()).unwrap().kind;
+            assert!(
+                crate::frame_types::SERVER_FRAME_TYPES.contains(&&*kind),
+                "{}",
+                text.as_str()
+            );
+        }
+    }
+
+    #[test]
     fn frames_carry_a_type_and_a_null_ref_when_none_was_sent() {
         let f = ServerFrame::Subscribed {
             room: "r",

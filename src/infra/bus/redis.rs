@@ -4,8 +4,9 @@
 //! presence), `user:{id}` (notifications) and `all` (revocations, cache
 //! invalidation). An instance subscribes to a room's channel while it has a
 //! room actor for it and to a user's channel while the user has a session
-//! here, so traffic follows interest. Each payload is a JSON envelope with
-//! the origin instance, so an instance ignores its own events (it already
+//! here, so traffic follows interest. Each payload is a versioned JSON
+//! envelope ([`super::envelope`], the bus wire format) with the origin
+//! instance, so an instance ignores its own events (it already
 //! delivered them locally) and never delivers twice.
 //!
 //! Publishing goes through one bounded queue and one task that pipelines
@@ -16,6 +17,7 @@
 //! reconnect every watched channel is subscribed again and every room is
 //! told to check the log for what the outage lost.
 
+use super::envelope;
 use crate::infra::redis::Redis;
 use crate::observability::metrics::Metrics;
 use async_trait::async_trait;
@@ -24,7 +26,6 @@ use fred::prelude::*;
 use parley_actors::bus::BusInbox;
 use parley_actors::ids::{RoomId, UserId};
 use parley_actors::ports::{Bus, BusEvent, BusScope, RemotePresence};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -36,13 +37,6 @@ const QUEUE: usize = 50_000;
 const PIPELINE: usize = 256;
 /// A presence entry lives this long without a refresh: three room ticks.
 const PRESENCE_TTL: Duration = Duration::from_secs(15);
-
-#[derive(Serialize, Deserialize)]
-struct Envelope {
-    /// The publishing instance.
-    o: String,
-    e: BusEvent,
-}
 
 pub struct RedisBus {
     redis: Arc<Redis>,
@@ -125,14 +119,16 @@ impl RedisBus {
     }
 
     fn receive(&self, channel: &str, payload: &str) {
-        let envelope: Envelope = match serde_json::from_str(payload) {
-            Ok(e) => e,
+        // A payload this version cannot read (a newer instance's, during a
+        // rolling deploy) is dropped: rooms refill messages from the log.
+        let received = match envelope::decode(payload) {
+            Ok(received) => received,
             Err(error) => {
                 tracing::warn!(%error, channel, "ignoring an unreadable bus message");
                 return;
             }
         };
-        if envelope.o == self.instance {
+        if received.origin == self.instance {
             return;
         }
         self.metrics
@@ -140,7 +136,7 @@ impl RedisBus {
             .with_label_values(&["in"])
             .inc();
         if let Some(inbox) = self.inbox.get() {
-            inbox.deliver(&envelope.o, envelope.e);
+            inbox.deliver(&received.origin, received.event);
         }
     }
 
@@ -292,11 +288,7 @@ async fn publish_loop(bus: Arc<RedisBus>, mut queue: mpsc::Receiver<BusEvent>) {
                 bus.record_presence(&pipeline, *room, *user, *online).await;
             }
             let channel = bus.channel(event.scope());
-            let envelope = Envelope {
-                o: bus.instance.clone(),
-                e: event,
-            };
-            let Ok(payload) = serde_json::to_string(&envelope) else {
+            let Ok(payload) = envelope::encode(&bus.instance, &event) else {
                 continue;
             };
             let queued: Result<(), Error> = pipeline.publish(channel, payload).await;
