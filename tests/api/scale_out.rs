@@ -121,14 +121,7 @@ async fn presence_typing_and_notifications_cross_instances() {
     assert_eq!(typing["user"], bob.id.as_str());
 
     // A follow on instance b notifies ada, whose session is on instance a.
-    let res = b
-        .post(
-            &format!("/api/v1/users/{}/follow", ada.id),
-            &bob.access,
-            json!({}),
-        )
-        .await;
-    assert!(res.status().is_success());
+    b.follow(&bob, &ada).await;
     let notification = next_type(&mut ada_ws, "notification").await;
     assert_eq!(notification["kind"], "follow");
 
