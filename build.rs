@@ -1,4 +1,4 @@
-//! Bakes build facts into the binary for `src/version.rs`:
+//! Bakes build facts into the binary for `src/observability/version.rs`:
 //!
 //! - `PARLEY_GIT_COMMIT`: the variable of that name when the build sets it
 //!   (a container build, whose context has no `.git`), else

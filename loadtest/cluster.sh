@@ -10,7 +10,7 @@
 # The instances and haproxy run pinned to CPU 0, the harness to CPU 1, as in
 # loadtest/run.sh, so the figures compare with the single-instance ones
 # (same core budget, plus the Redis hop). Needs haproxy and redis-server
-# (scripts/ensure-tools.sh, scripts/ensure-services.sh). Reports go to
+# (scripts/test/ensure-tools.sh, scripts/test/ensure-services.sh). Reports go to
 # target/loadtest/cluster-TIMESTAMP.
 set -euo pipefail
 

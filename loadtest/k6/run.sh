@@ -52,7 +52,7 @@ done
 
 k6="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/k6"
 [[ -x "$k6" ]] || k6=k6
-"$k6" version >/dev/null 2>&1 || die "k6 not found: run scripts/ensure-tools.sh"
+"$k6" version >/dev/null 2>&1 || die "k6 not found: run scripts/test/ensure-tools.sh"
 # PARLEY_BIN runs a binary built elsewhere (e.g. a copy of a given commit's
 # build, which another build in the shared target/ cannot replace mid-run).
 parley=${PARLEY_BIN:-target/release/parley}

@@ -3,7 +3,7 @@
 //
 //   k6 run -e BASE_URL=http://127.0.0.1:8080 loadtest/k6/smoke.js
 //
-// scripts/check-k6.sh runs this same file shortened (VUS=10, DURATION=15s).
+// scripts/test/check-k6.sh runs this same file shortened (VUS=10, DURATION=15s).
 import { thresholds, split, VUS, DURATION, WS_GRACE } from './lib.js';
 
 const vus = split(VUS(100));

@@ -7,7 +7,7 @@
 //! extractors and the middleware (bad body, path or query, no token, body
 //! too large or not JSON, rate limit, database down or draining) are added
 //! to every operation by [`SharedProblems`], in this one place, so a new
-//! route documents them without saying so; `scripts/check-schemathesis.sh`
+//! route documents them without saying so; `scripts/test/check-schemathesis.sh`
 //! checks the result against the running server.
 
 use crate::http::middleware::problem::PROBLEM_JSON;

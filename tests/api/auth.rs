@@ -2,14 +2,12 @@
 //! API must refuse.
 
 use crate::both_backends;
-use crate::helpers::{Backend, PASSWORD, TestApp, assert_problem, parts};
+use crate::support::jwt::{key_with_bits, keys_dir, new_key, pem, server_kids, sign};
+use crate::support::{Backend, PASSWORD, TestApp, assert_problem, parts};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::{Method, StatusCode};
-use rsa::RsaPrivateKey;
-use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::time::Duration;
 
 both_backends!(
@@ -202,51 +200,6 @@ fn b64(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap())
 }
 
-fn new_key() -> RsaPrivateKey {
-    RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap()
-}
-
-fn keys_dir(keys: &[(&str, &RsaPrivateKey)]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("parley-keys-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for (name, key) in keys {
-        std::fs::write(
-            dir.join(name),
-            key.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes(),
-        )
-        .unwrap();
-    }
-    dir
-}
-
-/// Signs `claims` RS256 with `key`, naming `kid`.
-fn sign(key: &RsaPrivateKey, kid: &str, claims: &Value) -> String {
-    let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-    header.kid = Some(kid.to_owned());
-    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
-    jsonwebtoken::encode(
-        &header,
-        claims,
-        &jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
-    )
-    .unwrap()
-}
-
-async fn kid_of_server(app: &TestApp) -> Vec<String> {
-    let jwks: Value = app.get_json("/.well-known/jwks.json").await;
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| {
-            assert_eq!(k["kty"], "RSA");
-            assert_eq!(k["alg"], "RS256");
-            k["kid"].as_str().unwrap().to_owned()
-        })
-        .collect()
-}
-
 async fn assert_refused(app: &TestApp, token: &str, why: &str) {
     let res = app.get("/api/v1/users/me", token).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{why}");
@@ -258,7 +211,7 @@ async fn tokens_with_another_algorithm_key_signature_or_expiry_are_refused() {
     let dir = keys_dir(&[("a.pem", &key)]);
     let app = TestApp::spawn_with(Backend::Memory, |s| s.auth.keys_dir = Some(dir)).await;
     let user = app.register("mallory").await;
-    let kid = kid_of_server(&app).await.remove(0);
+    let kid = server_kids(&app).await.remove(0);
     let now = chrono::Utc::now().timestamp();
     let claims = json!({"sub": user.id, "name": "mallory", "iss": "parley", "aud": "parley",
                         "iat": now, "nbf": now, "exp": now + 600});
@@ -336,9 +289,9 @@ async fn tokens_with_another_algorithm_key_signature_or_expiry_are_refused() {
 
 #[actix_web::test]
 async fn a_signing_key_under_2048_bits_fails_start_up_naming_the_file() {
-    let weak = RsaPrivateKey::new(&mut rand::thread_rng(), 1024).unwrap();
+    let weak = key_with_bits(1024);
     let dir = keys_dir(&[("a.pem", &new_key()), ("weak.pem", &weak)]);
-    let mut settings = crate::helpers::test_settings(Backend::Memory).await;
+    let mut settings = crate::support::test_settings(Backend::Memory).await;
     settings.auth.keys_dir = Some(dir);
     let error = match parley::app::startup::Application::build(settings).await {
         Ok(_) => panic!("parley started with a 1024-bit key"),
@@ -412,18 +365,14 @@ async fn keys_rotate_without_logging_anyone_out() {
     let before =
         TestApp::spawn_with(Backend::Memory, |s| s.auth.keys_dir = Some(dir.clone())).await;
     let user = before.register("rotator").await;
-    let old_kids = kid_of_server(&before).await;
+    let old_kids = server_kids(&before).await;
     assert_eq!(old_kids.len(), 1);
 
     // A new key is added to the folder; the instance restarts (or another starts).
     let new = new_key();
-    std::fs::write(
-        dir.join("2026-06-01.pem"),
-        new.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("2026-06-01.pem"), pem(&new)).unwrap();
     let after = TestApp::spawn_with(Backend::Memory, |s| s.auth.keys_dir = Some(dir.clone())).await;
-    let kids = kid_of_server(&after).await;
+    let kids = server_kids(&after).await;
     assert_eq!(kids.len(), 2);
     assert!(kids.contains(&old_kids[0]));
 

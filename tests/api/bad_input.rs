@@ -4,7 +4,7 @@
 //! reach the database never counts against its circuit breaker.
 
 use crate::both_backends;
-use crate::helpers::{Backend, PASSWORD, TestApp, assert_problem};
+use crate::support::{Backend, PASSWORD, TestApp, assert_problem};
 use parley::store::StoreError;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -144,7 +144,7 @@ async fn nul_in_any_text_field_is_a_bad_request_naming_the_field(backend: Backen
 /// failure (`InvalidData`), not an outage, however often it is sent.
 #[actix_web::test]
 async fn a_value_postgresql_refuses_is_not_an_outage_and_never_trips_the_breaker() {
-    let store = crate::db::fresh_pg_store().await;
+    let store = crate::support::db::fresh_pg_store().await;
     for _ in 0..10 {
         let err = store.user_by_username("a\u{0}b").await.unwrap_err();
         assert!(matches!(err, StoreError::InvalidData(_)), "{err:?}");

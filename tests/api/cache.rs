@@ -1,8 +1,8 @@
 //! Cache-aside across instances: hot reads come from the cache, and a write
 //! on one instance is never followed by a stale read on another.
 
-use crate::cluster::{Cluster, PrivateRedis, redis_url};
-use crate::helpers::{TestApp, metric};
+use crate::support::cluster::{Cluster, PrivateRedis, redis_url};
+use crate::support::{TestApp, metric};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -18,15 +18,6 @@ async fn cache_count(app: &TestApp, cache: &str, result: &str) -> u64 {
     .unwrap_or_default() as u64
 }
 
-async fn create_post(app: &TestApp, token: &str, body: &str) -> String {
-    let res = app
-        .post("/api/v1/posts", token, json!({"body": body}))
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let post: Value = res.json().await.unwrap();
-    post["id"].as_str().unwrap().to_owned()
-}
-
 #[actix_web::test]
 async fn a_post_deleted_on_one_instance_is_gone_on_the_others_at_once() {
     let cluster = Cluster::start(3, &redis_url(), &[]).await;
@@ -36,7 +27,7 @@ async fn a_post_deleted_on_one_instance_is_gone_on_the_others_at_once() {
         &cluster.nodes[2].app,
     );
     let author = a.register("author").await;
-    let post = create_post(a, &author.access, "soon gone").await;
+    let post = a.new_post(&author, "soon gone").await;
     let path = format!("/api/v1/posts/{post}");
     // Read twice on b and c: the second read is a cache hit.
     for app in [b, c] {
@@ -83,14 +74,7 @@ async fn profile_and_feed_changes_show_on_other_instances_at_once() {
     let seen: Value = b.get(&profile, &reader.access).await.json().await.unwrap();
     assert_eq!(seen["display_name"], "Renamed");
 
-    let follow = b
-        .post(
-            &format!("/api/v1/users/{}/follow", author.id),
-            &reader.access,
-            json!({}),
-        )
-        .await;
-    assert!(follow.status().is_success());
+    b.follow(&reader, &author).await;
     let empty: Value = b
         .get("/api/v1/feed", &reader.access)
         .await
@@ -98,7 +82,7 @@ async fn profile_and_feed_changes_show_on_other_instances_at_once() {
         .await
         .unwrap();
     assert_eq!(empty["items"].as_array().unwrap().len(), 0);
-    let post = create_post(a, &author.access, "hello followers").await;
+    let post = a.new_post(&author, "hello followers").await;
     let feed: Value = b
         .get("/api/v1/feed", &reader.access)
         .await
@@ -113,7 +97,7 @@ async fn a_cold_key_is_loaded_once_under_concurrent_reads() {
     let cluster = Cluster::start(1, &redis_url(), &[]).await;
     let app = &cluster.nodes[0].app;
     let author = app.register("popular").await;
-    let post = create_post(app, &author.access, "everyone reads this").await;
+    let post = app.new_post(&author, "everyone reads this").await;
     let path = format!("/api/v1/posts/{post}");
     let misses = cache_count(app, "post", "miss").await;
     let reads = (0..20).map(|_| app.get(&path, &author.access));
@@ -133,7 +117,7 @@ async fn reads_are_served_from_the_database_while_redis_is_down() {
     let cluster = Cluster::start(1, &redis.url(), &[]).await;
     let app = &cluster.nodes[0].app;
     let author = app.register("steady").await;
-    let post = create_post(app, &author.access, "still here").await;
+    let post = app.new_post(&author, "still here").await;
     redis.stop().await;
     let profile = format!("/api/v1/users/{}", author.id);
     assert_eq!(

@@ -1,75 +1,17 @@
-//! Fresh PostgreSQL databases for tests, and the tests of what only the
-//! PostgreSQL store has to get right: migrations, and gapless seqs under
-//! real concurrency.
-//!
-//! Every test gets a database of its own, `parley_test_<uuid>`, created on
-//! the server at `PARLEY_TEST_DATABASE_URL` (default: the local server with
-//! trust authentication). Tests run in parallel processes, so nothing is
-//! shared and nothing needs cleaning up between them; the databases are left
-//! behind for inspection and are cheap to drop in bulk.
+//! The tests of what only the PostgreSQL store has to get right:
+//! migrations, and gapless seqs under real concurrency. (Fresh databases
+//! come from `support::db`.)
 
+use crate::support::db::{fresh_database_url, pg_store, with_database};
+use crate::support::store::{message, user};
 use futures_util::future::join_all;
 use parley::config::DatabaseSettings;
-use parley::domain::{
-    ClientId, Email, MessageBody, RoomId, RoomKind, RoomName, Seq, UserId, Username,
-};
+use parley::domain::{RoomId, RoomKind, Seq};
 use parley::store::postgres::PgStore;
-use parley::store::{NewUser, SharedStore, Store, User};
-use parley_actors::model::{Appended, NewMessage};
+use parley::store::{Store, User};
+use parley_actors::model::Appended;
 use parley_actors::ports::MessageLog;
 use std::sync::Arc;
-
-const DEFAULT_SERVER_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-/// Creates an empty database and returns its URL.
-pub async fn fresh_database_url() -> String {
-    let server =
-        std::env::var("PARLEY_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_SERVER_URL.to_owned());
-    let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
-        .await
-        .expect("PostgreSQL at PARLEY_TEST_DATABASE_URL (or the local default) is not reachable");
-    let connection = tokio::spawn(connection);
-    let name = format!("parley_test_{}", uuid::Uuid::new_v4().simple());
-    // A generated identifier: it cannot be a bind parameter, and needs no quoting.
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("creating a test database");
-    drop(client);
-    let _ = connection.await;
-    with_database(&server, &name)
-}
-
-/// A migrated [`PgStore`] on a fresh database, with a small pool.
-pub async fn fresh_pg_store() -> SharedStore {
-    Arc::new(pg_store(&fresh_database_url().await, 4).await)
-}
-
-async fn pg_store(url: &str, pool_size: usize) -> PgStore {
-    let settings = DatabaseSettings {
-        url: Some(url.to_owned()),
-        pool_size,
-        connect_timeout_s: 10,
-        ..Default::default()
-    };
-    PgStore::connect(&settings)
-        .await
-        .expect("connecting PgStore")
-}
-
-/// `server` with its database name replaced by `database`, query kept.
-fn with_database(server: &str, database: &str) -> String {
-    let (base, query) = match server.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (server, String::new()),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let root = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    format!("{root}/{database}{query}")
-}
 
 // --- tests -------------------------------------------------------------------
 
@@ -244,27 +186,9 @@ async fn applied_migrations(url: &str) -> i64 {
     row.get(0)
 }
 
-async fn user(store: &impl Store, name: &str) -> User {
-    let new = NewUser {
-        id: UserId::new(),
-        username: Username::parse(name).unwrap(),
-        email: Email::parse(&format!("{name}@example.com")).unwrap(),
-        password_hash: format!("$argon2id$stub${name}"),
-    };
-    store.create_user(new).await.unwrap()
-}
-
-async fn room(store: &impl Store, creator: &User) -> RoomId {
-    let name = RoomName::parse("room").unwrap();
-    let room = store.create_room(creator.id, name, RoomKind::Public).await;
-    room.unwrap().id
-}
-
-fn message(room: RoomId, author: &User, client_id: &str) -> NewMessage {
-    NewMessage {
-        room,
-        author: author.id,
-        client_id: ClientId::parse(client_id).unwrap(),
-        body: MessageBody::parse(&format!("message {client_id}")).unwrap(),
-    }
+/// A public room of `creator`'s.
+async fn room(store: &dyn Store, creator: &User) -> RoomId {
+    crate::support::store::room(store, creator, RoomKind::Public)
+        .await
+        .id
 }

@@ -97,7 +97,7 @@ fn the_load_test_harness_knows_every_frame_type() {
 /// Every problem the server can answer is in the document, as
 /// `application/problem+json`: the ones from a route's shape (extractors,
 /// authentication, rate limits, the drain) as well as the handlers' own.
-/// `scripts/check-schemathesis.sh` checks the same against a live server.
+/// `scripts/test/check-schemathesis.sh` checks the same against a live server.
 #[test]
 fn openapi_lists_every_problem_as_problem_json() {
     let openapi = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");

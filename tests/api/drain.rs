@@ -1,7 +1,7 @@
 //! The drain: `POST /admin/drain` (Kubernetes `preStop`) and `SIGTERM` on
 //! a real process.
 
-use crate::helpers::{Backend, ServerProcess, TestApp, assert_problem};
+use crate::support::{Backend, ServerProcess, TestApp, assert_problem};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::Duration;

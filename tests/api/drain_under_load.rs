@@ -6,18 +6,16 @@
 //! its room exactly once, in order; REST fails only with 503 +
 //! `Retry-After`; the drained process exits 0 before its drain deadline.
 
-use crate::cluster::{Cluster, redis_url};
-use crate::helpers::TestUser;
+use crate::support::TestUser;
+use crate::support::cluster::{Cluster, redis_url};
+use crate::support::ws::{Incoming, OpenError, WsClient, ws_request};
 use futures_util::future::join_all;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::{self, Message};
 
 const CLIENTS: usize = 1_000;
 const ROOMS: usize = 5;
@@ -34,63 +32,15 @@ const PHASE: Duration = Duration::from_secs(45);
 const DRAINED: &str = "node-0";
 const SURVIVOR: &str = "node-1";
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-enum Incoming {
-    Frame(Value),
-    /// The server ended the connection; the close code, if it sent one.
-    Closed(Option<u16>),
-}
-
-/// The next text frame or the end of the connection (pings are answered
-/// by the library as it reads).
-async fn recv(socket: &mut Socket) -> Result<Incoming, String> {
-    loop {
-        match socket.next().await {
-            Some(Ok(Message::Text(text))) => {
-                return serde_json::from_str(&text)
-                    .map(Incoming::Frame)
-                    .map_err(|e| format!("a frame that is not JSON: {e}: {text}"));
-            }
-            Some(Ok(Message::Close(frame))) => {
-                return Ok(Incoming::Closed(frame.map(|f| u16::from(f.code))));
-            }
-            Some(Ok(Message::Binary(_))) => return Err("a binary frame".into()),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(format!("the connection failed: {e}")),
-            None => return Ok(Incoming::Closed(None)),
-        }
-    }
-}
-
-async fn send(socket: &mut Socket, frame: Value) -> Result<(), String> {
-    socket
-        .send(Message::text(frame.to_string()))
-        .await
-        .map_err(|e| format!("sending {frame}: {e}"))
-}
-
 /// Opens `/ws` through the load balancer and reads `hello`. An upgrade
 /// refused with 503 + `Retry-After` (it reached the draining instance before
 /// haproxy's check noticed) is retried; any other refusal is an error.
-async fn connect(url: &str, token: &str) -> Result<(Socket, Value), String> {
+async fn connect(url: &str, token: &str) -> Result<WsClient, String> {
     let deadline = Instant::now() + PHASE;
     loop {
-        let mut request = url.into_client_request().map_err(|e| e.to_string())?;
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {token}").parse().map_err(|_| "a token")?,
-        );
-        match tokio_tungstenite::connect_async(request).await {
-            Ok((mut socket, _)) => {
-                return match recv(&mut socket).await? {
-                    Incoming::Frame(hello) if hello["type"] == "hello" => Ok((socket, hello)),
-                    Incoming::Frame(other) => Err(format!("expected hello, got {other}")),
-                    Incoming::Closed(code) => Err(format!("closed ({code:?}) before hello")),
-                };
-            }
-            Err(tungstenite::Error::Http(response))
+        match WsClient::try_open(ws_request(url, Some(token), None)).await {
+            Ok(client) => return Ok(client),
+            Err(OpenError::Refused(response))
                 if response.status() == 503
                     && response.headers().contains_key("retry-after")
                     && Instant::now() < deadline =>
@@ -99,14 +49,14 @@ async fn connect(url: &str, token: &str) -> Result<(Socket, Value), String> {
                 // other instance is already there.
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            Err(tungstenite::Error::Http(response)) => {
+            Err(OpenError::Refused(response)) => {
                 return Err(format!(
                     "upgrade refused with {} (headers {:?})",
                     response.status(),
                     response.headers()
                 ));
             }
-            Err(e) => return Err(format!("upgrade failed: {e}")),
+            Err(OpenError::Failed(why)) => return Err(why),
         }
     }
 }
@@ -150,7 +100,8 @@ impl Subscriber {
     async fn run(mut self) -> Result<ClientReport, String> {
         let connecting = self.connecting.clone();
         let permit = connecting.acquire().await;
-        let (mut socket, hello) = connect(&self.url, &self.token).await?;
+        let mut socket = connect(&self.url, &self.token).await?;
+        let hello = socket.hello.clone();
         let mut report = ClientReport {
             room: self.room,
             start: 0,
@@ -158,13 +109,11 @@ impl Subscriber {
             instances: vec![instance(&hello)],
             reconnects: Vec::new(),
         };
-        send(
-            &mut socket,
-            json!({"type": "subscribe", "room": self.room_id, "ref": "sub"}),
-        )
-        .await?;
+        socket
+            .try_send(json!({"type": "subscribe", "room": self.room_id, "ref": "sub"}))
+            .await?;
         report.start = loop {
-            match recv(&mut socket).await? {
+            match socket.try_next().await? {
                 Incoming::Frame(f) if f["type"] == "subscribed" => {
                     break f["seq"].as_i64().ok_or(format!("subscribed {f}"))?;
                 }
@@ -190,7 +139,7 @@ impl Subscriber {
                     changed.map_err(|_| "the test body is gone")?;
                     continue;
                 }
-                incoming = recv(&mut socket) => incoming?,
+                incoming = socket.try_next() => incoming?,
             };
             let frame = match incoming {
                 Incoming::Frame(frame) => frame,
@@ -202,14 +151,11 @@ impl Subscriber {
                     // The wait the server asked for, so clients do not
                     // stampede the survivor.
                     tokio::time::sleep(Duration::from_millis(wait)).await;
-                    let (fresh, hello) = connect(&self.url, &self.token).await?;
-                    socket = fresh;
-                    report.instances.push(instance(&hello));
-                    send(
-                        &mut socket,
-                        json!({"type": "subscribe", "room": self.room_id, "since": last, "ref": "resub"}),
-                    )
-                    .await?;
+                    socket = connect(&self.url, &self.token).await?;
+                    report.instances.push(instance(&socket.hello));
+                    socket
+                        .try_send(json!({"type": "subscribe", "room": self.room_id, "since": last, "ref": "resub"}))
+                        .await?;
                     continue;
                 }
             };
@@ -253,8 +199,8 @@ async fn publisher(
     stop: watch::Receiver<bool>,
     acked: Rc<watch::Sender<usize>>,
 ) -> Result<(Vec<Acked>, String), String> {
-    let (mut socket, hello) = connect(&url, &token).await?;
-    let first_instance = instance(&hello);
+    let mut socket = connect(&url, &token).await?;
+    let first_instance = instance(&socket.hello);
     let mut done = Vec::new();
     let mut pace = tokio::time::interval(Duration::from_millis(50));
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -271,12 +217,12 @@ async fn publisher(
             if attempts > 20 {
                 return Err(format!("{client_id} was never acked"));
             }
-            let sent = send(&mut socket, frame.clone()).await;
+            let sent = socket.try_send(frame.clone()).await;
             loop {
                 let incoming = match sent {
-                    Ok(()) => recv(&mut socket).await?,
+                    Ok(()) => socket.try_next().await?,
                     // Written after the server closed: read what it said.
-                    Err(_) => recv(&mut socket).await.unwrap_or(Incoming::Closed(None)),
+                    Err(_) => socket.try_next().await.unwrap_or(Incoming::Closed(None)),
                 };
                 match incoming {
                     Incoming::Frame(f) if f["type"] == "ack" && f["ref"] == client_id.as_str() => {
@@ -309,7 +255,7 @@ async fn publisher(
                             return Err(format!("publisher closed with {code:?} after reconnect"));
                         }
                         tokio::time::sleep(Duration::from_millis(wait)).await;
-                        socket = connect(&url, &token).await?.0;
+                        socket = connect(&url, &token).await?;
                         continue 'resend;
                     }
                 }
@@ -402,37 +348,6 @@ async fn rest_load(
         i += 1;
     }
     report
-}
-
-/// A room's whole history, read forward through the load balancer:
-/// (seq, client_id) in seq order.
-async fn history(base: &str, user: &TestUser, room: &str) -> Vec<(i64, String)> {
-    let client = reqwest::Client::new();
-    let mut all = Vec::new();
-    let mut after = 0;
-    loop {
-        let page: Value = client
-            .get(format!(
-                "{base}/api/v1/rooms/{room}/messages?after_seq={after}&limit=200"
-            ))
-            .bearer_auth(&user.access)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for item in page["items"].as_array().unwrap() {
-            all.push((
-                item["seq"].as_i64().unwrap(),
-                item["client_id"].as_str().unwrap().to_owned(),
-            ));
-        }
-        match page["next_cursor"].as_str() {
-            Some(cursor) => after = cursor.parse().unwrap(),
-            None => return all,
-        }
-    }
 }
 
 /// Receives events until `done` says enough, within [`PHASE`]; a failed
@@ -684,7 +599,15 @@ async fn sigterm_under_load_moves_every_client_to_the_other_instance_losing_noth
     // publish and every accepted REST post once.
     let mut histories = Vec::new();
     for room in rooms.iter() {
-        let h = history(&base, &owner, room).await;
+        let h: Vec<(i64, String)> = lb
+            .whole_history(&owner, room)
+            .await
+            .iter()
+            .map(|m| {
+                let client_id = m["client_id"].as_str().unwrap().to_owned();
+                (m["seq"].as_i64().unwrap(), client_id)
+            })
+            .collect();
         let seqs: Vec<i64> = h.iter().map(|(s, _)| *s).collect();
         assert_eq!(seqs, (1..=h.len() as i64).collect::<Vec<_>>());
         let mut count: HashMap<&str, usize> = HashMap::new();

@@ -2,7 +2,7 @@
 //! a request id.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, assert_problem};
+use crate::support::{Backend, TestApp, assert_problem};
 use reqwest::StatusCode;
 
 both_backends!(

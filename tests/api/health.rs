@@ -1,7 +1,7 @@
 //! Probes, version, security headers and the OpenAPI document.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, eventually};
+use crate::support::{Backend, TestApp, eventually};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::Duration;
@@ -176,8 +176,8 @@ async fn public_probes_show_states_but_never_raw_errors_or_redis_info() {
     assert!(admin["redis"]["error"].is_string(), "{admin}");
 
     let up = TestApp::spawn_with(Backend::Memory, |s| {
-        s.redis.url = Some(crate::cluster::redis_url());
-        s.redis.prefix = crate::cluster::redis_prefix();
+        s.redis.url = Some(crate::support::cluster::redis_url());
+        s.redis.prefix = crate::support::cluster::redis_prefix();
     })
     .await;
     let public = up.get_json("/health/redis-stats").await;

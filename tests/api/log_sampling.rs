@@ -2,7 +2,7 @@
 //! (`PARLEY_LOG_SAMPLE_SUCCESS`), failures never are; and HSTS is sent only
 //! when a trusted proxy says the request came over TLS.
 
-use crate::helpers::{Backend, ServerProcess, TestApp};
+use crate::support::{Backend, ServerProcess, TestApp};
 use serde_json::Value;
 use std::time::Duration;
 

@@ -3,8 +3,8 @@
 //! account, and shared by every instance through Redis.
 
 use crate::both_backends;
-use crate::cluster::{Cluster, redis_url};
-use crate::helpers::{Backend, PASSWORD, TestApp, assert_problem};
+use crate::support::cluster::{Cluster, redis_url};
+use crate::support::{Backend, PASSWORD, TestApp, assert_problem};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::time::Duration;

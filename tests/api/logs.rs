@@ -1,7 +1,7 @@
 //! Logs: JSON lines that carry the request id and user, and never personal
 //! data or secrets (e-mail addresses, passwords, tokens, `Authorization`).
 
-use crate::helpers::{PASSWORD, ServerProcess};
+use crate::support::{PASSWORD, ServerProcess};
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -1,14 +1,13 @@
 //! The one integration-test binary: parley started in-process on random
 //! ports against the embedded store and a real PostgreSQL (a fresh database
-//! per test). One module per feature.
+//! per test). One module per feature; what they share is in `support`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod helpers;
+mod support;
 
 mod auth;
 mod bad_input;
 mod cache;
-mod cluster;
 mod db;
 mod docs;
 mod drain;

@@ -2,7 +2,8 @@
 //! traffic, and pass `promtool check metrics`.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp};
+use crate::support::metrics::{labelled, sample};
+use crate::support::{Backend, TestApp};
 use reqwest::StatusCode;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -12,21 +13,6 @@ both_backends!(
     metrics_move_with_traffic_and_pass_promtool,
     rest_and_websocket_publishes_are_counted_alike,
 );
-
-/// The value of the first sample line starting with `prefix`.
-fn sample(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no sample {prefix} in:\n{text}"))
-}
-
-/// The value of the first sample of `family` whose labels include `label`.
-fn labelled(text: &str, family: &str, label: &str) -> f64 {
-    crate::helpers::metric(text, family, &[label])
-        .unwrap_or_else(|| panic!("no sample {family} with {label} in:\n{text}"))
-}
 
 async fn rest_and_websocket_publishes_are_counted_alike(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -137,7 +123,7 @@ async fn metrics_move_with_traffic_and_pass_promtool(backend: Backend) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("promtool is installed (scripts/test.sh installs it)");
+        .expect("promtool is installed (scripts/test/test.sh installs it)");
     promtool
         .stdin
         .take()

@@ -3,7 +3,7 @@
 //! marking notifications read.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, TestUser, assert_problem, parts};
+use crate::support::{Backend, TestApp, TestUser, assert_problem, parts};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -23,19 +23,12 @@ both_backends!(
 
 async fn followers_are_notified_of_a_new_post_and_nobody_else_is(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob, cyd] = users(&app, ["ada", "bob", "cyd"]).await;
-    follow(&app, &ada, &bob).await;
+    let [ada, bob, cyd] = app.users(["ada", "bob", "cyd"]).await;
+    app.follow(&ada, &bob).await;
 
-    let res = app
-        .post(
-            "/api/v1/posts",
-            &bob.access,
-            json!({"body": "fresh thoughts"}),
-        )
-        .await;
-    let (_, post) = parts(res).await;
+    let (_, post) = app.create_post(&bob, "fresh thoughts").await;
 
-    let items = inbox(&app, &ada, "").await;
+    let items = app.notifications(&ada, "").await;
     assert_eq!(kinds(&items), ["new_post"]);
     let payload = &items[0]["payload"];
     assert_eq!(
@@ -57,21 +50,21 @@ async fn followers_are_notified_of_a_new_post_and_nobody_else_is(backend: Backen
     );
 
     assert_eq!(
-        kinds(&inbox(&app, &bob, "").await),
+        kinds(&app.notifications(&bob, "").await),
         ["follow"],
         "the author is not told of their own post"
     );
-    assert!(inbox(&app, &cyd, "").await.is_empty());
+    assert!(app.notifications(&cyd, "").await.is_empty());
 }
 
 async fn the_followed_user_is_notified_of_the_follow_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob] = users(&app, ["ada", "bob"]).await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
 
-    follow(&app, &ada, &bob).await;
-    follow(&app, &ada, &bob).await;
+    app.follow(&ada, &bob).await;
+    app.follow(&ada, &bob).await;
 
-    let items = inbox(&app, &bob, "").await;
+    let items = app.notifications(&bob, "").await;
     assert_eq!(kinds(&items), ["follow"], "following twice notifies once");
     assert_eq!(items[0]["payload"]["follower"], ada.id.as_str());
     assert_eq!(
@@ -79,23 +72,23 @@ async fn the_followed_user_is_notified_of_the_follow_once(backend: Backend) {
         ada.username.as_str()
     );
     assert!(
-        inbox(&app, &ada, "").await.is_empty(),
+        app.notifications(&ada, "").await.is_empty(),
         "the follower is not notified"
     );
 }
 
 async fn unfollowing_and_following_again_notifies_once_a_day(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob, cyd] = users(&app, ["ada", "bob", "cyd"]).await;
+    let [ada, bob, cyd] = app.users(["ada", "bob", "cyd"]).await;
     for _ in 0..5 {
-        follow(&app, &ada, &bob).await;
+        app.follow(&ada, &bob).await;
         let res = app
             .delete(&format!("/api/v1/users/{}/follow", bob.id), &ada.access)
             .await;
         assert!(res.status().is_success(), "{}", res.status());
     }
-    follow(&app, &cyd, &bob).await;
-    let items = inbox(&app, &bob, "").await;
+    app.follow(&cyd, &bob).await;
+    let items = app.notifications(&bob, "").await;
     assert_eq!(
         kinds(&items),
         ["follow", "follow"],
@@ -107,7 +100,7 @@ async fn unfollowing_and_following_again_notifies_once_a_day(backend: Backend) {
 
 async fn a_mention_in_a_public_room_notifies_the_mentioned_user_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob, cyd] = users(&app, ["ada", "bob", "cyd"]).await;
+    let [ada, bob, cyd] = app.users(["ada", "bob", "cyd"]).await;
     let room = app.create_room(&ada, "lobby", "public").await;
 
     let (_, ack) = app
@@ -120,7 +113,7 @@ async fn a_mention_in_a_public_room_notifies_the_mentioned_user_once(backend: Ba
         .await;
     app.post_message(&ada, &room, "repeat", "m1").await; // a repeated client_id notifies nobody again
 
-    let items = inbox(&app, &bob, "").await;
+    let items = app.notifications(&bob, "").await;
     assert_eq!(
         kinds(&items),
         ["mention"],
@@ -136,31 +129,24 @@ async fn a_mention_in_a_public_room_notifies_the_mentioned_user_once(backend: Ba
         (Some(ada.id.as_str()), Some("lobby"))
     );
     assert!(
-        inbox(&app, &ada, "").await.is_empty(),
+        app.notifications(&ada, "").await.is_empty(),
         "mentioning yourself notifies nobody"
     );
-    assert!(inbox(&app, &cyd, "").await.is_empty());
+    assert!(app.notifications(&cyd, "").await.is_empty());
 }
 
 async fn a_mention_of_a_non_member_in_a_private_room_notifies_nobody(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob, cyd] = users(&app, ["ada", "bob", "cyd"]).await;
+    let [ada, bob, cyd] = app.users(["ada", "bob", "cyd"]).await;
     let room = app.create_room(&ada, "ada's", "private").await;
-    let res = app
-        .post(
-            &format!("/api/v1/rooms/{room}/members"),
-            &ada.access,
-            json!({"user_id": bob.id}),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.add_member(&ada, &room, &bob.id).await;
 
     let (status, _) = app.post_message(&ada, &room, "@bob and @cyd", "m1").await;
     assert_eq!(status, StatusCode::CREATED);
 
-    assert_eq!(kinds(&inbox(&app, &bob, "").await), ["mention"]);
+    assert_eq!(kinds(&app.notifications(&bob, "").await), ["mention"]);
     assert!(
-        inbox(&app, &cyd, "").await.is_empty(),
+        app.notifications(&cyd, "").await.is_empty(),
         "cyd cannot read the room"
     );
     assert_eq!(unread_count(&app, &cyd).await, 0);
@@ -168,20 +154,13 @@ async fn a_mention_of_a_non_member_in_a_private_room_notifies_nobody(backend: Ba
 
 async fn a_direct_message_notifies_the_other_member_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob] = users(&app, ["ada", "bob"]).await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
     let room = app.create_room(&ada, "ada and bob", "direct").await;
-    let res = app
-        .post(
-            &format!("/api/v1/rooms/{room}/members"),
-            &ada.access,
-            json!({"user_id": bob.id}),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.add_member(&ada, &room, &bob.id).await;
 
     let (_, ack) = app.post_message(&ada, &room, "psst @bob", "d1").await;
 
-    let items = inbox(&app, &bob, "").await;
+    let items = app.notifications(&bob, "").await;
     assert_eq!(
         kinds(&items),
         ["direct_message"],
@@ -195,19 +174,19 @@ async fn a_direct_message_notifies_the_other_member_once(backend: Backend) {
         (&ack["id"], Some("psst @bob"))
     );
     assert!(
-        inbox(&app, &ada, "").await.is_empty(),
+        app.notifications(&ada, "").await.is_empty(),
         "the sender is not notified"
     );
 }
 
 async fn the_unread_filter_and_count_drop_as_notifications_are_read(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob, cyd, dan] = users(&app, ["ada", "bob", "cyd", "dan"]).await;
+    let [ada, bob, cyd, dan] = app.users(["ada", "bob", "cyd", "dan"]).await;
     for follower in [&bob, &cyd, &dan] {
-        follow(&app, follower, &ada).await;
+        app.follow(follower, &ada).await;
     }
     assert_eq!(unread_count(&app, &ada).await, 3);
-    let newest = inbox(&app, &ada, "").await[0]["id"]
+    let newest = app.notifications(&ada, "").await[0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -222,14 +201,14 @@ async fn the_unread_filter_and_count_drop_as_notifications_are_read(backend: Bac
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
 
     assert_eq!(unread_count(&app, &ada).await, 2);
-    let unread = inbox(&app, &ada, "?unread=true").await;
+    let unread = app.notifications(&ada, "?unread=true").await;
     assert_eq!(unread.len(), 2);
     assert!(
         unread
             .iter()
             .all(|n| n["read"] == false && n["id"] != newest.as_str())
     );
-    let all = inbox(&app, &ada, "?unread=false").await;
+    let all = app.notifications(&ada, "?unread=false").await;
     let read: Vec<bool> = all.iter().map(|n| n["read"].as_bool().unwrap()).collect();
     assert_eq!(read, [true, false, false]);
 
@@ -250,17 +229,10 @@ async fn the_unread_filter_and_count_drop_as_notifications_are_read(backend: Bac
 
 async fn notifications_page_newest_first_through_a_cursor(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob] = users(&app, ["ada", "bob"]).await;
-    follow(&app, &ada, &bob).await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
+    app.follow(&ada, &bob).await;
     for i in 1..=5 {
-        let res = app
-            .post(
-                "/api/v1/posts",
-                &bob.access,
-                json!({"body": format!("post {i}")}),
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::CREATED);
+        app.new_post(&bob, &format!("post {i}")).await;
     }
 
     let (mut seen, mut query, mut pages) = (Vec::new(), "?limit=2".to_owned(), 0);
@@ -305,9 +277,9 @@ async fn notifications_page_newest_first_through_a_cursor(backend: Backend) {
 
 async fn marking_someone_elses_or_an_unknown_notification_read_is_not_found(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob] = users(&app, ["ada", "bob"]).await;
-    follow(&app, &ada, &bob).await;
-    let bobs = inbox(&app, &bob, "").await[0]["id"]
+    let [ada, bob] = app.users(["ada", "bob"]).await;
+    app.follow(&ada, &bob).await;
+    let bobs = app.notifications(&bob, "").await[0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -342,12 +314,12 @@ async fn marking_someone_elses_or_an_unknown_notification_read_is_not_found(back
 
 async fn read_all_reports_how_many_were_unread_and_clears_the_count(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob, cyd, dan] = users(&app, ["ada", "bob", "cyd", "dan"]).await;
+    let [ada, bob, cyd, dan] = app.users(["ada", "bob", "cyd", "dan"]).await;
     for follower in [&bob, &cyd, &dan] {
-        follow(&app, follower, &ada).await;
+        app.follow(follower, &ada).await;
     }
-    follow(&app, &ada, &bob).await;
-    let first = inbox(&app, &ada, "").await[2]["id"]
+    app.follow(&ada, &bob).await;
+    let first = app.notifications(&ada, "").await[2]["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -362,9 +334,9 @@ async fn read_all_reports_how_many_were_unread_and_clears_the_count(backend: Bac
 
     assert_eq!(read_all(&app, &ada).await, 2);
     assert_eq!(unread_count(&app, &ada).await, 0);
-    assert!(inbox(&app, &ada, "?unread=true").await.is_empty());
+    assert!(app.notifications(&ada, "?unread=true").await.is_empty());
     assert_eq!(
-        inbox(&app, &ada, "").await.len(),
+        app.notifications(&ada, "").await.len(),
         3,
         "read notifications are kept"
     );
@@ -401,8 +373,8 @@ async fn a_post_notifies_each_of_thousands_of_followers_once() {
         database_url = s.database.url.clone().unwrap();
     })
     .await;
-    let [star, fan] = users(&app, ["star", "fan"]).await;
-    follow(&app, &fan, &star).await;
+    let [star, fan] = app.users(["star", "fan"]).await;
+    app.follow(&fan, &star).await;
     let (db, connection) = tokio_postgres::connect(&database_url, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -419,14 +391,7 @@ async fn a_post_notifies_each_of_thousands_of_followers_once() {
     .unwrap();
     let mut ws = app.ws(&fan).await;
 
-    let res = app
-        .post(
-            "/api/v1/posts",
-            &star.access,
-            json!({"body": "to all 2,500"}),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
+    app.new_post(&star, "to all 2,500").await;
 
     let live = ws.next_of("notification").await;
     assert_eq!(live["kind"], "new_post", "{live}");
@@ -442,42 +407,12 @@ async fn a_post_notifies_each_of_thousands_of_followers_once() {
         (counts.get::<_, i64>(0), counts.get::<_, i64>(1)),
         (2500, 2500)
     );
-    assert_eq!(kinds(&inbox(&app, &fan, "").await), ["new_post"]);
+    assert_eq!(kinds(&app.notifications(&fan, "").await), ["new_post"]);
     // Nothing more arrives for the fan: no second copy of the push.
     ws.read_for(std::time::Duration::from_millis(300)).await;
 }
 
 // --- helpers -----------------------------------------------------------------
-
-async fn users<const N: usize>(app: &TestApp, names: [&str; N]) -> [TestUser; N] {
-    let mut registered = Vec::with_capacity(N);
-    for name in names {
-        registered.push(app.register(name).await);
-    }
-    registered.try_into().unwrap()
-}
-
-async fn follow(app: &TestApp, follower: &TestUser, followee: &TestUser) {
-    let res = app
-        .post(
-            &format!("/api/v1/users/{}/follow", followee.id),
-            &follower.access,
-            json!({}),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
-}
-
-/// The items of the first page of `user`'s notifications.
-async fn inbox(app: &TestApp, user: &TestUser, query: &str) -> Vec<Value> {
-    let (status, page) = parts(
-        app.get(&format!("/api/v1/notifications{query}"), &user.access)
-            .await,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{page}");
-    page["items"].as_array().unwrap().clone()
-}
 
 fn kinds(items: &[Value]) -> Vec<&str> {
     items.iter().map(|n| n["kind"].as_str().unwrap()).collect()

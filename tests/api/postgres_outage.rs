@@ -6,7 +6,7 @@
 //! inside the test, which can drop every connection, refuse new ones, and
 //! let them through again.
 
-use crate::helpers::{ServerProcess, TestApp, eventually, metric};
+use crate::support::{ServerProcess, TestApp, eventually, metric};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -118,7 +118,7 @@ async fn readiness(app: &TestApp) -> (u16, Value) {
 
 #[actix_web::test]
 async fn losing_postgres_fails_fast_and_everything_recovers_without_a_restart() {
-    let database = crate::db::fresh_database_url().await;
+    let database = crate::support::db::fresh_database_url().await;
     let (proxy, url) = LinkProxy::in_front_of(&database).await;
     let server = ServerProcess::start(&[
         ("DATABASE_URL", url.as_str()),
@@ -252,7 +252,7 @@ async fn losing_postgres_fails_fast_and_everything_recovers_without_a_restart() 
 /// shutdown the actor closes the pool.
 #[actix_web::test]
 async fn the_database_actor_follows_an_outage_with_no_traffic() {
-    let database = crate::db::fresh_database_url().await;
+    let database = crate::support::db::fresh_database_url().await;
     let (proxy, url) = LinkProxy::in_front_of(&database).await;
     let mut server = ServerProcess::start(&[
         ("DATABASE_URL", url.as_str()),
@@ -339,7 +339,7 @@ fn a_url_is_pointed_through_the_proxy() {
 #[actix_web::test]
 async fn reads_survive_the_server_closing_every_pooled_connection() {
     let mut database_url = String::new();
-    let app = TestApp::spawn_with(crate::helpers::Backend::Postgres, |s| {
+    let app = TestApp::spawn_with(crate::support::Backend::Postgres, |s| {
         database_url = s.database.url.clone().unwrap();
     })
     .await;

@@ -3,7 +3,7 @@
 //! keyset pagination.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, TestUser, assert_problem, parts};
+use crate::support::{Backend, TestApp, TestUser, assert_problem, parts};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -22,7 +22,7 @@ async fn a_created_post_can_be_read_back_by_anyone(backend: Backend) {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
 
-    let (status, created) = create_post(&app, &ada, "hello, world").await;
+    let (status, created) = app.create_post(&ada, "hello, world").await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(
         (created["author"].as_str(), created["body"].as_str()),
@@ -46,7 +46,7 @@ async fn blank_or_too_long_posts_are_refused_naming_the_body(backend: Backend) {
         let problem = assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
         assert_eq!(problem["errors"][0]["field"], "body", "{problem}");
     }
-    let (status, _) = create_post(&app, &ada, &"x".repeat(5_000)).await;
+    let (status, _) = app.create_post(&ada, &"x".repeat(5_000)).await;
     assert_eq!(status, StatusCode::CREATED, "the limit itself is accepted");
     assert_eq!(
         feed_page(&app, &ada, "").await.0.len(),
@@ -81,7 +81,7 @@ async fn only_the_author_may_delete_a_post_and_it_is_gone_afterwards(backend: Ba
     let app = TestApp::spawn(backend).await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
-    let (_, post) = create_post(&app, &ada, "mine").await;
+    let (_, post) = app.create_post(&ada, "mine").await;
     let path = format!("/api/v1/posts/{}", post["id"].as_str().unwrap());
 
     assert_problem(
@@ -122,14 +122,7 @@ async fn the_feed_shows_own_and_followed_posts_newest_first_and_nothing_else(bac
     let cyd = app.register("cyd").await;
     let dan = app.register("dan").await;
     for user in [&bob, &cyd] {
-        let res = app
-            .post(
-                &format!("/api/v1/users/{}/follow", user.id),
-                &ada.access,
-                json!({}),
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        app.follow(&ada, user).await;
     }
     let res = app
         .delete(&format!("/api/v1/users/{}/follow", cyd.id), &ada.access)
@@ -144,7 +137,7 @@ async fn the_feed_shows_own_and_followed_posts_newest_first_and_nothing_else(bac
         (&bob, "bob 2"),
         (&ada, "ada 2"),
     ] {
-        assert_eq!(create_post(&app, user, body).await.0, StatusCode::CREATED);
+        assert_eq!(app.create_post(user, body).await.0, StatusCode::CREATED);
     }
 
     let (items, next) = feed_page(&app, &ada, "").await;
@@ -163,7 +156,7 @@ async fn the_feed_pages_through_every_post_exactly_once(backend: Backend) {
     let ada = app.register("ada").await;
     for i in 1..=5 {
         assert_eq!(
-            create_post(&app, &ada, &format!("post {i}")).await.0,
+            app.create_post(&ada, &format!("post {i}")).await.0,
             StatusCode::CREATED
         );
     }
@@ -211,14 +204,6 @@ async fn the_feed_refuses_a_limit_out_of_range_or_a_bad_cursor(backend: Backend)
             .status(),
         StatusCode::OK
     );
-}
-
-async fn create_post(app: &TestApp, user: &TestUser, body: &str) -> (StatusCode, Value) {
-    parts(
-        app.post("/api/v1/posts", &user.access, json!({ "body": body }))
-            .await,
-    )
-    .await
 }
 
 /// One page of `user`'s feed: its items and `next_cursor`.

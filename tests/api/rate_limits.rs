@@ -1,6 +1,6 @@
 //! The REST rate limits of the wire contract on one instance.
 
-use crate::helpers::{Backend, PASSWORD, TestApp, assert_problem};
+use crate::support::{Backend, PASSWORD, TestApp, assert_problem};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::num::NonZeroU32;

@@ -3,7 +3,7 @@
 //! under concurrency) and paging through history in both directions.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, TestUser, assert_problem, parts};
+use crate::support::{Backend, TestApp, TestUser, assert_problem, parts};
 use futures_util::future::join_all;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -104,7 +104,7 @@ async fn the_room_list_shows_public_rooms_and_own_private_rooms_only(backend: Ba
         [lobby, bob_private, bob_public]
     );
 
-    add_member(&app, &ada, &ada_private, &bob.id).await;
+    app.add_member(&ada, &ada_private, &bob.id).await;
     assert!(
         list_rooms(&app, &bob, "").await.0.contains(&ada_private),
         "a new member sees the room"
@@ -182,71 +182,71 @@ async fn a_private_room_is_forbidden_to_non_members_and_an_unknown_room_is_not_f
 
 async fn the_owner_adds_members_and_ordinary_members_may_not(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob, cyd] = users(&app, ["ada", "bob", "cyd"]).await;
+    let [ada, bob, cyd] = app.users(["ada", "bob", "cyd"]).await;
     let room = app.create_room(&ada, "ada's", "private").await;
 
-    add_member(&app, &ada, &room, &bob.id).await;
-    add_member(&app, &ada, &room, &bob.id).await; // idempotent
+    app.add_member(&ada, &room, &bob.id).await;
+    app.add_member(&ada, &room, &bob.id).await; // idempotent
     let found = room_of(&app, &bob, &room).await;
     assert!(members(&found).contains(&(bob.id.clone(), "member".to_owned())));
 
-    let res = post_member(&app, &bob, &room, &cyd.id).await;
+    let res = app.post_member(&bob, &room, &cyd.id).await;
     assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
     assert_eq!(members(&room_of(&app, &ada, &room).await).len(), 2);
 }
 
 async fn anyone_may_join_a_public_room_but_not_a_private_one(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob] = users(&app, ["ada", "bob"]).await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
     let public = app.create_room(&ada, "lobby", "public").await;
     let private = app.create_room(&ada, "ada's", "private").await;
 
-    add_member(&app, &bob, &public, &bob.id).await;
+    app.add_member(&bob, &public, &bob.id).await;
     assert!(
         members(&room_of(&app, &ada, &public).await)
             .contains(&(bob.id.clone(), "member".to_owned()))
     );
 
-    let res = post_member(&app, &bob, &private, &bob.id).await;
+    let res = app.post_member(&bob, &private, &bob.id).await;
     assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
 }
 
 async fn a_direct_room_refuses_a_third_member(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob, cyd] = users(&app, ["ada", "bob", "cyd"]).await;
+    let [ada, bob, cyd] = app.users(["ada", "bob", "cyd"]).await;
     let direct = app.create_room(&ada, "ada and bob", "direct").await;
-    add_member(&app, &ada, &direct, &bob.id).await;
+    app.add_member(&ada, &direct, &bob.id).await;
 
     assert_problem(
-        post_member(&app, &ada, &direct, &cyd.id).await,
+        app.post_member(&ada, &direct, &cyd.id).await,
         StatusCode::CONFLICT,
         "conflict",
     )
     .await;
-    add_member(&app, &ada, &direct, &bob.id).await; // re-adding a member is still fine
+    app.add_member(&ada, &direct, &bob.id).await; // re-adding a member is still fine
     assert_eq!(members(&room_of(&app, &ada, &direct).await).len(), 2);
 }
 
 async fn adding_an_unknown_user_or_to_an_unknown_room_is_not_found(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob] = users(&app, ["ada", "bob"]).await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
     let room = app.create_room(&ada, "lobby", "public").await;
     let nobody = uuid::Uuid::now_v7().to_string();
 
     assert_problem(
-        post_member(&app, &ada, &room, &nobody).await,
+        app.post_member(&ada, &room, &nobody).await,
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
     assert_problem(
-        post_member(&app, &ada, &nobody, &bob.id).await,
+        app.post_member(&ada, &nobody, &bob.id).await,
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
     let problem = assert_problem(
-        post_member(&app, &ada, &room, "bob").await,
+        app.post_member(&ada, &room, "bob").await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     )
@@ -256,10 +256,10 @@ async fn adding_an_unknown_user_or_to_an_unknown_room_is_not_found(backend: Back
 
 async fn a_member_removed_by_the_owner_can_no_longer_read_a_private_room(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob] = users(&app, ["ada", "bob"]).await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
     let room = app.create_room(&ada, "ada's", "private").await;
-    add_member(&app, &ada, &room, &bob.id).await;
-    assert_eq!(history(&app, &bob, &room, "").await.0, Vec::<i64>::new());
+    app.add_member(&ada, &room, &bob.id).await;
+    assert_eq!(app.history_seqs(&bob, &room, "").await.0, Vec::<i64>::new());
 
     assert_eq!(
         remove_member(&app, &ada, &room, &bob.id).await.status(),
@@ -275,10 +275,10 @@ async fn a_member_removed_by_the_owner_can_no_longer_read_a_private_room(backend
 
 async fn a_member_may_leave_but_may_not_remove_others_and_the_owner_stays(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob, cyd] = users(&app, ["ada", "bob", "cyd"]).await;
+    let [ada, bob, cyd] = app.users(["ada", "bob", "cyd"]).await;
     let room = app.create_room(&ada, "ada's", "private").await;
-    add_member(&app, &ada, &room, &bob.id).await;
-    add_member(&app, &ada, &room, &cyd.id).await;
+    app.add_member(&ada, &room, &bob.id).await;
+    app.add_member(&ada, &room, &cyd.id).await;
 
     assert_problem(
         remove_member(&app, &bob, &room, &cyd.id).await,
@@ -312,7 +312,7 @@ async fn a_member_may_leave_but_may_not_remove_others_and_the_owner_stays(backen
 
 async fn removing_someone_who_is_not_a_member_is_not_found(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob] = users(&app, ["ada", "bob"]).await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
     let room = app.create_room(&ada, "lobby", "public").await;
 
     assert_problem(
@@ -338,7 +338,7 @@ async fn removing_someone_who_is_not_a_member_is_not_found(backend: Backend) {
 
 async fn posted_messages_are_acked_with_consecutive_seqs(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob] = users(&app, ["ada", "bob"]).await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
     let room = app.create_room(&ada, "lobby", "public").await;
 
     for (seq, (user, client_id)) in (1..).zip([(&ada, "a-1"), (&bob, "b-1"), (&ada, "a-2")]) {
@@ -357,7 +357,7 @@ async fn posted_messages_are_acked_with_consecutive_seqs(backend: Backend) {
         );
     }
 
-    let (page, _) = history_page(&app, &bob, &room, "").await;
+    let (page, _) = app.history(&bob, &room, "").await;
     let second = &page[1];
     assert_eq!(
         (second["seq"].as_i64(), second["author"].as_str()),
@@ -390,7 +390,7 @@ async fn a_repeated_client_id_returns_the_original_ack_and_is_stored_once(backen
         (&first["seq"], &first["id"])
     );
     assert_eq!(repeat["seq"], 1);
-    let (page, _) = history_page(&app, &ada, &room, "").await;
+    let (page, _) = app.history(&ada, &room, "").await;
     let bodies: Vec<&str> = page.iter().map(|m| m["body"].as_str().unwrap()).collect();
     assert_eq!(bodies, ["once", "between"]);
 }
@@ -438,7 +438,7 @@ async fn invalid_messages_are_refused_naming_the_field(backend: Backend) {
 
 async fn non_members_may_neither_post_to_nor_read_a_private_room(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob] = users(&app, ["ada", "bob"]).await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
     let room = app.create_room(&ada, "ada's", "private").await;
     app.post_message(&ada, &room, "secret", "s1").await;
 
@@ -451,7 +451,7 @@ async fn non_members_may_neither_post_to_nor_read_a_private_room(backend: Backen
         .get(&format!("{}/messages", room_path(&room)), &bob.access)
         .await;
     assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
-    assert_eq!(history(&app, &ada, &room, "").await.0, [1]);
+    assert_eq!(app.history_seqs(&ada, &room, "").await.0, [1]);
 
     let unknown = uuid::Uuid::now_v7().to_string();
     let (status, _) = app.post_message(&ada, &unknown, "anyone?", "u1").await;
@@ -462,31 +462,32 @@ async fn history_with_after_seq_pages_forward(backend: Backend) {
     let (app, ada, room) = room_with_messages(backend, 5).await;
 
     assert_eq!(
-        history(&app, &ada, &room, "?after_seq=0&limit=2").await,
+        app.history_seqs(&ada, &room, "?after_seq=0&limit=2").await,
         (vec![1, 2], json!("2"))
     );
     assert_eq!(
-        history(&app, &ada, &room, "?after_seq=2&limit=2").await,
+        app.history_seqs(&ada, &room, "?after_seq=2&limit=2").await,
         (vec![3, 4], json!("4"))
     );
     assert_eq!(
-        history(&app, &ada, &room, "?after_seq=4&limit=2").await,
+        app.history_seqs(&ada, &room, "?after_seq=4&limit=2").await,
         (vec![5], Value::Null)
     );
     assert_eq!(
-        history(&app, &ada, &room, "?after_seq=3&limit=2").await,
+        app.history_seqs(&ada, &room, "?after_seq=3&limit=2").await,
         (vec![4, 5], Value::Null)
     );
     assert_eq!(
-        history(&app, &ada, &room, "?after_seq=5").await,
+        app.history_seqs(&ada, &room, "?after_seq=5").await,
         (vec![], Value::Null)
     );
     assert_eq!(
-        history(&app, &ada, &room, "?after_seq=99").await,
+        app.history_seqs(&ada, &room, "?after_seq=99").await,
         (vec![], Value::Null)
     );
     assert_eq!(
-        history(&app, &ada, &room, "?after_seq=1&before_seq=4").await,
+        app.history_seqs(&ada, &room, "?after_seq=1&before_seq=4")
+            .await,
         (vec![2, 3], Value::Null)
     );
 }
@@ -495,31 +496,32 @@ async fn history_without_after_seq_pages_backward_from_the_newest(backend: Backe
     let (app, ada, room) = room_with_messages(backend, 5).await;
 
     assert_eq!(
-        history(&app, &ada, &room, "").await,
+        app.history_seqs(&ada, &room, "").await,
         (vec![1, 2, 3, 4, 5], Value::Null)
     );
     assert_eq!(
-        history(&app, &ada, &room, "?limit=2").await,
+        app.history_seqs(&ada, &room, "?limit=2").await,
         (vec![4, 5], json!("4"))
     );
     assert_eq!(
-        history(&app, &ada, &room, "?before_seq=4&limit=2").await,
+        app.history_seqs(&ada, &room, "?before_seq=4&limit=2").await,
         (vec![2, 3], json!("2"))
     );
     assert_eq!(
-        history(&app, &ada, &room, "?before_seq=2&limit=2").await,
+        app.history_seqs(&ada, &room, "?before_seq=2&limit=2").await,
         (vec![1], Value::Null)
     );
     assert_eq!(
-        history(&app, &ada, &room, "?before_seq=3&limit=2").await,
+        app.history_seqs(&ada, &room, "?before_seq=3&limit=2").await,
         (vec![1, 2], Value::Null)
     );
     assert_eq!(
-        history(&app, &ada, &room, "?before_seq=1").await,
+        app.history_seqs(&ada, &room, "?before_seq=1").await,
         (vec![], Value::Null)
     );
     assert_eq!(
-        history(&app, &ada, &room, "?before_seq=99&limit=1").await,
+        app.history_seqs(&ada, &room, "?before_seq=99&limit=1")
+            .await,
         (vec![5], json!("5"))
     );
 }
@@ -545,12 +547,12 @@ async fn history_refuses_negative_seqs_and_limits_out_of_range(backend: Backend)
         "bad_request",
     )
     .await;
-    assert_eq!(history(&app, &ada, &room, "?limit=200").await.0, [1]);
+    assert_eq!(app.history_seqs(&ada, &room, "?limit=200").await.0, [1]);
 }
 
 async fn fifty_concurrent_posts_get_seqs_one_to_fifty_without_gaps_or_duplicates(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [ada, bob] = users(&app, ["ada", "bob"]).await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
     let room = app.create_room(&ada, "busy", "public").await;
 
     let posts = (0..50).map(|i| {
@@ -579,7 +581,7 @@ async fn fifty_concurrent_posts_get_seqs_one_to_fifty_without_gaps_or_duplicates
         (1..=50).collect::<Vec<i64>>()
     );
 
-    let (page, next) = history_page(&app, &bob, &room, "?after_seq=0&limit=200").await;
+    let (page, next) = app.history(&bob, &room, "?after_seq=0&limit=200").await;
     assert_eq!(next, Value::Null);
     let stored: Vec<(i64, String)> = page
         .iter()
@@ -600,14 +602,6 @@ async fn fifty_concurrent_posts_get_seqs_one_to_fifty_without_gaps_or_duplicates
 
 fn room_path(room: &str) -> String {
     format!("/api/v1/rooms/{room}")
-}
-
-async fn users<const N: usize>(app: &TestApp, names: [&str; N]) -> [TestUser; N] {
-    let mut registered = Vec::with_capacity(N);
-    for name in names {
-        registered.push(app.register(name).await);
-    }
-    registered.try_into().unwrap()
 }
 
 /// A public room of `ada`'s holding `count` messages, seqs `1..=count`.
@@ -663,58 +657,12 @@ async fn list_rooms(app: &TestApp, user: &TestUser, query: &str) -> (Vec<String>
     (ids, page["next_cursor"].clone())
 }
 
-async fn post_member(app: &TestApp, caller: &TestUser, room: &str, user_id: &str) -> Response {
-    app.post(
-        &format!("{}/members", room_path(room)),
-        &caller.access,
-        json!({ "user_id": user_id }),
-    )
-    .await
-}
-
-/// Adds a member, which must succeed.
-async fn add_member(app: &TestApp, caller: &TestUser, room: &str, user_id: &str) {
-    let (status, body) = parts(post_member(app, caller, room, user_id).await).await;
-    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-}
-
 async fn remove_member(app: &TestApp, caller: &TestUser, room: &str, user_id: &str) -> Response {
     app.delete(
         &format!("{}/members/{user_id}", room_path(room)),
         &caller.access,
     )
     .await
-}
-
-/// One page of history: its items and `next_cursor`.
-async fn history_page(
-    app: &TestApp,
-    user: &TestUser,
-    room: &str,
-    query: &str,
-) -> (Vec<Value>, Value) {
-    let (status, page) = parts(
-        app.get(
-            &format!("{}/messages{query}", room_path(room)),
-            &user.access,
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{page}");
-    (
-        page["items"].as_array().unwrap().clone(),
-        page["next_cursor"].clone(),
-    )
-}
-
-/// The seqs of one page of history and its `next_cursor`.
-async fn history(app: &TestApp, user: &TestUser, room: &str, query: &str) -> (Vec<i64>, Value) {
-    let (items, next) = history_page(app, user, room, query).await;
-    (
-        items.iter().map(|m| m["seq"].as_i64().unwrap()).collect(),
-        next,
-    )
 }
 
 /// Ten owners' adds racing into one direct room: one gets in, nine are
@@ -729,7 +677,7 @@ async fn concurrent_adds_never_overfill_a_direct_room(backend: Backend) {
     }
     let adds = others
         .iter()
-        .map(|other| post_member(&app, &ada, &direct, &other.id));
+        .map(|other| app.post_member(&ada, &direct, &other.id));
     let statuses: Vec<StatusCode> = join_all(adds).await.iter().map(|r| r.status()).collect();
     let added = statuses
         .iter()

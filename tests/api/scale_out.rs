@@ -1,8 +1,8 @@
 //! Several instances behind a round-robin load balancer, bridged by Redis:
 //! clients cannot tell which instance they are on.
 
-use crate::cluster::{Cluster, PrivateRedis, PrivateSentinel, redis_url};
-use crate::helpers::{TestApp, TestUser, WsClient, eventually};
+use crate::support::cluster::{Cluster, PrivateRedis, PrivateSentinel, redis_url};
+use crate::support::{WsClient, eventually};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -25,21 +25,6 @@ async fn collect_messages(ws: &mut WsClient, count: usize) -> Vec<(i64, String)>
     got
 }
 
-async fn add_member(app: &TestApp, owner: &TestUser, room: &str, user: &TestUser) {
-    let res = app
-        .post(
-            &format!("/api/v1/rooms/{room}/members"),
-            &owner.access,
-            json!({"user_id": user.id}),
-        )
-        .await;
-    assert!(
-        res.status().is_success(),
-        "adding a member: {}",
-        res.status()
-    );
-}
-
 #[actix_web::test]
 async fn every_message_reaches_every_subscriber_once_in_order_across_three_instances() {
     let cluster = Cluster::start(3, &redis_url(), &[]).await;
@@ -49,7 +34,7 @@ async fn every_message_reaches_every_subscriber_once_in_order_across_three_insta
     let mut publishers_users = Vec::new();
     for i in 0..3 {
         let user = lb.register(&format!("writer{i}")).await;
-        add_member(lb, &owner, &room, &user).await;
+        lb.add_member(&owner, &room, &user.id).await;
         publishers_users.push(user);
     }
 
@@ -117,7 +102,7 @@ async fn presence_typing_and_notifications_cross_instances() {
     let ada = a.register("ada").await;
     let bob = b.register("bob").await;
     let room = a.create_room(&ada, "pair", "private").await;
-    add_member(a, &ada, &room, &bob).await;
+    a.add_member(&ada, &room, &bob.id).await;
 
     let mut ada_ws = a.ws(&ada).await;
     let mut bob_ws = b.ws(&bob).await;
@@ -136,14 +121,7 @@ async fn presence_typing_and_notifications_cross_instances() {
     assert_eq!(typing["user"], bob.id.as_str());
 
     // A follow on instance b notifies ada, whose session is on instance a.
-    let res = b
-        .post(
-            &format!("/api/v1/users/{}/follow", ada.id),
-            &bob.access,
-            json!({}),
-        )
-        .await;
-    assert!(res.status().is_success());
+    b.follow(&bob, &ada).await;
     let notification = next_type(&mut ada_ws, "notification").await;
     assert_eq!(notification["kind"], "follow");
 

@@ -1,7 +1,7 @@
 //! The browser client, embedded in the binary and served at `/`, without
 //! shadowing the API's own answers.
 
-use crate::helpers::{Backend, TestApp, assert_problem};
+use crate::support::{Backend, TestApp, assert_problem};
 use reqwest::StatusCode;
 
 fn header(res: &reqwest::Response, name: &str) -> String {

@@ -7,16 +7,17 @@
 //! `store_conformance::<case>::<backend>`. Every case gets a fresh store
 //! (for PostgreSQL, a fresh database), so cases never see each other's rows.
 
+use crate::support::store::{message, room, user};
 use futures_util::future::join_all;
 use parley::domain::{
-    ClientId, DisplayName, Email, Limit, MessageBody, NotificationId, PostBody, PostId, RoomId,
-    RoomKind, RoomName, RoomRole, Seq, UserId, Username,
+    DisplayName, Email, Limit, MessageBody, NotificationId, PostBody, PostId, RoomId, RoomKind,
+    RoomRole, Seq, UserId, Username,
 };
 use parley::store::{
     NewNotification, NewPost, NewRefreshToken, NewUser, Notification, Post, ProfilePatch,
-    RefreshSpend, Room, SharedStore, StoreError, User,
+    RefreshSpend, SharedStore, StoreError, User,
 };
-use parley_actors::model::{Appended, NewMessage, StoredMessage};
+use parley_actors::model::{Appended, StoredMessage};
 use parley_actors::ports::LogError;
 
 /// One module per case with a test per backend. The runtime is
@@ -32,7 +33,7 @@ macro_rules! conformance {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn postgres() {
-                super::$name(crate::db::fresh_pg_store().await).await
+                super::$name(crate::support::db::fresh_pg_store().await).await
             }
         }
     )* };
@@ -71,21 +72,6 @@ conformance!(
 
 // --- helpers -----------------------------------------------------------------
 
-async fn user(store: &SharedStore, name: &str) -> User {
-    let new = NewUser {
-        id: UserId::new(),
-        username: Username::parse(name).unwrap(),
-        email: Email::parse(&format!("{name}@example.com")).unwrap(),
-        password_hash: format!("$argon2id$stub${name}"),
-    };
-    store.create_user(new).await.unwrap()
-}
-
-async fn room(store: &SharedStore, creator: &User, kind: RoomKind) -> Room {
-    let name = RoomName::parse(&format!("{kind} room")).unwrap();
-    store.create_room(creator.id, name, kind).await.unwrap()
-}
-
 async fn post(store: &SharedStore, author: &User, body: &str) -> Post {
     let new = NewPost {
         id: PostId::new(),
@@ -97,15 +83,6 @@ async fn post(store: &SharedStore, author: &User, body: &str) -> Post {
 
 fn limit(n: i64) -> Limit {
     Limit::parse(Some(n)).unwrap()
-}
-
-fn message(room: RoomId, author: &User, client_id: &str) -> NewMessage {
-    NewMessage {
-        room,
-        author: author.id,
-        client_id: ClientId::parse(client_id).unwrap(),
-        body: MessageBody::parse(&format!("message {client_id}")).unwrap(),
-    }
 }
 
 /// Appends one message and returns what the store made of it.
@@ -120,8 +97,8 @@ async fn publish(store: &SharedStore, room: RoomId, author: &User, client_id: &s
 
 /// A room holding messages with seqs 1 to `n`.
 async fn room_with_messages(store: &SharedStore, n: usize) -> RoomId {
-    let author = user(store, "writer").await;
-    let room = room(store, &author, RoomKind::Public).await;
+    let author = user(&**store, "writer").await;
+    let room = room(&**store, &author, RoomKind::Public).await;
     let batch: Vec<_> = (1..=n)
         .map(|i| message(room.id, &author, &format!("m{i}")))
         .collect();
@@ -159,7 +136,7 @@ async fn notify(store: &SharedStore, user: &User, n: usize) -> Notification {
 // --- users and follows -------------------------------------------------------
 
 async fn usernames_are_unique_ignoring_case(store: SharedStore) {
-    let ada = user(&store, "Ada").await;
+    let ada = user(&*store, "Ada").await;
     let clash = NewUser {
         id: UserId::new(),
         username: Username::parse("aDA").unwrap(),
@@ -175,7 +152,7 @@ async fn usernames_are_unique_ignoring_case(store: SharedStore) {
 }
 
 async fn emails_are_unique(store: SharedStore) {
-    let ada = user(&store, "ada").await;
+    let ada = user(&*store, "ada").await;
     let clash = NewUser {
         id: UserId::new(),
         username: Username::parse("grace").unwrap(),
@@ -192,7 +169,7 @@ async fn emails_are_unique(store: SharedStore) {
 }
 
 async fn a_profile_patch_changes_only_the_fields_it_names(store: SharedStore) {
-    let ada = user(&store, "ada").await;
+    let ada = user(&*store, "ada").await;
     assert_eq!((ada.display_name.as_str(), ada.bio.as_str()), ("", ""));
     let name_only = ProfilePatch {
         display_name: Some(DisplayName::parse("Ada Lovelace").unwrap()),
@@ -216,9 +193,9 @@ async fn a_profile_patch_changes_only_the_fields_it_names(store: SharedStore) {
 
 async fn following_is_idempotent_and_lists_each_follower_once(store: SharedStore) {
     let (ada, bob, cyd) = (
-        user(&store, "ada").await,
-        user(&store, "bob").await,
-        user(&store, "cyd").await,
+        user(&*store, "ada").await,
+        user(&*store, "bob").await,
+        user(&*store, "cyd").await,
     );
     store.follow(bob.id, ada.id).await.unwrap();
     store.follow(bob.id, ada.id).await.unwrap();
@@ -241,9 +218,9 @@ async fn following_is_idempotent_and_lists_each_follower_once(store: SharedStore
 
 async fn the_feed_shows_own_and_followed_posts_newest_first(store: SharedStore) {
     let (ada, bob, cyd) = (
-        user(&store, "ada").await,
-        user(&store, "bob").await,
-        user(&store, "cyd").await,
+        user(&*store, "ada").await,
+        user(&*store, "bob").await,
+        user(&*store, "cyd").await,
     );
     store.follow(ada.id, bob.id).await.unwrap();
     let first = post(&store, &ada, "ada 1").await;
@@ -258,7 +235,7 @@ async fn the_feed_shows_own_and_followed_posts_newest_first(store: SharedStore) 
 }
 
 async fn the_feed_pages_with_before_without_skipping_or_repeating(store: SharedStore) {
-    let (ada, bob) = (user(&store, "ada").await, user(&store, "bob").await);
+    let (ada, bob) = (user(&*store, "ada").await, user(&*store, "bob").await);
     store.follow(ada.id, bob.id).await.unwrap();
     let mut expected = Vec::new();
     for i in 0..7 {
@@ -280,7 +257,7 @@ async fn the_feed_pages_with_before_without_skipping_or_repeating(store: SharedS
 }
 
 async fn a_deleted_post_is_gone_and_deleting_it_again_is_not_found(store: SharedStore) {
-    let ada = user(&store, "ada").await;
+    let ada = user(&*store, "ada").await;
     let created = post(&store, &ada, "hello").await;
     assert_eq!(store.post(created.id).await.unwrap(), Some(created.clone()));
     store.delete_post(created.id).await.unwrap();
@@ -293,8 +270,8 @@ async fn a_deleted_post_is_gone_and_deleting_it_again_is_not_found(store: Shared
 // --- rooms and members -------------------------------------------------------
 
 async fn creating_a_room_makes_the_creator_its_owner(store: SharedStore) {
-    let ada = user(&store, "ada").await;
-    let created = room(&store, &ada, RoomKind::Private).await;
+    let ada = user(&*store, "ada").await;
+    let created = room(&*store, &ada, RoomKind::Private).await;
     assert_eq!(created.kind, RoomKind::Private);
     assert_eq!(created.created_by, ada.id);
     assert_eq!(store.room(created.id).await.unwrap(), Some(created.clone()));
@@ -310,10 +287,10 @@ async fn creating_a_room_makes_the_creator_its_owner(store: SharedStore) {
 }
 
 async fn public_rooms_are_visible_to_all_and_others_to_members_only(store: SharedStore) {
-    let (ada, bob) = (user(&store, "ada").await, user(&store, "bob").await);
-    let public = room(&store, &ada, RoomKind::Public).await;
-    let private = room(&store, &ada, RoomKind::Private).await;
-    let direct = room(&store, &ada, RoomKind::Direct).await;
+    let (ada, bob) = (user(&*store, "ada").await, user(&*store, "bob").await);
+    let public = room(&*store, &ada, RoomKind::Public).await;
+    let private = room(&*store, &ada, RoomKind::Private).await;
+    let direct = room(&*store, &ada, RoomKind::Direct).await;
     let visible = |user: UserId| {
         let store = store.clone();
         async move {
@@ -337,10 +314,10 @@ async fn public_rooms_are_visible_to_all_and_others_to_members_only(store: Share
 }
 
 async fn visible_rooms_page_oldest_first_with_after(store: SharedStore) {
-    let ada = user(&store, "ada").await;
+    let ada = user(&*store, "ada").await;
     let mut expected = Vec::new();
     for _ in 0..5 {
-        expected.push(room(&store, &ada, RoomKind::Public).await.id);
+        expected.push(room(&*store, &ada, RoomKind::Public).await.id);
     }
     let mut seen = Vec::new();
     let mut after = None;
@@ -358,8 +335,8 @@ async fn visible_rooms_page_oldest_first_with_after(store: SharedStore) {
 }
 
 async fn adding_a_member_keeps_an_existing_role(store: SharedStore) {
-    let (ada, bob) = (user(&store, "ada").await, user(&store, "bob").await);
-    let room = room(&store, &ada, RoomKind::Private).await;
+    let (ada, bob) = (user(&*store, "ada").await, user(&*store, "bob").await);
+    let room = room(&*store, &ada, RoomKind::Private).await;
     store
         .add_member(room.id, bob.id, RoomRole::Member)
         .await
@@ -401,8 +378,8 @@ async fn adding_a_member_keeps_an_existing_role(store: SharedStore) {
 }
 
 async fn removing_a_member_twice_is_not_found_the_second_time(store: SharedStore) {
-    let (ada, bob) = (user(&store, "ada").await, user(&store, "bob").await);
-    let room = room(&store, &ada, RoomKind::Private).await;
+    let (ada, bob) = (user(&*store, "ada").await, user(&*store, "bob").await);
+    let room = room(&*store, &ada, RoomKind::Private).await;
     store
         .add_member(room.id, bob.id, RoomRole::Member)
         .await
@@ -416,8 +393,8 @@ async fn removing_a_member_twice_is_not_found_the_second_time(store: SharedStore
 // --- the message log ---------------------------------------------------------
 
 async fn concurrent_appends_get_gapless_seqs_from_one(store: SharedStore) {
-    let ada = user(&store, "ada").await;
-    let room = room(&store, &ada, RoomKind::Public).await;
+    let ada = user(&*store, "ada").await;
+    let room = room(&*store, &ada, RoomKind::Public).await;
     let tasks = (0..100).map(|i| {
         let (store, msg) = (store.clone(), message(room.id, &ada, &format!("c{i}")));
         tokio::spawn(async move { store.append(&[msg]).await })
@@ -439,8 +416,8 @@ async fn concurrent_appends_get_gapless_seqs_from_one(store: SharedStore) {
 }
 
 async fn a_repeated_client_id_returns_the_original_and_takes_no_seq(store: SharedStore) {
-    let (ada, bob) = (user(&store, "ada").await, user(&store, "bob").await);
-    let room = room(&store, &ada, RoomKind::Public).await;
+    let (ada, bob) = (user(&*store, "ada").await, user(&*store, "bob").await);
+    let room = room(&*store, &ada, RoomKind::Public).await;
     let Appended::New(original) = publish(&store, room.id, &ada, "x").await else {
         panic!("the first publish must be new");
     };
@@ -460,8 +437,8 @@ async fn a_repeated_client_id_returns_the_original_and_takes_no_seq(store: Share
 }
 
 async fn a_client_id_repeated_within_one_batch_returns_the_first(store: SharedStore) {
-    let ada = user(&store, "ada").await;
-    let room = room(&store, &ada, RoomKind::Public).await;
+    let ada = user(&*store, "ada").await;
+    let room = room(&*store, &ada, RoomKind::Public).await;
     let batch = Vec::from(["a", "b", "a"].map(|c| message(room.id, &ada, c)));
     let appended = store.append(&batch).await.unwrap();
     assert_eq!(appended.len(), 3);
@@ -475,8 +452,8 @@ async fn a_client_id_repeated_within_one_batch_returns_the_first(store: SharedSt
 }
 
 async fn appending_to_an_unknown_room_fails_and_stores_nothing_of_the_batch(store: SharedStore) {
-    let ada = user(&store, "ada").await;
-    let room = room(&store, &ada, RoomKind::Public).await;
+    let ada = user(&*store, "ada").await;
+    let room = room(&*store, &ada, RoomKind::Public).await;
     let batch = vec![
         message(room.id, &ada, "a"),
         message(RoomId::new(), &ada, "b"),
@@ -544,7 +521,7 @@ async fn an_unknown_room_has_no_messages_and_no_last_seq(store: SharedStore) {
 // --- refresh tokens ----------------------------------------------------------
 
 async fn a_refresh_token_is_spent_once_then_reported_reused(store: SharedStore) {
-    let ada = user(&store, "ada").await;
+    let ada = user(&*store, "ada").await;
     let family = uuid::Uuid::now_v7();
     store
         .insert_refresh_token(token(&ada, family, b"t1", 60))
@@ -566,7 +543,7 @@ async fn a_refresh_token_is_spent_once_then_reported_reused(store: SharedStore) 
 async fn an_expired_refresh_token_is_expired_even_revoked_and_an_unknown_one_unknown(
     store: SharedStore,
 ) {
-    let ada = user(&store, "ada").await;
+    let ada = user(&*store, "ada").await;
     let family = uuid::Uuid::now_v7();
     store
         .insert_refresh_token(token(&ada, family, b"old", -1))
@@ -590,7 +567,7 @@ async fn an_expired_refresh_token_is_expired_even_revoked_and_an_unknown_one_unk
 }
 
 async fn revoking_a_family_makes_its_unspent_tokens_reused(store: SharedStore) {
-    let ada = user(&store, "ada").await;
+    let ada = user(&*store, "ada").await;
     let (family, other) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     store
         .insert_refresh_token(token(&ada, family, b"a1", 60))
@@ -622,7 +599,7 @@ async fn revoking_a_family_makes_its_unspent_tokens_reused(store: SharedStore) {
 // --- notifications -----------------------------------------------------------
 
 async fn notifications_are_newest_first_and_page_with_before(store: SharedStore) {
-    let (ada, bob) = (user(&store, "ada").await, user(&store, "bob").await);
+    let (ada, bob) = (user(&*store, "ada").await, user(&*store, "bob").await);
     let mut expected = Vec::new();
     for n in 0..5 {
         expected.push(notify(&store, &ada, n).await);
@@ -650,7 +627,7 @@ async fn notifications_are_newest_first_and_page_with_before(store: SharedStore)
 }
 
 async fn the_unread_filter_and_count_see_only_unread_notifications(store: SharedStore) {
-    let ada = user(&store, "ada").await;
+    let ada = user(&*store, "ada").await;
     let older = notify(&store, &ada, 0).await;
     let read = notify(&store, &ada, 1).await;
     let newer = notify(&store, &ada, 2).await;
@@ -679,7 +656,7 @@ async fn the_unread_filter_and_count_see_only_unread_notifications(store: Shared
 }
 
 async fn marking_another_users_notification_read_is_not_found(store: SharedStore) {
-    let (ada, bob) = (user(&store, "ada").await, user(&store, "bob").await);
+    let (ada, bob) = (user(&*store, "ada").await, user(&*store, "bob").await);
     let adas = notify(&store, &ada, 0).await;
     let err = store.mark_read(bob.id, adas.id).await;
     assert!(matches!(err, Err(StoreError::NotFound)), "{err:?}");
@@ -690,7 +667,7 @@ async fn marking_another_users_notification_read_is_not_found(store: SharedStore
 }
 
 async fn mark_all_read_returns_how_many_were_unread(store: SharedStore) {
-    let (ada, bob) = (user(&store, "ada").await, user(&store, "bob").await);
+    let (ada, bob) = (user(&*store, "ada").await, user(&*store, "bob").await);
     let first = notify(&store, &ada, 0).await;
     notify(&store, &ada, 1).await;
     notify(&store, &ada, 2).await;
@@ -712,7 +689,7 @@ async fn a_notification_batch_reaches_every_known_user_once_and_skips_unknown_on
 ) {
     let mut fans = Vec::new();
     for i in 0..30 {
-        fans.push(user(&store, &format!("fan{i}")).await);
+        fans.push(user(&*store, &format!("fan{i}")).await);
     }
     let mut recipients: Vec<UserId> = fans.iter().map(|u| u.id).collect();
     recipients.insert(7, UserId::new()); // never registered

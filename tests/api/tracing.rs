@@ -6,7 +6,7 @@
 //! The binary, not an in-process app: the OTel layer belongs to the global
 //! tracing subscriber, which one test process can install only once.
 
-use crate::helpers::ServerProcess;
+use crate::support::ServerProcess;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
@@ -69,7 +69,7 @@ fn attribute(span: &Span, key: &str) -> Option<String> {
 async fn a_request_with_a_traceparent_is_exported_with_its_database_spans_and_logged_with_its_trace_id()
  {
     let (endpoint, received) = otlp_receiver();
-    let database = crate::db::fresh_database_url().await;
+    let database = crate::support::db::fresh_database_url().await;
     let server = ServerProcess::start(&[
         ("DATABASE_URL", database.as_str()),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),

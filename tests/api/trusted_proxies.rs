@@ -2,7 +2,7 @@
 //! trusted range, per-IP limits key on the forwarded client address; a bad
 //! entry stops start-up with a message naming the setting.
 
-use crate::helpers::{Backend, PASSWORD, TestApp, test_settings};
+use crate::support::{Backend, PASSWORD, TestApp, test_settings};
 use parley::config::Settings;
 use reqwest::StatusCode;
 use serde_json::json;

@@ -3,7 +3,7 @@
 //! valid access token.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, TestUser, assert_problem, parts};
+use crate::support::{Backend, TestApp, TestUser, assert_problem, parts};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 

@@ -3,7 +3,7 @@
 //! they are removed; and notifications reach open sessions as they happen.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, TestUser, parts};
+use crate::support::{Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -14,37 +14,15 @@ both_backends!(
     a_mention_in_a_websocket_publish_notifies_the_mentioned_users_session,
 );
 
-/// The room's history as `reader` sees it over REST: `(author, body)` pairs.
-async fn history(app: &TestApp, reader: &TestUser, room: &str) -> Vec<(String, String)> {
-    let res = app
-        .get(&format!("/api/v1/rooms/{room}/messages"), &reader.access)
-        .await;
-    let (status, page) = parts(res).await;
-    assert_eq!(status, StatusCode::OK, "{page}");
-    page["items"]
-        .as_array()
-        .unwrap()
+/// `(author, body)` of each message of a history page.
+fn said(items: &[Value]) -> Vec<(String, String)> {
+    items
         .iter()
         .map(|m| {
             let field = |name: &str| m[name].as_str().unwrap().to_owned();
             (field("author"), field("body"))
         })
         .collect()
-}
-
-async fn add_member(app: &TestApp, owner: &TestUser, room: &str, user: &TestUser) {
-    let path = format!("/api/v1/rooms/{room}/members");
-    let res = app
-        .post(&path, &owner.access, json!({"user_id": user.id}))
-        .await;
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
-}
-
-/// `user`'s notifications over REST, newest first.
-async fn notifications(app: &TestApp, user: &TestUser) -> Vec<Value> {
-    let (status, page) = parts(app.get("/api/v1/notifications", &user.access).await).await;
-    assert_eq!(status, StatusCode::OK, "{page}");
-    page["items"].as_array().unwrap().clone()
 }
 
 async fn a_non_member_is_refused_a_private_room_until_the_owner_adds_them(backend: Backend) {
@@ -64,11 +42,11 @@ async fn a_non_member_is_refused_a_private_room_until_the_owner_adds_them(backen
     let (refused, _) = b.publish(&room, "let me in", "p1").await;
     assert_eq!(refused["code"], "forbidden", "{refused}");
     assert!(
-        history(&app, &ada, &room).await.is_empty(),
+        said(&app.history(&ada, &room, "").await.0).is_empty(),
         "nothing stored"
     );
 
-    add_member(&app, &ada, &room, &bob).await;
+    app.add_member(&ada, &room, &bob.id).await;
     // The same session, refused a moment ago, is let in at once.
     assert_eq!(b.subscribe(&room, None).await["seq"], 0);
     let (ack, _) = b.publish(&room, "thanks", "p2").await;
@@ -78,7 +56,7 @@ async fn a_non_member_is_refused_a_private_room_until_the_owner_adds_them(backen
         "{ack}"
     );
     assert_eq!(
-        history(&app, &ada, &room).await,
+        said(&app.history(&ada, &room, "").await.0),
         [(bob.id.clone(), "thanks".to_owned())]
     );
 }
@@ -90,7 +68,7 @@ async fn a_removed_member_is_unsubscribed_at_once_and_refused_from_the_next_fram
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let room = app.create_room(&ada, "secret", "private").await;
-    add_member(&app, &ada, &room, &bob).await;
+    app.add_member(&ada, &room, &bob.id).await;
     let mut a = app.ws(&ada).await;
     a.subscribe(&room, None).await;
     let mut b = app.ws(&bob).await;
@@ -119,8 +97,7 @@ async fn a_removed_member_is_unsubscribed_at_once_and_refused_from_the_next_fram
         "p",
         "no message reached bob"
     );
-    let bodies: Vec<String> = history(&app, &ada, &room)
-        .await
+    let bodies: Vec<String> = said(&app.history(&ada, &room, "").await.0)
         .into_iter()
         .map(|(_, body)| body)
         .collect();
@@ -138,14 +115,7 @@ async fn a_followers_session_is_notified_live_of_a_new_post(backend: Backend) {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let mut a = app.ws(&ada).await;
 
-    let res = app
-        .post(
-            "/api/v1/posts",
-            &bob.access,
-            json!({"body": "fresh thoughts"}),
-        )
-        .await;
-    let (status, post) = parts(res).await;
+    let (status, post) = app.create_post(&bob, "fresh thoughts").await;
     assert_eq!(status, StatusCode::CREATED, "{post}");
 
     let live = a.next_of("notification").await;
@@ -153,7 +123,7 @@ async fn a_followers_session_is_notified_live_of_a_new_post(backend: Backend) {
     assert_eq!(live["payload"]["post_id"], post["id"]);
     assert_eq!(live["payload"]["author"], bob.id.as_str());
     assert!(chrono::DateTime::parse_from_rfc3339(live["ts"].as_str().unwrap()).is_ok());
-    let stored = notifications(&app, &ada).await;
+    let stored = app.notifications(&ada, "").await;
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert_eq!(
         (&stored[0]["id"], &stored[0]["kind"]),
@@ -184,7 +154,7 @@ async fn a_mention_in_a_websocket_publish_notifies_the_mentioned_users_session(b
         (&payload["seq"], &payload["author"]),
         (&ack["seq"], &json!(ada.id))
     );
-    let stored = notifications(&app, &bob).await;
+    let stored = app.notifications(&bob, "").await;
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert_eq!(
         (&stored[0]["id"], &stored[0]["kind"]),

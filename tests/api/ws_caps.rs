@@ -2,8 +2,8 @@
 //! and the per-user publish quota shared by all of a user's connections,
 //! on one instance and across two instances sharing Redis.
 
-use crate::cluster::{redis_prefix, redis_url};
-use crate::helpers::{Backend, TestApp, TestUser, WsClient, assert_problem, test_settings};
+use crate::support::cluster::{redis_prefix, redis_url};
+use crate::support::{Backend, TestApp, TestUser, WsClient, assert_problem, test_settings};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::num::NonZeroU32;
@@ -11,7 +11,7 @@ use std::num::NonZeroU32;
 /// Two in-process instances on one database and one Redis prefix: a
 /// scaled-out deployment without the load balancer.
 async fn two_instances(tweak: impl Fn(&mut parley::config::Settings)) -> (TestApp, TestApp) {
-    let key = crate::helpers::TestKey::new();
+    let key = crate::support::TestKey::new();
     let mut settings = test_settings(Backend::Postgres).await;
     settings.redis.url = Some(redis_url());
     settings.redis.prefix = redis_prefix();
@@ -69,7 +69,7 @@ async fn a_user_over_the_connection_cap_is_refused_with_429_until_one_closes() {
     let _bob = app.ws(&bob).await;
     // Closing one gives its slot back.
     open.pop().unwrap().close().await;
-    crate::helpers::eventually("the slot is given back", FRAME_WAIT, || async {
+    crate::support::eventually("the slot is given back", FRAME_WAIT, || async {
         WsClient::open(app.ws_request(Some(&ada.access), None))
             .await
             .ok()
@@ -77,7 +77,7 @@ async fn a_user_over_the_connection_cap_is_refused_with_429_until_one_closes() {
     .await;
 }
 
-const FRAME_WAIT: std::time::Duration = crate::helpers::FRAME_TIMEOUT;
+const FRAME_WAIT: std::time::Duration = crate::support::FRAME_TIMEOUT;
 
 #[actix_web::test]
 async fn a_client_ip_over_the_connection_cap_is_refused_and_forwarded_ips_count_apart() {

@@ -2,7 +2,7 @@
 //! message, idempotency, replay with `since`, typing, presence, ping.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp};
+use crate::support::{Backend, TestApp};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -248,7 +248,7 @@ async fn frames_sent_before_hello_are_answered_before_an_oversized_frame_closes(
 
     let mut frames = Vec::new();
     let close = loop {
-        let next = tokio::time::timeout(crate::helpers::FRAME_TIMEOUT, socket.next())
+        let next = tokio::time::timeout(crate::support::FRAME_TIMEOUT, socket.next())
             .await
             .expect("a frame within the timeout");
         match next {

@@ -4,7 +4,7 @@
 //! buffered for and then recovers with `since`.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, TestKey, TestUser, WsClient};
+use crate::support::{Backend, TestApp, TestKey, TestUser, WsClient};
 use serde_json::{Value, json};
 use std::cell::Cell;
 use std::num::NonZeroU32;

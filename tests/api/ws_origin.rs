@@ -2,7 +2,7 @@
 //! origin and its CORS origins; others are refused `403` before the
 //! upgrade; `*` opts out; clients without `Origin` are always let in.
 
-use crate::helpers::{Backend, TestApp, WsClient};
+use crate::support::{Backend, TestApp, WsClient};
 
 #[actix_web::test]
 async fn by_default_only_the_sites_own_origin_and_cors_origins_may_open_a_websocket() {
@@ -25,7 +25,7 @@ async fn by_default_only_the_sites_own_origin_and_cors_origins_may_open_a_websoc
         .send()
         .await
         .unwrap();
-    crate::helpers::assert_problem(refused, reqwest::StatusCode::FORBIDDEN, "forbidden").await;
+    crate::support::assert_problem(refused, reqwest::StatusCode::FORBIDDEN, "forbidden").await;
 
     // The page parley serves itself: the same scheme and host.
     let own = app.base.clone();

@@ -2,7 +2,7 @@
 //! 64 KB/s through a small receive buffer, while its room floods, gets the
 //! frames already in flight and then the 1013 close frame, not a reset.
 
-use crate::helpers::{Backend, FRAME_TIMEOUT, TestApp, metric};
+use crate::support::{Backend, FRAME_TIMEOUT, TestApp, metric};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use std::pin::Pin;

@@ -2,8 +2,8 @@
 //! /ws?ticket=`): valid once, on any instance, and, like the
 //! `access_token` query parameter, never written to a log.
 
-use crate::cluster::{redis_prefix, redis_url};
-use crate::helpers::{Backend, ServerProcess, TestApp, TestUser, WsClient, test_settings};
+use crate::support::cluster::{redis_prefix, redis_url};
+use crate::support::{Backend, ServerProcess, TestApp, TestUser, WsClient, test_settings};
 use reqwest::{Method, StatusCode};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -52,7 +52,7 @@ async fn a_ticket_opens_one_websocket_once() {
 
 #[actix_web::test]
 async fn a_ticket_from_one_instance_opens_a_websocket_on_another_once() {
-    let key = crate::helpers::TestKey::new();
+    let key = crate::support::TestKey::new();
     let mut settings = test_settings(Backend::Memory).await;
     settings.redis.url = Some(redis_url());
     settings.redis.prefix = redis_prefix();
@@ -97,7 +97,7 @@ async fn tokens_and_tickets_in_the_websocket_url_are_never_logged() {
 
 #[actix_web::test]
 async fn a_ticket_does_not_outlive_the_token_it_stands_for() {
-    let key = crate::helpers::TestKey::new();
+    let key = crate::support::TestKey::new();
     let dir = key.dir.clone();
     let app = TestApp::spawn_with(Backend::Memory, |s| s.auth.keys_dir = Some(dir)).await;
     let ada = app.register("ada").await;

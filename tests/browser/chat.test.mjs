@@ -4,7 +4,7 @@
 // database and keys) while messages are posted, and the first page must
 // say "reconnecting", come back and show every message exactly once, in
 // seq order. Last, a reload and scroll-back through history.
-// Run it with scripts/test-browser.sh.
+// Run it with scripts/test/test-browser.sh.
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';

@@ -22,7 +22,7 @@ function psql(sql) {
   });
 }
 
-/** A fresh database named parley_test_browser_*, so scripts/test.sh can sweep leftovers. */
+/** A fresh database named parley_test_browser_*, so scripts/test/test.sh can sweep leftovers. */
 export function createDatabase() {
   const name = `parley_test_browser_${randomBytes(6).toString('hex')}`;
   psql(`CREATE DATABASE "${name}"`);

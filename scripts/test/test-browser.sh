@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end test of the browser client (static/) in real headless Chromium.
 #
-#   scripts/test-browser.sh
+#   scripts/test/test-browser.sh
 #
-# Needs /usr/bin/chromium (scripts/ensure-tools.sh installs Debian's
+# Needs /usr/bin/chromium (scripts/test/ensure-tools.sh installs Debian's
 # `chromium`), Node 20+ with npm, openssl, psql and a PostgreSQL at
 # PARLEY_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres).
 # Builds target/debug/parley when it is missing, installs playwright-core
@@ -13,14 +13,14 @@
 # written to tests/browser/artifacts/chat.png.
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-
-log() { printf 'test-browser.sh: %s\n' "$*"; }
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+cd "$PARLEY_ROOT"
 
 export PARLEY_TEST_DATABASE_URL="${PARLEY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
-[[ -x /usr/bin/chromium ]] || { log "/usr/bin/chromium is missing: run scripts/ensure-tools.sh"; exit 1; }
-command -v npm >/dev/null || { log "npm is missing: install Node.js 20 or later"; exit 1; }
+[[ -x /usr/bin/chromium ]] || die "/usr/bin/chromium is missing: run scripts/test/ensure-tools.sh"
+have npm || die "npm is missing: install Node.js 20 or later"
 
 # cargo decides whether the binary (and so its embedded static/) is stale.
 log "building target/debug/parley"

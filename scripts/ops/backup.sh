@@ -2,7 +2,7 @@
 # Backs up parley's PostgreSQL database with pg_dump in custom format,
 # optionally encrypted with AES-256, and prunes old backups.
 #
-#   scripts/backup.sh [OPTIONS] [DATABASE_URL]
+#   scripts/ops/backup.sh [OPTIONS] [DATABASE_URL]
 #
 # DATABASE_URL defaults to $DATABASE_URL. Writes
 #   DIR/parley-<database>-<UTC time>.dump          (plain), or
@@ -25,18 +25,18 @@
 # or the passphrase itself in $PARLEY_BACKUP_KEY) the dump is piped through
 #   openssl enc -aes-256-cbc -pbkdf2 -iter 200000 -salt
 # and the key is handed to openssl as file:/env:, never on a command line
-# (where `ps` would show it). Restore with scripts/restore.sh and the same
+# (where `ps` would show it). Restore with scripts/ops/restore.sh and the same
 # key. See docs/backups.md.
 set -euo pipefail
+
+# Log lines go to stderr: stdout is for results (the backup's path).
+LOG_FD=2
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 readonly PBKDF2_ITER=200000
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
-log() { printf 'backup.sh: %s\n' "$*" >&2; }
-die() {
-    printf 'backup.sh: error: %s\n' "$*" >&2
-    exit 1
-}
 is_count() { [[ "$1" =~ ^[0-9]+$ ]]; }
 
 dir=${PARLEY_BACKUP_DIR:-./backups}

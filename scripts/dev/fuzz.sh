@@ -3,7 +3,7 @@
 # prints, per target, the executions libFuzzer counted and the crashes it
 # saved. Exits non-zero when any target crashed.
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]
+#   scripts/dev/fuzz.sh [SECONDS] [TARGET...]
 #
 # SECONDS per target (default 600); TARGETs default to every target
 # (client_frame rest_body query_path config jwt). Needs the nightly
@@ -17,17 +17,13 @@
 # lowest CPU priority. docs/fuzzing.md records the results.
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+cd "$PARLEY_ROOT"
 root=$PWD
 
 readonly CARGO_FUZZ_VERSION=0.13.2
 readonly TRIPLE=x86_64-unknown-linux-gnu
-
-log() { printf 'fuzz.sh: %s\n' "$*"; }
-die() {
-    printf 'fuzz.sh: error: %s\n' "$*" >&2
-    exit 1
-}
 
 seconds=${1:-600}
 [[ "$seconds" =~ ^[0-9]+$ ]] || die "SECONDS must be a whole number, not '$seconds'"

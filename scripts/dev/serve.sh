@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build parley in release mode and run it in the foreground.
 #
-#   scripts/serve.sh [ARGS...]
+#   scripts/dev/serve.sh [ARGS...]
 #
 # It runs from the repository root, so a parley.toml there is read.
 # Configuration comes from the environment and that optional file (see
@@ -11,18 +11,14 @@
 # ARGS are passed to the parley binary.
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+cd "$PARLEY_ROOT"
 
-# Non-login shells (sudo, service managers) often lack rustup's PATH entry.
-if ! command -v cargo >/dev/null 2>&1 && [[ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]]; then
-    PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-fi
-if ! command -v cargo >/dev/null 2>&1; then
-    echo "serve.sh: error: cargo not found: install a Rust toolchain (cargo >= 1.88) with rustup, https://rustup.rs" >&2
-    exit 1
-fi
+cargo_on_path
+have cargo || die "cargo not found: install a Rust toolchain (cargo >= 1.88) with rustup, https://rustup.rs"
 
 if [[ -z "${DATABASE_URL:-}" ]]; then
-    echo "serve.sh: DATABASE_URL is unset: using the embedded store (data is lost on exit)" >&2
+    log "DATABASE_URL is unset: using the embedded store (data is lost on exit)" >&2
 fi
 exec cargo run --release --bin parley -- "$@"
