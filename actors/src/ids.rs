@@ -11,22 +11,31 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;
 
+/// Declares a UUIDv7 id newtype with `new`, `parse` (the only way in from
+/// untrusted text), `Default` and `Display`. Exported so the application
+/// declares its own ids (`src/domain/ids.rs`) the same way.
+#[macro_export]
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+            ::serde::Serialize, ::serde::Deserialize,
+        )]
         #[serde(transparent)]
-        pub struct $name(pub Uuid);
+        pub struct $name(pub ::uuid::Uuid);
 
         impl $name {
             /// A fresh, time-ordered id.
             pub fn new() -> Self {
-                Self(Uuid::now_v7())
+                Self(::uuid::Uuid::now_v7())
             }
 
             /// Parses the textual form (any UUID); rejects everything else.
-            pub fn parse(s: &str) -> Result<Self, IdError> {
-                Uuid::parse_str(s).map(Self).map_err(|_| IdError::NotAUuid)
+            pub fn parse(s: &str) -> Result<Self, $crate::ids::IdError> {
+                ::uuid::Uuid::parse_str(s)
+                    .map(Self)
+                    .map_err(|_| $crate::ids::IdError::NotAUuid)
             }
         }
 
@@ -36,8 +45,8 @@ macro_rules! uuid_id {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 self.0.fmt(f)
             }
         }
