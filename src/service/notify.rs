@@ -102,9 +102,7 @@ pub async fn message_posted(
         if !notified.insert(user.id) {
             continue;
         }
-        let can_read = room.kind == RoomKind::Public
-            || matches!(state.store.role(room.id, user.id).await, Ok(Some(_)));
-        if can_read {
+        if matches!(super::rooms::may_read(state, room, user.id).await, Ok(true)) {
             send(state, user.id, "mention", payload.clone()).await;
         }
     }

@@ -52,10 +52,25 @@ pub async fn readable(
 ) -> Result<(Room, Option<RoomRole>), RoomError> {
     let found = existing(services, room).await?;
     let role = services.store.role(room, user).await?;
-    if found.kind != RoomKind::Public && role.is_none() {
+    if !reads(&found, role) {
         return Err(RoomError::Forbidden(MEMBERS_ONLY));
     }
     Ok((found, role))
+}
+
+/// Whether `user` may read `room` (e.g. to be notified of a mention there).
+pub async fn may_read(services: &Services, room: &Room, user: UserId) -> Result<bool, StoreError> {
+    if reads(room, None) {
+        return Ok(true);
+    }
+    let role = services.store.role(room.id, user).await?;
+    Ok(reads(room, role))
+}
+
+/// The rule itself: every signed-in user reads a public room; only members
+/// read the others.
+fn reads(room: &Room, role: Option<RoomRole>) -> bool {
+    room.kind == RoomKind::Public || role.is_some()
 }
 
 async fn existing(services: &Services, room: RoomId) -> Result<Room, RoomError> {

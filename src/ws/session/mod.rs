@@ -6,10 +6,17 @@
 //! limits: frame rate (GCRA, `PARLEY_WS_MSGS_PER_S`; sustained abuse closes
 //! with 1008), frame size (1009), heartbeat (three silent intervals close).
 //!
-//! Publishes keep their order: a room's access is checked once (then cached
-//! for [`ACCESS_TTL`]) while the actor waits, so publishes reach the room's
+//! Publishes keep their order: a room's access is checked once (then cached,
+//! see [`access`]) while the actor waits, so publishes reach the room's
 //! writer in the order the client sent them.
 
+mod access;
+mod budget;
+
+pub use access::ACCESS_TTL;
+
+use self::access::AccessCache;
+use self::budget::{Admission, FrameBudget};
 use super::caps::Slot;
 use super::linger::Linger;
 use super::protocol::{self, ClientFrame, Envelope, ServerFrame};
@@ -21,13 +28,10 @@ use crate::http::error::ApiError;
 use crate::service::Services;
 use crate::service::publish::{self, Draft};
 use crate::service::rooms;
-use crate::store::Room;
 use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, StreamHandler, WrapFuture,
 };
 use actix_ws::{AggregatedMessage, ProtocolError};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use parley_actors::hub::messages::{Connect, Control, Disconnect};
 use parley_actors::ids::{ClientId, RoomId, Seq, SessionId, UserId};
 use parley_actors::model::MessageBody;
@@ -35,14 +39,9 @@ use parley_actors::notify::messages::{Register, Unregister};
 use parley_actors::outbox::{CloseReason, Outbox, Outgoing};
 use parley_actors::room::messages::{Subscribe, Typing, Unsubscribe};
 use parley_actors::writer::PublishError;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// How long a checked room access is trusted before it is checked again.
-pub const ACCESS_TTL: Duration = Duration::from_secs(10);
-/// Refused frames within [`ABUSE_WINDOW`] beyond which the connection closes.
-const ABUSE_WINDOW: Duration = Duration::from_secs(5);
 
 pub struct WsSession {
     id: SessionId,
@@ -52,15 +51,10 @@ pub struct WsSession {
     state: Services,
     /// The user's publish quota over all their connections.
     quota: Arc<PublishQuota>,
-    limiter: DefaultDirectRateLimiter,
-    /// Refusals counted since `window_start`.
-    refused: u32,
-    window_start: Instant,
+    budget: FrameBudget,
     last_heard: Instant,
     rooms: HashSet<RoomId>,
-    /// Rooms this session was granted, and when. Refusals are not cached:
-    /// a user added to a room a moment later must not wait out the TTL.
-    access: HashMap<RoomId, (Instant, Arc<Room>)>,
+    access: AccessCache,
     /// Publishes sent to a writer and not yet answered.
     in_flight: usize,
     /// Set by [`Control::Drain`]: close once `in_flight` reaches 0.
@@ -85,20 +79,17 @@ impl WsSession {
         state: Services,
         quota: Arc<PublishQuota>,
     ) -> Self {
-        let per_s = state.settings.rate.ws_msgs_per_s;
         Self {
             id,
             user: claims.sub,
             username: claims.name.clone(),
             outbox,
-            limiter: RateLimiter::direct(Quota::per_second(per_s)),
+            budget: FrameBudget::per_second(state.settings.rate.ws_msgs_per_s),
             state,
             quota,
-            refused: 0,
-            window_start: Instant::now(),
             last_heard: Instant::now(),
             rooms: HashSet::new(),
-            access: HashMap::new(),
+            access: AccessCache::default(),
             in_flight: 0,
             draining: false,
             expires_at: claims.exp,
@@ -127,27 +118,23 @@ impl WsSession {
 
     /// `false` (and an `error` frame) when the frame exceeds the rate.
     fn admit(&mut self, ctx: &mut Context<Self>, reference: Option<&str>) -> bool {
-        let Err(not_until) = self.limiter.check() else {
-            return true;
+        let retry_after_ms = match self.budget.admit() {
+            Admission::Admitted => return true,
+            Admission::Refused { retry_after_ms } => retry_after_ms,
+            Admission::Abusive => {
+                self.state.metrics.ws_rate_limited.inc();
+                tracing::info!(session = %self.id, "closing a connection that keeps exceeding its rate");
+                self.close(ctx, CloseReason::Policy, "rate limit exceeded repeatedly");
+                return false;
+            }
         };
         self.state.metrics.ws_rate_limited.inc();
-        if self.window_start.elapsed() > ABUSE_WINDOW {
-            self.window_start = Instant::now();
-            self.refused = 0;
-        }
-        self.refused += 1;
-        if self.refused > self.state.settings.rate.ws_msgs_per_s.get() * 2 {
-            tracing::info!(session = %self.id, "closing a connection that keeps exceeding its rate");
-            self.close(ctx, CloseReason::Policy, "rate limit exceeded repeatedly");
-            return false;
-        }
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
         self.send(
             ServerFrame::Error {
                 code: Code::RateLimited.as_str(),
                 message: "too many frames; this one was dropped",
                 reference,
-                retry_after_ms: Some(wait.as_millis().max(1) as u64),
+                retry_after_ms: Some(retry_after_ms),
             }
             .encode(),
         );
@@ -305,11 +292,7 @@ impl WsSession {
                 reference.as_deref(),
             );
         };
-        if self
-            .access
-            .get(&room)
-            .is_some_and(|(at, _)| at.elapsed() < ACCESS_TTL)
-        {
+        if self.access.is_fresh(room) {
             return then(self, room, reference, ctx);
         }
         let state = self.state.clone();
@@ -320,7 +303,7 @@ impl WsSession {
                 .into_actor(self)
                 .map(move |outcome, act, ctx| match outcome {
                     Ok((found, _)) => {
-                        act.access.insert(room, (Instant::now(), Arc::new(found)));
+                        act.access.grant(found);
                         then(act, room, reference, ctx)
                     }
                     Err(refused) => {
@@ -382,7 +365,7 @@ impl WsSession {
         let answer = tracing::Instrument::instrument(answer, span);
         // The access check already loaded the room: notifications use it
         // instead of reading it again for every publish.
-        let known_room = self.access.get(&room).map(|(_, found)| found.clone());
+        let known_room = self.access.room(room);
         self.in_flight += 1;
         ctx.spawn(answer.into_actor(self).map(move |outcome, act, ctx| {
             act.in_flight -= 1;
@@ -571,7 +554,7 @@ impl Handler<Control> for WsSession {
             // The room already ended the subscription; forget the cached
             // access so the next publish is checked again (and refused).
             Control::Revoked { room } => {
-                self.access.remove(&room);
+                self.access.forget(room);
                 self.rooms.remove(&room);
             }
             Control::Drain => {
