@@ -82,7 +82,17 @@ pub struct JwtKeys {
     issuer: String,
     audience: String,
     access_ttl_s: u64,
+    /// Tokens already verified, by their SHA-256, with their claims. A
+    /// client sends the same access token with every request, and the RSA
+    /// signature check is most of the cost of an authenticated request
+    /// (docs/benchmarks.md): it is done once per token and instance. Only
+    /// tokens that verified get in, an entry outlives no token (time to
+    /// live: the access-token lifetime), and the cache is bounded.
+    verified: moka::sync::Cache<[u8; 32], Claims>,
 }
+
+/// Verified tokens remembered per instance: a few MiB at most.
+const VERIFIED_CAPACITY: u64 = 20_000;
 
 impl JwtKeys {
     /// Loads the key folder, or generates one key with a warning.
@@ -133,6 +143,12 @@ impl JwtKeys {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             access_ttl_s: settings.access_ttl_s,
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_CAPACITY)
+                .time_to_live(std::time::Duration::from_secs(
+                    settings.access_ttl_s + LEEWAY_S,
+                ))
+                .build(),
         })
     }
 
@@ -156,8 +172,27 @@ impl JwtKeys {
     }
 
     /// Checks algorithm, key id, signature, issuer, audience, expiry, and
-    /// that the token is not from the future (`nbf`, `iat`).
+    /// that the token is not from the future (`nbf`, `iat`). A token that
+    /// verified before is only checked for expiry: nothing else about it
+    /// can change while the keys stay the same.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(claims) = self.verified.get(&digest) {
+            // As `jsonwebtoken` judges `exp`: expired once past it by more
+            // than the leeway.
+            if claims.exp + LEEWAY_S as i64 >= chrono::Utc::now().timestamp() {
+                return Ok(claims);
+            }
+            self.verified.invalidate(&digest);
+            return Err(TokenError::Expired);
+        }
+        let claims = self.verify_signature(token)?;
+        self.verified.insert(digest, claims.clone());
+        Ok(claims)
+    }
+
+    /// The full check of a token not seen before.
+    fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::RS256 {
             return Err(TokenError::WrongAlgorithm);
@@ -237,5 +272,50 @@ fn jwk_of(key: &RsaPublicKey) -> Jwk {
         kid,
         n,
         e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> JwtKeys {
+        let key = RsaPrivateKey::new(&mut rand::thread_rng(), MIN_RSA_BITS).unwrap();
+        JwtKeys::from_keys(vec![key], &AuthSettings::default()).unwrap()
+    }
+
+    #[test]
+    fn a_token_verifies_the_same_the_second_time_from_the_cache() {
+        let keys = keys();
+        let user = UserId::new();
+        let (token, _) = keys.issue(user, "ada").unwrap();
+        let first = keys.verify(&token).unwrap();
+        assert_eq!(keys.verified.iter().count(), 1);
+        let again = keys.verify(&token).unwrap();
+        assert_eq!((first.sub, first.exp), (again.sub, again.exp));
+        assert_eq!(again.sub, user);
+    }
+
+    #[test]
+    fn a_cached_token_is_refused_once_it_expires() {
+        let keys = keys();
+        let (token, _) = keys.issue(UserId::new(), "ada").unwrap();
+        let mut claims = keys.verify(&token).unwrap();
+        // The token's lifetime passed since it was verified and cached.
+        claims.exp = chrono::Utc::now().timestamp() - LEEWAY_S as i64 - 1;
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        keys.verified.insert(digest, claims);
+        assert!(matches!(keys.verify(&token), Err(TokenError::Expired)));
+        assert!(keys.verified.get(&digest).is_none());
+    }
+
+    #[test]
+    fn a_token_that_fails_verification_is_never_cached() {
+        let keys = keys();
+        let (token, _) = keys.issue(UserId::new(), "ada").unwrap();
+        let forged = format!("{}x", &token[..token.len() - 1]);
+        assert!(keys.verify(&forged).is_err());
+        assert!(keys.verify(&forged).is_err());
+        assert_eq!(keys.verified.iter().count(), 0);
     }
 }
