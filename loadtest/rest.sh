@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Authenticated REST throughput: wrk against `GET /api/v1/users/me` (bearer
-# token: verification, a store read, JSON) and, in the same run, against
-# parley's own `GET /healthz` (the same stack with no auth and no store) as
-# the reference. parley runs pinned to CPU 0 on the embedded store with the
-# API rate limit raised out of the way; wrk runs pinned to CPU 1. Loopback
-# only, bounded in time.
+# Authenticated REST throughput: wrk against parley's `GET /api/v1/users/me`
+# (bearer token: verification, a store read, JSON) and its own `GET
+# /healthz` (the same stack with no auth and no store), then against the
+# reference: a bare actix-web handler answering the same route with the same
+# JSON shape (`rest-reference`). One server at a time, pinned to CPU 0, on
+# the embedded store with the API rate limit raised out of the way; wrk
+# pinned to CPU 1. Loopback only, bounded in time.
 #
 # usage: loadtest/rest.sh [--parley PATH] [--duration S] [--connections N]
-#   PARLEY_BIN (or --parley): the parley binary (default: target/release/parley)
+#   PARLEY_BIN (or --parley): the parley binary (default: target/release/parley);
+#   the reference is target/release/rest-reference (cargo build --release -p parley-loadtest)
 set -euo pipefail
 
 SCRIPT_NAME=rest.sh
@@ -23,7 +25,7 @@ while [[ $# -gt 0 ]]; do
     --parley) PARLEY_BIN=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --connections) CONNECTIONS=$2; shift 2 ;;
-    -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
     esac
 done
@@ -31,6 +33,8 @@ done
 have wrk || die "wrk is not installed (apt-get install wrk)"
 have taskset || die "taskset is not installed"
 [[ -x "$PARLEY_BIN" ]] || die "no parley binary at $PARLEY_BIN (cargo build --release)"
+REFERENCE=$ROOT/target/release/rest-reference
+[[ -x "$REFERENCE" ]] || die "no $REFERENCE (cargo build --release -p parley-loadtest)"
 export PARLEY_BIN
 
 # start_parley runs "$@" "$PARLEY_EXE": taskset pins it to CPU 0.
@@ -47,12 +51,24 @@ token=$(curl -sf -X POST "http://$PARLEY_ADDR/api/v1/auth/register" \
     die "could not register a user"
 
 bench() {
-    local label=$1 path=$2
+    local label=$1 url=$2
     shift 2
-    log "$label: wrk -t1 -c$CONNECTIONS -d${DURATION}s http://$PARLEY_ADDR$path"
-    taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" \
-        "http://$PARLEY_ADDR$path" | sed "s|^|  $label: |"
+    log "$label: wrk -t1 -c$CONNECTIONS -d${DURATION}s $url"
+    taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url" |
+        sed "s|^|  $label: |"
 }
 
-bench "healthz (reference)" /healthz
-bench "users/me (bearer)" /api/v1/users/me -H "Authorization: Bearer $token"
+bench "parley healthz" "http://$PARLEY_ADDR/healthz"
+bench "parley users/me (bearer)" "http://$PARLEY_ADDR/api/v1/users/me" -H "Authorization: Bearer $token"
+stop_parley
+
+ref_addr="127.0.0.1:$((20000 + RANDOM % 20000))"
+taskset -c 0 "$REFERENCE" "$ref_addr" &
+ref_pid=$!
+on_exit "kill $ref_pid 2>/dev/null || true"
+for _ in $(seq 100); do
+    curl -sf "http://$ref_addr/api/v1/users/me" >/dev/null && break
+    kill -0 "$ref_pid" 2>/dev/null || die "the reference server exited"
+    sleep 0.1
+done
+bench "reference users/me (bare actix-web)" "http://$ref_addr/api/v1/users/me"
