@@ -7,7 +7,11 @@
 # the embedded store with the API rate limit raised out of the way; wrk
 # pinned to CPU 1. Loopback only, bounded in time.
 #
-# usage: loadtest/rest.sh [--parley PATH] [--duration S] [--connections N]
+# With --database-url, parley runs on that PostgreSQL instead, and a third
+# wrk run reads a room's history (`GET /rooms/{id}/messages?limit=50`, 50
+# messages stored first).
+#
+# usage: loadtest/rest.sh [--parley PATH] [--duration S] [--connections N] [--database-url URL]
 #   PARLEY_BIN (or --parley): the parley binary (default: target/release/parley);
 #   the reference is target/release/rest-reference (cargo build --release -p parley-loadtest)
 set -euo pipefail
@@ -19,13 +23,15 @@ source "$ROOT/scripts/lib.sh"
 
 DURATION=10
 CONNECTIONS=64
+DATABASE=
 PARLEY_BIN=${PARLEY_BIN:-$ROOT/target/release/parley}
 while [[ $# -gt 0 ]]; do
     case $1 in
     --parley) PARLEY_BIN=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --connections) CONNECTIONS=$2; shift 2 ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    --database-url) DATABASE=$2; shift 2 ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
     esac
 done
@@ -39,8 +45,8 @@ export PARLEY_BIN
 
 # start_parley runs "$@" "$PARLEY_EXE": taskset pins it to CPU 0.
 PARLEY_EXE=$PARLEY_BIN
-start_parley PARLEY_RATE_API_PER_MIN=100000000 PARLEY_RATE_AUTH_PER_MIN=1000 \
-    PARLEY_LOG_SAMPLE_SUCCESS=1000000 taskset -c 0
+start_parley ${DATABASE:+DATABASE_URL=$DATABASE} PARLEY_RATE_API_PER_MIN=100000000 \
+    PARLEY_RATE_AUTH_PER_MIN=1000 PARLEY_LOG_SAMPLE_SUCCESS=1000000 taskset -c 0
 log "$PARLEY_BIN on $PARLEY_ADDR (CPU 0)"
 
 user="rest$RANDOM"
@@ -60,6 +66,19 @@ bench() {
 
 bench "parley healthz" "http://$PARLEY_ADDR/healthz"
 bench "parley users/me (bearer)" "http://$PARLEY_ADDR/api/v1/users/me" -H "Authorization: Bearer $token"
+if [[ -n "$DATABASE" ]]; then
+    api="http://$PARLEY_ADDR/api/v1"
+    auth=(-H "Authorization: Bearer $token" -H 'content-type: application/json')
+    room=$(curl -sf -X POST "$api/rooms" "${auth[@]}" -d "{\"name\":\"$user\",\"kind\":\"public\"}" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') || die "could not create a room"
+    for i in $(seq 50); do
+        curl -sf -o /dev/null -X POST "$api/rooms/$room/messages" "${auth[@]}" \
+            -d "{\"body\":\"message $i of the history benchmark\",\"client_id\":\"h$i\"}" ||
+            die "could not post message $i"
+    done
+    bench "parley history, 50 messages (PostgreSQL)" "$api/rooms/$room/messages?limit=50" \
+        -H "Authorization: Bearer $token"
+fi
 stop_parley
 
 ref_addr="127.0.0.1:$((20000 + RANDOM % 20000))"
