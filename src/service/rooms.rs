@@ -50,8 +50,7 @@ pub async fn readable(
     room: RoomId,
     user: UserId,
 ) -> Result<(Room, Option<RoomRole>), RoomError> {
-    let found = existing(services, room).await?;
-    let role = services.store.role(room, user).await?;
+    let (found, role) = with_role(services, room, user).await?;
     if !reads(&found, role) {
         return Err(RoomError::Forbidden(MEMBERS_ONLY));
     }
@@ -73,10 +72,15 @@ fn reads(room: &Room, role: Option<RoomRole>) -> bool {
     room.kind == RoomKind::Public || role.is_some()
 }
 
-async fn existing(services: &Services, room: RoomId) -> Result<Room, RoomError> {
+/// The room, if it exists, and `user`'s role in it: one read.
+async fn with_role(
+    services: &Services,
+    room: RoomId,
+    user: UserId,
+) -> Result<(Room, Option<RoomRole>), RoomError> {
     services
         .store
-        .room(room)
+        .room_with_role(room, user)
         .await?
         .ok_or(RoomError::NotFound("room"))
 }
@@ -90,8 +94,7 @@ pub async fn add_member(
     user: UserId,
     role: RoomRole,
 ) -> Result<(), RoomError> {
-    let found = existing(services, room).await?;
-    let caller_role = services.store.role(room, caller).await?;
+    let (found, caller_role) = with_role(services, room, caller).await?;
     let manages = caller_role.is_some_and(RoomRole::manages_members);
     let self_join = user == caller && found.kind == RoomKind::Public && role == RoomRole::Member;
     if !manages && !self_join {
@@ -118,8 +121,7 @@ pub async fn remove_member(
     room: RoomId,
     user: UserId,
 ) -> Result<(), RoomError> {
-    existing(services, room).await?;
-    let caller_role = services.store.role(room, caller).await?;
+    let (_, caller_role) = with_role(services, room, caller).await?;
     let target_role = services.store.role(room, user).await?;
     let allowed = user == caller
         || (caller_role.is_some_and(RoomRole::manages_members)

@@ -200,6 +200,19 @@ pub trait Store: MessageLog {
         limit: Limit,
     ) -> Result<Vec<Room>, StoreError>;
     async fn role(&self, room: RoomId, user: UserId) -> Result<Option<RoomRole>, StoreError>;
+    /// The room and `user`'s role in it (`None` when not a member), `None`
+    /// for an unknown room: what every access check reads, in one read
+    /// where the backend can.
+    async fn room_with_role(
+        &self,
+        room: RoomId,
+        user: UserId,
+    ) -> Result<Option<(Room, Option<RoomRole>)>, StoreError> {
+        let Some(found) = self.room(room).await? else {
+            return Ok(None);
+        };
+        Ok(Some((found, self.role(room, user).await?)))
+    }
     async fn members(&self, room: RoomId) -> Result<Vec<Member>, StoreError>;
     /// Adds or keeps a member; `NotFound` when the room or user is unknown,
     /// `RoomFull` when the room's kind caps its members

@@ -48,6 +48,7 @@ conformance!(
     the_feed_pages_with_before_without_skipping_or_repeating,
     a_deleted_post_is_gone_and_deleting_it_again_is_not_found,
     creating_a_room_makes_the_creator_its_owner,
+    a_room_with_role_reads_the_room_and_the_callers_role_together,
     public_rooms_are_visible_to_all_and_others_to_members_only,
     visible_rooms_page_oldest_first_with_after,
     adding_a_member_keeps_an_existing_role,
@@ -284,6 +285,23 @@ async fn creating_a_room_makes_the_creator_its_owner(store: SharedStore) {
         (ada.id, RoomRole::Owner)
     );
     assert_eq!(store.room(RoomId::new()).await.unwrap(), None);
+}
+
+async fn a_room_with_role_reads_the_room_and_the_callers_role_together(store: SharedStore) {
+    let (ada, bob) = (user(&*store, "ada").await, user(&*store, "bob").await);
+    let created = room(&*store, &ada, RoomKind::Private).await;
+    let owner = store.room_with_role(created.id, ada.id).await.unwrap();
+    assert_eq!(owner, Some((created.clone(), Some(RoomRole::Owner))));
+    let stranger = store.room_with_role(created.id, bob.id).await.unwrap();
+    assert_eq!(stranger, Some((created.clone(), None)));
+    store
+        .add_member(created.id, bob.id, RoomRole::Admin)
+        .await
+        .unwrap();
+    let admin = store.room_with_role(created.id, bob.id).await.unwrap();
+    assert_eq!(admin, Some((created, Some(RoomRole::Admin))));
+    let unknown = store.room_with_role(RoomId::new(), ada.id).await.unwrap();
+    assert_eq!(unknown, None);
 }
 
 async fn public_rooms_are_visible_to_all_and_others_to_members_only(store: SharedStore) {

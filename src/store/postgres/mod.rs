@@ -272,6 +272,17 @@ impl Store for PgStore {
             .await
     }
 
+    async fn room_with_role(
+        &self,
+        room: RoomId,
+        user: UserId,
+    ) -> Result<Option<(Room, Option<RoomRole>)>, StoreError> {
+        self.run_read("room_with_role", || {
+            rooms::with_role(&self.pool, room, user)
+        })
+        .await
+    }
+
     async fn members(&self, room: RoomId) -> Result<Vec<Member>, StoreError> {
         self.run_read("members", || rooms::members(&self.pool, room))
             .await

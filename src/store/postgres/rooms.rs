@@ -61,6 +61,29 @@ pub(super) async fn by_id(pool: &Pool, room: RoomId) -> Result<Option<Room>, Sto
     Ok(row.as_ref().map(room_from_row).transpose()?)
 }
 
+/// The room and the user's role, one statement for an access check.
+#[tracing::instrument(skip_all, fields(%room, %user))]
+pub(super) async fn with_role(
+    pool: &Pool,
+    room: RoomId,
+    user: UserId,
+) -> Result<Option<(Room, Option<RoomRole>)>, StoreError> {
+    const WITH_ROLE: &str = "SELECT r.id, r.name, r.kind, r.created_by, r.created_at, m.role \
+                             FROM rooms r LEFT JOIN room_members m \
+                             ON m.room_id = r.id AND m.user_id = $2 WHERE r.id = $1";
+    let row = sql::query_opt(pool, WITH_ROLE, &[&room.0, &user.0])
+        .await
+        .context("loading a room and a member's role")?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let role: Option<String> = sql::get(&row, "role")?;
+    let role = role
+        .map(|role| RoomRole::parse(&role).map_err(|e| anyhow!("stored room role {role:?} {e}")))
+        .transpose()?;
+    Ok(Some((room_from_row(&row)?, role)))
+}
+
 #[tracing::instrument(skip_all, fields(%user, limit = limit.get()))]
 pub(super) async fn visible_to(
     pool: &Pool,
