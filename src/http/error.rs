@@ -214,11 +214,10 @@ impl From<crate::service::rooms::RoomError> for ApiError {
     fn from(e: crate::service::rooms::RoomError) -> Self {
         use crate::service::rooms::RoomError;
         match e {
+            RoomError::NotFound(what) => ApiError::not_found(what),
+            RoomError::Forbidden(why) => ApiError::forbidden(why),
+            RoomError::Conflict(why) => ApiError::conflict(why),
             RoomError::Store(store) => store.into(),
-            refused => match refused.code() {
-                Some((code, detail)) => ApiError::new(code, detail),
-                None => ApiError::internal(anyhow::anyhow!("{refused:?}")),
-            },
         }
     }
 }

@@ -76,7 +76,7 @@ pub struct Metrics {
     pub writer_queue_depth: IntGauge,
     /// Successful requests not logged since the last one that was
     /// (`PARLEY_LOG_SAMPLE_SUCCESS`); per application, like the metrics.
-    pub unlogged_successes: std::sync::atomic::AtomicU64,
+    unlogged_successes: std::sync::atomic::AtomicU64,
     /// `parley_bridge_messages_total{direction}`: bus events `in` from other
     /// instances, `out` to them, `dropped` (not sent) and `lost` (missed).
     pub bridge_messages: IntCounterVec,
@@ -355,6 +355,17 @@ pub fn follow_dependency(metrics: &std::sync::Arc<Metrics>, dependency: &Depende
 }
 
 impl Metrics {
+    /// Whether this success is the `every`-th since the last one logged
+    /// (`PARLEY_LOG_SAMPLE_SUCCESS`). Counted without a lock: workers racing
+    /// here each get their own number.
+    pub fn sample_success(&self, every: u64) -> bool {
+        let seen = self
+            .unlogged_successes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .wrapping_add(1);
+        seen.is_multiple_of(every.max(1))
+    }
+
     /// `parley_ws_frames_out_total{type}` for one server frame. Every frame
     /// is serialised with its `type` first, so the label is read off the
     /// front of the text instead of parsing it again.

@@ -7,7 +7,7 @@
 //!   room as a plain member, or leave any room but one they own.
 
 use super::Services;
-use crate::domain::{Code, RoomId, RoomKind, RoomRole, UserId};
+use crate::domain::{RoomId, RoomKind, RoomRole, UserId};
 use crate::store::{Room, StoreError};
 use parley_actors::hub::messages::RevokeAccess;
 use parley_actors::ports::BusEvent;
@@ -20,19 +20,6 @@ pub enum RoomError {
     Forbidden(&'static str),
     Conflict(&'static str),
     Store(StoreError),
-}
-
-impl RoomError {
-    /// The client-facing code and detail of a refusal (a store failure has
-    /// its own mapping at each edge).
-    pub fn code(&self) -> Option<(Code, String)> {
-        match self {
-            RoomError::NotFound(what) => Some((Code::NotFound, format!("{what} not found"))),
-            RoomError::Forbidden(why) => Some((Code::Forbidden, (*why).to_owned())),
-            RoomError::Conflict(why) => Some((Code::Conflict, (*why).to_owned())),
-            RoomError::Store(_) => None,
-        }
-    }
 }
 
 impl From<StoreError> for RoomError {

@@ -74,17 +74,8 @@ pub async fn middleware(
             tracing::warn!(%method, %route, %status, latency_ms, "request");
         } else if res.status().is_client_error() {
             tracing::info!(%method, %route, %status, latency_ms, "request");
-        } else {
-            use std::sync::atomic::Ordering;
-            // Every `sample`-th success of the process, counted without a
-            // lock: workers racing here each get their own number.
-            let seen = metrics
-                .unlogged_successes
-                .fetch_add(1, Ordering::Relaxed)
-                .wrapping_add(1);
-            if seen % sample.max(1) == 0 {
-                tracing::info!(%method, %route, %status, latency_ms, sampled = sample, "request");
-            }
+        } else if metrics.sample_success(sample) {
+            tracing::info!(%method, %route, %status, latency_ms, sampled = sample, "request");
         }
     }
     Ok(res)
