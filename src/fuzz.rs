@@ -9,11 +9,12 @@
 
 use crate::auth::JwtKeys;
 use crate::config::{AuthSettings, Settings};
-use crate::domain::{ClientId, MessageBody, RoomId, Seq};
+use crate::domain::{MessageBody, RoomId, Seq};
 use crate::http::page::PageQuery;
-use crate::http::{auth, notifications, posts, rooms, users};
+use crate::http::{auth, notifications, posts, room_events, rooms, users};
 use crate::ws::protocol::{self, ClientFrame};
 use actix_web::web::Query;
+use parley_actors::model::EventData;
 use serde::de::DeserializeOwned;
 use std::sync::OnceLock;
 
@@ -39,20 +40,21 @@ pub fn client_frame(data: &[u8]) {
         ClientFrame::Unsubscribe { room } | ClientFrame::Typing { room } => {
             let _ = RoomId::parse(&room);
         }
-        ClientFrame::Publish {
-            room,
-            body,
-            client_id,
-        } => {
+        ClientFrame::Read { room, seq } => {
             let _ = RoomId::parse(&room);
-            if let Ok(body) = MessageBody::parse(&body) {
-                assert!(body.as_str().chars().count() <= MessageBody::MAX_CHARS);
-            }
-            if let Ok(id) = ClientId::parse(&client_id) {
-                assert!(!id.as_str().chars().any(char::is_control));
-            }
+            let _ = Seq::parse(seq);
         }
         ClientFrame::Ping => {}
+        event => {
+            if let Ok((room, client_id, action)) = crate::ws::session::events::parse(event) {
+                let _ = RoomId::parse(&room);
+                assert!(!client_id.as_str().chars().any(char::is_control));
+                if let Some(body) = EventData::from_action(&action).body() {
+                    assert!(body.chars().count() <= MessageBody::MAX_CHARS);
+                }
+                assert!(action.target().is_none_or(|seq| seq.0 >= 1));
+            }
+        }
     }
 }
 
@@ -71,7 +73,7 @@ pub fn rest_body(data: &[u8]) {
         4 => json(body, |r: posts::CreatePost| r.parse().map(drop)),
         5 => json(body, |r: rooms::CreateRoom| r.parse().map(drop)),
         6 => json(body, |r: rooms::AddMember| r.parse().map(drop)),
-        7 => json(body, |r: rooms::PostMessage| r.parse().map(drop)),
+        7 => json(body, |r: room_events::PostMessage| r.parse().map(drop)),
         _ => {
             // Any body at all must come out as a problem, never a panic.
             let _ = serde_json::from_slice::<serde_json::Value>(body);
@@ -103,7 +105,7 @@ pub fn query_or_path(data: &[u8]) {
     let bad = |e: crate::http::error::ApiError| assert_eq!(e.code, crate::domain::Code::BadRequest);
     match which % 8 {
         0 => query(text, |q: PageQuery| q.parse(RoomId::parse).map(drop)),
-        1 => query(text, |q: rooms::HistoryQuery| q.parse().map(drop)),
+        1 => query(text, |q: room_events::HistoryQuery| q.parse().map(drop)),
         2 => query(text, |q: PageQuery| {
             q.parse(crate::domain::PostId::parse).map(drop)
         }),
@@ -408,9 +410,13 @@ mod tests {
         assert!(create.parse().is_ok());
         rest_body(&with_selector(5, body));
 
-        let history = Query::<rooms::HistoryQuery>::from_query("after_seq=3&limit=20").unwrap();
-        let (after, before, limit) = history.into_inner().parse().unwrap();
-        assert_eq!((after, before, limit.get()), (Some(Seq(3)), None, 20));
+        let history =
+            Query::<room_events::HistoryQuery>::from_query("after_seq=3&limit=20").unwrap();
+        let (history, limit) = history.into_inner().parse().unwrap();
+        assert_eq!(
+            (history.after, history.before, limit.get()),
+            (Some(Seq(3)), None, 20)
+        );
         query_or_path(b"\x01after_seq=3&limit=20");
 
         let vars = [("PARLEY_WS_OUTBOX".to_owned(), "9".to_owned())];

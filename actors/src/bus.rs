@@ -11,7 +11,7 @@ use crate::notify::Notifier;
 use crate::notify::messages::Push;
 use crate::ports::BusEvent;
 use crate::room::RoomDirectory;
-use crate::room::messages::{Committed, Evict, RemotePresenceChanged, Resync, Typing};
+use crate::room::messages::{Committed, Evict, Receipt, RemotePresenceChanged, Resync, Typing};
 use actix::Addr;
 use std::sync::Arc;
 
@@ -43,6 +43,11 @@ impl BusInbox {
                 // Nobody here subscribes to the room: nothing to do.
                 if let Some(addr) = self.rooms.get(room) {
                     addr.do_send(Committed { messages });
+                }
+            }
+            BusEvent::Receipt { room, user, seq } => {
+                if let Some(addr) = self.rooms.get(room) {
+                    addr.do_send(Receipt { user, seq });
                 }
             }
             BusEvent::Typing { room, user } => {

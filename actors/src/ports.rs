@@ -5,7 +5,7 @@
 //! services whose connections the [`crate::dependency`] actors look after).
 
 use crate::ids::{RoomId, Seq, UserId};
-use crate::model::{Appended, NewMessage, StoredMessage};
+use crate::model::{Appended, NewEvent, Refusal, StoredEvent};
 use async_trait::async_trait;
 
 /// Why the log could not serve a call.
@@ -34,15 +34,19 @@ impl LogError {
 /// The durable, ordered, per-room message log.
 #[async_trait]
 pub trait MessageLog: Send + Sync + 'static {
-    /// Appends a batch in one transaction. Results are in input order. A
-    /// publish whose (room, author, client_id) already exists, in the store or
-    /// earlier in the same batch, is answered with the original message and
-    /// takes no `seq`. Seqs are allocated in the same transaction as the
-    /// inserts, so they are gapless and strictly increasing per room. All or
-    /// nothing: on `Err` nothing of the batch is stored.
-    async fn append(&self, batch: &[NewMessage]) -> Result<Vec<Appended>, LogError>;
+    /// Appends a batch in one transaction. Results are in input order. An
+    /// event whose (room, author, client_id) already exists, in the store or
+    /// earlier in the same batch, is answered with the original event and
+    /// takes no `seq`. Each new event is checked against its target's state
+    /// at that point of the batch ([`crate::model::check`]): a refused one
+    /// takes no `seq` and stores nothing, and the rest commit. Seqs are
+    /// allocated in the same transaction as the inserts, so they are
+    /// gapless and strictly increasing per room. Edits, deletes and
+    /// reactions are folded into their target's stored state in the same
+    /// transaction. All or nothing: on `Err` nothing of the batch is stored.
+    async fn append(&self, batch: &[NewEvent]) -> Result<Vec<Result<Appended, Refusal>>, LogError>;
 
-    /// Messages with `after < seq < before` (before: unbounded when `None`),
+    /// Events of every kind with `after < seq < before` (before: unbounded when `None`),
     /// in ascending `seq`, at most `limit`.
     async fn range(
         &self,
@@ -50,9 +54,9 @@ pub trait MessageLog: Send + Sync + 'static {
         after: Seq,
         before: Option<Seq>,
         limit: u32,
-    ) -> Result<Vec<StoredMessage>, LogError>;
+    ) -> Result<Vec<StoredEvent>, LogError>;
 
-    /// The newest messages before `before` (or the newest overall), at most
+    /// The newest events before `before` (or the newest overall), at most
     /// `limit`, returned in ascending `seq`: what a history page scrolling
     /// backwards shows.
     async fn tail(
@@ -60,7 +64,7 @@ pub trait MessageLog: Send + Sync + 'static {
         room: RoomId,
         before: Option<Seq>,
         limit: u32,
-    ) -> Result<Vec<StoredMessage>, LogError>;
+    ) -> Result<Vec<StoredEvent>, LogError>;
 
     /// The latest committed `seq` of a room (0 when empty).
     async fn last_seq(&self, room: RoomId) -> Result<Seq, LogError>;
@@ -70,12 +74,15 @@ pub trait MessageLog: Send + Sync + 'static {
 /// the text with every recipient; the wire format itself lives in the
 /// application (`src/ws/protocol.rs`).
 pub trait FrameEncoder: Send + Sync + 'static {
-    fn message(&self, message: &StoredMessage) -> std::sync::Arc<str>;
+    /// The frame of one committed event, whatever its kind.
+    fn event(&self, event: &StoredEvent) -> std::sync::Arc<str>;
     fn subscribed(&self, room: RoomId, seq: Seq, reference: Option<&str>) -> std::sync::Arc<str>;
     fn unsubscribed(&self, room: RoomId, reference: Option<&str>) -> std::sync::Arc<str>;
     fn typing(&self, room: RoomId, user: crate::ids::UserId) -> std::sync::Arc<str>;
     fn presence(&self, room: RoomId, user: crate::ids::UserId, online: bool)
     -> std::sync::Arc<str>;
+    /// Another member's read cursor (private and direct rooms).
+    fn receipt(&self, room: RoomId, user: UserId, seq: Seq) -> std::sync::Arc<str>;
     /// An error frame of `kind`; the application names the kind on the wire.
     fn error(&self, kind: ErrorKind, message: &str, reference: Option<&str>)
     -> std::sync::Arc<str>;
@@ -95,11 +102,18 @@ pub enum ErrorKind {
 /// business, not this type's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BusEvent {
-    /// Messages of one room committed by this instance, in ascending `seq`.
+    /// Events of one room committed by this instance, in ascending `seq`.
     Committed {
         room: RoomId,
         /// Shared with the local room's delivery: publishing copies nothing.
-        messages: std::sync::Arc<[StoredMessage]>,
+        messages: std::sync::Arc<[StoredEvent]>,
+    },
+    /// A member's read cursor moved, in a room whose members see each
+    /// other's (`receipt` frames to the room's subscribers).
+    Receipt {
+        room: RoomId,
+        user: UserId,
+        seq: Seq,
     },
     Typing {
         room: RoomId,
@@ -111,7 +125,8 @@ pub enum BusEvent {
         user: UserId,
         online: bool,
     },
-    /// A serialised `notification` frame for every session of `user`.
+    /// A serialised frame for every session of `user` (a `notification`,
+    /// or the user's own `read` cursor).
     Notification {
         user: UserId,
         frame: String,
@@ -132,6 +147,7 @@ impl BusEvent {
     pub fn scope(&self) -> BusScope {
         match self {
             BusEvent::Committed { room, .. }
+            | BusEvent::Receipt { room, .. }
             | BusEvent::Typing { room, .. }
             | BusEvent::Presence { room, .. } => BusScope::Room(*room),
             BusEvent::Notification { user, .. } => BusScope::User(*user),

@@ -11,7 +11,7 @@
 //! checks the result against the running server.
 
 use crate::http::middleware::problem::PROBLEM_JSON;
-use crate::http::{auth, health, notifications, page::Page, posts, rooms, users};
+use crate::http::{auth, health, notifications, page::Page, posts, room_events, rooms, users};
 use crate::ws::ticket_endpoint as ws_ticket;
 use actix_web::HttpResponse;
 use utoipa::openapi::path::{Operation, ParameterIn};
@@ -29,14 +29,16 @@ use utoipa::{Modify, OpenApi};
         users::me, users::update_me, users::get_user, users::follow, users::unfollow,
         posts::create, posts::get_post, posts::delete, posts::feed,
         rooms::create, rooms::list, rooms::get_room, rooms::add_member, rooms::remove_member,
-        rooms::history, rooms::post_message,
+        room_events::history, room_events::post_message, room_events::edit, room_events::delete,
+        room_events::react_on, room_events::react_off, room_events::read, room_events::receipts,
+        room_events::unread,
         notifications::list, notifications::unread_count, notifications::read_one, notifications::read_all,
         health::live, health::ready, health::startup, health::version_info, health::db_stats, health::redis_stats,
         crate::app::drain::start_drain, crate::ws::upgrade::upgrade,
     ),
     components(schemas(
         crate::http::error::Problem, crate::http::error::FieldError,
-        Page<posts::PostResponse>, Page<rooms::RoomResponse>, Page<rooms::MessageResponse>,
+        Page<posts::PostResponse>, Page<rooms::RoomResponse>, Page<room_events::MessageResponse>,
         Page<notifications::NotificationResponse>,
     )),
     modifiers(&BearerAuth, &SharedProblems),

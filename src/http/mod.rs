@@ -16,6 +16,7 @@ pub mod middleware;
 pub mod notifications;
 pub mod page;
 pub mod posts;
+pub mod room_events;
 pub mod rooms;
 pub mod static_files;
 pub mod users;

@@ -35,6 +35,12 @@ pub struct Metrics {
     pub publish_ack: Histogram,
     /// `parley_messages_total{outcome}`: publishes by outcome (`new`, `duplicate`, `error`).
     pub messages: IntCounterVec,
+    /// `parley_room_events_total{kind,outcome}`: room events (`message`,
+    /// `edit`, `delete`, `reaction`) by outcome (`new`, `duplicate`,
+    /// `refused`, `error`).
+    pub room_events: IntCounterVec,
+    /// `parley_read_cursor_moves_total`: read cursors set by `read` frames and `POST /rooms/{id}/read`.
+    pub read_cursor_moves: IntCounter,
     /// `parley_posts_created_total`
     pub posts_created: IntCounter,
     /// `parley_notifications_total{kind}`: notifications stored and pushed.
@@ -149,6 +155,14 @@ impl Metrics {
                 Opts::new("messages_total", "Publishes by outcome"),
                 &["outcome"],
             )?,
+            room_events: IntCounterVec::new(
+                Opts::new("room_events_total", "Room events by kind and outcome"),
+                &["kind", "outcome"],
+            )?,
+            read_cursor_moves: IntCounter::new(
+                "read_cursor_moves_total",
+                "Read cursors set by clients",
+            )?,
             posts_created: IntCounter::new("posts_created_total", "Posts created")?,
             notifications: IntCounterVec::new(
                 Opts::new("notifications_total", "Notifications sent by kind"),
@@ -261,6 +275,8 @@ impl Metrics {
         r.register(Box::new(self.ws_rate_limited.clone()))?;
         r.register(Box::new(self.publish_ack.clone()))?;
         r.register(Box::new(self.messages.clone()))?;
+        r.register(Box::new(self.room_events.clone()))?;
+        r.register(Box::new(self.read_cursor_moves.clone()))?;
         r.register(Box::new(self.posts_created.clone()))?;
         r.register(Box::new(self.notifications.clone()))?;
         r.register(Box::new(self.rate_limit_rejections.clone()))?;

@@ -2,8 +2,10 @@
 //! is Revolt's one permissions crate under both its REST and its gateway):
 //!
 //! - [`rooms`]: who may read, write and manage a room; membership changes;
-//! - [`publish`]: a message through its room's writer to a durable answer,
-//!   counted, mapped to one client error, and notified;
+//! - [`publish`]: a room event (message, edit, delete, reaction) through
+//!   its room's writer to a durable answer, counted, mapped to one client
+//!   error, and notified;
+//! - [`read_state`]: read cursors, and who hears that one moved;
 //! - [`notify`]: which events notify whom, stored first, then pushed live.
 //!
 //! Both edges hold a [`Services`] and nothing wider: the HTTP handlers as
@@ -11,6 +13,7 @@
 
 pub mod notify;
 pub mod publish;
+pub mod read_state;
 pub mod rooms;
 
 use crate::config::Settings;

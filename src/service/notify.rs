@@ -6,15 +6,18 @@
 //! - a follow notifies the followed user (`follow`);
 //! - `@username` in a room message notifies that user if they can read the
 //!   room (`mention`);
-//! - a message in a direct room notifies the other member (`direct_message`).
+//! - a message in a direct room notifies the other member (`direct_message`);
+//! - an edit that adds an `@username` notifies that user (`mention`), once
+//!   per message however often it is edited;
+//! - a deleted message's notifications are withdrawn (marked read).
 //!
 //! The triggering write has already committed, so a failure here is logged
 //! and does not fail the request.
 
 use super::Services;
-use crate::domain::{RoomKind, UserId};
+use crate::domain::{RoomId, RoomKind, Seq, UserId};
 use crate::store::{NewNotification, Notification, Post, Room};
-use parley_actors::model::StoredMessage;
+use parley_actors::model::StoredEvent;
 use serde_json::json;
 use std::collections::BTreeSet;
 
@@ -78,11 +81,11 @@ pub async fn message_posted(
     state: &Services,
     room: &Room,
     author_name: &str,
-    message: &StoredMessage,
+    message: &StoredEvent,
 ) {
     let payload = json!({
         "room": room.id, "room_name": room.name, "seq": message.seq, "message_id": message.id,
-        "author": message.author, "author_username": author_name, "excerpt": excerpt(&message.body),
+        "author": message.author, "author_username": author_name, "excerpt": excerpt(message.body()),
     });
     let mut notified = BTreeSet::from([message.author]);
     if room.kind == RoomKind::Direct {
@@ -95,7 +98,7 @@ pub async fn message_posted(
             Err(error) => tracing::warn!(%error, "could not load direct room members"),
         }
     }
-    for name in mentions(&message.body) {
+    for name in mentions(message.body()) {
         let Ok(Some(user)) = state.store.user_by_username(name).await else {
             continue;
         };
@@ -105,6 +108,70 @@ pub async fn message_posted(
         if matches!(super::rooms::may_read(state, room, user.id).await, Ok(true)) {
             send(state, user.id, "mention", payload.clone()).await;
         }
+    }
+}
+
+/// How long a message's mention is remembered, so that editing it again
+/// does not notify again: longer than anyone edits a message.
+const MENTION_ONCE_WITHIN: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
+
+/// An edit of message `target` by its author: users it mentions who may read
+/// the room and were not notified of this message before are notified now.
+pub async fn message_edited(
+    state: &Services,
+    room: RoomId,
+    target: Seq,
+    author_name: &str,
+    body: &str,
+) {
+    let room = match state.store.room(room).await {
+        Ok(Some(room)) => room,
+        Ok(None) => return,
+        Err(error) => return tracing::warn!(%error, "could not load a room to notify"),
+    };
+    let Ok(Some(author)) = state.store.user_by_username(author_name).await else {
+        return;
+    };
+    let payload = json!({
+        "room": room.id, "room_name": room.name, "seq": target, "author": author.id,
+        "author_username": author_name, "excerpt": excerpt(body), "edited": true,
+    });
+    let same = json!({ "room": room.id, "seq": target });
+    for name in mentions(body) {
+        let Ok(Some(user)) = state.store.user_by_username(name).await else {
+            continue;
+        };
+        if user.id == author.id
+            || !matches!(
+                super::rooms::may_read(state, &room, user.id).await,
+                Ok(true)
+            )
+        {
+            continue;
+        }
+        let new = NewNotification {
+            user: user.id,
+            kind: "mention".into(),
+            payload: payload.clone(),
+        };
+        match state
+            .store
+            .create_notification_unless_recent(new, &same, MENTION_ONCE_WITHIN)
+            .await
+        {
+            Ok(Some(stored)) => deliver(state, std::slice::from_ref(&stored)),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, kind = "mention", "could not store a notification")
+            }
+        }
+    }
+}
+
+/// Message `target` was deleted: what it notified is withdrawn.
+pub async fn message_deleted(state: &Services, room: RoomId, target: Seq) {
+    if let Err(error) = state.store.withdraw_notifications(room, target).await {
+        tracing::warn!(%error, "could not withdraw a deleted message's notifications");
     }
 }
 
@@ -118,7 +185,7 @@ pub fn may_notify(room: Option<&Room>, body: &str) -> bool {
 }
 
 /// [`message_posted`] for a publish that only knows its room id (WebSocket).
-pub async fn message_posted_in(state: &Services, author_name: &str, message: &StoredMessage) {
+pub async fn message_posted_in(state: &Services, author_name: &str, message: &StoredEvent) {
     match state.store.room(message.room).await {
         Ok(Some(room)) => message_posted(state, &room, author_name, message).await,
         Ok(None) => {}
@@ -151,6 +218,9 @@ fn deliver(services: &Services, stored: &[Notification]) {
 /// the frame is its wire format, and the service layer stays below it.
 pub trait LiveDelivery: Send + Sync + 'static {
     fn deliver(&self, stored: &[Notification]);
+    /// `user`'s read cursor in `room` is now `seq`: a `read` frame to all
+    /// their sessions.
+    fn read_cursor(&self, user: UserId, room: RoomId, seq: Seq);
 }
 
 /// The `@name` tokens of a text, each once, in order of first appearance.

@@ -1,85 +1,108 @@
-//! How a publish is stored and answered, for REST (`POST
-//! /rooms/{id}/messages`) and WebSocket (`publish`) alike: through the
-//! room's writer (group commit, then delivery to live subscribers in `seq`
-//! order), counted once, answered with one error mapping, and notified.
+//! How a room event (a message, an edit, a delete, a reaction) is stored
+//! and answered, for REST and WebSocket alike: through the room's writer
+//! (group commit, then delivery to live subscribers in `seq` order),
+//! counted once, answered with one error mapping, and followed by its
+//! notifications.
 //!
-//! Callers check access first ([`super::rooms::readable`]); the writer
-//! checks nothing but the room's existence.
+//! Callers check access first ([`super::rooms::readable`]) and say whether
+//! the author moderates the room; the writer applies the rules of the
+//! stream ([`parley_actors::model::check`]) under the room's lock.
 
 use super::{Services, notify};
-use crate::domain::{ClientId, Code, MessageBody, RoomId, UserId};
+use crate::domain::{ClientId, Code, RoomId, RoomRole, UserId};
 use crate::observability::metrics::Metrics;
 use crate::store::Room;
-use parley_actors::model::{Appended, NewMessage};
+use parley_actors::model::{Action, Appended, EventData, NewEvent, Refusal};
 use parley_actors::writer::{Publish, PublishError};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// A parsed publish from `author` to `room`.
+/// A parsed event from `author` to `room`.
 pub struct Draft {
     pub room: RoomId,
     pub author: UserId,
-    pub body: MessageBody,
     pub client_id: ClientId,
+    pub action: Action,
+    /// The author's role in the room (none in a public room not joined).
+    pub role: Option<RoomRole>,
 }
 
-/// Sends the publish to its room's writer at once, so one connection's
-/// publishes reach the writer in the order they were sent, and returns the
-/// durable answer to await. `span` is the publish's own span: the writer's
-/// commit links to it (one commit serves many publishes) and it records
-/// the outcome.
+/// Sends the event to its room's writer at once, so one connection's
+/// events reach the writer in the order they were sent, and returns the
+/// durable answer to await. `span` is the event's own span: the writer's
+/// commit links to it (one commit serves many events) and it records the
+/// outcome.
 pub fn submit(
     services: &Services,
     draft: Draft,
     span: tracing::Span,
 ) -> impl Future<Output = Result<Appended, PublishError>> + 'static {
-    let message = NewMessage {
+    let kind = EventData::from_action(&draft.action).kind();
+    let event = NewEvent {
         room: draft.room,
         author: draft.author,
         client_id: draft.client_id,
-        body: draft.body,
+        action: draft.action,
+        moderator: super::rooms::moderates(draft.role),
     };
     let received = Instant::now();
     let pending = services.engine.writers.for_room(draft.room).send(Publish {
-        message,
+        message: event,
         span: span.clone(),
     });
     let metrics = services.metrics.clone();
     async move {
         let outcome = pending.await.unwrap_or(Err(PublishError::Unavailable));
-        record(&metrics, &outcome, received);
-        match &outcome {
-            Ok(Appended::New(_)) => span.record("outcome", "new"),
-            Ok(Appended::Duplicate(_)) => span.record("outcome", "duplicate"),
-            Err(e) => {
-                span.record("otel.status_code", "ERROR");
-                span.record("outcome", e.to_string())
-            }
-        };
+        let label = record(&metrics, kind, &outcome, received);
+        span.record("outcome", label);
+        if matches!(outcome, Err(ref e) if !matches!(e, PublishError::Refused(_))) {
+            span.record("otel.status_code", "ERROR");
+        }
         outcome
     }
 }
 
-/// Notifies whom a new message concerns (a direct room's other member,
-/// `@mentions`), if anyone: most messages concern nobody, and finding that
-/// out costs nothing here. `room` is the room when the caller already
-/// loaded it. The message is committed: a failure is logged, not returned.
+/// Notifies whom a new event concerns, if anyone: a message's direct-room
+/// peer and `@mentions`, an edit's newly mentioned users (once per message),
+/// a delete withdraws what its message notified. Most events concern
+/// nobody, and finding that out costs nothing here. `room` is the room when
+/// the caller already loaded it. The event is committed: a failure is
+/// logged, not returned.
 pub async fn notify_new(
     services: &Services,
     appended: &Appended,
     room: Option<&Room>,
     author_name: &str,
 ) {
-    let Appended::New(message) = appended else {
+    let Appended::New(event) = appended else {
         return;
     };
-    if !notify::may_notify(room, &message.body) {
-        return;
+    match &event.data {
+        EventData::Message { body, .. } if notify::may_notify(room, body) => match room {
+            Some(room) => notify::message_posted(services, room, author_name, event).await,
+            None => notify::message_posted_in(services, author_name, event).await,
+        },
+        EventData::Edit { target, body } if !notify::mentions(body).is_empty() => {
+            notify::message_edited(services, event.room, *target, author_name, body).await
+        }
+        EventData::Delete { target } => {
+            notify::message_deleted(services, event.room, *target).await
+        }
+        _ => {}
     }
-    match room {
-        Some(room) => notify::message_posted(services, room, author_name, message).await,
-        None => notify::message_posted_in(services, author_name, message).await,
+}
+
+/// Whether [`notify_new`] has anything to do for this event.
+fn may_notify(appended: &Appended, room: Option<&Room>) -> bool {
+    let Appended::New(event) = appended else {
+        return false;
+    };
+    match &event.data {
+        EventData::Message { body, .. } => notify::may_notify(room, body),
+        EventData::Edit { body, .. } => !notify::mentions(body).is_empty(),
+        EventData::Delete { .. } => true,
+        EventData::Reaction { .. } => false,
     }
 }
 
@@ -90,10 +113,7 @@ pub fn spawn_notify(
     room: Option<Arc<Room>>,
     author_name: &str,
 ) {
-    let Appended::New(message) = appended else {
-        return;
-    };
-    if !notify::may_notify(room.as_deref(), &message.body) {
+    if !may_notify(appended, room.as_deref()) {
         return;
     }
     let (services, appended, author) = (services.clone(), appended.clone(), author_name.to_owned());
@@ -102,23 +122,34 @@ pub fn spawn_notify(
     });
 }
 
-/// Counts one publish by outcome and, when it was answered, its time to the
-/// durable answer, so `parley_messages_total` counts both edges alike.
-fn record(metrics: &Metrics, outcome: &Result<Appended, PublishError>, received: Instant) {
+/// Counts one event by kind and outcome and, when it was stored, its time
+/// to the durable answer. `parley_messages_total` keeps counting publishes
+/// alone, as before events had kinds. Returns the outcome's label.
+fn record(
+    metrics: &Metrics,
+    kind: &str,
+    outcome: &Result<Appended, PublishError>,
+    received: Instant,
+) -> &'static str {
     let label = match outcome {
         Ok(Appended::New(_)) => "new",
         Ok(Appended::Duplicate(_)) => "duplicate",
+        Err(PublishError::Refused(_)) => "refused",
         Err(_) => "error",
     };
-    metrics.messages.with_label_values(&[label]).inc();
+    metrics.room_events.with_label_values(&[kind, label]).inc();
+    if kind == "message" {
+        metrics.messages.with_label_values(&[label]).inc();
+    }
     if outcome.is_ok() {
         metrics
             .publish_ack
             .observe(received.elapsed().as_secs_f64());
     }
+    label
 }
 
-/// How a publish that was not stored is answered, on REST and WebSocket
+/// How an event that was not stored is answered, on REST and WebSocket
 /// alike: the code and the words that tell the client what to do.
 pub fn failure(e: &PublishError) -> (Code, &'static str) {
     match e {
@@ -134,6 +165,14 @@ pub fn failure(e: &PublishError) -> (Code, &'static str) {
         PublishError::Rejected => (
             Code::Internal,
             "the message could not be stored; quote the request id when reporting it",
+        ),
+        PublishError::Refused(Refusal::NoSuchMessage) => {
+            (Code::NotFound, "no message with that seq in this room")
+        }
+        PublishError::Refused(Refusal::Deleted) => (Code::Conflict, "that message was deleted"),
+        PublishError::Refused(Refusal::NotAuthor) => (
+            Code::Forbidden,
+            "only the author may edit a message; only the author, the room owner or an admin may delete it",
         ),
     }
 }

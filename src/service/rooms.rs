@@ -53,6 +53,12 @@ pub async fn may_read(services: &Services, room: &Room, user: UserId) -> Result<
     Ok(reads(room, role))
 }
 
+/// Whether a member with `role` moderates the room: deletes other people's
+/// messages (and manages its members).
+pub fn moderates(role: Option<RoomRole>) -> bool {
+    role.is_some_and(RoomRole::manages_members)
+}
+
 /// The rule itself: every signed-in user reads a public room; only members
 /// read the others.
 fn reads(room: &Room, role: Option<RoomRole>) -> bool {

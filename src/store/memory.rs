@@ -26,11 +26,12 @@ use crate::domain::{
     Limit, NotificationId, PostId, RoomId, RoomKind, RoomName, RoomRole, Seq, UserId,
 };
 use crate::store::{
-    Member, NewNotification, NewPost, NewRefreshToken, NewUser, Notification, Post, ProfilePatch,
-    RefreshSpend, Room, Store, StoreError, User,
+    HistoryItem, HistoryQuery, Member, NewNotification, NewPost, NewRefreshToken, NewUser,
+    Notification, Post, ProfilePatch, ReadCursor, RefreshSpend, Room, RoomUnread, Store,
+    StoreError, User,
 };
 use async_trait::async_trait;
-use parley_actors::model::{Appended, NewMessage, StoredMessage};
+use parley_actors::model::{Appended, NewEvent, Refusal, StoredEvent};
 use parley_actors::ports::{LogError, MessageLog};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -94,14 +95,29 @@ struct RoomRow {
     room: Room,
     members: BTreeMap<UserId, Member>,
     /// The message with `seq` n is at index n - 1: seqs are gapless.
-    log: Vec<StoredMessage>,
+    log: Vec<StoredEvent>,
     /// `(author, client_id)` → index in `log`: the idempotency keys.
     client_ids: HashMap<(UserId, String), usize>,
+    /// The current state of each message, by its seq.
+    folded: HashMap<Seq, Folded>,
+    /// Each user's read cursor.
+    cursors: BTreeMap<UserId, Seq>,
+}
+
+/// What edits, deletes and reactions made of a message (its body lives in
+/// the log entry itself, updated in place).
+#[derive(Default)]
+struct Folded {
+    reply_to: Option<Seq>,
+    edited_at: Option<chrono::DateTime<chrono::Utc>>,
+    deleted: bool,
+    /// Emoji → who holds it.
+    reactions: BTreeMap<String, BTreeSet<UserId>>,
 }
 
 #[async_trait]
 impl MessageLog for MemoryStore {
-    async fn append(&self, batch: &[NewMessage]) -> Result<Vec<Appended>, LogError> {
+    async fn append(&self, batch: &[NewEvent]) -> Result<Vec<Result<Appended, Refusal>>, LogError> {
         self.lock().append(batch)
     }
 
@@ -111,7 +127,7 @@ impl MessageLog for MemoryStore {
         after: Seq,
         before: Option<Seq>,
         limit: u32,
-    ) -> Result<Vec<StoredMessage>, LogError> {
+    ) -> Result<Vec<StoredEvent>, LogError> {
         Ok(self.lock().range(room, after, before, limit))
     }
 
@@ -120,7 +136,7 @@ impl MessageLog for MemoryStore {
         room: RoomId,
         before: Option<Seq>,
         limit: u32,
-    ) -> Result<Vec<StoredMessage>, LogError> {
+    ) -> Result<Vec<StoredEvent>, LogError> {
         Ok(self.lock().tail(room, before, limit))
     }
 
@@ -353,5 +369,55 @@ impl Store for MemoryStore {
 
     async fn mark_all_read(&self, user: UserId) -> Result<i64, StoreError> {
         Ok(self.lock().mark_all_read(user))
+    }
+
+    async fn withdraw_notifications(&self, room: RoomId, seq: Seq) -> Result<u64, StoreError> {
+        let about = |n: &Notification| {
+            n.payload.get("room").and_then(|v| v.as_str()) == Some(&room.to_string())
+                && n.payload.get("seq").and_then(|v| v.as_i64()) == Some(seq.0)
+        };
+        let mut state = self.lock();
+        let mut withdrawn = 0;
+        for notification in state.notifications.values_mut() {
+            if !notification.read && about(notification) {
+                notification.read = true;
+                withdrawn += 1;
+            }
+        }
+        Ok(withdrawn)
+    }
+
+    async fn history(
+        &self,
+        room: RoomId,
+        viewer: UserId,
+        query: HistoryQuery,
+    ) -> Result<Vec<HistoryItem>, StoreError> {
+        Ok(self.lock().history(room, viewer, query))
+    }
+
+    async fn mark_room_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<Seq, StoreError> {
+        self.lock().mark_room_read(room, user, seq)
+    }
+
+    async fn read_cursors(&self, room: RoomId) -> Result<Vec<ReadCursor>, StoreError> {
+        Ok(self.lock().read_cursors(room))
+    }
+
+    async fn room_unread(
+        &self,
+        user: UserId,
+        rooms: &[RoomId],
+    ) -> Result<Vec<RoomUnread>, StoreError> {
+        Ok(self.lock().room_unread(user, rooms))
+    }
+
+    async fn unread_rooms(&self, user: UserId) -> Result<Vec<RoomUnread>, StoreError> {
+        Ok(self.lock().unread_rooms(user))
     }
 }

@@ -19,7 +19,9 @@ pub mod postgres;
 
 pub use models::*;
 
-use crate::domain::{Limit, NotificationId, PostId, RoomId, RoomKind, RoomName, RoomRole, UserId};
+use crate::domain::{
+    Limit, NotificationId, PostId, RoomId, RoomKind, RoomName, RoomRole, Seq, UserId,
+};
 use async_trait::async_trait;
 use parley_actors::ports::{LogError, MessageLog};
 use std::sync::Arc;
@@ -227,7 +229,45 @@ pub trait Store: MessageLog {
     /// `NotFound` when the user was not a member.
     async fn remove_member(&self, room: RoomId, user: UserId) -> Result<(), StoreError>;
 
+    // --- room events and read state --------------------------------------
+
+    /// Messages of a room in their current state (edits, deletes and
+    /// reactions folded in), ascending `seq`; `me` marks `viewer`'s
+    /// reactions. Only `message` events appear.
+    async fn history(
+        &self,
+        room: RoomId,
+        viewer: UserId,
+        query: HistoryQuery,
+    ) -> Result<Vec<HistoryItem>, StoreError>;
+
+    /// Moves `user`'s read cursor in `room` forward to `seq` (clamped to
+    /// the room's last seq; never backwards) and returns the cursor it
+    /// holds afterwards. `NotFound` for an unknown room.
+    async fn mark_room_read(&self, room: RoomId, user: UserId, seq: Seq)
+    -> Result<Seq, StoreError>;
+
+    /// Every read cursor of a room, by user id.
+    async fn read_cursors(&self, room: RoomId) -> Result<Vec<ReadCursor>, StoreError>;
+
+    /// `user`'s position in each of `rooms` (unknown rooms left out), in
+    /// the order given.
+    async fn room_unread(
+        &self,
+        user: UserId,
+        rooms: &[RoomId],
+    ) -> Result<Vec<RoomUnread>, StoreError>;
+
+    /// `user`'s position in every room they are a member of or have read
+    /// in, where something is unread, in room id order.
+    async fn unread_rooms(&self, user: UserId) -> Result<Vec<RoomUnread>, StoreError>;
+
     // --- notifications -----------------------------------------------------
+
+    /// Marks read every unread notification about message `seq` of `room`
+    /// (its mentions, its direct-message notice): the message was
+    /// deleted. Returns how many.
+    async fn withdraw_notifications(&self, room: RoomId, seq: Seq) -> Result<u64, StoreError>;
 
     async fn create_notification(
         &self,

@@ -2,8 +2,8 @@
 //! maps them into its own response bodies.
 
 use crate::domain::{
-    DisplayName, Email, NotificationId, PostBody, PostId, RoomId, RoomKind, RoomRole, UserId,
-    Username,
+    DisplayName, Email, MessageId, NotificationId, PostBody, PostId, RoomId, RoomKind, RoomRole,
+    Seq, UserId, Username,
 };
 use chrono::{DateTime, Utc};
 
@@ -105,4 +105,60 @@ pub struct Notification {
     pub payload: serde_json::Value,
     pub read: bool,
     pub created_at: DateTime<Utc>,
+}
+
+/// Which messages a history page holds: `after < seq < before` (either
+/// bound optional), only replies to `reply_to` when given, at most `limit`.
+/// With `after`, the oldest such messages; otherwise the newest.
+#[derive(Clone, Copy, Debug)]
+pub struct HistoryQuery {
+    pub after: Option<Seq>,
+    pub before: Option<Seq>,
+    pub reply_to: Option<Seq>,
+    pub limit: u32,
+}
+
+/// One emoji's reactions on a message, as `viewer` sees them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReactionCount {
+    pub emoji: String,
+    pub count: i64,
+    /// Whether the viewer is among them.
+    pub me: bool,
+}
+
+/// A message in its current state: its edits, delete and reactions folded
+/// in when they were written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryItem {
+    pub seq: Seq,
+    pub id: MessageId,
+    pub author: UserId,
+    /// After the last edit; `""` once deleted.
+    pub body: String,
+    pub ts: DateTime<Utc>,
+    pub client_id: String,
+    pub reply_to: Option<Seq>,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub deleted: bool,
+    /// By emoji, in code-point order; emoji nobody holds are left out.
+    pub reactions: Vec<ReactionCount>,
+}
+
+/// A room's position for one user: its newest seq, the user's read
+/// cursor, and how many messages by others after the cursor are not
+/// deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoomUnread {
+    pub room: RoomId,
+    pub last_seq: Seq,
+    pub read_seq: Seq,
+    pub unread: i64,
+}
+
+/// A member's read cursor in a room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadCursor {
+    pub user: UserId,
+    pub seq: Seq,
 }

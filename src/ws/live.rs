@@ -1,8 +1,10 @@
-//! Live delivery of stored notifications (`service::notify::LiveDelivery`):
-//! each becomes a `notification` frame, pushed to the user's sessions here
-//! through the notifier and to their sessions elsewhere through the bus.
+//! Live delivery to a user's sessions (`service::notify::LiveDelivery`):
+//! stored notifications become `notification` frames, read cursors `read`
+//! frames, pushed to the user's sessions here through the notifier and to
+//! their sessions elsewhere through the bus.
 
 use super::protocol::ServerFrame;
+use crate::domain::{RoomId, Seq, UserId};
 use crate::observability::metrics::Metrics;
 use crate::service::notify::LiveDelivery;
 use crate::store::Notification;
@@ -46,5 +48,16 @@ impl LiveDelivery for LiveNotifications {
         if !pushes.is_empty() {
             self.notifier.do_send(PushMany { pushes });
         }
+    }
+
+    fn read_cursor(&self, user: UserId, room: RoomId, seq: Seq) {
+        let frame = ServerFrame::Read { room, seq }.encode();
+        self.bus.publish(BusEvent::Notification {
+            user,
+            frame: frame.to_string(),
+        });
+        self.notifier.do_send(PushMany {
+            pushes: vec![Push { user, frame }],
+        });
     }
 }

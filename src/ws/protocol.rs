@@ -10,14 +10,24 @@
 use crate::domain::Code;
 use chrono::{DateTime, Utc};
 use parley_actors::ids::{RoomId, Seq, SessionId, UserId};
-use parley_actors::model::StoredMessage;
+use parley_actors::model::{EventData, StoredEvent};
 use parley_actors::outbox::CloseReason;
 use parley_actors::ports::{ErrorKind, FrameEncoder};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// The `type` of every [`ClientFrame`], in declaration order.
-pub const CLIENT_FRAME_TYPES: &[&str] = &["subscribe", "unsubscribe", "publish", "typing", "ping"];
+pub const CLIENT_FRAME_TYPES: &[&str] = &[
+    "subscribe",
+    "unsubscribe",
+    "publish",
+    "edit",
+    "delete",
+    "react",
+    "read",
+    "typing",
+    "ping",
+];
 
 /// The `type` of every [`ServerFrame`], in declaration order.
 pub const SERVER_FRAME_TYPES: &[&str] = &[
@@ -25,6 +35,11 @@ pub const SERVER_FRAME_TYPES: &[&str] = &[
     "subscribed",
     "unsubscribed",
     "message",
+    "edit",
+    "delete",
+    "reaction",
+    "read",
+    "receipt",
     "ack",
     "typing",
     "presence",
@@ -72,6 +87,29 @@ pub enum ClientFrame {
         room: String,
         body: String,
         client_id: String,
+        reply_to: Option<i64>,
+    },
+    Edit {
+        room: String,
+        target: i64,
+        body: String,
+        client_id: String,
+    },
+    Delete {
+        room: String,
+        target: i64,
+        client_id: String,
+    },
+    React {
+        room: String,
+        target: i64,
+        emoji: String,
+        on: bool,
+        client_id: String,
+    },
+    Read {
+        room: String,
+        seq: i64,
     },
     Typing {
         room: String,
@@ -86,6 +124,10 @@ impl ClientFrame {
             ClientFrame::Subscribe { .. } => "subscribe",
             ClientFrame::Unsubscribe { .. } => "unsubscribe",
             ClientFrame::Publish { .. } => "publish",
+            ClientFrame::Edit { .. } => "edit",
+            ClientFrame::Delete { .. } => "delete",
+            ClientFrame::React { .. } => "react",
+            ClientFrame::Read { .. } => "read",
             ClientFrame::Typing { .. } => "typing",
             ClientFrame::Ping => "ping",
         }
@@ -171,12 +213,58 @@ pub enum ServerFrame<'a> {
         body: &'a str,
         ts: DateTime<Utc>,
         client_id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reply_to: Option<Seq>,
+    },
+    Edit {
+        room: RoomId,
+        seq: Seq,
+        id: uuid::Uuid,
+        target: Seq,
+        body: &'a str,
+        author: UserId,
+        ts: DateTime<Utc>,
+        client_id: &'a str,
+    },
+    Delete {
+        room: RoomId,
+        seq: Seq,
+        id: uuid::Uuid,
+        target: Seq,
+        by: UserId,
+        ts: DateTime<Utc>,
+        client_id: &'a str,
+    },
+    Reaction {
+        room: RoomId,
+        seq: Seq,
+        id: uuid::Uuid,
+        target: Seq,
+        emoji: &'a str,
+        user: UserId,
+        on: bool,
+        ts: DateTime<Utc>,
+        client_id: &'a str,
+    },
+    /// The user's own read cursor, on all their sessions.
+    Read {
+        room: RoomId,
+        seq: Seq,
+    },
+    /// Another member's read cursor (private and direct rooms).
+    Receipt {
+        room: RoomId,
+        user: UserId,
+        seq: Seq,
     },
     Ack {
         room: RoomId,
         seq: Seq,
         id: uuid::Uuid,
         client_id: &'a str,
+        /// The message an edit, delete or reaction applied to; null for a
+        /// publish.
+        target: Option<Seq>,
         #[serde(rename = "ref")]
         reference: Option<&'a str>,
     },
@@ -221,6 +309,11 @@ impl ServerFrame<'_> {
             ServerFrame::Subscribed { .. } => "subscribed",
             ServerFrame::Unsubscribed { .. } => "unsubscribed",
             ServerFrame::Message { .. } => "message",
+            ServerFrame::Edit { .. } => "edit",
+            ServerFrame::Delete { .. } => "delete",
+            ServerFrame::Reaction { .. } => "reaction",
+            ServerFrame::Read { .. } => "read",
+            ServerFrame::Receipt { .. } => "receipt",
             ServerFrame::Ack { .. } => "ack",
             ServerFrame::Typing { .. } => "typing",
             ServerFrame::Presence { .. } => "presence",
@@ -235,6 +328,65 @@ impl ServerFrame<'_> {
     pub fn encode(&self) -> Arc<str> {
         // Serialising these types cannot fail (no maps with non-string keys).
         serde_json::to_string(self).unwrap_or_default().into()
+    }
+
+    /// The frame of a committed event, by its kind.
+    pub fn event(e: &StoredEvent) -> ServerFrame<'_> {
+        let (room, seq, id, ts, client_id) = (e.room, e.seq, e.id.0, e.ts, e.client_id.as_str());
+        match &e.data {
+            EventData::Message { body, reply_to } => ServerFrame::Message {
+                room,
+                seq,
+                id,
+                author: e.author,
+                body,
+                ts,
+                client_id,
+                reply_to: *reply_to,
+            },
+            EventData::Edit { target, body } => ServerFrame::Edit {
+                room,
+                seq,
+                id,
+                target: *target,
+                body,
+                author: e.author,
+                ts,
+                client_id,
+            },
+            EventData::Delete { target } => ServerFrame::Delete {
+                room,
+                seq,
+                id,
+                target: *target,
+                by: e.author,
+                ts,
+                client_id,
+            },
+            EventData::Reaction { target, emoji, on } => ServerFrame::Reaction {
+                room,
+                seq,
+                id,
+                target: *target,
+                emoji,
+                user: e.author,
+                on: *on,
+                ts,
+                client_id,
+            },
+        }
+    }
+
+    /// The `ack` of a stored event (new, or the original of a repeat).
+    pub fn ack<'a>(e: &'a StoredEvent, reference: Option<&'a str>) -> ServerFrame<'a> {
+        ServerFrame::Ack {
+            room: e.room,
+            seq: e.seq,
+            id: e.id.0,
+            client_id: &e.client_id,
+            target: e.data.target(),
+            reference,
+        }
     }
 
     pub fn error(code: Code, message: &str, reference: Option<&str>) -> Arc<str> {
@@ -252,17 +404,12 @@ impl ServerFrame<'_> {
 pub struct JsonEncoder;
 
 impl FrameEncoder for JsonEncoder {
-    fn message(&self, m: &StoredMessage) -> Arc<str> {
-        ServerFrame::Message {
-            room: m.room,
-            seq: m.seq,
-            id: m.id.0,
-            author: m.author,
-            body: &m.body,
-            ts: m.ts,
-            client_id: &m.client_id,
-        }
-        .encode()
+    fn event(&self, e: &StoredEvent) -> Arc<str> {
+        ServerFrame::event(e).encode()
+    }
+
+    fn receipt(&self, room: RoomId, user: UserId, seq: Seq) -> Arc<str> {
+        ServerFrame::Receipt { room, user, seq }.encode()
     }
 
     fn subscribed(&self, room: RoomId, seq: Seq, reference: Option<&str>) -> Arc<str> {
@@ -372,12 +519,50 @@ mod tests {
                 body: "b",
                 ts: Utc::now(),
                 client_id: "c",
+                reply_to: None,
+            },
+            ServerFrame::Edit {
+                room,
+                seq: Seq(2),
+                id: uuid::Uuid::nil(),
+                target: Seq(1),
+                body: "b",
+                author: user,
+                ts: Utc::now(),
+                client_id: "c",
+            },
+            ServerFrame::Delete {
+                room,
+                seq: Seq(3),
+                id: uuid::Uuid::nil(),
+                target: Seq(1),
+                by: user,
+                ts: Utc::now(),
+                client_id: "c",
+            },
+            ServerFrame::Reaction {
+                room,
+                seq: Seq(4),
+                id: uuid::Uuid::nil(),
+                target: Seq(1),
+                emoji: "x",
+                user,
+                on: true,
+                ts: Utc::now(),
+                client_id: "c",
+            },
+            ServerFrame::Read { room, seq: Seq(4) },
+            ServerFrame::Receipt {
+                room,
+                user,
+                seq: Seq(4),
             },
             ServerFrame::Ack {
                 room,
                 seq: Seq(1),
                 id: uuid::Uuid::nil(),
                 client_id: "c",
+                target: None,
                 reference: Some("1"),
             },
             ServerFrame::Typing { room, user },
@@ -435,6 +620,7 @@ mod tests {
         for kind in CLIENT_FRAME_TYPES {
             let text = serde_json::json!({
                 "type": kind, "room": "r", "body": "b", "client_id": "c",
+                "target": 1, "seq": 1, "emoji": "x", "on": true,
             })
             .to_string();
             let frame = parse(&text).unwrap().frame;
@@ -455,6 +641,29 @@ mod tests {
                 room: String::new(),
                 body: String::new(),
                 client_id: String::new(),
+                reply_to: None,
+            },
+            ClientFrame::Edit {
+                room: String::new(),
+                target: 1,
+                body: String::new(),
+                client_id: String::new(),
+            },
+            ClientFrame::Delete {
+                room: String::new(),
+                target: 1,
+                client_id: String::new(),
+            },
+            ClientFrame::React {
+                room: String::new(),
+                target: 1,
+                emoji: String::new(),
+                on: true,
+                client_id: String::new(),
+            },
+            ClientFrame::Read {
+                room: String::new(),
+                seq: 1,
             },
             ClientFrame::Typing {
                 room: String::new(),

@@ -3,7 +3,7 @@
 //! come from `support::db`.)
 
 use crate::support::db::{fresh_database_url, pg_store, with_database};
-use crate::support::store::{message, user};
+use crate::support::store::{AppendAccepted, message, user};
 use futures_util::future::join_all;
 use parley::config::DatabaseSettings;
 use parley::domain::{RoomId, RoomKind, Seq};
@@ -33,12 +33,15 @@ async fn migrations_apply_to_a_fresh_database_and_a_second_connect_changes_nothi
     let url = fresh_database_url().await;
     let store = pg_store(&url, 2).await;
     assert!(store.ping().await.is_ok());
-    assert_eq!(applied_migrations(&url).await, 1);
+    let shipped = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .count() as i64;
+    assert_eq!(applied_migrations(&url).await, shipped);
 
     // Several instances starting together take turns on the migration lock.
     let again = join_all((0..3).map(|_| pg_store(&url, 2))).await;
     assert_eq!(again.len(), 3);
-    assert_eq!(applied_migrations(&url).await, 1);
+    assert_eq!(applied_migrations(&url).await, shipped);
     assert_eq!(store.pool_status().max_size, 2);
 }
 
@@ -78,13 +81,13 @@ async fn two_hundred_concurrent_appends_to_one_room_get_seqs_one_to_two_hundred(
     let tasks = (0..200).map(|i| {
         let store = Arc::clone(&store);
         let message = message(room, &author, &format!("c{i}"));
-        tokio::spawn(async move { store.append(&[message]).await })
+        tokio::spawn(async move { store.append_accepted(&[message]).await })
     });
     let mut seqs: Vec<i64> = Vec::new();
     for result in join_all(tasks).await {
         let appended = result.unwrap().unwrap();
         assert!(appended[0].is_new());
-        seqs.push(appended[0].message().seq.0);
+        seqs.push(appended[0].event().seq.0);
     }
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=200).collect::<Vec<i64>>());
@@ -108,7 +111,7 @@ async fn a_batch_repeating_a_client_id_answers_the_repeat_with_the_original() {
         message(room, &author, "b"),
         message(room, &author, "a"),
     ];
-    let appended = store.append(&batch).await.unwrap();
+    let appended = store.append_accepted(&batch).await.unwrap();
     let [
         Appended::New(first),
         Appended::New(second),
@@ -121,7 +124,10 @@ async fn a_batch_repeating_a_client_id_answers_the_repeat_with_the_original() {
     assert_eq!(repeat, first);
 
     // A later batch finds it in the store; what it returns is what was stored.
-    let again = store.append(&[message(room, &author, "a")]).await.unwrap();
+    let again = store
+        .append_accepted(&[message(room, &author, "a")])
+        .await
+        .unwrap();
     assert_eq!(again, vec![Appended::Duplicate(first.clone())]);
     assert_eq!(store.last_seq(room).await.unwrap(), Seq(2));
     let stored = store.range(room, Seq(0), None, 10).await.unwrap();
@@ -139,10 +145,10 @@ async fn one_batch_spanning_two_rooms_numbers_each_room_from_one_in_input_order(
         message(one, &author, "x"),
         message(two, &author, "y"),
     ];
-    let appended = store.append(&batch).await.unwrap();
+    let appended = store.append_accepted(&batch).await.unwrap();
     let placed: Vec<(RoomId, i64)> = appended
         .iter()
-        .map(|a| (a.message().room, a.message().seq.0))
+        .map(|a| (a.event().room, a.event().seq.0))
         .collect();
     assert_eq!(placed, vec![(two, 1), (one, 1), (two, 2)]);
     assert_eq!(store.last_seq(one).await.unwrap(), Seq(1));
@@ -162,7 +168,7 @@ async fn batches_naming_two_rooms_in_opposite_orders_do_not_deadlock() {
             message(first, &author, &format!("c{i}")),
             message(second, &author, &format!("c{i}")),
         ];
-        tokio::spawn(async move { store.append(&batch).await })
+        tokio::spawn(async move { store.append_accepted(&batch).await })
     });
     let finished = tokio::time::timeout(std::time::Duration::from_secs(30), join_all(tasks))
         .await

@@ -7,17 +7,17 @@
 //! `store_conformance::<case>::<backend>`. Every case gets a fresh store
 //! (for PostgreSQL, a fresh database), so cases never see each other's rows.
 
-use crate::support::store::{message, room, user};
+use crate::support::store::{AppendAccepted, event, message, room, user};
 use futures_util::future::join_all;
 use parley::domain::{
     DisplayName, Email, Limit, MessageBody, NotificationId, PostBody, PostId, RoomId, RoomKind,
     RoomRole, Seq, UserId, Username,
 };
 use parley::store::{
-    NewNotification, NewPost, NewRefreshToken, NewUser, Notification, Post, ProfilePatch,
-    RefreshSpend, SharedStore, StoreError, User,
+    HistoryItem, HistoryQuery, NewNotification, NewPost, NewRefreshToken, NewUser, Notification,
+    Post, ProfilePatch, ReactionCount, RefreshSpend, RoomUnread, SharedStore, StoreError, User,
 };
-use parley_actors::model::{Appended, StoredMessage};
+use parley_actors::model::{Action, Appended, Emoji, Refusal, StoredEvent};
 use parley_actors::ports::LogError;
 
 /// One module per case with a test per backend. The runtime is
@@ -69,6 +69,13 @@ conformance!(
     marking_another_users_notification_read_is_not_found,
     mark_all_read_returns_how_many_were_unread,
     a_notification_batch_reaches_every_known_user_once_and_skips_unknown_ones,
+    edits_and_reactions_fold_into_history_within_and_across_batches,
+    the_rules_refuse_an_event_without_taking_a_seq,
+    a_delete_erases_the_body_its_edits_and_its_reactions,
+    a_thread_lists_the_replies_to_one_message,
+    read_cursors_only_move_forward_and_own_messages_move_them,
+    unread_counts_live_messages_by_others_after_the_cursor,
+    a_deleted_messages_notifications_are_withdrawn,
 );
 
 // --- helpers -----------------------------------------------------------------
@@ -89,7 +96,7 @@ fn limit(n: i64) -> Limit {
 /// Appends one message and returns what the store made of it.
 async fn publish(store: &SharedStore, room: RoomId, author: &User, client_id: &str) -> Appended {
     let mut appended = store
-        .append(&[message(room, author, client_id)])
+        .append_accepted(&[message(room, author, client_id)])
         .await
         .unwrap();
     assert_eq!(appended.len(), 1);
@@ -103,11 +110,11 @@ async fn room_with_messages(store: &SharedStore, n: usize) -> RoomId {
     let batch: Vec<_> = (1..=n)
         .map(|i| message(room.id, &author, &format!("m{i}")))
         .collect();
-    store.append(&batch).await.unwrap();
+    store.append_accepted(&batch).await.unwrap();
     room.id
 }
 
-fn seqs(messages: &[StoredMessage]) -> Vec<i64> {
+fn seqs(messages: &[StoredEvent]) -> Vec<i64> {
     messages.iter().map(|m| m.seq.0).collect()
 }
 
@@ -415,7 +422,7 @@ async fn concurrent_appends_get_gapless_seqs_from_one(store: SharedStore) {
     let room = room(&*store, &ada, RoomKind::Public).await;
     let tasks = (0..100).map(|i| {
         let (store, msg) = (store.clone(), message(room.id, &ada, &format!("c{i}")));
-        tokio::spawn(async move { store.append(&[msg]).await })
+        tokio::spawn(async move { store.append_accepted(&[msg]).await })
     });
     let mut got: Vec<i64> = join_all(tasks)
         .await
@@ -423,7 +430,7 @@ async fn concurrent_appends_get_gapless_seqs_from_one(store: SharedStore) {
         .map(|joined| {
             let appended = joined.unwrap().unwrap();
             assert!(appended[0].is_new());
-            appended[0].message().seq.0
+            appended[0].event().seq.0
         })
         .collect();
     got.sort_unstable();
@@ -442,13 +449,20 @@ async fn a_repeated_client_id_returns_the_original_and_takes_no_seq(store: Share
     assert_eq!(original.seq, Seq(1));
     assert_eq!(original.client_id, "x");
 
-    let mut retry = message(room.id, &ada, "x");
-    retry.body = MessageBody::parse("a different body").unwrap();
-    let again = store.append(&[retry]).await.unwrap();
+    let retry = event(
+        room.id,
+        &ada,
+        "x",
+        Action::Message {
+            body: MessageBody::parse("a different body").unwrap(),
+            reply_to: None,
+        },
+    );
+    let again = store.append_accepted(&[retry]).await.unwrap();
     assert_eq!(again, vec![Appended::Duplicate(original.clone())]);
 
     let next = publish(&store, room.id, &ada, "y").await;
-    assert_eq!(next.message().seq, Seq(2), "the duplicate took no seq");
+    assert_eq!(next.event().seq, Seq(2), "the duplicate took no seq");
     let other_author = publish(&store, room.id, &bob, "x").await;
     assert!(other_author.is_new(), "client ids are per author");
     assert_eq!(store.last_seq(room.id).await.unwrap(), Seq(3));
@@ -458,13 +472,13 @@ async fn a_client_id_repeated_within_one_batch_returns_the_first(store: SharedSt
     let ada = user(&*store, "ada").await;
     let room = room(&*store, &ada, RoomKind::Public).await;
     let batch = Vec::from(["a", "b", "a"].map(|c| message(room.id, &ada, c)));
-    let appended = store.append(&batch).await.unwrap();
+    let appended = store.append_accepted(&batch).await.unwrap();
     assert_eq!(appended.len(), 3);
     let Appended::New(first) = &appended[0] else {
         panic!("the first of the batch must be new: {appended:?}");
     };
     assert!(appended[1].is_new());
-    assert_eq!(appended[1].message().seq, Seq(2));
+    assert_eq!(appended[1].event().seq, Seq(2));
     assert_eq!(appended[2], Appended::Duplicate(first.clone()));
     assert_eq!(store.last_seq(room.id).await.unwrap(), Seq(2));
 }
@@ -476,12 +490,12 @@ async fn appending_to_an_unknown_room_fails_and_stores_nothing_of_the_batch(stor
         message(room.id, &ada, "a"),
         message(RoomId::new(), &ada, "b"),
     ];
-    let err = store.append(&batch).await.unwrap_err();
+    let err = store.append_accepted(&batch).await.unwrap_err();
     assert!(matches!(err, LogError::RoomNotFound), "{err:?}");
     assert_eq!(store.last_seq(room.id).await.unwrap(), Seq(0));
     let retried = publish(&store, room.id, &ada, "a").await;
     assert!(retried.is_new(), "the failed batch recorded no client id");
-    assert_eq!(retried.message().seq, Seq(1));
+    assert_eq!(retried.event().seq, Seq(1));
 }
 
 async fn range_honours_after_before_and_limit(store: SharedStore) {
@@ -736,4 +750,387 @@ async fn a_notification_batch_reaches_every_known_user_once_and_skips_unknown_on
             .unwrap()
             .is_empty()
     );
+}
+
+// --- room events and read state (contract 1.1) ------------------------------
+
+fn body(text: &str) -> MessageBody {
+    MessageBody::parse(text).unwrap()
+}
+
+fn say(text: &str, reply_to: Option<i64>) -> Action {
+    Action::Message {
+        body: body(text),
+        reply_to: reply_to.map(Seq),
+    }
+}
+
+fn react(target: i64, emoji: &str, on: bool) -> Action {
+    Action::React {
+        target: Seq(target),
+        emoji: Emoji::parse(emoji).unwrap(),
+        on,
+    }
+}
+
+/// Appends one event; the refusal when the rules refuse it.
+async fn apply(
+    store: &SharedStore,
+    room: RoomId,
+    author: &User,
+    client_id: &str,
+    action: Action,
+) -> Result<Appended, Refusal> {
+    let mut appended = store
+        .append(&[event(room, author, client_id, action)])
+        .await
+        .unwrap();
+    appended.remove(0)
+}
+
+async fn history_of(store: &SharedStore, room: RoomId, viewer: &User) -> Vec<HistoryItem> {
+    let query = HistoryQuery {
+        after: None,
+        before: None,
+        reply_to: None,
+        limit: 100,
+    };
+    store.history(room, viewer.id, query).await.unwrap()
+}
+
+async fn edits_and_reactions_fold_into_history_within_and_across_batches(store: SharedStore) {
+    let (ada, bob) = (user(&*store, "ada").await, user(&*store, "bob").await);
+    let room = room(&*store, &ada, RoomKind::Public).await.id;
+    apply(&store, room, &ada, "m1", say("hello", None))
+        .await
+        .unwrap();
+    // One batch: a reply, an edit, reactions set twice, set and cleared, and
+    // a message edited and reacted to in the very batch that stores it.
+    let batch = [
+        event(room, &bob, "m2", say("hi ada", Some(1))),
+        event(
+            room,
+            &ada,
+            "e1",
+            Action::Edit {
+                target: Seq(1),
+                body: body("hello, world"),
+            },
+        ),
+        event(room, &bob, "r1", react(1, "👍", true)),
+        event(room, &ada, "r2", react(1, "👍", true)),
+        event(room, &bob, "r3", react(1, "👍", true)),
+        event(room, &bob, "r4", react(1, "❤️", true)),
+        event(room, &bob, "r5", react(1, "❤️", false)),
+        event(room, &bob, "m9", say("typo", None)),
+        event(
+            room,
+            &bob,
+            "e9",
+            Action::Edit {
+                target: Seq(9),
+                body: body("fixed"),
+            },
+        ),
+        event(room, &ada, "r9", react(9, "🎉", true)),
+    ];
+    let appended = store.append_accepted(&batch).await.unwrap();
+    let seqs: Vec<i64> = appended.iter().map(|a| a.event().seq.0).collect();
+    assert_eq!(
+        seqs,
+        (2..=11).collect::<Vec<_>>(),
+        "every kind takes the next seq"
+    );
+    // Across batches: bob takes his thumbs-up back.
+    apply(&store, room, &bob, "r6", react(1, "👍", false))
+        .await
+        .unwrap();
+
+    let seen_by_bob = history_of(&store, room, &bob).await;
+    let listed: Vec<i64> = seen_by_bob.iter().map(|m| m.seq.0).collect();
+    assert_eq!(listed, [1, 2, 9], "history lists messages only");
+    let first = &seen_by_bob[0];
+    assert_eq!(first.body, "hello, world");
+    assert!(first.edited_at.is_some() && !first.deleted);
+    assert_eq!(
+        first.reactions,
+        [ReactionCount {
+            emoji: "👍".into(),
+            count: 1,
+            me: false
+        }]
+    );
+    assert_eq!(seen_by_bob[1].reply_to, Some(Seq(1)));
+    assert_eq!(seen_by_bob[1].edited_at, None);
+    assert_eq!(seen_by_bob[2].body, "fixed");
+    assert_eq!(seen_by_bob[2].reactions[0].count, 1);
+    let seen_by_ada = history_of(&store, room, &ada).await;
+    assert!(
+        seen_by_ada[0].reactions[0].me,
+        "ada still holds her thumbs-up"
+    );
+
+    // Replay carries every kind, in seq order.
+    let replay = store.range(room, Seq(0), None, 100).await.unwrap();
+    let kinds: Vec<&str> = replay.iter().map(|e| e.data.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "message", "message", "edit", "reaction", "reaction", "reaction", "reaction",
+            "reaction", "message", "edit", "reaction", "reaction"
+        ]
+    );
+    assert_eq!(store.last_seq(room).await.unwrap(), Seq(12));
+}
+
+async fn the_rules_refuse_an_event_without_taking_a_seq(store: SharedStore) {
+    let (ada, bob) = (user(&*store, "ada").await, user(&*store, "bob").await);
+    let room = room(&*store, &ada, RoomKind::Public).await.id;
+    apply(&store, room, &ada, "m1", say("mine", None))
+        .await
+        .unwrap();
+    apply(&store, room, &bob, "r1", react(1, "👍", true))
+        .await
+        .unwrap();
+    let edit = |target| Action::Edit {
+        target: Seq(target),
+        body: body("new"),
+    };
+
+    assert_eq!(
+        apply(&store, room, &bob, "x1", edit(1)).await,
+        Err(Refusal::NotAuthor)
+    );
+    let delete = Action::Delete { target: Seq(1) };
+    assert_eq!(
+        apply(&store, room, &bob, "x2", delete.clone()).await,
+        Err(Refusal::NotAuthor),
+        "a plain member deletes only their own"
+    );
+    assert_eq!(
+        apply(&store, room, &ada, "x3", edit(99)).await,
+        Err(Refusal::NoSuchMessage)
+    );
+    assert_eq!(
+        apply(&store, room, &ada, "x4", edit(2)).await,
+        Err(Refusal::NoSuchMessage),
+        "seq 2 is a reaction, not a message"
+    );
+    assert_eq!(
+        apply(&store, room, &ada, "x5", say("re", Some(42))).await,
+        Err(Refusal::NoSuchMessage)
+    );
+    assert_eq!(
+        store.last_seq(room).await.unwrap(),
+        Seq(2),
+        "refusals take no seq"
+    );
+
+    // A moderator deletes someone else's message.
+    let mut moderated = event(room, &bob, "d1", delete);
+    moderated.moderator = true;
+    let deleted = store.append(&[moderated]).await.unwrap();
+    assert!(deleted[0].as_ref().unwrap().is_new());
+    assert_eq!(
+        apply(&store, room, &ada, "x6", edit(1)).await,
+        Err(Refusal::Deleted)
+    );
+    assert_eq!(
+        apply(&store, room, &bob, "x7", react(1, "👍", false)).await,
+        Err(Refusal::Deleted)
+    );
+    assert!(
+        apply(&store, room, &bob, "m2", say("what was that?", Some(1)))
+            .await
+            .is_ok(),
+        "a reply may quote a deleted message"
+    );
+    // A refused key was not spent: the same key may carry a valid event.
+    assert!(
+        apply(&store, room, &ada, "x1", say("ok", None))
+            .await
+            .is_ok()
+    );
+    assert_eq!(store.last_seq(room).await.unwrap(), Seq(5));
+}
+
+async fn a_delete_erases_the_body_its_edits_and_its_reactions(store: SharedStore) {
+    let (ada, bob) = (user(&*store, "ada").await, user(&*store, "bob").await);
+    let room = room(&*store, &ada, RoomKind::Public).await.id;
+    apply(&store, room, &ada, "m1", say("secret one", None))
+        .await
+        .unwrap();
+    let edit = Action::Edit {
+        target: Seq(1),
+        body: body("secret two"),
+    };
+    apply(&store, room, &ada, "e1", edit).await.unwrap();
+    apply(&store, room, &bob, "r1", react(1, "👍", true))
+        .await
+        .unwrap();
+    apply(&store, room, &ada, "d1", Action::Delete { target: Seq(1) })
+        .await
+        .unwrap();
+
+    let item = &history_of(&store, room, &bob).await[0];
+    assert!(item.deleted);
+    assert_eq!(item.body, "");
+    assert!(item.reactions.is_empty());
+    let replay = store.range(room, Seq(0), None, 10).await.unwrap();
+    assert_eq!(replay.len(), 4, "the tombstone keeps every seq");
+    for event in &replay {
+        assert!(!event.body().contains("secret"), "{event:?}");
+    }
+}
+
+async fn a_thread_lists_the_replies_to_one_message(store: SharedStore) {
+    let ada = user(&*store, "ada").await;
+    let room = room(&*store, &ada, RoomKind::Public).await.id;
+    apply(&store, room, &ada, "m1", say("topic", None))
+        .await
+        .unwrap();
+    apply(&store, room, &ada, "m2", say("other", None))
+        .await
+        .unwrap();
+    for (i, to) in [1, 2, 1, 1].into_iter().enumerate() {
+        apply(&store, room, &ada, &format!("r{i}"), say("re", Some(to)))
+            .await
+            .unwrap();
+    }
+    let thread = |after, limit| HistoryQuery {
+        after,
+        before: None,
+        reply_to: Some(Seq(1)),
+        limit,
+    };
+    let replies = store.history(room, ada.id, thread(None, 10)).await.unwrap();
+    let seqs: Vec<i64> = replies.iter().map(|m| m.seq.0).collect();
+    assert_eq!(seqs, [3, 5, 6]);
+    let page = store
+        .history(room, ada.id, thread(Some(Seq(3)), 1))
+        .await
+        .unwrap();
+    assert_eq!(page.iter().map(|m| m.seq.0).collect::<Vec<_>>(), [5]);
+}
+
+async fn read_cursors_only_move_forward_and_own_messages_move_them(store: SharedStore) {
+    let (ada, bob) = (user(&*store, "ada").await, user(&*store, "bob").await);
+    let room = room(&*store, &ada, RoomKind::Private).await.id;
+    for i in 0..3 {
+        apply(&store, room, &ada, &format!("a{i}"), say("hi", None))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.mark_room_read(room, bob.id, Seq(2)).await.unwrap(),
+        Seq(2)
+    );
+    assert_eq!(
+        store.mark_room_read(room, bob.id, Seq(1)).await.unwrap(),
+        Seq(2),
+        "never back"
+    );
+    assert_eq!(
+        store.mark_room_read(room, bob.id, Seq(99)).await.unwrap(),
+        Seq(3),
+        "clamped"
+    );
+    apply(&store, room, &bob, "b1", say("me too", None))
+        .await
+        .unwrap();
+    let cursors = store.read_cursors(room).await.unwrap();
+    let bobs = cursors.iter().find(|c| c.user == bob.id).unwrap();
+    assert_eq!(bobs.seq, Seq(4), "bob's own message moved his cursor");
+    let adas = cursors.iter().find(|c| c.user == ada.id).unwrap();
+    assert_eq!(adas.seq, Seq(3));
+    assert!(matches!(
+        store.mark_room_read(RoomId::new(), bob.id, Seq(1)).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn unread_counts_live_messages_by_others_after_the_cursor(store: SharedStore) {
+    let (ada, bob) = (user(&*store, "ada").await, user(&*store, "bob").await);
+    let busy = room(&*store, &ada, RoomKind::Private).await.id;
+    store
+        .add_member(busy, bob.id, RoomRole::Member)
+        .await
+        .unwrap();
+    let quiet = room(&*store, &bob, RoomKind::Private).await.id;
+    store
+        .add_member(quiet, ada.id, RoomRole::Member)
+        .await
+        .unwrap();
+    let stranger = room(&*store, &bob, RoomKind::Public).await.id;
+    for i in 0..5 {
+        apply(&store, busy, &bob, &format!("b{i}"), say("news", None))
+            .await
+            .unwrap();
+    }
+    apply(&store, busy, &bob, "r", react(1, "👍", true))
+        .await
+        .unwrap();
+    apply(&store, stranger, &bob, "s", say("anyone?", None))
+        .await
+        .unwrap();
+    let positions = store.room_unread(ada.id, &[quiet, busy]).await.unwrap();
+    assert_eq!(positions.len(), 2);
+    assert_eq!(positions[0].room, quiet, "in the order asked");
+    assert_eq!(
+        positions[1],
+        RoomUnread {
+            room: busy,
+            last_seq: Seq(6),
+            read_seq: Seq(0),
+            unread: 5
+        }
+    );
+
+    store.mark_room_read(busy, ada.id, Seq(2)).await.unwrap();
+    apply(&store, busy, &bob, "d", Action::Delete { target: Seq(4) })
+        .await
+        .unwrap();
+    apply(&store, busy, &ada, "a", say("mine", None))
+        .await
+        .unwrap();
+    apply(&store, busy, &bob, "b9", say("again", None))
+        .await
+        .unwrap();
+    // After ada's own message (seq 8) only bob's seq 9 is unread.
+    let unread = store.unread_rooms(ada.id).await.unwrap();
+    assert_eq!(
+        unread,
+        [RoomUnread {
+            room: busy,
+            last_seq: Seq(9),
+            read_seq: Seq(8),
+            unread: 1
+        }],
+        "quiet has nothing unread; a public room ada never joined or read is not hers"
+    );
+    store.mark_room_read(busy, ada.id, Seq(9)).await.unwrap();
+    assert!(store.unread_rooms(ada.id).await.unwrap().is_empty());
+    // Reading a public room makes it one of hers.
+    store
+        .mark_room_read(stranger, ada.id, Seq(0))
+        .await
+        .unwrap();
+    let unread = store.unread_rooms(ada.id).await.unwrap();
+    assert_eq!(unread.len(), 1);
+    assert_eq!((unread[0].room, unread[0].unread), (stranger, 1));
+}
+
+async fn a_deleted_messages_notifications_are_withdrawn(store: SharedStore) {
+    let ada = user(&*store, "ada").await;
+    let room = RoomId::new();
+    let about = |seq: i64| NewNotification {
+        user: ada.id,
+        kind: "mention".into(),
+        payload: serde_json::json!({ "room": room, "seq": seq }),
+    };
+    store.create_notification(about(1)).await.unwrap();
+    store.create_notification(about(2)).await.unwrap();
+    assert_eq!(store.withdraw_notifications(room, Seq(1)).await.unwrap(), 1);
+    assert_eq!(store.unread_count(ada.id).await.unwrap(), 1);
+    assert_eq!(store.withdraw_notifications(room, Seq(1)).await.unwrap(), 0);
 }

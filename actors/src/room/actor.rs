@@ -23,13 +23,13 @@
 
 use super::directory::RoomDirectory;
 use super::messages::{
-    Committed, Evict, RemotePresenceChanged, Resync, Subscribe, SubscriberCount, Typing,
+    Committed, Evict, Receipt, RemotePresenceChanged, Resync, Subscribe, SubscriberCount, Typing,
     Unsubscribe,
 };
 use super::presence::{Flip, Presence};
 use super::sequence::Sequencer;
 use crate::ids::{RoomId, Seq, SessionId, UserId};
-use crate::model::StoredMessage;
+use crate::model::StoredEvent;
 use crate::outbox::{CloseReason, Outbox, Outgoing};
 use crate::ports::{Bus, BusEvent, BusScope, ErrorKind, FrameEncoder, LogError, MessageLog};
 use actix::{
@@ -183,12 +183,12 @@ impl RoomActor {
     }
 
     /// Sends committed messages, already in order, to every subscriber.
-    fn fan_out(&mut self, messages: &[StoredMessage]) {
+    fn fan_out(&mut self, messages: &[StoredEvent]) {
         let started = Instant::now();
         let mut slow = Vec::new();
         let mut delivered = 0u64;
         for message in messages {
-            let frame = self.encoder.message(message);
+            let frame = self.encoder.event(message);
             for (id, sub) in self.subscribers.iter_mut() {
                 delivered += u64::from(deliver(sub, message, &frame, *id, &mut slow));
             }
@@ -488,7 +488,7 @@ async fn run_replay(
             let last_seq = last.seq;
             for message in &page {
                 outbox
-                    .send_waiting(encoder.message(message))
+                    .send_waiting(encoder.event(message))
                     .await
                     .map_err(|e| e.to_string())?;
             }
@@ -530,7 +530,7 @@ impl Handler<Committed> for RoomActor {
 
 fn deliver(
     sub: &mut Subscriber,
-    message: &StoredMessage,
+    message: &StoredEvent,
     frame: &Arc<str>,
     id: SessionId,
     slow: &mut Vec<SessionId>,
@@ -588,6 +588,18 @@ impl Handler<Typing> for RoomActor {
                 room: self.room,
                 user: msg.user,
             });
+        }
+    }
+}
+
+impl Handler<Receipt> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Receipt, _: &mut Self::Context) {
+        let frame = self.encoder.receipt(self.room, msg.user, msg.seq);
+        // The reader's own sessions learn their cursor from `read` frames.
+        for sub in self.subscribers.values().filter(|s| s.user != msg.user) {
+            let _ = sub.outbox.text(frame.clone());
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Messages a [`super::RoomActor`] handles.
 
 use crate::ids::{RoomId, Seq, SessionId, UserId};
-use crate::model::StoredMessage;
+use crate::model::StoredEvent;
 use crate::outbox::Outbox;
 use actix::Message;
 use std::sync::Arc;
@@ -32,7 +32,7 @@ pub struct Unsubscribe {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Committed {
-    pub messages: Arc<[StoredMessage]>,
+    pub messages: Arc<[StoredEvent]>,
 }
 
 /// Someone is typing; fanned out to the other subscribers, never stored.
@@ -43,6 +43,15 @@ pub struct Typing {
     /// event came from another instance.
     pub session: Option<SessionId>,
     pub user: UserId,
+}
+
+/// A member's read cursor moved: a `receipt` frame to the room's other
+/// subscribers.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Receipt {
+    pub user: UserId,
+    pub seq: Seq,
 }
 
 /// Another instance's first session of `user` joined the room (`online`),

@@ -9,7 +9,7 @@
 //! transaction, so a message above a gap proves the gap is committed.
 
 use crate::ids::Seq;
-use crate::model::StoredMessage;
+use crate::model::StoredEvent;
 use std::collections::BTreeMap;
 
 /// Early arrivals held at most; beyond this the highest are dropped and
@@ -21,7 +21,7 @@ pub struct Sequencer {
     /// Every message up to this one was delivered; `None` until the room
     /// knows where its stream starts.
     delivered: Option<Seq>,
-    pending: BTreeMap<Seq, StoredMessage>,
+    pending: BTreeMap<Seq, StoredEvent>,
     /// Messages above `pending` were dropped for lack of room.
     truncated: bool,
 }
@@ -40,7 +40,7 @@ impl Sequencer {
 
     /// Starts the stream after `head` (the log's last `seq` when the room
     /// began listening). Returns what is now deliverable.
-    pub fn start_after(&mut self, head: Seq) -> Vec<StoredMessage> {
+    pub fn start_after(&mut self, head: Seq) -> Vec<StoredEvent> {
         if self.delivered.is_none() {
             self.delivered = Some(head);
         }
@@ -51,7 +51,7 @@ impl Sequencer {
     /// (ascending) continue the stream exactly. Then they count as
     /// delivered and the caller sends them as they are; otherwise nothing
     /// changes and the caller goes through [`Sequencer::accept`].
-    pub fn continues(&mut self, messages: &[StoredMessage]) -> bool {
+    pub fn continues(&mut self, messages: &[StoredEvent]) -> bool {
         let Some(delivered) = self.delivered else {
             return false;
         };
@@ -68,10 +68,7 @@ impl Sequencer {
 
     /// Takes messages in any order and returns those now deliverable, in
     /// ascending `seq`. Duplicates and already-delivered ones are ignored.
-    pub fn accept(
-        &mut self,
-        messages: impl IntoIterator<Item = StoredMessage>,
-    ) -> Vec<StoredMessage> {
+    pub fn accept(&mut self, messages: impl IntoIterator<Item = StoredEvent>) -> Vec<StoredEvent> {
         for message in messages {
             if self.delivered.is_some_and(|d| message.seq <= d) {
                 continue;
@@ -101,7 +98,7 @@ impl Sequencer {
         }
     }
 
-    fn take_ready(&mut self) -> Vec<StoredMessage> {
+    fn take_ready(&mut self) -> Vec<StoredEvent> {
         let Some(mut delivered) = self.delivered else {
             return Vec::new();
         };
@@ -131,7 +128,7 @@ impl Sequencer {
 
     /// Gives up on the gap below the first held message (the log does not
     /// have it) and returns what that releases.
-    pub fn skip_gap(&mut self) -> Vec<StoredMessage> {
+    pub fn skip_gap(&mut self) -> Vec<StoredEvent> {
         if let (Some(_), Some((first, _))) = (self.delivered, self.pending.first_key_value()) {
             self.delivered = Some(Seq(first.0 - 1));
         }
@@ -152,19 +149,22 @@ mod tests {
     use super::*;
     use crate::ids::{MessageId, RoomId, UserId};
 
-    fn msg(seq: i64) -> StoredMessage {
-        StoredMessage {
+    fn msg(seq: i64) -> StoredEvent {
+        StoredEvent {
             room: RoomId(uuid::Uuid::nil()),
             seq: Seq(seq),
             id: MessageId(uuid::Uuid::now_v7()),
             author: UserId(uuid::Uuid::nil()),
-            body: format!("m{seq}"),
             ts: chrono::Utc::now(),
             client_id: format!("c{seq}"),
+            data: crate::model::EventData::Message {
+                body: format!("m{seq}"),
+                reply_to: None,
+            },
         }
     }
 
-    fn seqs(ms: &[StoredMessage]) -> Vec<i64> {
+    fn seqs(ms: &[StoredEvent]) -> Vec<i64> {
         ms.iter().map(|m| m.seq.0).collect()
     }
 

@@ -10,7 +10,7 @@
 
 use super::messages::{Publish, PublishError, WhenIdle};
 use crate::ids::RoomId;
-use crate::model::{Appended, NewMessage, StoredMessage};
+use crate::model::{Appended, NewEvent, Refusal, StoredEvent};
 use crate::ports::{Bus, BusEvent, LogError, MessageLog};
 use crate::restart::Restarts;
 use crate::room::RoomDirectory;
@@ -90,7 +90,7 @@ impl Writer {
                 (publish.message, reply)
             })
             .unzip();
-        let batch: Arc<[NewMessage]> = batch.into();
+        let batch: Arc<[NewEvent]> = batch.into();
         let log = self.log.clone();
         let committing = batch.clone();
         let commit =
@@ -123,7 +123,7 @@ impl Writer {
 
     /// Puts a refused batch's publishes back at the head of the queue, in
     /// order, to commit one at a time.
-    fn isolate(&mut self, error: &LogError, batch: &[NewMessage], replies: Vec<Reply>) {
+    fn isolate(&mut self, error: &LogError, batch: &[NewEvent], replies: Vec<Reply>) {
         tracing::warn!(%error, batch = replies.len(), "a batch was refused; committing its publishes one by one");
         self.rooms.observer().queued(replies.len() as i64);
         self.solo += replies.len();
@@ -137,7 +137,11 @@ impl Writer {
     }
 
     /// Acks every publish of a batch and hands new messages to their rooms.
-    fn complete(&self, outcome: Result<Vec<Appended>, LogError>, replies: Vec<Reply>) {
+    fn complete(
+        &self,
+        outcome: Result<Vec<Result<Appended, Refusal>>, LogError>,
+        replies: Vec<Reply>,
+    ) {
         let appended = match outcome {
             Ok(appended) => appended,
             Err(e) => {
@@ -153,9 +157,9 @@ impl Writer {
                 return;
             }
         };
-        let mut by_room: BTreeMap<RoomId, Vec<StoredMessage>> = BTreeMap::new();
+        let mut by_room: BTreeMap<RoomId, Vec<StoredEvent>> = BTreeMap::new();
         for item in &appended {
-            if let Appended::New(m) = item {
+            if let Ok(Appended::New(m)) = item {
                 by_room.entry(m.room).or_default().push(m.clone());
             }
         }
@@ -163,7 +167,7 @@ impl Writer {
         // message no later than the rest of the room.
         for (room, mut messages) in by_room {
             messages.sort_by_key(|m| m.seq);
-            let messages: Arc<[StoredMessage]> = messages.into();
+            let messages: Arc<[StoredEvent]> = messages.into();
             if let Some(addr) = self.rooms.get(room) {
                 addr.do_send(Committed {
                     messages: messages.clone(),
@@ -172,7 +176,7 @@ impl Writer {
             self.bus.publish(BusEvent::Committed { room, messages });
         }
         for (reply, item) in replies.into_iter().zip(appended) {
-            let _ = reply.send(Ok(item));
+            let _ = reply.send(item.map_err(PublishError::Refused));
         }
     }
 }
@@ -297,7 +301,7 @@ impl WriterPool {
 mod tests {
     use super::*;
     use crate::ids::{ClientId, MessageId, Seq, UserId};
-    use crate::model::{MessageBody, NewMessage};
+    use crate::model::{EventData, MessageBody, NewEvent};
     use crate::ports::{ErrorKind, FrameEncoder, LocalBus, NoObserver};
     use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -311,23 +315,27 @@ mod tests {
 
     #[async_trait::async_trait]
     impl MessageLog for BuggyLog {
-        async fn append(&self, batch: &[NewMessage]) -> Result<Vec<Appended>, LogError> {
-            assert!(batch.iter().all(|m| m.body.as_str() != "boom"), "boom");
-            if batch.iter().any(|m| m.body.as_str() == "refused") {
+        async fn append(
+            &self,
+            batch: &[NewEvent],
+        ) -> Result<Vec<Result<Appended, Refusal>>, LogError> {
+            let body = |m: &NewEvent| EventData::from_action(&m.action);
+            assert!(batch.iter().all(|m| body(m).body() != Some("boom")), "boom");
+            if batch.iter().any(|m| body(m).body() == Some("refused")) {
                 return Err(LogError::Rejected("a value the log cannot hold".into()));
             }
             Ok(batch
                 .iter()
                 .map(|m| {
-                    Appended::New(StoredMessage {
+                    Ok(Appended::New(StoredEvent {
                         room: m.room,
                         seq: Seq(self.last.fetch_add(1, Ordering::SeqCst) + 1),
                         id: MessageId::new(),
                         author: m.author,
-                        body: m.body.as_str().to_owned(),
                         ts: chrono::Utc::now(),
                         client_id: m.client_id.as_str().to_owned(),
-                    })
+                        data: body(m),
+                    }))
                 })
                 .collect())
         }
@@ -337,7 +345,7 @@ mod tests {
             _: Seq,
             _: Option<Seq>,
             _: u32,
-        ) -> Result<Vec<StoredMessage>, LogError> {
+        ) -> Result<Vec<StoredEvent>, LogError> {
             Ok(Vec::new())
         }
         async fn tail(
@@ -345,7 +353,7 @@ mod tests {
             _: RoomId,
             _: Option<Seq>,
             _: u32,
-        ) -> Result<Vec<StoredMessage>, LogError> {
+        ) -> Result<Vec<StoredEvent>, LogError> {
             Ok(Vec::new())
         }
         async fn last_seq(&self, _: RoomId) -> Result<Seq, LogError> {
@@ -357,7 +365,10 @@ mod tests {
     struct NoFrames;
 
     impl FrameEncoder for NoFrames {
-        fn message(&self, _: &StoredMessage) -> Arc<str> {
+        fn event(&self, _: &StoredEvent) -> Arc<str> {
+            "".into()
+        }
+        fn receipt(&self, _: RoomId, _: UserId, _: Seq) -> Arc<str> {
             "".into()
         }
         fn subscribed(&self, _: RoomId, _: Seq, _: Option<&str>) -> Arc<str> {
@@ -378,12 +389,12 @@ mod tests {
     }
 
     fn publish(body: &str, client_id: &str) -> Publish {
-        Publish::new(NewMessage {
-            room: RoomId::new(),
-            author: UserId::new(),
-            client_id: ClientId::parse(client_id).unwrap(),
-            body: MessageBody::parse(body).unwrap(),
-        })
+        Publish::new(NewEvent::message(
+            RoomId::new(),
+            UserId::new(),
+            ClientId::parse(client_id).unwrap(),
+            MessageBody::parse(body).unwrap(),
+        ))
     }
 
     /// A writer on a [`BuggyLog`], with no subscribers and no other instance.
@@ -409,7 +420,7 @@ mod tests {
 
         // The restarted writer commits, and a drain waiting on it returns.
         let next = writer.send(publish("hello", "c2")).await.unwrap();
-        assert!(matches!(next, Ok(Appended::New(m)) if m.seq == Seq(1) && m.body == "hello"));
+        assert!(matches!(next, Ok(Appended::New(m)) if m.seq == Seq(1) && m.body() == "hello"));
         writer.send(WhenIdle).await.unwrap();
     }
 
@@ -433,7 +444,7 @@ mod tests {
         let acked: Vec<&str> = outcomes
             .iter()
             .filter_map(|o| o.as_ref().ok())
-            .map(|a| a.message().body.as_str())
+            .map(|a| a.event().body())
             .collect();
         assert_eq!(acked, ["one", "two", "three"]);
     }

@@ -1,7 +1,7 @@
 //! The bus wire format: the JSON every instance publishes on Redis.
 //!
 //! It is defined here, in its own serde types, and nowhere in the engine:
-//! [`BusEvent`] and [`StoredMessage`] are converted to and from these types,
+//! [`BusEvent`] and [`StoredEvent`] are converted to and from these types,
 //! so renaming an engine field changes nothing on the wire.
 //!
 //! ```json
@@ -25,7 +25,7 @@
 
 use chrono::{DateTime, Utc};
 use parley_actors::ids::{MessageId, RoomId, Seq, UserId};
-use parley_actors::model::StoredMessage;
+use parley_actors::model::{EventData, StoredEvent};
 use parley_actors::ports::BusEvent;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -92,6 +92,11 @@ enum Event<'a> {
         room: Uuid,
         messages: Vec<Message<'a>>,
     },
+    Receipt {
+        room: Uuid,
+        user: Uuid,
+        seq: i64,
+    },
     Typing {
         room: Uuid,
         user: Uuid,
@@ -114,15 +119,46 @@ enum Event<'a> {
     },
 }
 
+/// A committed room event. `k` (its kind) and the fields after it were
+/// added in contract 1.1; an event without `k` is a message, as every
+/// event was before. (An instance older than 1.1 reads an edit, delete or
+/// reaction as a message: roll 1.1 out before its clients use them.)
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct Message<'a> {
     room: Uuid,
     seq: i64,
     id: Uuid,
     author: Uuid,
+    #[serde(default)]
     body: Cow<'a, str>,
     ts: DateTime<Utc>,
     client_id: Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "Kind::is_message")]
+    k: Kind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    target: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reply_to: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    emoji: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on: Option<bool>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    #[default]
+    Message,
+    Edit,
+    Delete,
+    Reaction,
+}
+
+impl Kind {
+    fn is_message(&self) -> bool {
+        *self == Kind::Message
+    }
 }
 
 impl<'a> From<&'a BusEvent> for Event<'a> {
@@ -131,6 +167,11 @@ impl<'a> From<&'a BusEvent> for Event<'a> {
             BusEvent::Committed { room, messages } => Event::Committed {
                 room: room.0,
                 messages: messages.iter().map(Message::from).collect(),
+            },
+            BusEvent::Receipt { room, user, seq } => Event::Receipt {
+                room: room.0,
+                user: user.0,
+                seq: seq.0,
             },
             BusEvent::Typing { room, user } => Event::Typing {
                 room: room.0,
@@ -161,7 +202,12 @@ impl From<Event<'_>> for BusEvent {
         match event {
             Event::Committed { room, messages } => BusEvent::Committed {
                 room: RoomId(room),
-                messages: messages.into_iter().map(StoredMessage::from).collect(),
+                messages: messages.into_iter().map(StoredEvent::from).collect(),
+            },
+            Event::Receipt { room, user, seq } => BusEvent::Receipt {
+                room: RoomId(room),
+                user: UserId(user),
+                seq: Seq(seq),
             },
             Event::Typing { room, user } => BusEvent::Typing {
                 room: RoomId(room),
@@ -187,30 +233,65 @@ impl From<Event<'_>> for BusEvent {
     }
 }
 
-impl<'a> From<&'a StoredMessage> for Message<'a> {
-    fn from(m: &'a StoredMessage) -> Self {
-        Message {
+impl<'a> From<&'a StoredEvent> for Message<'a> {
+    fn from(m: &'a StoredEvent) -> Self {
+        let mut message = Message {
             room: m.room.0,
             seq: m.seq.0,
             id: m.id.0,
             author: m.author.0,
-            body: Cow::Borrowed(&m.body),
+            body: Cow::Borrowed(m.body()),
             ts: m.ts,
             client_id: Cow::Borrowed(&m.client_id),
+            k: Kind::Message,
+            target: m.data.target().map(|s| s.0),
+            reply_to: None,
+            emoji: None,
+            on: None,
+        };
+        match &m.data {
+            EventData::Message { reply_to, .. } => message.reply_to = reply_to.map(|s| s.0),
+            EventData::Edit { .. } => message.k = Kind::Edit,
+            EventData::Delete { .. } => message.k = Kind::Delete,
+            EventData::Reaction { emoji, on, .. } => {
+                message.k = Kind::Reaction;
+                message.emoji = Some(Cow::Borrowed(emoji));
+                message.on = Some(*on);
+            }
         }
+        message
     }
 }
 
-impl From<Message<'_>> for StoredMessage {
+impl From<Message<'_>> for StoredEvent {
     fn from(m: Message<'_>) -> Self {
-        StoredMessage {
+        // A malformed event (a kind without its target) reads as target 0,
+        // which no message has: clients ignore it, rooms keep their order.
+        let target = Seq(m.target.unwrap_or_default());
+        let data = match m.k {
+            Kind::Message => EventData::Message {
+                body: m.body.into_owned(),
+                reply_to: m.reply_to.map(Seq),
+            },
+            Kind::Edit => EventData::Edit {
+                target,
+                body: m.body.into_owned(),
+            },
+            Kind::Delete => EventData::Delete { target },
+            Kind::Reaction => EventData::Reaction {
+                target,
+                emoji: m.emoji.map(Cow::into_owned).unwrap_or_default(),
+                on: m.on.unwrap_or_default(),
+            },
+        };
+        StoredEvent {
             room: RoomId(m.room),
             seq: Seq(m.seq),
             id: MessageId(m.id),
             author: UserId(m.author),
-            body: m.body.into_owned(),
             ts: m.ts,
             client_id: m.client_id.into_owned(),
+            data,
         }
     }
 }
@@ -233,19 +314,22 @@ mod tests {
         let ts = DateTime::parse_from_rfc3339("2024-07-01T12:34:56.789012Z")
             .unwrap()
             .with_timezone(&Utc);
-        let message = StoredMessage {
+        let message = StoredEvent {
             room,
             seq: Seq(7),
             id: MessageId(uuid(MESSAGE)),
             author: user,
-            body: "hi \"there\"".into(),
             ts,
             client_id: "c-1".into(),
+            data: EventData::Message {
+                body: "hi \"there\"".into(),
+                reply_to: None,
+            },
         };
         let events = vec![
             BusEvent::Committed {
                 room,
-                messages: vec![message].into(),
+                messages: vec![message.clone()].into(),
             },
             BusEvent::Typing { room, user },
             BusEvent::Presence {
@@ -261,12 +345,46 @@ mod tests {
             BusEvent::Invalidate {
                 key: "room:abc".into(),
             },
+            // Contract 1.1: after every event of `PREVIOUS`.
+            BusEvent::Receipt {
+                room,
+                user,
+                seq: Seq(9),
+            },
+            BusEvent::Committed {
+                room,
+                messages: [
+                    EventData::Message {
+                        body: "re".into(),
+                        reply_to: Some(Seq(7)),
+                    },
+                    EventData::Edit {
+                        target: Seq(7),
+                        body: "hi".into(),
+                    },
+                    EventData::Delete { target: Seq(7) },
+                    EventData::Reaction {
+                        target: Seq(7),
+                        emoji: "👍".into(),
+                        on: false,
+                    },
+                ]
+                .into_iter()
+                .enumerate()
+                .map(|(i, data)| StoredEvent {
+                    seq: Seq(8 + i as i64),
+                    data,
+                    ..message.clone()
+                })
+                .collect(),
+            },
         ];
         // A new variant fails to compile here until it has a sample above
         // (and a line in `PREVIOUS` once a release has published it).
         for event in &events {
             match event {
                 BusEvent::Committed { .. }
+                | BusEvent::Receipt { .. }
                 | BusEvent::Typing { .. }
                 | BusEvent::Presence { .. }
                 | BusEvent::Notification { .. }

@@ -1,11 +1,13 @@
 //! Rooms, their members and their message logs in the embedded store.
 
-use super::{RoomRow, State};
+use super::{Folded, RoomRow, State};
 use crate::domain::{Limit, RoomId, RoomKind, RoomName, RoomRole, Seq, UserId};
-use crate::store::{Member, Room, StoreError};
+use crate::store::{
+    HistoryItem, HistoryQuery, Member, ReactionCount, ReadCursor, Room, RoomUnread, StoreError,
+};
 use chrono::Utc;
 use parley_actors::ids::MessageId;
-use parley_actors::model::{Appended, NewMessage, StoredMessage};
+use parley_actors::model::{Appended, EventData, NewEvent, Refusal, StoredEvent, TargetState};
 use parley_actors::ports::LogError;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -17,37 +19,157 @@ fn index_of(seq: Seq, len: usize) -> usize {
 }
 
 impl RoomRow {
-    /// Appends one publish, or answers with the original for a repeated
-    /// `(author, client_id)`.
-    fn append(&mut self, new: &NewMessage) -> Appended {
+    /// Appends one event, answers with the original for a repeated
+    /// `(author, client_id)`, or refuses it by the rules of the stream.
+    fn append(&mut self, new: &NewEvent) -> Result<Appended, Refusal> {
         let key = (new.author, new.client_id.as_str().to_owned());
         if let Some(&index) = self.client_ids.get(&key) {
-            return Appended::Duplicate(self.log[index].clone());
+            return Ok(Appended::Duplicate(self.log[index].clone()));
         }
-        let message = StoredMessage {
+        let target = new.action.target().and_then(|seq| self.target(seq));
+        parley_actors::model::check(new, target)?;
+        let event = StoredEvent {
             room: new.room,
             seq: Seq(self.log.len() as i64 + 1),
             id: MessageId::new(),
             author: new.author,
-            body: new.body.as_str().to_owned(),
             ts: Utc::now(),
             client_id: key.1.clone(),
+            data: EventData::from_action(&new.action),
         };
         self.client_ids.insert(key, self.log.len());
-        self.log.push(message.clone());
-        Appended::New(message)
+        self.log.push(event.clone());
+        self.fold(&event);
+        Ok(Appended::New(event))
+    }
+
+    /// What the rules read of the message at `seq`, if there is one.
+    fn target(&self, seq: Seq) -> Option<TargetState> {
+        let folded = self.folded.get(&seq)?;
+        Some(TargetState {
+            author: self.log[index_of(seq, self.log.len()) - 1].author,
+            deleted: folded.deleted,
+        })
+    }
+
+    /// Applies a committed event to the stored state of its target, as the
+    /// PostgreSQL store does in the append's transaction.
+    fn fold(&mut self, event: &StoredEvent) {
+        match &event.data {
+            EventData::Message { reply_to, .. } => {
+                self.folded.insert(
+                    event.seq,
+                    Folded {
+                        reply_to: *reply_to,
+                        ..Folded::default()
+                    },
+                );
+                // A user's own message marks the room read up to it.
+                let cursor = self.cursors.entry(event.author).or_default();
+                *cursor = (*cursor).max(event.seq);
+            }
+            EventData::Edit { target, body } => {
+                self.set_body(*target, body);
+                if let Some(folded) = self.folded.get_mut(target) {
+                    folded.edited_at = Some(event.ts);
+                }
+            }
+            EventData::Delete { target } => {
+                // Erased from storage: the message and every edit of it.
+                self.set_body(*target, "");
+                for logged in self.log.iter_mut() {
+                    if let EventData::Edit { target: t, body } = &mut logged.data
+                        && t == target
+                    {
+                        body.clear();
+                    }
+                }
+                if let Some(folded) = self.folded.get_mut(target) {
+                    folded.deleted = true;
+                    folded.reactions.clear();
+                }
+            }
+            EventData::Reaction { target, emoji, on } => {
+                if let Some(folded) = self.folded.get_mut(target) {
+                    let users = folded.reactions.entry(emoji.clone()).or_default();
+                    if *on {
+                        users.insert(event.author);
+                    } else {
+                        users.remove(&event.author);
+                        if users.is_empty() {
+                            folded.reactions.remove(emoji);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Replaces the body of the message at `seq` in the log.
+    fn set_body(&mut self, seq: Seq, new: &str) {
+        let index = index_of(seq, self.log.len());
+        if let Some(EventData::Message { body, .. }) =
+            index.checked_sub(1).map(|i| &mut self.log[i].data)
+        {
+            new.clone_into(body);
+        }
+    }
+
+    /// A message in its current state, as `viewer` sees it.
+    fn history_item(&self, event: &StoredEvent, viewer: UserId) -> Option<HistoryItem> {
+        let folded = self.folded.get(&event.seq)?;
+        Some(HistoryItem {
+            seq: event.seq,
+            id: event.id,
+            author: event.author,
+            body: event.body().to_owned(),
+            ts: event.ts,
+            client_id: event.client_id.clone(),
+            reply_to: folded.reply_to,
+            edited_at: folded.edited_at,
+            deleted: folded.deleted,
+            reactions: folded
+                .reactions
+                .iter()
+                .map(|(emoji, users)| ReactionCount {
+                    emoji: emoji.clone(),
+                    count: users.len() as i64,
+                    me: users.contains(&viewer),
+                })
+                .collect(),
+        })
+    }
+
+    /// `user`'s position in this room.
+    fn unread(&self, user: UserId) -> RoomUnread {
+        let read_seq = self.cursors.get(&user).copied().unwrap_or_default();
+        let after = index_of(read_seq, self.log.len());
+        let unread = self.log[after..]
+            .iter()
+            .filter(|e| e.author != user)
+            .filter(|e| self.folded.get(&e.seq).is_some_and(|f| !f.deleted))
+            .count();
+        RoomUnread {
+            room: self.room.id,
+            last_seq: Seq(self.log.len() as i64),
+            read_seq,
+            unread: unread as i64,
+        }
     }
 }
 
 impl State {
     /// The log of a room; an unknown room has an empty one, as a query on
     /// the PostgreSQL store finds no rows.
-    fn log(&self, room: RoomId) -> &[StoredMessage] {
+    fn log(&self, room: RoomId) -> &[StoredEvent] {
         self.rooms.get(&room).map_or(&[], |row| &row.log)
     }
 
     /// All or nothing: every room is checked before anything is written.
-    pub(super) fn append(&mut self, batch: &[NewMessage]) -> Result<Vec<Appended>, LogError> {
+    pub(super) fn append(
+        &mut self,
+        batch: &[NewEvent],
+    ) -> Result<Vec<Result<Appended, Refusal>>, LogError> {
         if batch.iter().any(|m| !self.rooms.contains_key(&m.room)) {
             return Err(LogError::RoomNotFound);
         }
@@ -62,13 +184,79 @@ impl State {
         Ok(appended)
     }
 
+    pub(super) fn history(
+        &self,
+        room: RoomId,
+        viewer: UserId,
+        query: HistoryQuery,
+    ) -> Vec<HistoryItem> {
+        let Some(row) = self.rooms.get(&room) else {
+            return Vec::new();
+        };
+        let after = query.after.unwrap_or_default();
+        let before = query.before.map_or(i64::MAX, |b| b.0);
+        let matching = row
+            .log
+            .iter()
+            .filter(|e| e.seq > after && e.seq.0 < before)
+            .filter_map(|e| row.history_item(e, viewer))
+            .filter(|item| query.reply_to.is_none() || item.reply_to == query.reply_to);
+        let limit = query.limit as usize;
+        if query.after.is_some() {
+            matching.take(limit).collect()
+        } else {
+            let mut newest: Vec<HistoryItem> = matching.rev().take(limit).collect();
+            newest.reverse();
+            newest
+        }
+    }
+
+    pub(super) fn mark_room_read(
+        &mut self,
+        room: RoomId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<Seq, StoreError> {
+        let row = self.rooms.get_mut(&room).ok_or(StoreError::NotFound)?;
+        let last = Seq(row.log.len() as i64);
+        let cursor = row.cursors.entry(user).or_default();
+        *cursor = (*cursor).max(seq.min(last));
+        Ok(*cursor)
+    }
+
+    pub(super) fn read_cursors(&self, room: RoomId) -> Vec<ReadCursor> {
+        self.rooms.get(&room).map_or_else(Vec::new, |row| {
+            row.cursors
+                .iter()
+                .map(|(&user, &seq)| ReadCursor { user, seq })
+                .collect()
+        })
+    }
+
+    pub(super) fn room_unread(&self, user: UserId, rooms: &[RoomId]) -> Vec<RoomUnread> {
+        rooms
+            .iter()
+            .filter_map(|id| self.rooms.get(id))
+            .map(|row| row.unread(user))
+            .collect()
+    }
+
+    pub(super) fn unread_rooms(&self, user: UserId) -> Vec<RoomUnread> {
+        self.rooms
+            .values()
+            .filter(|row| row.members.contains_key(&user) || row.cursors.contains_key(&user))
+            .map(|row| row.unread(user))
+            .filter(|position| position.unread > 0)
+            .collect()
+    }
+
     pub(super) fn range(
         &self,
         room: RoomId,
         after: Seq,
         before: Option<Seq>,
         limit: u32,
-    ) -> Vec<StoredMessage> {
+    ) -> Vec<StoredEvent> {
         let log = self.log(room);
         let start = index_of(after, log.len());
         let end = before.map_or(log.len(), |b| {
@@ -78,7 +266,7 @@ impl State {
         log[start..end].to_vec()
     }
 
-    pub(super) fn tail(&self, room: RoomId, before: Option<Seq>, limit: u32) -> Vec<StoredMessage> {
+    pub(super) fn tail(&self, room: RoomId, before: Option<Seq>, limit: u32) -> Vec<StoredEvent> {
         let log = self.log(room);
         let end = before.map_or(log.len(), |b| {
             index_of(Seq(b.0.saturating_sub(1)), log.len())
@@ -118,6 +306,8 @@ impl State {
             members: BTreeMap::from([(creator, owner)]),
             log: Vec::new(),
             client_ids: HashMap::new(),
+            folded: HashMap::new(),
+            cursors: BTreeMap::new(),
         };
         self.rooms.insert(room.id, row);
         Ok(room)

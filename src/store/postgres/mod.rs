@@ -16,7 +16,8 @@
 //! | `tokens.rs` | refresh tokens: spend once, revoke by family |
 //! | `posts.rs` | posts and the feed |
 //! | `rooms.rs` | rooms and their members |
-//! | `messages.rs` | the room message log: gapless `seq`, idempotent appends |
+//! | `messages.rs` | the room event log: gapless `seq`, idempotent appends, folding |
+//! | `read_state.rs` | history in current state, read cursors, unread counts |
 //! | `notifications.rs` | notifications and their read state |
 //!
 //! Every list is keyset-paginated on a UUIDv7 id (or a room's `seq`) and
@@ -28,6 +29,7 @@ mod guard;
 mod messages;
 mod notifications;
 mod posts;
+mod read_state;
 mod rooms;
 mod sql;
 mod tokens;
@@ -37,13 +39,14 @@ use crate::domain::{
     Limit, NotificationId, PostId, RoomId, RoomKind, RoomName, RoomRole, Seq, UserId,
 };
 use crate::store::{
-    Member, NewNotification, NewPost, NewRefreshToken, NewUser, Notification, Post, ProfilePatch,
-    RefreshSpend, Room, Store, StoreError, User,
+    HistoryItem, HistoryQuery, Member, NewNotification, NewPost, NewRefreshToken, NewUser,
+    Notification, Post, ProfilePatch, ReadCursor, RefreshSpend, Room, RoomUnread, Store,
+    StoreError, User,
 };
 use anyhow::Context;
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
-use parley_actors::model::{Appended, NewMessage, StoredMessage};
+use parley_actors::model::{Appended, NewEvent, Refusal, StoredEvent};
 use parley_actors::ports::{LogError, MessageLog};
 
 /// The PostgreSQL store. Cloning shares the pool.
@@ -72,7 +75,7 @@ impl PgStore {
 
 #[async_trait]
 impl MessageLog for PgStore {
-    async fn append(&self, batch: &[NewMessage]) -> Result<Vec<Appended>, LogError> {
+    async fn append(&self, batch: &[NewEvent]) -> Result<Vec<Result<Appended, Refusal>>, LogError> {
         self.run("append", messages::append(&self.pool, batch))
             .await
     }
@@ -83,7 +86,7 @@ impl MessageLog for PgStore {
         after: Seq,
         before: Option<Seq>,
         limit: u32,
-    ) -> Result<Vec<StoredMessage>, LogError> {
+    ) -> Result<Vec<StoredEvent>, LogError> {
         self.run_read("range", || {
             messages::range(&self.pool, room, after, before, limit)
         })
@@ -95,7 +98,7 @@ impl MessageLog for PgStore {
         room: RoomId,
         before: Option<Seq>,
         limit: u32,
-    ) -> Result<Vec<StoredMessage>, LogError> {
+    ) -> Result<Vec<StoredEvent>, LogError> {
         self.run_read("tail", || messages::tail(&self.pool, room, before, limit))
             .await
     }
@@ -378,6 +381,64 @@ impl Store for PgStore {
             "mark_all_read",
             notifications::mark_all_read(&self.pool, user),
         )
+        .await
+    }
+
+    async fn withdraw_notifications(&self, room: RoomId, seq: Seq) -> Result<u64, StoreError> {
+        self.run(
+            "withdraw_notifications",
+            notifications::withdraw(&self.pool, room, seq),
+        )
+        .await
+    }
+
+    async fn history(
+        &self,
+        room: RoomId,
+        viewer: UserId,
+        query: HistoryQuery,
+    ) -> Result<Vec<HistoryItem>, StoreError> {
+        self.run_read("history", || {
+            read_state::history(&self.pool, room, viewer, query)
+        })
+        .await
+    }
+
+    async fn mark_room_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<Seq, StoreError> {
+        self.run(
+            "mark_room_read",
+            read_state::mark_read(&self.pool, room, user, seq),
+        )
+        .await
+    }
+
+    async fn read_cursors(&self, room: RoomId) -> Result<Vec<ReadCursor>, StoreError> {
+        self.run_read("read_cursors", || {
+            read_state::read_cursors(&self.pool, room)
+        })
+        .await
+    }
+
+    async fn room_unread(
+        &self,
+        user: UserId,
+        rooms: &[RoomId],
+    ) -> Result<Vec<RoomUnread>, StoreError> {
+        self.run_read("room_unread", || {
+            read_state::room_unread(&self.pool, user, rooms)
+        })
+        .await
+    }
+
+    async fn unread_rooms(&self, user: UserId) -> Result<Vec<RoomUnread>, StoreError> {
+        self.run_read("unread_rooms", || {
+            read_state::unread_rooms(&self.pool, user)
+        })
         .await
     }
 }

@@ -6,7 +6,7 @@
 //! for users with a long history of read notifications.
 
 use super::sql;
-use crate::domain::{Limit, NotificationId, UserId};
+use crate::domain::{Limit, NotificationId, RoomId, Seq, UserId};
 use crate::store::{NewNotification, Notification, StoreError};
 use anyhow::Context;
 use deadpool_postgres::Pool;
@@ -178,4 +178,16 @@ fn notification_from_row(row: &Row) -> anyhow::Result<Notification> {
         read: sql::get(row, "read")?,
         created_at: sql::get(row, "created_at")?,
     })
+}
+
+#[tracing::instrument(skip_all, fields(%room, %seq))]
+pub(super) async fn withdraw(pool: &Pool, room: RoomId, seq: Seq) -> Result<u64, StoreError> {
+    // Matches `notifications_message_idx` term for term.
+    const WITHDRAW: &str = "UPDATE notifications SET read_at = now() \
+        WHERE read_at IS NULL AND kind IN ('mention', 'direct_message') \
+        AND payload ->> 'room' = $1 AND payload ->> 'seq' = $2";
+    let withdrawn = sql::execute(pool, WITHDRAW, &[&room.to_string(), &seq.0.to_string()])
+        .await
+        .context("withdrawing notifications")?;
+    Ok(withdrawn)
 }

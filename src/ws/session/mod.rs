@@ -12,6 +12,7 @@
 
 mod access;
 mod budget;
+pub mod events;
 
 pub use access::ACCESS_TTL;
 
@@ -27,14 +28,14 @@ use crate::domain::Code;
 use crate::http::error::ApiError;
 use crate::service::Services;
 use crate::service::publish::{self, Draft};
-use crate::service::rooms;
+use crate::service::{read_state, rooms};
 use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, StreamHandler, WrapFuture,
 };
 use actix_ws::{AggregatedMessage, ProtocolError};
 use parley_actors::hub::messages::{Connect, Control, Disconnect};
 use parley_actors::ids::{ClientId, RoomId, Seq, SessionId, UserId};
-use parley_actors::model::MessageBody;
+use parley_actors::model::Action;
 use parley_actors::notify::messages::{Register, Unregister};
 use parley_actors::outbox::{CloseReason, Outbox, Outgoing};
 use parley_actors::room::messages::{Subscribe, Typing, Unsubscribe};
@@ -205,20 +206,22 @@ impl WsSession {
                     });
                 });
             }
-            ClientFrame::Publish {
-                room,
-                body,
-                client_id,
-            } => {
-                let body = MessageBody::parse(&body).map_err(|e| format!("body {e}"));
-                let client_id = ClientId::parse(&client_id).map_err(|e| format!("client_id {e}"));
-                let (body, client_id) = match (body, client_id) {
-                    (Ok(b), Ok(c)) => (b, c),
-                    (Err(e), _) | (_, Err(e)) => return self.error(Code::BadRequest, &e, r),
+            ClientFrame::Read { room, seq } => {
+                let Ok(seq) = Seq::parse(seq) else {
+                    return self.error(Code::BadRequest, "seq must be zero or positive", r);
+                };
+                self.with_room(&room, reference, ctx, move |act, room, reference, ctx| {
+                    act.mark_read(room, seq, reference, ctx)
+                });
+            }
+            event => {
+                let (room, client_id, action) = match events::parse(event) {
+                    Ok(parsed) => parsed,
+                    Err(e) => return self.error(Code::BadRequest, &e, r),
                 };
                 self.within_quota(reference, ctx, move |act, reference, ctx| {
                     act.with_room(&room, reference, ctx, move |act, room, reference, ctx| {
-                        act.publish(room, body, client_id, reference, ctx)
+                        act.publish(room, client_id, action, reference, ctx)
                     });
                 });
             }
@@ -302,8 +305,8 @@ impl WsSession {
             check
                 .into_actor(self)
                 .map(move |outcome, act, ctx| match outcome {
-                    Ok((found, _)) => {
-                        act.access.grant(found);
+                    Ok((found, role)) => {
+                        act.access.grant(found, role);
                         then(act, room, reference, ctx)
                     }
                     Err(refused) => {
@@ -329,11 +332,33 @@ impl WsSession {
             });
     }
 
+    /// Moves the user's read cursor; `read` comes back to every session of
+    /// theirs (this one included), so nothing else answers it.
+    fn mark_read(
+        &mut self,
+        room: RoomId,
+        seq: Seq,
+        reference: Option<String>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(found) = self.access.room(room) else {
+            return;
+        };
+        let (state, user) = (self.state.clone(), self.user);
+        let moved = async move { read_state::mark_read(&state, &found, user, seq).await };
+        ctx.spawn(moved.into_actor(self).map(move |outcome, act, _| {
+            if let Err(refused) = outcome {
+                let e = ApiError::from(refused);
+                act.error(e.code, &e.detail, reference.as_deref());
+            }
+        }));
+    }
+
     fn publish(
         &mut self,
         room: RoomId,
-        body: MessageBody,
         client_id: ClientId,
+        action: Action,
         reference: Option<String>,
         ctx: &mut Context<Self>,
     ) {
@@ -346,8 +371,9 @@ impl WsSession {
         let draft = Draft {
             room,
             author: self.user,
-            body,
             client_id,
+            action,
+            role: self.access.role(room),
         };
         // Publish to durable answer, in one span. The writer's commit (and
         // its database spans) is linked to it rather than nested: one commit
@@ -370,17 +396,7 @@ impl WsSession {
         ctx.spawn(answer.into_actor(self).map(move |outcome, act, ctx| {
             act.in_flight -= 1;
             let frame = match &outcome {
-                Ok(appended) => {
-                    let m = appended.message();
-                    ServerFrame::Ack {
-                        room: m.room,
-                        seq: m.seq,
-                        id: m.id.0,
-                        client_id: &m.client_id,
-                        reference: reference.as_deref(),
-                    }
-                    .encode()
-                }
+                Ok(appended) => ServerFrame::ack(appended.event(), reference.as_deref()).encode(),
                 Err(e) => publish_error(e, reference.as_deref()),
             };
             act.send(frame);

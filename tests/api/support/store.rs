@@ -3,7 +3,8 @@
 
 use parley::domain::{ClientId, Email, MessageBody, RoomId, RoomKind, RoomName, UserId, Username};
 use parley::store::{NewUser, Room, Store, User};
-use parley_actors::model::NewMessage;
+use parley_actors::model::{Action, Appended, NewEvent};
+use parley_actors::ports::{LogError, MessageLog};
 
 /// A user `name` with e-mail `name@example.com` and a stub password hash.
 pub async fn user(store: &dyn Store, name: &str) -> User {
@@ -23,11 +24,39 @@ pub async fn room(store: &dyn Store, creator: &User, kind: RoomKind) -> Room {
 }
 
 /// A message to append: `client_id`, with body `message {client_id}`.
-pub fn message(room: RoomId, author: &User, client_id: &str) -> NewMessage {
-    NewMessage {
+pub fn message(room: RoomId, author: &User, client_id: &str) -> NewEvent {
+    NewEvent::message(
+        room,
+        author.id,
+        ClientId::parse(client_id).unwrap(),
+        MessageBody::parse(&format!("message {client_id}")).unwrap(),
+    )
+}
+
+/// An event of any kind by `author`, keyed `client_id`.
+pub fn event(room: RoomId, author: &User, client_id: &str, action: Action) -> NewEvent {
+    NewEvent {
         room,
         author: author.id,
         client_id: ClientId::parse(client_id).unwrap(),
-        body: MessageBody::parse(&format!("message {client_id}")).unwrap(),
+        action,
+        moderator: false,
+    }
+}
+
+/// `append` for batches the rules accept: a refusal fails the test.
+#[async_trait::async_trait]
+pub trait AppendAccepted {
+    async fn append_accepted(&self, batch: &[NewEvent]) -> Result<Vec<Appended>, LogError>;
+}
+
+#[async_trait::async_trait]
+impl<T: MessageLog + ?Sized> AppendAccepted for T {
+    async fn append_accepted(&self, batch: &[NewEvent]) -> Result<Vec<Appended>, LogError> {
+        let appended = self.append(batch).await?;
+        Ok(appended
+            .into_iter()
+            .map(|a| a.expect("the rules refused an event"))
+            .collect())
     }
 }
