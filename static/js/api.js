@@ -158,6 +158,16 @@ export const history = (room, params) =>
   request('GET', `/rooms/${room}/messages${query({ limit: 50, ...params })}`);
 export const postMessage = (room, body, clientId) =>
   request('POST', `/rooms/${room}/messages`, { body, client_id: clientId });
+/** Message events (1.1); the WebSocket frames are used while connected. */
+export const editMessage = (room, seq, body, clientId) =>
+  request('PATCH', `/rooms/${room}/messages/${seq}`, { body, client_id: clientId });
+export const deleteMessage = (room, seq) => request('DELETE', `/rooms/${room}/messages/${seq}`);
+export const react = (room, seq, emoji, on) =>
+  request(on ? 'PUT' : 'DELETE', `/rooms/${room}/messages/${seq}/reactions/${encodeURIComponent(emoji)}`);
+/** Moves the read cursor forward; answers `{room, seq}` with the cursor after the call. */
+export const markRoomRead = (room, seq) => request('POST', `/rooms/${room}/read`, { seq });
+/** `{total, items: [{room, unread, read_seq, last_seq}]}`, rooms with unread > 0 only. */
+export const roomsUnread = () => request('GET', '/rooms/unread');
 export const notifications = () => request('GET', '/notifications?limit=30');
 export const unreadCount = () => request('GET', '/notifications/unread-count');
 export const markRead = (id) => request('POST', `/notifications/${id}/read`);

@@ -1,18 +1,28 @@
-// The chat state and its rules: rooms, and per room a Timeline, members,
-// presence, typing and messages being sent. Talks to the server through
-// api.js and one ChatSocket; views listen to its events:
-//   status {status} · rooms · room {room} · messages {room, messages}
-//   members {room} · typing {room} · pending {room} · notification {frame}
-//   error {room, message}
+// The chat state and its rules: rooms, and per room a Timeline (the fold
+// of its events), members, presence, typing, messages being sent and the
+// message being replied to; unread counts and the read cursor. Talks to
+// the server through api.js and one ChatSocket; views listen to its events:
+//   status {status} · rooms · room {room} · messages {room, seqs}
+//   members {room} · typing {room} · pending {room} · reply {room}
+//   unread · visibility · notification {frame} · error {room, message}
+// `messages` names the messages whose shown state changed (new, edited,
+// deleted, reacted to, or fetched to be quoted).
 
 import * as api from './api.js';
 import { ChatSocket } from './socket.js';
-import { Timeline } from './timeline.js';
+import { targetOf, Timeline } from './timeline.js';
+import { Unread } from './unread.js';
 
 const TYPING_SHOWN_MS = 5_000;
 const TYPING_SEND_EVERY_MS = 3_000;
 const PAGE = 50;
-const FILL_PAGE = 200;
+// Unread refetches are batched: several reads or deletes, one request.
+const UNREAD_REFETCH_MS = 250;
+// After a reconnect the unread counts are refetched once every room said
+// where its replay ends, so that the server counted all of it; a room that
+// never answers does not hold that up longer than this.
+const HEADS_WAIT_MS = 3_000;
+const MANAGERS = new Set(['owner', 'admin']);
 
 /** An idempotency key; works outside secure contexts too (no randomUUID). */
 function clientId() {
@@ -21,16 +31,20 @@ function clientId() {
 }
 
 class RoomState {
-  constructor(id) {
+  constructor(id, me) {
     this.id = id;
-    this.timeline = new Timeline();
+    this.timeline = new Timeline(me);
     this.wanted = false; // subscribed, or to resubscribe after a reconnect
     this.loading = false;
-    this.filling = false;
+    this.resyncing = false; // a re-subscribe with `since` is on its way
     this.members = [];
     this.online = new Set();
     this.typing = new Map(); // user → until (ms)
-    this.pending = new Map(); // client_id → body
+    this.pending = new Map(); // client_id → {body, reply_to}
+    this.replyTo = null; // the seq the next publish answers
+    this.readSent = 0; // the highest `read` sent on this connection
+    this.quoting = new Set(); // seqs being fetched to be quoted
+    this.missing = new Set(); // quoted seqs the server does not have
     this.lastTypingSent = 0;
   }
 }
@@ -42,6 +56,12 @@ export class Chat extends EventTarget {
     this.states = new Map();
     this.current = null;
     this.status = 'offline';
+    this.unread = new Unread();
+    this.connectedBefore = false;
+    this.awaitingHeads = null; // rooms whose `subscribed` a reconnect waits for
+    this.unreadTimer = null;
+    this.unreadFetch = null;
+    this.unreadAgain = false;
     this.socket = new ChatSocket({
       // A single-use ticket keeps the access token out of the URL (and so
       // out of proxy logs). Getting one is a REST call, which refreshes a
@@ -54,10 +74,16 @@ export class Chat extends EventTarget {
         this.#emit('status', { status });
       },
     });
+    document.addEventListener('visibilitychange', () => this.#onVisibility());
   }
 
   get me() {
     return api.currentSession()?.user;
+  }
+
+  /** The room the user is looking at: the open one, while the tab is visible. */
+  get viewing() {
+    return document.visibilityState === 'visible' ? this.current : null;
   }
 
   start() {
@@ -70,10 +96,15 @@ export class Chat extends EventTarget {
     this.states.clear();
     this.rooms = [];
     this.current = null;
+    this.unread = new Unread();
+    this.connectedBefore = false;
+    this.awaitingHeads = null;
+    clearTimeout(this.unreadTimer);
+    this.#emit('unread');
   }
 
   state(id) {
-    if (!this.states.has(id)) this.states.set(id, new RoomState(id));
+    if (!this.states.has(id)) this.states.set(id, new RoomState(id, this.me?.id));
     return this.states.get(id);
   }
 
@@ -81,7 +112,12 @@ export class Chat extends EventTarget {
     try {
       const page = await api.listRooms();
       this.rooms = page.items;
+      for (const room of page.items) {
+        if (room.unread === undefined) continue; // a server before 1.1
+        if (this.unread.server(room.id, room) === 'recount') this.#recount(room.id, { refetch: false });
+      }
       this.#emit('rooms');
+      this.#emit('unread');
     } catch (error) {
       this.#fail(null, error);
     }
@@ -96,6 +132,7 @@ export class Chat extends EventTarget {
 
   /** Shows a room; its live stream stays subscribed afterwards. */
   open(id) {
+    const previous = this.current;
     this.current = id;
     const st = this.state(id);
     this.#emit('room', { room: id });
@@ -104,6 +141,19 @@ export class Chat extends EventTarget {
       this.#subscribe(st);
     }
     this.loadMembers(id);
+    // What arrived in the room just left was seen as it came; what did not
+    // scroll into view is unread again.
+    if (previous && previous !== id) this.#recount(previous);
+    this.#emit('unread');
+  }
+
+  /** A room's unread count as shown: none in the room being looked at. */
+  unreadCount(room) {
+    return room === this.viewing ? 0 : this.unread.count(room);
+  }
+
+  unreadTotal() {
+    return this.unread.total(this.viewing);
   }
 
   async loadMembers(id) {
@@ -121,6 +171,21 @@ export class Chat extends EventTarget {
     await this.loadMembers(room);
   }
 
+  /** The caller's role in a room (`owner`, `admin`, `member`), once its members are loaded. */
+  role(room) {
+    return this.state(room).members.find((m) => m.user_id === this.me?.id)?.role ?? null;
+  }
+
+  /** The server's rule for `edit`: the author, not on a deleted message. */
+  canEdit(view) {
+    return !view.deleted && view.author === this.me?.id;
+  }
+
+  /** The server's rule for `delete`: the author, or a room owner or admin. */
+  canDelete(room, view) {
+    return !view.deleted && (view.author === this.me?.id || MANAGERS.has(this.role(room)));
+  }
+
   async loadOlder(room) {
     const st = this.state(room);
     const before = st.timeline.minSeq;
@@ -133,9 +198,79 @@ export class Chat extends EventTarget {
   publish(room, body) {
     const st = this.state(room);
     const id = clientId();
-    st.pending.set(id, body);
+    const message = { body, reply_to: st.replyTo };
+    st.pending.set(id, message);
+    this.replyTo(room, null);
     this.#emit('pending', { room });
-    this.#sendPublish(room, id, body);
+    this.#sendPublish(room, id, message);
+  }
+
+  /** Makes the next publish in `room` a reply to message `seq` (null: no reply). */
+  replyTo(room, seq) {
+    const st = this.state(room);
+    if (st.replyTo === seq) return;
+    st.replyTo = seq;
+    this.#emit('reply', { room });
+  }
+
+  edit(room, target, body) {
+    const id = clientId();
+    this.#act({ type: 'edit', room, target, body, client_id: id }, () =>
+      api.editMessage(room, target, body, id));
+  }
+
+  remove(room, target) {
+    const id = clientId();
+    this.#act({ type: 'delete', room, target, client_id: id }, () => api.deleteMessage(room, target));
+  }
+
+  react(room, target, emoji, on) {
+    const id = clientId();
+    this.#act({ type: 'react', room, target, emoji, on, client_id: id }, () =>
+      api.react(room, target, emoji, on));
+  }
+
+  /**
+   * Moves the read cursor to `seq` (the newest message in view); never
+   * backwards, and only while the tab is visible. The server answers with
+   * `read` on every session of the user, this one included.
+   */
+  markRead(room, seq) {
+    const st = this.state(room);
+    if (room !== this.viewing || seq <= Math.max(st.readSent, this.unread.readOf(room))) return;
+    st.readSent = seq;
+    if (this.socket.send({ type: 'read', room, seq })) return;
+    api.markRoomRead(room, seq).then(
+      (cursor) => this.#onRead(room, cursor.seq),
+      () => {
+        if (st.readSent === seq) st.readSent = 0; // the next scroll tries again
+      },
+    );
+  }
+
+  /**
+   * Message `seq` of `room` for a reply's preview: its state, null when the
+   * server does not have it, undefined while it is being fetched (once; a
+   * `messages` event follows).
+   */
+  quote(room, seq) {
+    const st = this.state(room);
+    const view = st.timeline.view(seq);
+    if (view) return view;
+    if (st.missing.has(seq)) return null;
+    if (st.quoting.has(seq)) return undefined;
+    st.quoting.add(seq);
+    api.history(room, { after_seq: seq - 1, limit: 1 }).then(
+      (page) => {
+        const item = page.items.find((m) => m.seq === seq);
+        if (item) st.timeline.addQuoted(item);
+        else st.missing.add(seq);
+        st.quoting.delete(seq);
+        this.#emit('messages', { room, seqs: [seq] });
+      },
+      () => st.quoting.delete(seq), // the next render asks again
+    );
+    return undefined;
   }
 
   typing(room) {
@@ -151,37 +286,70 @@ export class Chat extends EventTarget {
     return [...this.state(room).typing].filter(([, until]) => until > now).map(([u]) => u);
   }
 
-  #sendPublish(room, id, body) {
+  #sendPublish(room, id, { body, reply_to: replyTo }) {
     // Not connected: the message stays pending and goes out after the
     // reconnect with the same client_id, so it is stored once.
-    this.socket.send({ type: 'publish', room, body, client_id: id, ref: `pub:${id}` });
-  }
-
-  #subscribe(st) {
-    const frame = { type: 'subscribe', room: st.id, ref: `sub:${st.id}` };
-    if (st.timeline.top !== null) frame.since = st.timeline.top;
+    const frame = { type: 'publish', room, body, client_id: id, ref: `pub:${id}` };
+    if (replyTo !== null) frame.reply_to = replyTo;
     this.socket.send(frame);
   }
 
+  /** An edit, delete or reaction: over the socket, else over REST (same client_id). */
+  #act(frame, viaRest) {
+    if (this.socket.send({ ...frame, ref: `${frame.type}:${frame.client_id}` })) return;
+    // The event itself comes back with the replay after the reconnect.
+    viaRest().catch((error) => this.#fail(frame.room, error));
+  }
+
+  #subscribe(st, since = st.timeline.top) {
+    const frame = { type: 'subscribe', room: st.id, ref: `sub:${st.id}` };
+    if (since !== null) frame.since = since;
+    return this.socket.send(frame);
+  }
+
   #resubscribe() {
+    const reconnect = this.connectedBefore;
+    this.connectedBefore = true;
+    const rooms = new Set();
     for (const st of this.states.values()) {
+      st.readSent = 0; // a `read` sent before the drop may not have arrived
       if (!st.wanted) continue;
       st.online.clear();
       this.#emit('members', { room: st.id });
       this.#subscribe(st);
-      for (const [id, body] of st.pending) this.#sendPublish(st.id, id, body);
+      rooms.add(st.id);
+      for (const [id, message] of st.pending) this.#sendPublish(st.id, id, message);
     }
+    if (!reconnect) return; // the first time, GET /rooms has the counts
+    // Frames (and reads) were missed while away: count again once the
+    // server has counted what the replays will bring.
+    this.awaitingHeads = rooms;
+    if (rooms.size === 0) this.#headsKnown();
+    else setTimeout(() => this.awaitingHeads === rooms && this.#headsKnown(), HEADS_WAIT_MS);
+  }
+
+  #headsKnown() {
+    this.awaitingHeads = null;
+    this.#refetchUnread();
   }
 
   #receive(frame) {
     const st = frame.room ? this.state(frame.room) : null;
     switch (frame.type) {
       case 'subscribed':
+        // Sent before a replay: everything up to frame.seq follows.
+        st.resyncing = false;
         if (st.timeline.top === null) this.#loadInitial(st, frame.seq);
-        else this.#fillGap(st);
+        if (this.awaitingHeads?.delete(st.id) && this.awaitingHeads.size === 0) this.#headsKnown();
         break;
       case 'message':
-        this.#add(st, [frame]);
+      case 'edit':
+      case 'delete':
+      case 'reaction':
+        this.#add(st, [frame], { live: true });
+        break;
+      case 'read':
+        this.#onRead(st.id, frame.seq);
         break;
       case 'ack':
         if (st.pending.delete(frame.client_id)) this.#emit('pending', { room: st.id });
@@ -204,7 +372,7 @@ export class Chat extends EventTarget {
         this.#onError(frame);
         break;
       default:
-        break; // frames added by later servers
+        break; // frames added by later servers (`receipt`: other members' cursors)
     }
   }
 
@@ -215,14 +383,76 @@ export class Chat extends EventTarget {
     this.#emit('error', { room: room ?? this.current, message: `${frame.code}: ${frame.message}` });
   }
 
+  #onRead(room, seq) {
+    if (this.unread.read(room, seq) === 'recount') this.#recount(room);
+    this.#emit('unread');
+  }
+
+  #onVisibility() {
+    // A hidden tab looks at nothing: the open room counts again.
+    if (this.current && document.visibilityState === 'hidden') this.#recount(this.current);
+    this.#emit('unread');
+    this.#emit('visibility');
+  }
+
+  /** Counts a room's unread from its timeline when it covers the cursor, else asks the server. */
+  #recount(room, { refetch = true } = {}) {
+    const st = this.states.get(room);
+    const n = st?.timeline.unreadAfter(this.unread.readOf(room), this.me?.id) ?? null;
+    if (n !== null) {
+      this.unread.set(room, n, st.timeline.top);
+      this.#emit('unread');
+    } else if (refetch) {
+      this.#refetchUnread();
+    }
+  }
+
+  #refetchUnread() {
+    clearTimeout(this.unreadTimer);
+    this.unreadTimer = setTimeout(() => this.#fetchUnread(), UNREAD_REFETCH_MS);
+  }
+
+  async #fetchUnread() {
+    if (this.unreadFetch) {
+      this.unreadAgain = true;
+      return;
+    }
+    const unread = this.unread;
+    this.unreadFetch = api.roomsUnread();
+    try {
+      const answer = await this.unreadFetch;
+      if (unread !== this.unread) return; // logged out meanwhile
+      const listed = new Set();
+      for (const item of answer.items) {
+        listed.add(item.room);
+        if (unread.server(item.room, item) === 'recount') this.#recount(item.room, { refetch: false });
+      }
+      const known = new Set([...this.rooms.map((r) => r.id), ...unread.rooms.keys()]);
+      for (const room of known) if (!listed.has(room)) unread.none(room);
+      this.#emit('unread');
+    } catch {
+      // The badges keep their counts; the next read or reconnect asks again.
+    } finally {
+      this.unreadFetch = null;
+      if (this.unreadAgain) {
+        this.unreadAgain = false;
+        this.#refetchUnread();
+      }
+    }
+  }
+
   async #loadInitial(st, seq) {
     if (st.loading) return;
     st.loading = true;
+    // Messages that came after the counts were fetched but before the
+    // subscription reach no frame here: count them from the page.
+    const uncounted = seq > this.unread.seenOf(st.id);
     try {
       const page = await api.history(st.id, { before_seq: seq + 1, limit: PAGE });
       st.timeline.hasOlder = page.next_cursor !== null;
       st.timeline.completeTo(seq);
       this.#add(st, page.items);
+      if (uncounted) this.#recount(st.id);
     } catch (error) {
       this.#fail(st.id, error);
     } finally {
@@ -230,31 +460,39 @@ export class Chat extends EventTarget {
     }
   }
 
-  #add(st, messages) {
-    const added = messages.filter((m) => st.timeline.add(m));
+  #add(st, events, { live = false } = {}) {
+    const changed = new Set();
+    for (const event of events) {
+      if (!st.timeline.add(event)) continue;
+      changed.add(targetOf(event));
+      if (live) this.#count(st, event);
+    }
     let sent = false;
-    for (const m of messages) sent = st.pending.delete(m.client_id) || sent;
+    for (const e of events) sent = st.pending.delete(e.client_id) || sent;
     if (sent) this.#emit('pending', { room: st.id });
-    if (added.length) this.#emit('messages', { room: st.id, messages: added });
-    if (st.timeline.hasGap) this.#fillGap(st);
+    if (changed.size) this.#emit('messages', { room: st.id, seqs: [...changed] });
+    if (st.timeline.hasGap) this.#resync(st);
   }
 
-  /** Fetches what is missing above `top` over REST, page by page. */
-  async #fillGap(st) {
-    if (st.filling || !st.timeline.hasGap) return;
-    st.filling = true;
-    try {
-      for (let pages = 0; st.timeline.hasGap && pages < 20; pages += 1) {
-        const from = st.timeline.top;
-        const page = await api.history(st.id, { after_seq: from, limit: FILL_PAGE });
-        this.#add(st, page.items);
-        if (page.items.length === 0 || st.timeline.top === from) break;
-      }
-    } catch (error) {
-      this.#fail(st.id, error);
-    } finally {
-      st.filling = false;
+  /** A new live event's effect on the unread count. */
+  #count(st, event) {
+    if (event.type === 'message') {
+      if (this.unread.message(st.id, event, this.me?.id, st.id === this.viewing)) this.#emit('unread');
+    } else if (event.type === 'delete') {
+      if (this.unread.deleted(st.id, event.target) === 'recount') this.#recount(st.id);
+      this.#emit('unread');
     }
+  }
+
+  /**
+   * Something above `top` arrived without what comes before it (which the
+   * server's ordering should never allow): a re-subscribe with `since`
+   * makes the server replay from `top`, every kind included, which a REST
+   * page could not (history lists messages only). Once per `subscribed`.
+   */
+  #resync(st) {
+    if (st.resyncing || !st.wanted) return;
+    st.resyncing = this.#subscribe(st);
   }
 
   #fail(room, error) {

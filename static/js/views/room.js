@@ -1,9 +1,17 @@
 // The open room: messages in seq order (each seq rendered once, inserted
-// where it belongs whatever order it arrives in), older pages, messages
-// being sent, members with presence, typing, the composer.
+// where it belongs whatever order it arrives in, and updated in place as
+// edits, deletes and reactions fold in), older pages, messages being sent,
+// members with presence, typing, the composer and the reply it is writing.
+// Messages that scroll into view mark the room read.
 
 import * as api from '../api.js';
-import { byId, el, formatTime, userLabel } from '../dom.js';
+import { byId, el, userLabel } from '../dom.js';
+import { quoteText } from '../timeline.js';
+import { messageItem, renderMessage } from './message.js';
+
+// The newest message in view is sent as the read cursor once scrolling
+// has settled for this long: one `read` frame per glance, not per pixel.
+const READ_DEBOUNCE_MS = 300;
 
 export function mountRoom(chat) {
   const title = byId('room-title');
@@ -15,27 +23,65 @@ export function mountRoom(chat) {
   const error = byId('room-error');
   const composer = byId('composer');
   const input = byId('composer-input');
+  const replyBanner = byId('reply-banner');
+  const replyText = byId('reply-banner-text');
   const memberForm = byId('add-member-form');
   const memberStatus = byId('member-status');
 
   const isCurrent = (room) => room === chat.current;
   const nearBottom = () => list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  const timeline = () => chat.state(chat.current).timeline;
+  const itemOf = (seq) => list.querySelector(`li[data-seq="${seq}"]`);
 
-  const messageItem = (m) =>
-    el(
-      'li',
-      { dataset: { testid: 'message', seq: m.seq, author: m.author } },
-      el('span', { class: 'meta' }, userLabel(m.author, api.userName), ' ',
-        el('time', { datetime: m.ts }, formatTime(m.ts))),
-      el('span', { class: 'body', dataset: { testid: 'message-body' } }, m.body),
-    );
+  // The per-message state of this view, for the open room.
+  const ui = {
+    editing: new Set(),
+    confirming: new Set(),
+    quote: (seq) => chat.quote(chat.current, seq),
+    canEdit: (view) => chat.canEdit(view),
+    canDelete: (view) => chat.canDelete(chat.current, view),
+  };
 
-  /** Puts a message in seq order; scans from the end, where new ones go. */
-  const insert = (m) => {
-    if (list.querySelector(`li[data-seq="${m.seq}"]`)) return;
+  // Which messages are in view (at least half of one, or half the list
+  // for a message taller than that).
+  const visible = new Set();
+  let readTimer = null;
+  const inView = (entry) =>
+    entry.isIntersecting &&
+    (entry.intersectionRatio >= 0.5 || entry.intersectionRect.height >= (entry.rootBounds?.height ?? Infinity) / 2);
+  const flushRead = () => {
+    clearTimeout(readTimer);
+    if (chat.current && visible.size) chat.markRead(chat.current, Math.max(...visible));
+  };
+  const observer = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      const seq = Number(entry.target.dataset.seq);
+      if (inView(entry)) visible.add(seq);
+      else visible.delete(seq);
+    }
+    clearTimeout(readTimer);
+    readTimer = setTimeout(flushRead, READ_DEBOUNCE_MS);
+  }, { root: list, threshold: [0, 0.5, 1] });
+
+  const render = (li) => {
+    const view = timeline().view(Number(li.dataset.seq));
+    if (view) renderMessage(li, view, ui);
+  };
+
+  /** Puts a message in seq order (scanning from the end, where new ones go), or updates it. */
+  const upsert = (seq) => {
+    const existing = itemOf(seq);
+    if (existing) {
+      render(existing);
+      return;
+    }
+    const view = timeline().view(seq);
+    const li = messageItem(view);
+    renderMessage(li, view, ui);
     let before = list.lastElementChild;
-    while (before && Number(before.dataset.seq) > m.seq) before = before.previousElementSibling;
-    list.insertBefore(messageItem(m), before ? before.nextSibling : list.firstChild);
+    while (before && Number(before.dataset.seq) > seq) before = before.previousElementSibling;
+    list.insertBefore(li, before ? before.nextSibling : list.firstChild);
+    observer.observe(li);
   };
 
   const renderOlder = () => {
@@ -45,8 +91,18 @@ export function mountRoom(chat) {
   const renderPending = () => {
     const st = chat.state(chat.current);
     pending.replaceChildren(
-      ...[...st.pending.values()].map((body) => el('li', { dataset: { testid: 'pending' } }, body)),
+      ...[...st.pending.values()].map((m) => el('li', { dataset: { testid: 'pending' } }, m.body)),
     );
+  };
+
+  const renderReply = () => {
+    const seq = chat.state(chat.current).replyTo;
+    replyBanner.hidden = seq === null;
+    if (seq === null) return;
+    const target = chat.quote(chat.current, seq);
+    replyText.replaceChildren('Replying to ',
+      ...(target && !target.deleted ? [userLabel(target.author, api.userName), ': '] : []),
+      target === undefined ? '…' : quoteText(target));
   };
 
   const renderMembers = () => {
@@ -56,7 +112,7 @@ export function mountRoom(chat) {
         const online = m.user_id === chat.me?.id ? chat.status === 'connected' : st.online.has(m.user_id);
         return el(
           'li',
-          { dataset: { testid: 'member', user: m.user_id, state: online ? 'online' : 'offline' } },
+          { dataset: { testid: 'member', user: m.user_id, state: online ? 'online' : 'offline', role: m.role } },
           el('span', { class: 'dot', 'aria-hidden': 'true' }),
           userLabel(m.user_id, api.userName),
           el('span', { class: 'sr-only' }, online ? ' (online)' : ' (offline)'),
@@ -80,11 +136,17 @@ export function mountRoom(chat) {
     memberStatus.textContent = '';
     composer.hidden = false;
     memberForm.hidden = false;
+    observer.disconnect();
+    visible.clear();
+    clearTimeout(readTimer);
+    ui.editing.clear();
+    ui.confirming.clear();
     list.replaceChildren();
-    chat.state(detail.room).timeline.sorted().forEach(insert);
+    for (const view of timeline().sorted()) upsert(view.seq);
     list.scrollTop = list.scrollHeight;
     renderOlder();
     renderPending();
+    renderReply();
     renderMembers();
     renderTyping();
     input.focus();
@@ -95,17 +157,92 @@ export function mountRoom(chat) {
     const stick = nearBottom();
     const firstBefore = list.firstElementChild;
     const offset = firstBefore ? firstBefore.offsetTop - list.scrollTop : 0;
-    detail.messages.forEach(insert);
+    const shown = timeline();
+    for (const seq of [...detail.seqs].sort((a, b) => a - b)) if (shown.shows(seq)) upsert(seq);
+    // Replies show their target: a change to it (or its arrival) shows there too.
+    for (const seq of detail.seqs) {
+      for (const li of list.querySelectorAll(`li[data-reply-to="${seq}"]`)) render(li);
+    }
+    if (detail.seqs.includes(chat.state(chat.current).replyTo)) renderReply();
     if (stick) list.scrollTop = list.scrollHeight;
     else if (firstBefore) list.scrollTop = firstBefore.offsetTop - offset; // older pages above
     renderOlder();
   });
   chat.addEventListener('pending', ({ detail }) => isCurrent(detail.room) && renderPending());
-  chat.addEventListener('members', ({ detail }) => isCurrent(detail.room) && renderMembers());
-  chat.addEventListener('status', () => chat.current && renderMembers());
+  chat.addEventListener('reply', ({ detail }) => isCurrent(detail.room) && renderReply());
+  chat.addEventListener('members', ({ detail }) => {
+    if (!isCurrent(detail.room)) return;
+    renderMembers();
+    // The caller's role decides who may delete what.
+    for (const li of list.children) render(li);
+  });
+  chat.addEventListener('status', ({ detail }) => {
+    if (chat.current) renderMembers();
+    if (detail.status === 'connected') flushRead(); // a `read` lost with the connection
+  });
+  chat.addEventListener('visibility', flushRead);
   chat.addEventListener('typing', ({ detail }) => isCurrent(detail.room) && renderTyping());
   chat.addEventListener('error', ({ detail }) => {
     if (!detail.room || isCurrent(detail.room)) error.textContent = detail.message;
+  });
+
+  // Message actions, for the whole list.
+  list.addEventListener('click', (event) => {
+    const button = event.target.closest('button[data-action]');
+    const li = button?.closest('li[data-seq]');
+    if (!li || !list.contains(li)) return;
+    const room = chat.current;
+    const seq = Number(li.dataset.seq);
+    switch (button.dataset.action) {
+      case 'react':
+        chat.react(room, seq, button.dataset.emoji, button.getAttribute('aria-pressed') !== 'true');
+        return;
+      case 'reply':
+        chat.replyTo(room, seq);
+        input.focus();
+        return;
+      case 'edit':
+        ui.editing.add(seq);
+        render(li);
+        li.parts.input.focus();
+        li.parts.input.select();
+        return;
+      case 'edit-cancel':
+        ui.editing.delete(seq);
+        break;
+      case 'delete':
+        ui.confirming.add(seq);
+        break;
+      case 'delete-confirm':
+        ui.confirming.delete(seq);
+        chat.remove(room, seq);
+        break;
+      case 'delete-cancel':
+        ui.confirming.delete(seq);
+        break;
+      default:
+        return;
+    }
+    render(li);
+  });
+  list.addEventListener('submit', (event) => {
+    const li = event.target.closest('li[data-seq]');
+    if (!li) return;
+    event.preventDefault();
+    const seq = Number(li.dataset.seq);
+    const view = timeline().view(seq);
+    const body = li.parts.input.value.trim();
+    // The edited body comes back as an `edit` event; an unchanged or empty
+    // one is no edit.
+    if (view && body && body !== view.body) chat.edit(chat.current, seq, body);
+    ui.editing.delete(seq);
+    render(li);
+  });
+  list.addEventListener('keydown', (event) => {
+    if (event.key !== 'Escape') return;
+    const li = event.target.closest('li[data-seq]');
+    if (!li || !ui.editing.delete(Number(li.dataset.seq))) return;
+    render(li);
   });
 
   older.addEventListener('click', async () => {
@@ -128,6 +265,13 @@ export function mountRoom(chat) {
     input.value = '';
   });
   input.addEventListener('input', () => chat.current && chat.typing(chat.current));
+  input.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && chat.current) chat.replyTo(chat.current, null);
+  });
+  byId('reply-cancel').addEventListener('click', () => {
+    chat.replyTo(chat.current, null);
+    input.focus();
+  });
 
   memberForm.addEventListener('submit', async (event) => {
     event.preventDefault();

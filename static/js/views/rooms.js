@@ -1,6 +1,9 @@
-// The room list and the new-room form.
+// The room list with unread badges, the total in the tab's title, and the
+// new-room form.
 
 import { byId, el } from '../dom.js';
+
+const TITLE = document.title;
 
 export function mountRooms(chat) {
   const list = byId('room-list');
@@ -14,14 +17,32 @@ export function mountRooms(chat) {
           { type: 'button', 'aria-current': room.id === chat.current ? 'true' : null },
           room.name,
           el('small', {}, ` ${room.kind}`),
+          el('span', { class: 'badge', dataset: { testid: 'room-unread', count: 0 }, hidden: true }),
         );
         button.addEventListener('click', () => chat.open(room.id));
         return el('li', { dataset: { testid: 'room-item', roomId: room.id } }, button);
       }),
     );
+    renderUnread();
   };
+
+  // In place: a count that moves does not rebuild the list (nor lose focus).
+  const renderUnread = () => {
+    for (const item of list.children) {
+      const badge = item.querySelector('[data-testid="room-unread"]');
+      const n = chat.unreadCount(item.dataset.roomId);
+      if (badge.dataset.count === String(n) && badge.hidden === (n === 0)) continue;
+      badge.dataset.count = String(n);
+      badge.hidden = n === 0;
+      badge.replaceChildren(String(n), el('span', { class: 'sr-only' }, ' unread'));
+    }
+    const total = chat.unreadTotal();
+    document.title = total > 0 ? `(${total}) ${TITLE}` : TITLE;
+  };
+
   chat.addEventListener('rooms', render);
   chat.addEventListener('room', render);
+  chat.addEventListener('unread', renderUnread);
 
   byId('rooms-refresh').addEventListener('click', () => chat.loadRooms());
   form.addEventListener('submit', async (event) => {
