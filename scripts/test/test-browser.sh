@@ -4,13 +4,17 @@
 #   scripts/test/test-browser.sh
 #
 # Needs /usr/bin/chromium (scripts/test/ensure-tools.sh installs Debian's
-# `chromium`), Node 20+ with npm, openssl, psql and a PostgreSQL at
-# PARLEY_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres).
-# Builds target/debug/parley when it is missing, installs playwright-core
+# `chromium`), Node 20+ with npm, openssl, psql, a PostgreSQL at
+# PARLEY_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres)
+# and a Redis at PARLEY_TEST_REDIS_URL (default redis://127.0.0.1:6379).
+# Builds target/debug/parley (under $CARGO_TARGET_DIR when set; $PARLEY_BIN
+# runs another binary) when it is missing, installs playwright-core
 # from tests/browser/package-lock.json (npm ci) when needed, then runs
 # tests/browser: two browser contexts chat, the server restarts, and the
-# page must catch up with every message once, in order. The screenshot is
-# written to tests/browser/artifacts/chat.png.
+# page must catch up with every message once, in order; then room events
+# (unread badges, replies, edits, reactions, deletes) on two instances
+# sharing the database and Redis, across tabs and a restart. The
+# screenshots are written to tests/browser/artifacts/{chat,events}.png.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -35,5 +39,5 @@ if ! cmp -s package-lock.json "$stamp" 2>/dev/null; then
     cp package-lock.json "$stamp"
 fi
 mkdir -p artifacts
-node --test --test-reporter=spec --test-timeout=120000 unit.test.mjs chat.test.mjs
+node --test --test-reporter=spec --test-timeout=120000 unit.test.mjs chat.test.mjs events.test.mjs
 log "screenshot: tests/browser/artifacts/chat.png"

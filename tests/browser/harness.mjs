@@ -1,7 +1,8 @@
-// What the browser test needs around the browser: a private PostgreSQL
+// What the browser tests need around the browser: a private PostgreSQL
 // database, an RSA key folder (so tokens survive a restart) and the real
 // parley binary, started, stopped with SIGTERM and started again on the
-// same addresses. Every wait is bounded.
+// same addresses; for two instances, one Redis key prefix of their own.
+// Every wait is bounded.
 
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +15,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export const ROOT = resolve(import.meta.dirname, '../..');
 const ADMIN_URL =
   process.env.PARLEY_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const REDIS_URL = process.env.PARLEY_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** $PARLEY_BIN, else the debug build where cargo puts it ($CARGO_TARGET_DIR, default target/). */
+const BIN = process.env.PARLEY_BIN ??
+  join(resolve(ROOT, process.env.CARGO_TARGET_DIR ?? 'target'), 'debug/parley');
 
 function psql(sql) {
   execFileSync('psql', [ADMIN_URL, '-w', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql], {
@@ -39,6 +44,9 @@ export function createKeysDir() {
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** A PARLEY_REDIS_PREFIX of this run's own, so runs sharing one Redis never meet. */
+export const redisPrefix = () => `parley-browser-${randomBytes(6).toString('hex')}:`;
+
 /** A free port on `host` (bound then released; parley binds it next). */
 function freePort(host) {
   return new Promise((ok, fail) => {
@@ -51,9 +59,13 @@ function freePort(host) {
   });
 }
 
-/** parley on a random 127.0.0.x address; restartable on the same one. */
+/**
+ * parley on a random 127.0.0.x address; restartable on the same one.
+ * Without `redis` it runs alone; instances given the same database, keys
+ * folder and `redis` ({url, prefix}) form one cluster.
+ */
 export class Parley {
-  static async create({ databaseUrl, keysDir }) {
+  static async create({ databaseUrl, keysDir, redis = null, instanceId = 'browser-test' }) {
     const host = `127.0.0.${2 + Math.floor(Math.random() * 250)}`;
     const parley = new Parley();
     parley.host = host;
@@ -63,7 +75,7 @@ export class Parley {
       PARLEY_ADMIN_ADDR: `${host}:${await freePort(host)}`,
       DATABASE_URL: databaseUrl,
       PARLEY_JWT_KEYS_DIR: keysDir,
-      PARLEY_INSTANCE_ID: 'browser-test',
+      PARLEY_INSTANCE_ID: instanceId,
       PARLEY_LOG_FORMAT: 'json',
       // Two users register, log in and refresh from one address.
       PARLEY_RATE_AUTH_PER_MIN: '1000',
@@ -75,14 +87,18 @@ export class Parley {
       PARLEY_ACCESS_TTL_S: '8',
     };
     delete parley.env.REDIS_URL;
+    delete parley.env.PARLEY_REDIS_PREFIX;
+    if (redis) {
+      parley.env.REDIS_URL = redis.url;
+      parley.env.PARLEY_REDIS_PREFIX = redis.prefix;
+    }
     parley.base = `http://${parley.env.PARLEY_HTTP_ADDR}`;
     parley.log = [];
     return parley;
   }
 
   async start() {
-    const bin = join(ROOT, 'target/debug/parley');
-    this.child = spawn(bin, [], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(BIN, [], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (chunk) => this.log.push(chunk.toString());
     this.child.stdout.on('data', keep);
     this.child.stderr.on('data', keep);
