@@ -237,7 +237,8 @@ export class Chat extends EventTarget {
    */
   markRead(room, seq) {
     const st = this.state(room);
-    if (room !== this.viewing || seq <= Math.max(st.readSent, this.unread.readOf(room))) return;
+    if (document.visibilityState !== 'visible') return;
+    if (seq <= Math.max(st.readSent, this.unread.readOf(room))) return;
     st.readSent = seq;
     if (this.socket.send({ type: 'read', room, seq })) return;
     api.markRoomRead(room, seq).then(
@@ -395,10 +396,15 @@ export class Chat extends EventTarget {
     this.#emit('visibility');
   }
 
-  /** Counts a room's unread from its timeline when it covers the cursor, else asks the server. */
+  /**
+   * Counts a room's unread from its timeline when it covers the cursor,
+   * else asks the server. A `read` sent counts as read already (its answer
+   * is on the way), so leaving a room does not flash its old count.
+   */
   #recount(room, { refetch = true } = {}) {
     const st = this.states.get(room);
-    const n = st?.timeline.unreadAfter(this.unread.readOf(room), this.me?.id) ?? null;
+    const read = Math.max(this.unread.readOf(room), st?.readSent ?? 0);
+    const n = st?.timeline.unreadAfter(read, this.me?.id) ?? null;
     if (n !== null) {
       this.unread.set(room, n, st.timeline.top);
       this.#emit('unread');

@@ -46,12 +46,13 @@ export function mountRoom(chat) {
   // for a message taller than that).
   const visible = new Set();
   let readTimer = null;
+  let shownRoom = null; // the room `visible` is about
   const inView = (entry) =>
     entry.isIntersecting &&
     (entry.intersectionRatio >= 0.5 || entry.intersectionRect.height >= (entry.rootBounds?.height ?? Infinity) / 2);
   const flushRead = () => {
     clearTimeout(readTimer);
-    if (chat.current && visible.size) chat.markRead(chat.current, Math.max(...visible));
+    if (shownRoom && visible.size) chat.markRead(shownRoom, Math.max(...visible));
   };
   const observer = new IntersectionObserver((entries) => {
     for (const entry of entries) {
@@ -136,9 +137,10 @@ export function mountRoom(chat) {
     memberStatus.textContent = '';
     composer.hidden = false;
     memberForm.hidden = false;
+    flushRead(); // what was in view of the room left, if it was not sent yet
     observer.disconnect();
     visible.clear();
-    clearTimeout(readTimer);
+    shownRoom = detail.room;
     ui.editing.clear();
     ui.confirming.clear();
     list.replaceChildren();
