@@ -35,8 +35,12 @@ before(async () => {
   db = createDatabase();
   keys = createKeysDir();
   const redis = { url: REDIS_URL, prefix: redisPrefix() };
-  one = await Parley.create({ databaseUrl: db.url, keysDir: keys.dir, redis, instanceId: 'browser-1' });
-  two = await Parley.create({ databaseUrl: db.url, keysDir: keys.dir, redis, instanceId: 'browser-2' });
+  // Tokens outlive the test: chat.test.mjs covers refreshes, and a reload
+  // while a refresh is in flight loses the rotated pair (the page then
+  // holds a spent refresh token), which would log a tab out here.
+  const env = { PARLEY_ACCESS_TTL_S: '300' };
+  one = await Parley.create({ databaseUrl: db.url, keysDir: keys.dir, redis, instanceId: 'browser-1', env });
+  two = await Parley.create({ databaseUrl: db.url, keysDir: keys.dir, redis, instanceId: 'browser-2', env });
   // One after the other: the first runs the migrations.
   await one.start();
   await two.start();
@@ -137,8 +141,9 @@ const shown = (page, { mine = true } = {}) =>
 async function serverUnread(page) {
   const token = await page.evaluate(() => import('/js/api.js').then((api) => api.freshToken()));
   const res = await fetch(`${page.parley.base}/api/v1/rooms/unread`, { headers: { Authorization: `Bearer ${token}` } });
-  assert.equal(res.status, 200, await res.text());
-  return res.json();
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  return JSON.parse(text);
 }
 
 test('room events on two instances: unread badges across tabs, replies, edits, reactions, deletes, and a restart', async () => {
@@ -224,7 +229,7 @@ test('room events on two instances: unread badges across tabs, replies, edits, r
   assert.equal(await aliceReply.locator('[data-testid="delete-button"]').count(), 0, 'a member deletes only their own');
 
   // Bob deletes his message: a tombstone everywhere, and the reply's quote says so.
-  const seq = Number(await message(bob, 'hello alice').getAttribute('data-seq'));
+  const seq = Number(await message(bob, 'hello alice').getAttribute('data-seq', WAIT));
   await message(bob, 'hello alice').locator('[data-testid="delete-button"]').click();
   await message(bob, 'hello alice').locator('[data-testid="delete-confirm-button"]').click();
   for (const page of pages) {
@@ -237,9 +242,10 @@ test('room events on two instances: unread badges across tabs, replies, edits, r
 
   // The owner deletes Bob's second message from A1.
   await send(bob, 'alice may delete this');
+  const ownerDeleted = Number(await message(a1, 'alice may delete this').getAttribute('data-seq', WAIT));
+  for (const page of pages) await bySeq(page, ownerDeleted).waitFor(WAIT);
   await message(a1, 'alice may delete this').locator('[data-testid="delete-button"]').click();
   await message(a1, 'alice may delete this').locator('[data-testid="delete-confirm-button"]').click();
-  const ownerDeleted = Number(await message(bob, 'alice may delete this').getAttribute('data-seq'));
   for (const page of pages) {
     await page.locator(`[data-testid="message"][data-seq="${ownerDeleted}"][data-deleted="true"]`).waitFor(WAIT);
   }
@@ -300,6 +306,11 @@ test('room events on two instances: unread badges across tabs, replies, edits, r
   assert.deepEqual(state[0].reactions, [], 'a deleted message keeps no reactions');
   assert.equal((await serverUnread(a1)).total, 0);
 
+  // For the screenshot: a reaction, counted and highlighted.
+  await message(a1, 'unread one').locator('[data-testid="reaction"][data-emoji="🎉"]').click();
+  await message(a1, 'unread one').locator('[data-testid="reaction"][data-emoji="🎉"][data-count="1"][aria-pressed="true"]')
+    .waitFor(WAIT);
+  await byId(a1, 'composer-input').focus();
   mkdirSync(ARTIFACTS, { recursive: true });
   await a1.screenshot({ path: join(ARTIFACTS, 'events.png') });
   for (const page of pages) assert.deepEqual(page.problems, [], 'no console errors (CSP included)');

@@ -62,10 +62,11 @@ function freePort(host) {
 /**
  * parley on a random 127.0.0.x address; restartable on the same one.
  * Without `redis` it runs alone; instances given the same database, keys
- * folder and `redis` ({url, prefix}) form one cluster.
+ * folder and `redis` ({url, prefix}) form one cluster. `env` overrides
+ * settings.
  */
 export class Parley {
-  static async create({ databaseUrl, keysDir, redis = null, instanceId = 'browser-test' }) {
+  static async create({ databaseUrl, keysDir, redis = null, instanceId = 'browser-test', env = {} }) {
     const host = `127.0.0.${2 + Math.floor(Math.random() * 250)}`;
     const parley = new Parley();
     parley.host = host;
@@ -92,6 +93,7 @@ export class Parley {
       parley.env.REDIS_URL = redis.url;
       parley.env.PARLEY_REDIS_PREFIX = redis.prefix;
     }
+    Object.assign(parley.env, env);
     parley.base = `http://${parley.env.PARLEY_HTTP_ADDR}`;
     parley.log = [];
     return parley;
