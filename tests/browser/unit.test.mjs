@@ -250,3 +250,30 @@ test('unread: read frames, own messages and deletes', () => {
   assert.equal(u.count('r'), 0);
   assert.equal(u.count('never-heard-of'), 0);
 });
+
+test('a replay as parley sends it (current bodies, erased bodies of deleted messages) ends where history does', () => {
+  // What `subscribe` with `since: 0` sent in a probe of the server: the
+  // message frames carry today's body, an edit of a deleted message an
+  // empty one, and a second `on` is an event of its own.
+  const replay = live([
+    message(1, BOB, ''),
+    message(2, ME, 'reply edited', { reply_to: 1 }),
+    edit(3, 1, ''),
+    reaction(4, 1, '👍', ME, true),
+    reaction(5, 1, '👍', ME, true),
+    del(6, 1),
+    reaction(7, 2, '❤️', BOB, true),
+    edit(8, 2, 'reply edited', ME),
+  ]);
+  const history = new Timeline(ME);
+  history.add(item(1, { body: '', deleted: true, edited_at: at(3) }));
+  history.add(item(2, {
+    author: ME, body: 'reply edited', reply_to: 1, edited_at: at(8),
+    reactions: [{ emoji: '❤️', count: 1, me: false }],
+  }));
+  history.completeTo(8);
+  const shownState = (t) => t.sorted().map(({ seq, body, deleted, reply_to: replyTo, edited_at: editedAt, reactions }) =>
+    ({ seq, body, deleted, replyTo, edited: editedAt !== null && !deleted, reactions }));
+  assert.deepEqual(shownState(replay), shownState(history));
+  assert.equal(replay.view(2).edited_at, at(8));
+});
