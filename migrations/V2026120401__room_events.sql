@@ -10,9 +10,11 @@ ALTER TABLE room_messages
     ADD COLUMN target      bigint,
     -- message: the seq of the message it replies to.
     ADD COLUMN reply_to    bigint,
-    -- reaction: which emoji, set or cleared.
-    ADD COLUMN emoji       text,
-    ADD COLUMN reaction_on boolean,
+    -- reaction: which emoji, set or cleared, and how many users held it
+    -- on the message once it applied.
+    ADD COLUMN emoji          text,
+    ADD COLUMN reaction_on    boolean,
+    ADD COLUMN reaction_count bigint,
     -- message, folded: when last edited, whether deleted (body then ''),
     -- and the reaction counts by emoji.
     ADD COLUMN edited_at   timestamptz,

@@ -173,10 +173,14 @@ pub enum EventData {
     Delete {
         target: Seq,
     },
+    /// `count`: how many users hold `emoji` on the target once this event
+    /// applied, so a client that missed earlier reactions (or saw one `on`
+    /// twice) still shows the right number.
     Reaction {
         target: Seq,
         emoji: String,
         on: bool,
+        count: i64,
     },
 }
 
@@ -221,10 +225,12 @@ impl EventData {
                 body: body.as_str().to_owned(),
             },
             Action::Delete { target } => EventData::Delete { target: *target },
+            // The log sets the count when it applies the reaction.
             Action::React { target, emoji, on } => EventData::Reaction {
                 target: *target,
                 emoji: emoji.as_str().to_owned(),
                 on: *on,
+                count: 0,
             },
         }
     }

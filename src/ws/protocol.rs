@@ -243,6 +243,8 @@ pub enum ServerFrame<'a> {
         emoji: &'a str,
         user: UserId,
         on: bool,
+        /// How many users hold `emoji` on `target` now.
+        count: i64,
         ts: DateTime<Utc>,
         client_id: &'a str,
     },
@@ -363,7 +365,12 @@ impl ServerFrame<'_> {
                 ts,
                 client_id,
             },
-            EventData::Reaction { target, emoji, on } => ServerFrame::Reaction {
+            EventData::Reaction {
+                target,
+                emoji,
+                on,
+                count,
+            } => ServerFrame::Reaction {
                 room,
                 seq,
                 id,
@@ -371,6 +378,7 @@ impl ServerFrame<'_> {
                 emoji,
                 user: e.author,
                 on: *on,
+                count: *count,
                 ts,
                 client_id,
             },
@@ -548,6 +556,7 @@ mod tests {
                 emoji: "x",
                 user,
                 on: true,
+                count: 1,
                 ts: Utc::now(),
                 client_id: "c",
             },

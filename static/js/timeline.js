@@ -83,6 +83,18 @@ function react(view, e, me, known) {
   const key = `${e.emoji}\n${e.user}`;
   const mine = e.user === me;
   let r = view.reactions.find((x) => x.emoji === e.emoji);
+  if (Number.isInteger(e.count)) {
+    // The server says how many hold the emoji once this event applied:
+    // exact, whatever this client saw before.
+    known.set(key, e.on);
+    if (!r) {
+      r = { emoji: e.emoji, count: 0, me: false };
+      view.reactions.push(r);
+    }
+    r.count = e.count;
+    if (mine) r.me = e.on;
+    return;
+  }
   // Whether this user's reaction is counted already (see fold).
   const was = known.has(key) ? known.get(key) : mine ? Boolean(r?.me) : !e.on;
   known.set(key, e.on);

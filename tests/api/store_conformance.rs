@@ -17,7 +17,7 @@ use parley::store::{
     HistoryItem, HistoryQuery, NewNotification, NewPost, NewRefreshToken, NewUser, Notification,
     Post, ProfilePatch, ReactionCount, RefreshSpend, RoomUnread, SharedStore, StoreError, User,
 };
-use parley_actors::model::{Action, Appended, Emoji, Refusal, StoredEvent};
+use parley_actors::model::{Action, Appended, Emoji, EventData, Refusal, StoredEvent};
 use parley_actors::ports::LogError;
 
 /// One module per case with a test per backend. The runtime is
@@ -880,6 +880,16 @@ async fn edits_and_reactions_fold_into_history_within_and_across_batches(store: 
             "reaction", "message", "edit", "reaction", "reaction"
         ]
     );
+    // Each reaction says how many hold its emoji once it applied: a repeated
+    // `on` does not count twice, whoever missed the first.
+    let counts: Vec<i64> = replay
+        .iter()
+        .filter_map(|e| match e.data {
+            EventData::Reaction { count, .. } => Some(count),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(counts, [1, 2, 2, 1, 0, 1, 1]);
     assert_eq!(store.last_seq(room).await.unwrap(), Seq(12));
 }
 

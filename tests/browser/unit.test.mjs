@@ -127,6 +127,17 @@ test('reactions: counts per emoji, `me` for the caller, on twice counts once, of
   assert.deepEqual(t.view(1).reactions, [{ emoji: '👍', count: 2, me: true }]);
 });
 
+test('a reaction frame\'s count is the truth, even over a base that missed earlier reactions', () => {
+  const t = new Timeline(ME);
+  // The base says one 👍; bob's `on` arrives though he was that one, and
+  // the server's count says so.
+  t.add(item(1, { reactions: [{ emoji: '👍', count: 1, me: false }] }));
+  t.completeTo(1);
+  t.add({ ...reaction(2, 1, '👍', BOB, true), count: 1 });
+  t.add({ ...reaction(3, 1, '👍', ME, true), count: 2 });
+  assert.deepEqual(t.view(1).reactions, [{ emoji: '👍', count: 2, me: true }]);
+});
+
 test('history items carry folded state; live events fold on top of it', () => {
   const t = new Timeline(ME);
   t.add(item(3, {

@@ -143,6 +143,8 @@ struct Message<'a> {
     emoji: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     on: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    count: Option<i64>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,15 +250,19 @@ impl<'a> From<&'a StoredEvent> for Message<'a> {
             reply_to: None,
             emoji: None,
             on: None,
+            count: None,
         };
         match &m.data {
             EventData::Message { reply_to, .. } => message.reply_to = reply_to.map(|s| s.0),
             EventData::Edit { .. } => message.k = Kind::Edit,
             EventData::Delete { .. } => message.k = Kind::Delete,
-            EventData::Reaction { emoji, on, .. } => {
+            EventData::Reaction {
+                emoji, on, count, ..
+            } => {
                 message.k = Kind::Reaction;
                 message.emoji = Some(Cow::Borrowed(emoji));
                 message.on = Some(*on);
+                message.count = Some(*count);
             }
         }
         message
@@ -282,6 +288,7 @@ impl From<Message<'_>> for StoredEvent {
                 target,
                 emoji: m.emoji.map(Cow::into_owned).unwrap_or_default(),
                 on: m.on.unwrap_or_default(),
+                count: m.count.unwrap_or_default(),
             },
         };
         StoredEvent {
@@ -367,6 +374,7 @@ mod tests {
                         target: Seq(7),
                         emoji: "👍".into(),
                         on: false,
+                        count: 2,
                     },
                 ]
                 .into_iter()

@@ -28,7 +28,7 @@ impl RoomRow {
         }
         let target = new.action.target().and_then(|seq| self.target(seq));
         parley_actors::model::check(new, target)?;
-        let event = StoredEvent {
+        let mut event = StoredEvent {
             room: new.room,
             seq: Seq(self.log.len() as i64 + 1),
             id: MessageId::new(),
@@ -37,9 +37,9 @@ impl RoomRow {
             client_id: key.1.clone(),
             data: EventData::from_action(&new.action),
         };
+        self.fold(&mut event);
         self.client_ids.insert(key, self.log.len());
         self.log.push(event.clone());
-        self.fold(&event);
         Ok(Appended::New(event))
     }
 
@@ -52,53 +52,64 @@ impl RoomRow {
         })
     }
 
-    /// Applies a committed event to the stored state of its target, as the
-    /// PostgreSQL store does in the append's transaction.
-    fn fold(&mut self, event: &StoredEvent) {
-        match &event.data {
+    /// Applies a new event to the stored state of its target, as the
+    /// PostgreSQL store does in the append's transaction (a reaction learns
+    /// its count here).
+    fn fold(&mut self, event: &mut StoredEvent) {
+        let (seq, author, ts) = (event.seq, event.author, event.ts);
+        match &mut event.data {
             EventData::Message { reply_to, .. } => {
+                let reply_to = *reply_to;
                 self.folded.insert(
-                    event.seq,
+                    seq,
                     Folded {
-                        reply_to: *reply_to,
+                        reply_to,
                         ..Folded::default()
                     },
                 );
                 // A user's own message marks the room read up to it.
-                let cursor = self.cursors.entry(event.author).or_default();
-                *cursor = (*cursor).max(event.seq);
+                let cursor = self.cursors.entry(author).or_default();
+                *cursor = (*cursor).max(seq);
             }
             EventData::Edit { target, body } => {
-                self.set_body(*target, body);
-                if let Some(folded) = self.folded.get_mut(target) {
-                    folded.edited_at = Some(event.ts);
+                let target = *target;
+                self.set_body(target, body);
+                if let Some(folded) = self.folded.get_mut(&target) {
+                    folded.edited_at = Some(ts);
                 }
             }
             EventData::Delete { target } => {
+                let target = *target;
                 // Erased from storage: the message and every edit of it.
-                self.set_body(*target, "");
+                self.set_body(target, "");
                 for logged in self.log.iter_mut() {
                     if let EventData::Edit { target: t, body } = &mut logged.data
-                        && t == target
+                        && *t == target
                     {
                         body.clear();
                     }
                 }
-                if let Some(folded) = self.folded.get_mut(target) {
+                if let Some(folded) = self.folded.get_mut(&target) {
                     folded.deleted = true;
                     folded.reactions.clear();
                 }
             }
-            EventData::Reaction { target, emoji, on } => {
+            EventData::Reaction {
+                target,
+                emoji,
+                on,
+                count,
+            } => {
                 if let Some(folded) = self.folded.get_mut(target) {
                     let users = folded.reactions.entry(emoji.clone()).or_default();
                     if *on {
-                        users.insert(event.author);
+                        users.insert(author);
                     } else {
-                        users.remove(&event.author);
-                        if users.is_empty() {
-                            folded.reactions.remove(emoji);
-                        }
+                        users.remove(&author);
+                    }
+                    *count = users.len() as i64;
+                    if users.is_empty() {
+                        folded.reactions.remove(emoji.as_str());
                     }
                 }
             }

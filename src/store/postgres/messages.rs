@@ -36,7 +36,8 @@ use tokio_postgres::{Row, Statement};
 /// Columns read by [`event_from_row`] (the room is known to the caller).
 macro_rules! event_columns {
     () => {
-        "seq, id, author, body, client_id, created_at, kind, target, reply_to, emoji, reaction_on"
+        "seq, id, author, body, client_id, created_at, kind, target, reply_to, emoji, reaction_on, \
+         reaction_count"
     };
 }
 
@@ -78,17 +79,18 @@ const HELD: &str = "\
 const INSERT: &str = "\
     WITH inserted AS ( \
         INSERT INTO room_messages (room_id, seq, id, author, body, client_id, created_at, kind, \
-                                   target, reply_to, emoji, reaction_on, edited_at, deleted, reactions) \
+                                   target, reply_to, emoji, reaction_on, reaction_count, \
+                                   edited_at, deleted, reactions) \
         SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[], \
              $6::text[], $7::timestamptz[], $8::text[], $9::bigint[], $10::bigint[], $11::text[], \
-             $12::bool[], $13::timestamptz[], $14::bool[], $15::jsonb[]) \
+             $12::bool[], $13::bigint[], $14::timestamptz[], $15::bool[], $16::jsonb[]) \
         RETURNING 1), \
     advanced AS ( \
         UPDATE rooms r SET last_seq = a.last_seq \
-        FROM UNNEST($16::uuid[], $17::bigint[]) AS a(id, last_seq) WHERE r.id = a.id), \
+        FROM UNNEST($17::uuid[], $18::bigint[]) AS a(id, last_seq) WHERE r.id = a.id), \
     cursors AS ( \
         INSERT INTO read_cursors (room_id, user_id, seq) \
-        SELECT * FROM UNNEST($18::uuid[], $19::uuid[], $20::bigint[]) \
+        SELECT * FROM UNNEST($19::uuid[], $20::uuid[], $21::bigint[]) \
         ON CONFLICT (room_id, user_id) DO UPDATE SET seq = GREATEST(read_cursors.seq, EXCLUDED.seq)) \
     SELECT count(*) AS written FROM inserted";
 
@@ -313,7 +315,7 @@ fn decide(batch: &[NewEvent], before: &mut Before) -> Plan {
                 Ok(()) => {
                     let seq = before.last.entry(event.room).or_default();
                     *seq += 1;
-                    let stored = StoredEvent {
+                    let mut stored = StoredEvent {
                         room: event.room,
                         seq: Seq(*seq),
                         id: MessageId::new(),
@@ -322,7 +324,7 @@ fn decide(batch: &[NewEvent], before: &mut Before) -> Plan {
                         client_id: key.2.clone(),
                         data: EventData::from_action(&event.action),
                     };
-                    fold(&stored, before, &mut plan.reactions);
+                    fold(&mut stored, before, &mut plan.reactions);
                     fresh_keys.insert(key, plan.fresh.len());
                     plan.fresh.push(stored);
                     Outcome::New(plan.fresh.len() - 1)
@@ -334,8 +336,9 @@ fn decide(batch: &[NewEvent], before: &mut Before) -> Plan {
     plan
 }
 
-/// Applies one new event to the state of the message it concerns.
-fn fold(event: &StoredEvent, before: &mut Before, reactions: &mut HashMap<ReactionKey, bool>) {
+/// Applies one new event to the state of the message it concerns (a
+/// reaction learns its count here).
+fn fold(event: &mut StoredEvent, before: &mut Before, reactions: &mut HashMap<ReactionKey, bool>) {
     let room = event.room;
     let target = match &event.data {
         EventData::Message { body, .. } => {
@@ -361,7 +364,7 @@ fn fold(event: &StoredEvent, before: &mut Before, reactions: &mut HashMap<Reacti
         return; // checked before: cannot happen
     };
     message.changed = true;
-    match &event.data {
+    match &mut event.data {
         EventData::Edit { body, .. } => {
             message.body.clone_from(body);
             message.edited_at = Some(event.ts);
@@ -372,7 +375,9 @@ fn fold(event: &StoredEvent, before: &mut Before, reactions: &mut HashMap<Reacti
             message.reactions.clear();
             reactions.retain(|(r, s, _, _), _| (*r, *s) != (room, target));
         }
-        EventData::Reaction { emoji, on, .. } => {
+        EventData::Reaction {
+            emoji, on, count, ..
+        } => {
             let key = (room, target, event.author, emoji.clone());
             let holds = reactions
                 .get(&key)
@@ -386,6 +391,7 @@ fn fold(event: &StoredEvent, before: &mut Before, reactions: &mut HashMap<Reacti
                 }
             }
             reactions.insert(key, *on);
+            *count = message.reactions.get(emoji.as_str()).copied().unwrap_or(0);
         }
         EventData::Message { .. } => {}
     }
@@ -623,6 +629,7 @@ async fn insert(
         &rows.reply_to,
         &rows.emoji,
         &rows.reaction_on,
+        &rows.reaction_count,
         &rows.edited_at,
         &rows.deleted,
         &rows.reactions,
@@ -679,6 +686,7 @@ struct InsertColumns {
     reply_to: Vec<Option<i64>>,
     emoji: Vec<Option<String>>,
     reaction_on: Vec<Option<bool>>,
+    reaction_count: Vec<Option<i64>>,
     edited_at: Vec<Option<DateTime<Utc>>>,
     deleted: Vec<bool>,
     reactions: Vec<serde_json::Value>,
@@ -693,6 +701,7 @@ impl InsertColumns {
         let (mut body, mut edited_at, mut deleted, mut reactions) =
             (event.body().to_owned(), None, false, BTreeMap::new());
         let (mut target_seq, mut reply_to, mut emoji, mut reaction_on) = (None, None, None, None);
+        let mut reaction_count = None;
         match &event.data {
             EventData::Message { reply_to: to, .. } => {
                 reply_to = to.map(|s| s.0);
@@ -715,10 +724,12 @@ impl InsertColumns {
                 target: t,
                 emoji: e,
                 on,
+                count,
             } => {
                 target_seq = Some(t.0);
                 emoji = Some(e.clone());
                 reaction_on = Some(*on);
+                reaction_count = Some(*count);
             }
         }
         self.rooms.push(event.room.0);
@@ -733,6 +744,7 @@ impl InsertColumns {
         self.reply_to.push(reply_to);
         self.emoji.push(emoji);
         self.reaction_on.push(reaction_on);
+        self.reaction_count.push(reaction_count);
         self.edited_at.push(edited_at);
         self.deleted.push(deleted);
         self.reactions.push(serde_json::json!(reactions));
@@ -873,6 +885,7 @@ fn event_from_row(room: RoomId, row: &Row) -> anyhow::Result<StoredEvent> {
             target: target()?,
             emoji: sql::get::<Option<String>>(row, "emoji")?.unwrap_or_default(),
             on: sql::get::<Option<bool>>(row, "reaction_on")?.unwrap_or_default(),
+            count: sql::get::<Option<i64>>(row, "reaction_count")?.unwrap_or_default(),
         },
         other => anyhow::bail!("unknown event kind {other:?}"),
     };

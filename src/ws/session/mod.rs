@@ -430,11 +430,13 @@ impl WsSession {
 
 fn publish_error(e: &PublishError, reference: Option<&str>) -> Arc<str> {
     let (code, message) = publish::failure(e);
+    // Only an outage is worth retrying; a refusal would be refused again.
+    let retry_after_ms = (code == Code::Unavailable).then_some(1000);
     ServerFrame::Error {
         code: code.as_str(),
         message,
         reference,
-        retry_after_ms: Some(1000),
+        retry_after_ms,
     }
     .encode()
 }
