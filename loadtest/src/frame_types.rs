@@ -6,7 +6,17 @@
 //! the reference server's frames are checked against it here.
 
 /// Every frame `type` a client may send.
-pub const CLIENT_FRAME_TYPES: &[&str] = &["subscribe", "unsubscribe", "publish", "typing", "ping"];
+pub const CLIENT_FRAME_TYPES: &[&str] = &[
+    "subscribe",
+    "unsubscribe",
+    "publish",
+    "edit",
+    "delete",
+    "react",
+    "read",
+    "typing",
+    "ping",
+];
 
 /// Every frame `type` the server sends.
 pub const SERVER_FRAME_TYPES: &[&str] = &[
@@ -14,6 +24,11 @@ pub const SERVER_FRAME_TYPES: &[&str] = &[
     "subscribed",
     "unsubscribed",
     "message",
+    "edit",
+    "delete",
+    "reaction",
+    "read",
+    "receipt",
     "ack",
     "typing",
     "presence",
