@@ -214,7 +214,7 @@ pub struct HistoryQuery {
     pub before_seq: Option<i64>,
     /// Only the replies to the message with this seq (a thread).
     pub reply_to: Option<i64>,
-    /// 1 to 100, default 50.
+    /// 1 to 200, default 50.
     pub limit: Option<i64>,
 }
 
