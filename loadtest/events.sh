@@ -27,6 +27,9 @@
 #   --connections C wrk connections (default 64); wrk runs one thread
 #   --workers W     parallel seeding connections (default 8, at most 32)
 #   --seed-only     seed and check, print the ids and the reader's token, skip wrk
+#   --plain         only what a server before contract 1.1 can do (the "before" of
+#                   a before/after): plain messages, no edits, reactions, deletes,
+#                   replies or read cursors, and no GET /rooms/unread run
 set -euo pipefail
 
 SCRIPT_NAME=events.sh
@@ -42,6 +45,7 @@ DURATION=10
 CONNECTIONS=64
 WORKERS=8
 SEED_ONLY=0
+PLAIN=0
 while [[ $# -gt 0 ]]; do
     case $1 in
     --url) URL=${2%/}; shift 2 ;;
@@ -52,7 +56,8 @@ while [[ $# -gt 0 ]]; do
     --connections) CONNECTIONS=$2; shift 2 ;;
     --workers) WORKERS=$2; shift 2 ;;
     --seed-only) SEED_ONLY=1; shift ;;
-    -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
+    --plain) PLAIN=1; shift ;;
+    -h | --help) sed -n '2,32p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
     esac
 done
@@ -81,7 +86,7 @@ curl -sf -o /dev/null "$URL/healthz" || die "no parley answers at $URL/healthz"
 seed_out=$(mktemp)
 on_exit "rm -f '$seed_out'"
 log "seeding $URL: a room of $MESSAGES messages, $ROOMS rooms x $UNREAD unread ($WORKERS connections)"
-python3 - "$URL" "$MESSAGES" "$ROOMS" "$UNREAD" "$WORKERS" >"$seed_out" <<'PY'
+python3 - "$URL" "$MESSAGES" "$ROOMS" "$UNREAD" "$WORKERS" "$PLAIN" >"$seed_out" <<'PY'
 """Seeds parley through its REST API; prints KEY=VALUE lines on stdout."""
 import http.client
 import json
@@ -92,7 +97,7 @@ import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
-url, messages, rooms, unread, workers = sys.argv[1], *map(int, sys.argv[2:6])
+url, messages, rooms, unread, workers, plain = sys.argv[1], *map(int, sys.argv[2:7])
 parsed = urllib.parse.urlsplit(url)
 HOST, PORT = parsed.hostname, parsed.port or 80
 RUN = f"{random.getrandbits(32):08x}"
@@ -210,7 +215,7 @@ try:
     for chunk in range(0, messages, CHUNK):
         tasks = []
         for i in range(chunk, min(chunk + CHUNK, messages)):
-            reply_to = random.randint(1, posted) if posted and i % 5 == 4 else None
+            reply_to = random.randint(1, posted) if posted and i % 5 == 4 and not plain else None
             tasks.append(lambda i=i, r=reply_to: post(i, r))
         seqs.extend(parallel(None, tasks))
         posted = len(seqs)
@@ -219,7 +224,7 @@ try:
     # Every 2nd message edited (every 6th twice); 2 of 3 reacted to by each
     # reactor, the reader on every 4th; then every 20th deleted.
     tasks = []
-    for seq in seqs:
+    for seq in seqs if not plain else []:
         if seq % 2 == 0:
             tasks.append(lambda s=seq: call("PATCH", f"/rooms/{hist}/messages/{s}", {"body": f"message {s}, edited", "client_id": f"e{s}"}, author))
         if seq % 6 == 0:
@@ -232,9 +237,10 @@ try:
             emoji = urllib.parse.quote(EMOJI[0], safe="")
             tasks.append(lambda s=seq, e=emoji: call("PUT", f"/rooms/{hist}/messages/{s}/reactions/{e}", token=reader))
     parallel("edits and reactions", tasks)
-    parallel("deletes", [lambda s=seq: call("DELETE", f"/rooms/{hist}/messages/{s}", token=author) for seq in seqs if seq % 20 == 0])
-    # The reader has read the history room: it does not weigh on the badge.
-    call("POST", f"/rooms/{hist}/read", {"seq": 10**12}, reader)
+    if not plain:
+        parallel("deletes", [lambda s=seq: call("DELETE", f"/rooms/{hist}/messages/{s}", token=author) for seq in seqs if seq % 20 == 0])
+        # The reader has read the history room: it does not weigh on the badge.
+        call("POST", f"/rooms/{hist}/read", {"seq": 10**12}, reader)
 
     # 2. The reader's rooms: each has 2 messages the reader read, then `unread` more.
     def seed_room(n):
@@ -243,7 +249,8 @@ try:
         call("POST", f"/rooms/{rid}/members", {"user_id": reader_id}, author)
         for i in range(2):
             call("POST", f"/rooms/{rid}/messages", {"body": f"read {i}", "client_id": f"a{i}"}, author)
-        call("POST", f"/rooms/{rid}/read", {"seq": 2}, reader)
+        if not plain:
+            call("POST", f"/rooms/{rid}/read", {"seq": 2}, reader)
         for i in range(unread):
             call("POST", f"/rooms/{rid}/messages", {"body": f"unread {i}", "client_id": f"u{i}"}, author)
         return rid
@@ -253,6 +260,14 @@ try:
     # Check what was seeded before measuring it.
     _, _, page = call("GET", f"/rooms/{hist}/messages?limit=50", token=reader)
     items = page["items"]
+    if plain:
+        if len(items) != 50:
+            raise Refused(f"the history page has {len(items)} items, not 50")
+        print(f"reader_token={reader}")
+        print(f"history_room={hist}")
+        print(f"requests={sent[0]}")
+        pool.shutdown()
+        sys.exit(0)
     edited = sum(1 for m in items if m["edited_at"])
     reacted = sum(1 for m in items if m["reactions"])
     deleted = sum(1 for m in items if m["deleted"])
@@ -307,7 +322,7 @@ bench() {
 
 bench "GET /rooms/{id}/messages?limit=50 ($MESSAGES messages)" "$api/rooms/$room/messages?limit=50"
 bench "GET /rooms?limit=100 (member of $ROOMS rooms)" "$api/rooms?limit=100"
-bench "GET /rooms/unread ($ROOMS rooms x $UNREAD unread)" "$api/rooms/unread"
+((PLAIN)) || bench "GET /rooms/unread ($ROOMS rooms x $UNREAD unread)" "$api/rooms/unread"
 
 printf '\n%s: wrk -t1 -c%s -d%ss against %s (load average: %s)\n\n' \
     "$SCRIPT_NAME" "$CONNECTIONS" "$DURATION" "$URL" "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"

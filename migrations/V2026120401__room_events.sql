@@ -29,10 +29,12 @@ CREATE INDEX room_messages_reply_idx ON room_messages (room_id, reply_to, seq)
     WHERE reply_to IS NOT NULL;
 -- A delete erases the edits of its message too.
 CREATE INDEX room_messages_edit_idx ON room_messages (room_id, target) WHERE kind = 'edit';
--- Unread counts: the live messages after a cursor, with their author, read
--- off the index alone.
-CREATE INDEX room_messages_unread_idx ON room_messages (room_id, seq) INCLUDE (author)
-    WHERE kind = 'message' AND NOT deleted;
+-- The messages of a room without its other events: history pages walk it
+-- (a page of the newest messages must not step over every reaction since),
+-- and unread counts read it alone (author and deleted are in it), from the
+-- reader's cursor on.
+CREATE INDEX room_messages_history_idx ON room_messages (room_id, seq) INCLUDE (author, deleted)
+    WHERE kind = 'message';
 
 -- Who holds which emoji on which message; the counts live folded on the
 -- message row. Written only under the room's lock, like the log.

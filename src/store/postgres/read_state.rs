@@ -6,9 +6,9 @@
 //! `unread` is the number of live messages by others after the reader's
 //! cursor. A counter per (user, room) would have to change on every
 //! message for every member, and on every delete; counting instead reads
-//! `room_messages_unread_idx` (live messages only, with their author in the
-//! index) from the cursor onwards, an index-only range that is empty for a
-//! room the user is caught up in. It is exact by construction, and its cost
+//! `room_messages_history_idx` (messages only, with their author and
+//! whether deleted in the index) from the cursor onwards, an index-only
+//! range that is empty for a room the user is caught up in. It is exact by construction, and its cost
 //! is the number of unread messages, not the size of the room.
 
 use super::sql;
