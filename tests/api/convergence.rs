@@ -188,6 +188,8 @@ enum Until<'a> {
     Subscribed(&'a str),
     /// A `read` frame with this cursor.
     Read(i64),
+    /// A `read` frame with at least this cursor.
+    ReadAtLeast(i64),
     /// The timeline has caught up to this seq.
     Seq(i64),
     /// The connection ended.
@@ -265,6 +267,9 @@ impl Session {
                 }
                 Until::Subscribed(r) => frame["ref"] == r && frame["type"] == "subscribed",
                 Until::Read(seq) => frame["type"] == "read" && frame["seq"] == seq,
+                Until::ReadAtLeast(seq) => {
+                    frame["type"] == "read" && frame["seq"].as_i64().is_some_and(|s| s >= seq)
+                }
                 Until::Seq(seq) => self.timeline.last_seq >= seq,
                 Until::Closed => false,
             };
@@ -434,6 +439,13 @@ impl Run {
     /// last seq it folded. Through the load balancer a just-killed node may
     /// still be in rotation for a moment: the upgrade is retried.
     async fn connect(&mut self, s: usize, target: Target) {
+        self.open(s, target).await;
+        let reference = self.send_subscribe(s);
+        self.subscribed(s, &reference).await;
+    }
+
+    /// Opens a WebSocket for session `s` (retrying the upgrade for a while).
+    async fn open(&mut self, s: usize, target: Target) {
         self.sessions[s].conn = None;
         let user = &self.model.users[self.sessions[s].user];
         let deadline = Instant::now() + WAIT;
@@ -449,15 +461,27 @@ impl Run {
         };
         let conn = pump(ws);
         self.count(format!("connect {}", conn.instance));
-        let (seed, room) = (self.seed, self.model.room.clone());
-        let session = &mut self.sessions[s];
-        session.conn = Some(conn);
-        let since = session.timeline.last_seq;
+        self.sessions[s].conn = Some(conn);
+    }
+
+    /// Sends `subscribe` with `since` = the last seq session `s` folded;
+    /// returns its `ref`.
+    fn send_subscribe(&mut self, s: usize) -> String {
         let reference = format!("sub-{}", self.sent);
         self.sent += 1;
-        session.send(json!({"type": "subscribe", "room": room, "since": since, "ref": reference}));
+        let since = self.sessions[s].timeline.last_seq;
+        self.sessions[s].send(json!({"type": "subscribe", "room": self.model.room,
+                                      "since": since, "ref": reference}));
+        reference
+    }
+
+    /// Waits for the `subscribed` answering `reference`.
+    async fn subscribed(&mut self, s: usize, reference: &str) {
+        let seed = self.seed;
+        let session = &mut self.sessions[s];
+        let since = session.timeline.last_seq;
         let subscribed = session
-            .wait(Until::Subscribed(&reference), seed)
+            .wait(Until::Subscribed(reference), seed)
             .await
             .unwrap_or_else(|e| {
                 panic!("seed {seed}: {} lost while subscribing: {e}", session.name)
@@ -681,20 +705,42 @@ impl Run {
             .messages(None, false)
             .choose(&mut self.rng)
             .copied();
+        // Sometimes another session resubscribes while the burst is written:
+        // the replay hands over to the live stream with no gap or duplicate.
+        let others: Vec<usize> = (0..self.sessions.len())
+            .filter(|s| !writers.contains(s))
+            .collect();
+        let mut resubscribing = None;
+        if let Some(&r) = others.choose(&mut self.rng)
+            && self.rng.gen_bool(0.4)
+        {
+            let target = self.random_target();
+            self.open(r, target).await;
+            resubscribing = Some(r);
+            self.count("resubscribe during a burst");
+        }
         let mut frames = Vec::new();
         for &s in &writers {
             let user = self.sessions[s].user;
             let view = self.sessions[s].timeline.last_seq;
             let mut frame = self.random_frame(user, view);
-            if frame["type"] == "read" {
-                // A read's echo depends on the user's other reads.
+            let alone = writers
+                .iter()
+                .filter(|w| self.sessions[**w].user == user)
+                .count()
+                == 1;
+            if frame["type"] == "read" && !alone {
+                // Two reads of one user race for the echo's value; a read
+                // racing the user's own publish is enough.
                 frame["type"] = json!("react");
+                frame.as_object_mut().unwrap().remove("seq");
                 frame["emoji"] = json!(EMOJI[0]);
                 frame["on"] = json!(true);
                 frame["client_id"] = frame["ref"].clone();
                 frame["target"] = json!(hot.unwrap_or(view + 1));
             }
             if let Some(hot) = hot
+                && frame["type"] != "read"
                 && self.rng.gen_bool(0.7)
             {
                 if frame["type"] == "publish" {
@@ -705,17 +751,30 @@ impl Run {
             }
             frames.push(frame);
         }
+        let subscription = resubscribing.map(|r| (r, self.send_subscribe(r)));
         for (&s, frame) in writers.iter().zip(&frames) {
             self.sessions[s].send(frame.clone());
         }
         let mut acks = Vec::new();
         let mut refusals = Vec::new();
+        let mut reads = Vec::new();
         for (&s, frame) in writers.iter().zip(frames) {
+            let user = self.sessions[s].user;
+            if frame["type"] == "read" {
+                // The echo is the cursor after the read: at least what was
+                // asked, more if the user's own publish got in first.
+                let at_least = self.model.cursors[user].max(frame["seq"].as_i64().unwrap());
+                self.sessions[s]
+                    .wait(Until::ReadAtLeast(at_least), seed)
+                    .await?;
+                reads.push((user, at_least));
+                self.count("burst read");
+                continue;
+            }
             let reference = frame["ref"].as_str().unwrap().to_owned();
             let reply = self.sessions[s]
                 .wait(Until::Reply(&reference), seed)
                 .await?;
-            let user = self.sessions[s].user;
             if reply["type"] == "ack" {
                 acks.push((reply["seq"].as_i64().unwrap(), user, frame, reply));
             } else {
@@ -734,6 +793,9 @@ impl Run {
             self.model.acked.push((user, frame, ack));
             states.push(self.model.timeline.clone());
         }
+        for (user, at_least) in reads {
+            self.model.cursors[user] = self.model.cursors[user].max(at_least);
+        }
         for (user, frame, reply) in refusals {
             let code = reply["code"].as_str();
             assert!(
@@ -747,6 +809,9 @@ impl Run {
                 frame["type"].as_str().unwrap(),
                 code.unwrap_or("?")
             ));
+        }
+        if let Some((r, reference)) = subscription {
+            self.subscribed(r, &reference).await;
         }
         self.count(format!("burst of {n}"));
         Ok(())
