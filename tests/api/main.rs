@@ -8,6 +8,7 @@ mod support;
 mod auth;
 mod bad_input;
 mod cache;
+mod convergence;
 mod db;
 mod docs;
 mod drain;

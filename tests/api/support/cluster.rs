@@ -20,6 +20,8 @@ pub struct Cluster {
     pub nodes: Vec<ServerProcess>,
     /// The load balancer, as clients see the service.
     pub lb: TestApp,
+    /// Each node's environment, to start it again ([`Cluster::restart`]).
+    envs: Vec<Vec<(String, String)>>,
     _haproxy: Haproxy,
     _keys: TestKey,
 }
@@ -34,6 +36,7 @@ impl Cluster {
         let keys = TestKey::new();
         let keys_dir = keys.dir.to_string_lossy().into_owned();
         let mut nodes = Vec::new();
+        let mut envs = Vec::new();
         for i in 0..n {
             let addr = format!("127.0.0.{}:0", 10 + i);
             let instance = format!("node-{i}");
@@ -52,6 +55,11 @@ impl Cluster {
             ];
             env.extend_from_slice(extra);
             nodes.push(ServerProcess::start(&env).await);
+            envs.push(
+                env.iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            );
         }
         let backends: Vec<String> = nodes
             .iter()
@@ -66,9 +74,40 @@ impl Cluster {
         Self {
             nodes,
             lb,
+            envs,
             _haproxy: haproxy,
             _keys: keys,
         }
+    }
+}
+
+impl Cluster {
+    /// Kills node `i` with SIGKILL (a crash: no drain, no goodbye) and
+    /// waits for it to be gone.
+    pub async fn kill(&mut self, i: usize) {
+        let child = &mut self.nodes[i].child;
+        child.start_kill().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), child.wait())
+            .await
+            .expect("a killed node exits")
+            .unwrap();
+    }
+
+    /// Starts node `i` again with its environment, on the address it had
+    /// (haproxy's backend list is fixed), once it has stopped.
+    pub async fn restart(&mut self, i: usize) {
+        let addr = self.nodes[i]
+            .app
+            .base
+            .trim_start_matches("http://")
+            .to_owned();
+        let mut env: Vec<(&str, &str)> = self.envs[i]
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        env.retain(|(k, _)| *k != "PARLEY_HTTP_ADDR");
+        env.push(("PARLEY_HTTP_ADDR", addr.as_str()));
+        self.nodes[i] = ServerProcess::start(&env).await;
     }
 }
 
