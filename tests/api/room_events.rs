@@ -1,0 +1,1032 @@
+//! Room events (contract 1.1, section 6.1) as a user notices them: edits,
+//! deletes, reactions and replies over WebSocket and REST, acked with
+//! their own seq and fanned out in the room's one gapless stream; retries
+//! that change nothing; every refusal with its code; history in current
+//! state; read cursors, receipts and unread counts; mentions added by an
+//! edit and withdrawn by a delete; all of it across instances.
+
+use crate::both_backends;
+use crate::support::cluster::{Cluster, redis_url};
+use crate::support::metrics::metric;
+use crate::support::{Backend, TestApp, TestUser, WsClient, assert_problem, parts};
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+both_backends!(
+    edits_deletes_reactions_and_replies_are_acked_fanned_out_and_replayed_in_seq_order,
+    a_retried_event_gets_the_original_ack_and_is_delivered_once,
+    every_refusal_has_its_code_and_takes_no_seq,
+    history_shows_each_message_in_its_current_state_and_pages_over_messages_only,
+    a_read_reaches_every_session_of_the_reader_and_moves_unread_counts,
+    receipts_are_shown_in_private_rooms_and_never_in_public_ones,
+    an_edit_that_adds_a_mention_notifies_once_and_a_delete_withdraws_it,
+    room_events_are_counted_by_kind_and_outcome,
+);
+
+// --- Frames and requests ------------------------------------------------------
+
+fn publish(room: &str, body: &str, client_id: &str) -> Value {
+    json!({"type": "publish", "room": room, "body": body, "client_id": client_id})
+}
+
+fn reply(room: &str, body: &str, client_id: &str, reply_to: i64) -> Value {
+    json!({"type": "publish", "room": room, "body": body, "client_id": client_id, "reply_to": reply_to})
+}
+
+fn edit(room: &str, target: i64, body: &str, client_id: &str) -> Value {
+    json!({"type": "edit", "room": room, "target": target, "body": body, "client_id": client_id})
+}
+
+fn delete(room: &str, target: i64, client_id: &str) -> Value {
+    json!({"type": "delete", "room": room, "target": target, "client_id": client_id})
+}
+
+fn react(room: &str, target: i64, emoji: &str, on: bool, client_id: &str) -> Value {
+    json!({"type": "react", "room": room, "target": target, "emoji": emoji, "on": on, "client_id": client_id})
+}
+
+/// Sends `frame` with a `ref` of its own and returns the frame answering it
+/// (`ack` or `error`); frames that arrive first are skipped.
+async fn answer(ws: &mut WsClient, mut frame: Value) -> Value {
+    let reference = format!(
+        "{}-{}",
+        frame["type"].as_str().unwrap(),
+        frame["client_id"].as_str().unwrap_or("none")
+    );
+    frame["ref"] = json!(reference);
+    ws.send(frame).await;
+    loop {
+        let got = ws.next().await;
+        if got["ref"] == reference.as_str() {
+            return got;
+        }
+    }
+}
+
+/// [`answer`], which must be an `ack` (with the `ref` it was sent with).
+async fn acked(ws: &mut WsClient, frame: Value) -> Value {
+    let got = answer(ws, frame.clone()).await;
+    assert_eq!(got["type"], "ack", "{frame} -> {got}");
+    got
+}
+
+/// [`answer`], which must be an `error`; returns its code.
+async fn refused(ws: &mut WsClient, frame: Value) -> String {
+    let got = answer(ws, frame.clone()).await;
+    assert_eq!(got["type"], "error", "{frame} -> {got}");
+    got["code"].as_str().unwrap().to_owned()
+}
+
+/// The next frame that is not `presence` or `typing`.
+async fn next_event(ws: &mut WsClient) -> Value {
+    loop {
+        let frame = ws.next().await;
+        if !matches!(frame["type"].as_str(), Some("presence" | "typing")) {
+            return frame;
+        }
+    }
+}
+
+/// Every byte of `s` as `%XX`: an emoji as a client puts it in a path.
+fn percent(s: &str) -> String {
+    s.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
+fn message_path(room: &str, seq: impl std::fmt::Display) -> String {
+    format!("/api/v1/rooms/{room}/messages/{seq}")
+}
+
+fn reaction_path(room: &str, seq: impl std::fmt::Display, emoji: &str) -> String {
+    format!("{}/reactions/{}", message_path(room, seq), percent(emoji))
+}
+
+async fn rest_reply(
+    app: &TestApp,
+    user: &TestUser,
+    room: &str,
+    body: &str,
+    client_id: &str,
+    reply_to: i64,
+) -> Response {
+    app.post(
+        &format!("/api/v1/rooms/{room}/messages"),
+        &user.access,
+        json!({"body": body, "client_id": client_id, "reply_to": reply_to}),
+    )
+    .await
+}
+
+async fn rest_edit(
+    app: &TestApp,
+    user: &TestUser,
+    room: &str,
+    seq: impl std::fmt::Display,
+    body: &str,
+    client_id: &str,
+) -> Response {
+    app.call(
+        Method::PATCH,
+        &message_path(room, seq),
+        Some(&user.access),
+        Some(json!({"body": body, "client_id": client_id})),
+    )
+    .await
+}
+
+async fn rest_delete(
+    app: &TestApp,
+    user: &TestUser,
+    room: &str,
+    seq: impl std::fmt::Display,
+) -> Response {
+    app.delete(&message_path(room, seq), &user.access).await
+}
+
+async fn rest_react(
+    app: &TestApp,
+    user: &TestUser,
+    room: &str,
+    seq: impl std::fmt::Display,
+    emoji: &str,
+    on: bool,
+) -> Response {
+    let method = if on { Method::PUT } else { Method::DELETE };
+    let path = reaction_path(room, seq, emoji);
+    app.call(method, &path, Some(&user.access), None).await
+}
+
+/// The ack of a REST call that must answer `status`.
+async fn rest_ack(res: Response, status: StatusCode) -> Value {
+    let (got, body) = parts(res).await;
+    assert_eq!(got, status, "{body}");
+    body
+}
+
+/// A message as `user` reads it in history.
+async fn history_item(app: &TestApp, user: &TestUser, room: &str, seq: i64) -> Value {
+    let items = app.whole_history(user, room).await;
+    items
+        .into_iter()
+        .find(|m| m["seq"] == seq)
+        .unwrap_or_else(|| panic!("no message {seq} in history"))
+}
+
+/// A message's reactions as `{emoji: (count, me)}`.
+fn reactions(message: &Value) -> BTreeMap<String, (i64, bool)> {
+    message["reactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["emoji"].as_str().unwrap().to_owned(),
+                (r["count"].as_i64().unwrap(), r["me"].as_bool().unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// `room` as it appears in `user`'s `GET /rooms`.
+async fn listed(app: &TestApp, user: &TestUser, room: &str) -> Value {
+    let (status, page) = parts(app.get("/api/v1/rooms?limit=200", &user.access).await).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == room)
+        .cloned()
+        .unwrap_or_else(|| panic!("room {room} not listed: {page}"))
+}
+
+/// `(last_seq, read_seq, unread)` of `room` in `user`'s room list.
+async fn position(app: &TestApp, user: &TestUser, room: &str) -> (i64, i64, i64) {
+    let r = listed(app, user, room).await;
+    (
+        r["last_seq"].as_i64().unwrap(),
+        r["read_seq"].as_i64().unwrap(),
+        r["unread"].as_i64().unwrap(),
+    )
+}
+
+async fn unread(app: &TestApp, user: &TestUser) -> Value {
+    let (status, body) = parts(app.get("/api/v1/rooms/unread", &user.access).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn mark_read(app: &TestApp, user: &TestUser, room: &str, seq: i64) -> Value {
+    let res = app
+        .post(
+            &format!("/api/v1/rooms/{room}/read"),
+            &user.access,
+            json!({ "seq": seq }),
+        )
+        .await;
+    rest_ack(res, StatusCode::OK).await
+}
+
+async fn receipts(app: &TestApp, user: &TestUser, room: &str) -> BTreeMap<String, i64> {
+    let path = format!("/api/v1/rooms/{room}/receipts");
+    let body = rest_ack(app.get(&path, &user.access).await, StatusCode::OK).await;
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["user"].as_str().unwrap().to_owned(),
+                r["seq"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn notification_count(app: &TestApp, user: &TestUser) -> i64 {
+    let path = "/api/v1/notifications/unread-count";
+    let body = rest_ack(app.get(path, &user.access).await, StatusCode::OK).await;
+    body["count"].as_i64().unwrap()
+}
+
+// --- WebSocket: ack, fan-out, replay --------------------------------------------
+
+async fn edits_deletes_reactions_and_replies_are_acked_fanned_out_and_replayed_in_seq_order(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
+    let room = app.create_room(&ada, "general", "public").await;
+    let mut a = app.ws(&ada).await;
+    let mut b = app.ws(&bob).await;
+    b.subscribe(&room, None).await;
+
+    let ack = acked(&mut a, publish(&room, "hello", "m1")).await;
+    assert_eq!(
+        (&ack["seq"], &ack["target"], &ack["ref"]),
+        (&json!(1), &Value::Null, &json!("publish-m1"))
+    );
+    let m = next_event(&mut b).await;
+    assert_eq!((&m["type"], &m["seq"]), (&json!("message"), &json!(1)));
+    assert!(m.get("reply_to").is_none(), "no reply_to unless set: {m}");
+
+    let ack = acked(&mut a, reply(&room, "a reply", "m2", 1)).await;
+    assert_eq!((&ack["seq"], &ack["target"]), (&json!(2), &Value::Null));
+    let m = next_event(&mut b).await;
+    assert_eq!(
+        (&m["type"], &m["seq"], &m["reply_to"], &m["body"]),
+        (&json!("message"), &json!(2), &json!(1), &json!("a reply"))
+    );
+
+    let ack = acked(&mut a, edit(&room, 1, "hello, edited", "e1")).await;
+    assert_eq!((&ack["seq"], &ack["target"]), (&json!(3), &json!(1)));
+    let e = next_event(&mut b).await;
+    assert_eq!(e["type"], "edit", "{e}");
+    assert_eq!(
+        (&e["seq"], &e["target"], &e["body"], &e["author"]),
+        (
+            &json!(3),
+            &json!(1),
+            &json!("hello, edited"),
+            &json!(ada.id)
+        )
+    );
+
+    // On twice is one reaction; off removes it.
+    for (i, (on, seq)) in [(true, 4), (true, 5), (false, 6)].into_iter().enumerate() {
+        let ack = acked(&mut a, react(&room, 1, "👍", on, &format!("r{i}"))).await;
+        assert_eq!((&ack["seq"], &ack["target"]), (&json!(seq), &json!(1)));
+        let r = next_event(&mut b).await;
+        assert_eq!(r["type"], "reaction", "{r}");
+        assert_eq!(
+            (&r["seq"], &r["target"], &r["emoji"], &r["user"], &r["on"]),
+            (
+                &json!(seq),
+                &json!(1),
+                &json!("👍"),
+                &json!(ada.id),
+                &json!(on)
+            )
+        );
+        let expected = if on {
+            BTreeMap::from([("👍".to_owned(), (1, false))])
+        } else {
+            BTreeMap::new()
+        };
+        let seen_by_bob = history_item(&app, &bob, &room, 1).await;
+        assert_eq!(reactions(&seen_by_bob), expected, "after seq {seq}");
+    }
+
+    let ack = acked(&mut a, delete(&room, 2, "d1")).await;
+    assert_eq!((&ack["seq"], &ack["target"]), (&json!(7), &json!(2)));
+    let d = next_event(&mut b).await;
+    assert_eq!(d["type"], "delete", "{d}");
+    assert_eq!(
+        (&d["seq"], &d["target"], &d["by"]),
+        (&json!(7), &json!(2), &json!(ada.id))
+    );
+
+    // A device that was away replays every kind, in seq order, no gap;
+    // the deleted message's body is gone from storage.
+    let mut late = app.ws(&bob).await;
+    assert_eq!(late.subscribe(&room, Some(0)).await["seq"], 7);
+    let mut kinds = Vec::new();
+    for seq in 1..=7 {
+        let f = next_event(&mut late).await;
+        assert_eq!(f["seq"], seq, "{f}");
+        kinds.push(f["type"].as_str().unwrap().to_owned());
+        if seq == 2 {
+            assert_eq!((&f["body"], &f["reply_to"]), (&json!(""), &json!(1)));
+        }
+        if seq == 3 {
+            assert_eq!(f["target"], 1);
+        }
+    }
+    let expected = [
+        "message", "message", "edit", "reaction", "reaction", "reaction", "delete",
+    ];
+    assert_eq!(kinds, expected);
+    // From the middle: only what came after.
+    let mut later = app.ws(&bob).await;
+    later.subscribe(&room, Some(5)).await;
+    let (f6, f7) = (next_event(&mut later).await, next_event(&mut later).await);
+    assert_eq!(
+        (&f6["seq"], &f6["type"], &f7["seq"], &f7["type"]),
+        (&json!(6), &json!("reaction"), &json!(7), &json!("delete"))
+    );
+}
+
+// --- Idempotent retries -----------------------------------------------------------
+
+async fn a_retried_event_gets_the_original_ack_and_is_delivered_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
+    let room = app.create_room(&ada, "general", "public").await;
+    let mut a = app.ws(&ada).await;
+    let mut b = app.ws(&bob).await;
+    b.subscribe(&room, None).await;
+
+    let frames = [
+        publish(&room, "first", "m1"),
+        reply(&room, "second", "m2", 1),
+        edit(&room, 1, "first, edited", "e1"),
+        react(&room, 1, "🎉", true, "r1"),
+        delete(&room, 2, "d1"),
+    ];
+    let mut originals = Vec::new();
+    for frame in &frames {
+        originals.push(acked(&mut a, frame.clone()).await);
+    }
+    for (frame, original) in frames.iter().zip(&originals) {
+        let again = acked(&mut a, frame.clone()).await;
+        assert_eq!(
+            (&again["seq"], &again["id"], &again["target"]),
+            (&original["seq"], &original["id"], &original["target"]),
+            "a retry of {frame}"
+        );
+    }
+    // The same keys over REST answer the same.
+    let res = rest_edit(&app, &ada, &room, 1, "first, edited", "e1").await;
+    assert_eq!(
+        rest_ack(res, StatusCode::OK).await["seq"],
+        originals[2]["seq"]
+    );
+    let res = rest_reply(&app, &ada, &room, "second", "m2", 1).await;
+    assert_eq!(
+        rest_ack(res, StatusCode::OK).await["seq"],
+        originals[1]["seq"]
+    );
+
+    // A repeated REST delete by the author is one delete.
+    let first = rest_ack(rest_delete(&app, &ada, &room, 1).await, StatusCode::OK).await;
+    let again = rest_ack(rest_delete(&app, &ada, &room, 1).await, StatusCode::OK).await;
+    assert_eq!(first["seq"], 6);
+    assert_eq!(
+        (&again["seq"], &again["id"], &again["target"]),
+        (&first["seq"], &first["id"], &json!(1))
+    );
+
+    // bob saw each event once, in order: the next after them is seq 7.
+    acked(&mut a, publish(&room, "last", "m3")).await;
+    let seen: Vec<(i64, String)> = {
+        let mut seen = Vec::new();
+        for _ in 1..=7 {
+            let f = next_event(&mut b).await;
+            seen.push((
+                f["seq"].as_i64().unwrap(),
+                f["type"].as_str().unwrap().to_owned(),
+            ));
+        }
+        seen
+    };
+    let expected: Vec<(i64, String)> = [
+        "message", "message", "edit", "reaction", "delete", "delete", "message",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, k)| (i as i64 + 1, (*k).to_owned()))
+    .collect();
+    assert_eq!(seen, expected);
+    // The history holds one reaction from the retried react.
+    let first = history_item(&app, &bob, &room, 1).await;
+    assert_eq!(first["deleted"], true);
+    let (items, _) = app.history(&bob, &room, "").await;
+    assert_eq!(items.len(), 3, "three messages, whatever the retries");
+}
+
+// --- Refusals -------------------------------------------------------------------------
+
+async fn every_refusal_has_its_code_and_takes_no_seq(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob, cyd, dan, eve] = app.users(["ada", "bob", "cyd", "dan", "eve"]).await;
+    let room = app.create_room(&ada, "team", "private").await;
+    app.add_member(&ada, &room, &bob.id).await;
+    app.add_member(&ada, &room, &dan.id).await;
+    let res = app
+        .post(
+            &format!("/api/v1/rooms/{room}/members"),
+            &ada.access,
+            json!({"user_id": cyd.id, "role": "admin"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    for (user, i) in [(&ada, 1), (&bob, 2), (&bob, 3), (&bob, 4)] {
+        let (status, ack) = app.post_message(user, &room, "hi", &format!("m{i}")).await;
+        assert_eq!((status, &ack["seq"]), (StatusCode::CREATED, &json!(i)));
+    }
+    let mut accepted = 4;
+    let mut b = app.ws(&bob).await;
+    let mut d = app.ws(&dan).await;
+
+    // Only the author edits: not another member, not even the owner.
+    assert_eq!(
+        refused(&mut b, edit(&room, 1, "mine now", "x1")).await,
+        "forbidden"
+    );
+    for who in [&bob, &cyd] {
+        let res = rest_edit(&app, who, &room, 1, "mine now", "x2").await;
+        assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    let res = rest_edit(&app, &ada, &room, 2, "yours", "x3").await;
+    assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+
+    // A plain member deletes only their own; the owner and an admin any.
+    assert_eq!(refused(&mut d, delete(&room, 2, "x4")).await, "forbidden");
+    let res = rest_delete(&app, &dan, &room, 2).await;
+    assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let by_owner = rest_ack(rest_delete(&app, &ada, &room, 2).await, StatusCode::OK).await;
+    let by_admin = rest_ack(rest_delete(&app, &cyd, &room, 3).await, StatusCode::OK).await;
+    accepted += 2;
+    assert_eq!(
+        (&by_owner["target"], &by_admin["target"], &by_admin["seq"]),
+        (&json!(2), &json!(3), &json!(accepted))
+    );
+    assert_eq!(history_item(&app, &bob, &room, 3).await["deleted"], true);
+
+    // Nothing more happens to a deleted message.
+    assert_eq!(
+        refused(&mut b, edit(&room, 2, "back", "x5")).await,
+        "conflict"
+    );
+    assert_eq!(
+        refused(&mut d, react(&room, 2, "👍", true, "x6")).await,
+        "conflict"
+    );
+    let res = rest_edit(&app, &bob, &room, 2, "back", "x7").await;
+    assert_problem(res, StatusCode::CONFLICT, "conflict").await;
+    let res = rest_react(&app, &dan, &room, 3, "👍", true).await;
+    assert_problem(res, StatusCode::CONFLICT, "conflict").await;
+
+    // A seq that is not a message: an edit's, a delete's, one not there yet.
+    let ack = acked(&mut b, edit(&room, 4, "edited", "e4")).await;
+    accepted += 1;
+    let edit_seq = ack["seq"].as_i64().unwrap();
+    assert_eq!(edit_seq, accepted);
+    for target in [edit_seq, by_owner["seq"].as_i64().unwrap(), 999] {
+        assert_eq!(
+            refused(&mut b, edit(&room, target, "?", "x8")).await,
+            "not_found"
+        );
+        assert_eq!(
+            refused(&mut d, react(&room, target, "👍", true, "x9")).await,
+            "not_found"
+        );
+        let res = rest_edit(&app, &bob, &room, target, "?", "x10").await;
+        assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+        let res = rest_react(&app, &dan, &room, target, "👍", true).await;
+        assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+        let res = rest_delete(&app, &ada, &room, target).await;
+        assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+        // Nor may a reply point at it.
+        let res = rest_reply(&app, &bob, &room, "re", "x11", target).await;
+        assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+        assert_eq!(
+            refused(&mut b, reply(&room, "re", "x12", target)).await,
+            "not_found"
+        );
+    }
+
+    // Someone who is not a member of the private room may do nothing.
+    let mut e = app.ws(&eve).await;
+    assert_eq!(
+        refused(&mut e, edit(&room, 1, "?", "x13")).await,
+        "forbidden"
+    );
+    assert_eq!(
+        refused(&mut e, react(&room, 1, "👍", true, "x14")).await,
+        "forbidden"
+    );
+    let forbidden = [
+        rest_edit(&app, &eve, &room, 1, "?", "x15").await,
+        rest_delete(&app, &eve, &room, 1).await,
+        rest_react(&app, &eve, &room, 1, "👍", true).await,
+        rest_react(&app, &eve, &room, 1, "👍", false).await,
+        rest_reply(&app, &eve, &room, "re", "x16", 1).await,
+        app.post(
+            &format!("/api/v1/rooms/{room}/read"),
+            &eve.access,
+            json!({"seq": 1}),
+        )
+        .await,
+        app.get(&format!("/api/v1/rooms/{room}/receipts"), &eve.access)
+            .await,
+    ];
+    for res in forbidden {
+        assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+
+    // Bad input: an emoji too long or with a space, a seq that is no seq.
+    let long = "x".repeat(33);
+    for emoji in [long.as_str(), "thumbs up"] {
+        let res = rest_react(&app, &bob, &room, 1, emoji, true).await;
+        assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
+        assert_eq!(
+            refused(&mut b, react(&room, 1, emoji, true, "x17")).await,
+            "bad_request"
+        );
+    }
+    let ok = "y".repeat(32);
+    rest_ack(
+        rest_react(&app, &bob, &room, 1, &ok, true).await,
+        StatusCode::OK,
+    )
+    .await;
+    accepted += 1;
+    for seq in ["0", "-1", "abc", "1.5"] {
+        let res = rest_edit(&app, &ada, &room, seq, "?", "x18").await;
+        assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
+        let res = rest_delete(&app, &ada, &room, seq).await;
+        assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
+        let res = rest_react(&app, &ada, &room, seq, "👍", true).await;
+        assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    }
+    assert_eq!(
+        refused(&mut b, edit(&room, 0, "?", "x19")).await,
+        "bad_request"
+    );
+
+    // None of the refusals took a seq: the stream goes on from the last
+    // accepted event.
+    assert_eq!(position(&app, &ada, &room).await.0, accepted);
+    let ack = acked(&mut b, publish(&room, "still here", "m5")).await;
+    assert_eq!(ack["seq"], accepted + 1);
+}
+
+// --- History ------------------------------------------------------------------------------
+
+async fn history_shows_each_message_in_its_current_state_and_pages_over_messages_only(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
+    let room = app.create_room(&ada, "general", "public").await;
+    let thumbs = "👍";
+    assert_eq!(percent(thumbs), "%F0%9F%91%8D");
+
+    let (status, _) = app.post_message(&ada, &room, "first", "m1").await; // 1
+    assert_eq!(status, StatusCode::CREATED);
+    let res = rest_reply(&app, &bob, &room, "reply one", "m2", 1).await; // 2
+    let ack = rest_ack(res, StatusCode::CREATED).await;
+    assert_eq!((&ack["seq"], &ack["target"]), (&json!(2), &Value::Null));
+    let ack = rest_ack(
+        rest_edit(&app, &ada, &room, 1, "first, edited", "e1").await, // 3
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!((&ack["seq"], &ack["target"]), (&json!(3), &json!(1)));
+    let ack = rest_ack(
+        rest_react(&app, &ada, &room, 1, thumbs, true).await, // 4
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!((&ack["seq"], &ack["target"]), (&json!(4), &json!(1)));
+    rest_ack(
+        rest_reply(&app, &ada, &room, "reply two", "m3", 1).await,
+        StatusCode::CREATED,
+    )
+    .await; // 5
+    rest_ack(
+        rest_react(&app, &bob, &room, 1, "🎉", true).await,
+        StatusCode::OK,
+    )
+    .await; // 6
+    app.post_message(&ada, &room, "doomed", "m4").await; // 7
+    rest_ack(
+        rest_react(&app, &bob, &room, 7, thumbs, true).await,
+        StatusCode::OK,
+    )
+    .await; // 8
+    let ack = rest_ack(rest_delete(&app, &ada, &room, 7).await, StatusCode::OK).await; // 9
+    assert_eq!((&ack["seq"], &ack["target"]), (&json!(9), &json!(7)));
+    rest_ack(
+        rest_react(&app, &bob, &room, 1, thumbs, true).await,
+        StatusCode::OK,
+    )
+    .await; // 10
+    rest_ack(
+        rest_react(&app, &ada, &room, 1, thumbs, true).await,
+        StatusCode::OK,
+    )
+    .await; // 11
+    app.post_message(&bob, &room, "last", "m5").await; // 12
+    // A reaction taken back is gone from the count.
+    rest_ack(
+        rest_react(&app, &bob, &room, 12, "🎉", true).await,
+        StatusCode::OK,
+    )
+    .await; // 13
+    rest_ack(
+        rest_react(&app, &bob, &room, 12, "🎉", false).await,
+        StatusCode::OK,
+    )
+    .await; // 14
+
+    // Only messages, each in its current state.
+    let (items, next) = app.history(&ada, &room, "").await;
+    assert_eq!(next, Value::Null);
+    let seqs: Vec<i64> = items.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, [1, 2, 5, 7, 12], "no edit, delete or reaction seqs");
+    let by_seq: BTreeMap<i64, &Value> = seqs.iter().copied().zip(&items).collect();
+
+    let first = by_seq[&1];
+    assert_eq!(first["body"], "first, edited");
+    assert!(first["edited_at"].is_string(), "{first}");
+    assert_eq!(
+        (&first["deleted"], &first["reply_to"]),
+        (&json!(false), &Value::Null)
+    );
+    assert_eq!(
+        reactions(first),
+        BTreeMap::from([("👍".into(), (2, true)), ("🎉".into(), (1, false))]),
+        "ada's own 👍 counts once, however often she put it"
+    );
+    let reply = by_seq[&2];
+    assert_eq!(
+        (&reply["body"], &reply["reply_to"], &reply["edited_at"]),
+        (&json!("reply one"), &json!(1), &Value::Null)
+    );
+    assert_eq!(reply["author"], bob.id.as_str());
+    let doomed = by_seq[&7];
+    assert_eq!(
+        (&doomed["deleted"], &doomed["body"]),
+        (&json!(true), &json!(""))
+    );
+    assert!(reactions(doomed).is_empty(), "a delete drops the reactions");
+    assert!(reactions(by_seq[&12]).is_empty(), "off removes it");
+
+    // `me` is the caller's own.
+    let seen_by_bob = history_item(&app, &bob, &room, 1).await;
+    assert_eq!(
+        reactions(&seen_by_bob),
+        BTreeMap::from([("👍".into(), (2, true)), ("🎉".into(), (1, true))])
+    );
+    let cyd = app.register("cyd").await;
+    let seen_by_cyd = history_item(&app, &cyd, &room, 1).await;
+    assert_eq!(
+        reactions(&seen_by_cyd),
+        BTreeMap::from([("👍".into(), (2, false)), ("🎉".into(), (1, false))])
+    );
+
+    // A thread.
+    let (thread, _) = app.history_seqs(&bob, &room, "?reply_to=1").await;
+    assert_eq!(thread, [2, 5]);
+    assert!(
+        app.history_seqs(&bob, &room, "?reply_to=2")
+            .await
+            .0
+            .is_empty()
+    );
+
+    // Pages, both ways, over messages only.
+    let pages = [
+        ("?after_seq=0&limit=2", vec![1, 2], json!("2")),
+        ("?after_seq=2&limit=2", vec![5, 7], json!("7")),
+        ("?after_seq=7&limit=2", vec![12], Value::Null),
+        ("?limit=2", vec![7, 12], json!("7")),
+        ("?before_seq=7&limit=2", vec![2, 5], json!("2")),
+        ("?before_seq=2&limit=2", vec![1], Value::Null),
+    ];
+    for (query, seqs, next) in pages {
+        assert_eq!(
+            app.history_seqs(&bob, &room, query).await,
+            (seqs, next),
+            "{query}"
+        );
+    }
+}
+
+// --- Read state -------------------------------------------------------------------------
+
+async fn a_read_reaches_every_session_of_the_reader_and_moves_unread_counts(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
+    let room = app.create_room(&ada, "pair", "private").await;
+    app.add_member(&ada, &room, &bob.id).await;
+    let lobby = app.create_room(&ada, "lobby", "public").await;
+    app.add_member(&bob, &lobby, &bob.id).await;
+    for i in 1..=3 {
+        app.post_message(&ada, &room, "for bob", &format!("m{i}"))
+            .await;
+    }
+    app.post_message(&ada, &lobby, "hello all", "l1").await;
+    assert_eq!(position(&app, &bob, &room).await, (3, 0, 3));
+    assert_eq!(
+        position(&app, &ada, &room).await,
+        (3, 3, 0),
+        "own publishes"
+    );
+    // The order of the rooms is not part of the contract.
+    let mut badge = unread(&app, &bob).await;
+    badge["items"]
+        .as_array_mut()
+        .unwrap()
+        .sort_by_key(|i| i["room"] != room.as_str());
+    assert_eq!(
+        badge,
+        json!({"total": 4, "items": [
+            {"room": room, "unread": 3, "read_seq": 0, "last_seq": 3},
+            {"room": lobby, "unread": 1, "read_seq": 0, "last_seq": 1},
+        ]})
+    );
+
+    // A `read` from the phone clears the badge on the laptop too.
+    let mut phone = app.ws(&bob).await;
+    let mut laptop = app.ws(&bob).await;
+    phone
+        .send(json!({"type": "read", "room": room, "seq": 2}))
+        .await;
+    for session in [&mut phone, &mut laptop] {
+        assert_eq!(
+            next_event(session).await,
+            json!({"type": "read", "room": room, "seq": 2})
+        );
+    }
+    assert_eq!(position(&app, &bob, &room).await, (3, 2, 1));
+
+    // Over REST: the same frames, and the cursor is clamped to the newest.
+    let answer = mark_read(&app, &bob, &room, 100).await;
+    assert_eq!(answer, json!({"room": room, "seq": 3}));
+    for session in [&mut phone, &mut laptop] {
+        assert_eq!(
+            next_event(session).await,
+            json!({"type": "read", "room": room, "seq": 3})
+        );
+    }
+    assert_eq!(position(&app, &bob, &room).await, (3, 3, 0));
+    // Never back.
+    assert_eq!(mark_read(&app, &bob, &room, 1).await["seq"], 3);
+    assert_eq!(position(&app, &bob, &room).await, (3, 3, 0));
+    assert_eq!(
+        unread(&app, &bob).await,
+        json!({"total": 1, "items": [{"room": lobby, "unread": 1, "read_seq": 0, "last_seq": 1}]})
+    );
+
+    // Own publish moves the own cursor; edits, deletes and reactions are
+    // not unread, nor is a deleted message.
+    app.post_message(&bob, &room, "me too", "b1").await; // 4
+    assert_eq!(position(&app, &bob, &room).await, (4, 4, 0));
+    app.post_message(&ada, &room, "keep", "m5").await; // 5
+    app.post_message(&ada, &room, "oops", "m6").await; // 6
+    assert_eq!(position(&app, &bob, &room).await, (6, 4, 2));
+    rest_ack(rest_delete(&app, &ada, &room, 6).await, StatusCode::OK).await; // 7
+    rest_ack(
+        rest_edit(&app, &ada, &room, 5, "kept", "e5").await,
+        StatusCode::OK,
+    )
+    .await; // 8
+    rest_ack(
+        rest_react(&app, &ada, &room, 4, "👍", true).await,
+        StatusCode::OK,
+    )
+    .await; // 9
+    assert_eq!(position(&app, &bob, &room).await, (9, 4, 1));
+    let badge = unread(&app, &bob).await;
+    assert_eq!(badge["total"], 2, "{badge}");
+    // Reading up to the last message leaves nothing unread.
+    mark_read(&app, &bob, &room, 5).await;
+    assert_eq!(position(&app, &bob, &room).await, (9, 5, 0));
+}
+
+async fn receipts_are_shown_in_private_rooms_and_never_in_public_ones(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
+    let private = app.create_room(&ada, "pair", "private").await;
+    app.add_member(&ada, &private, &bob.id).await;
+    let public = app.create_room(&ada, "lobby", "public").await;
+    for room in [&private, &public] {
+        for i in 1..=2 {
+            app.post_message(&ada, room, "hi", &format!("m{i}")).await;
+        }
+    }
+    let mut a = app.ws(&ada).await;
+    a.subscribe(&private, None).await;
+    a.subscribe(&public, None).await;
+    let mut b = app.ws(&bob).await;
+    b.subscribe(&private, None).await;
+    b.subscribe(&public, None).await;
+
+    // Over WebSocket in the private room: ada sees bob's cursor.
+    b.send(json!({"type": "read", "room": private, "seq": 1}))
+        .await;
+    assert_eq!(next_event(&mut b).await["type"], "read");
+    assert_eq!(
+        next_event(&mut a).await,
+        json!({"type": "receipt", "room": private, "user": bob.id, "seq": 1})
+    );
+    // In the public room nobody learns it; the next receipt ada gets is
+    // bob's next read in the private room.
+    assert_eq!(mark_read(&app, &bob, &public, 2).await["seq"], 2);
+    assert_eq!(mark_read(&app, &bob, &private, 2).await["seq"], 2);
+    assert_eq!(
+        next_event(&mut a).await,
+        json!({"type": "receipt", "room": private, "user": bob.id, "seq": 2})
+    );
+    // bob's own sessions get `read` for both, never a receipt of himself.
+    for room in [&public, &private] {
+        assert_eq!(
+            next_event(&mut b).await,
+            json!({"type": "read", "room": room, "seq": 2})
+        );
+    }
+
+    let seen = receipts(&app, &ada, &private).await;
+    assert_eq!(seen.get(&bob.id), Some(&2), "{seen:?}");
+    assert!(receipts(&app, &ada, &public).await.is_empty());
+}
+
+// --- Notifications -------------------------------------------------------------------
+
+async fn an_edit_that_adds_a_mention_notifies_once_and_a_delete_withdraws_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
+    let room = app.create_room(&ada, "general", "public").await;
+    let mut b = app.ws(&bob).await;
+
+    app.post_message(&ada, &room, "hello", "m1").await; // 1
+    rest_ack(
+        rest_edit(&app, &ada, &room, 1, "hello @bob", "e1").await,
+        StatusCode::OK,
+    )
+    .await;
+    let n = b.next_of("notification").await;
+    assert_eq!(
+        (&n["kind"], &n["payload"]["seq"], &n["payload"]["room"]),
+        (&json!("mention"), &json!(1), &json!(room))
+    );
+    // Edited again, still mentioning bob: no second notification. The next
+    // one bob gets is for a new message.
+    let mut w = app.ws(&ada).await;
+    acked(&mut w, edit(&room, 1, "hello again @bob", "e2")).await;
+    rest_ack(
+        rest_edit(&app, &ada, &room, 1, "hi @bob!", "e3").await,
+        StatusCode::OK,
+    )
+    .await;
+    app.post_message(&ada, &room, "ping @bob", "m2").await; // 5
+    let n = b.next_of("notification").await;
+    assert_eq!(
+        (&n["kind"], &n["payload"]["seq"]),
+        (&json!("mention"), &json!(5))
+    );
+    let mentions_of_1 = app
+        .notifications(&bob, "")
+        .await
+        .into_iter()
+        .filter(|n| n["payload"]["seq"] == 1)
+        .count();
+    assert_eq!(mentions_of_1, 1);
+    assert_eq!(notification_count(&app, &bob).await, 2);
+
+    // Deleting a message withdraws its mention.
+    rest_ack(rest_delete(&app, &ada, &room, 5).await, StatusCode::OK).await;
+    assert_eq!(notification_count(&app, &bob).await, 1);
+    rest_ack(rest_delete(&app, &ada, &room, 1).await, StatusCode::OK).await;
+    assert_eq!(notification_count(&app, &bob).await, 0);
+}
+
+// --- Metrics ---------------------------------------------------------------------------
+
+async fn room_events_are_counted_by_kind_and_outcome(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
+    let room = app.create_room(&ada, "general", "public").await;
+    let family = "parley_room_events_total";
+    let count = |text: &str, kind: &str, outcome: &str| {
+        let (kind, outcome) = (format!("kind=\"{kind}\""), format!("outcome=\"{outcome}\""));
+        metric(text, family, &[kind.as_str(), outcome.as_str()]).unwrap_or(0.0)
+    };
+    let before = app.metrics_text().await;
+    assert_eq!(count(&before, "edit", "new"), 0.0);
+
+    let mut a = app.ws(&ada).await;
+    acked(&mut a, publish(&room, "hello", "m1")).await;
+    acked(&mut a, edit(&room, 1, "hello!", "e1")).await;
+    acked(&mut a, edit(&room, 1, "hello!", "e1")).await;
+    rest_ack(
+        rest_edit(&app, &ada, &room, 1, "hello!!", "e2").await,
+        StatusCode::OK,
+    )
+    .await;
+    let res = rest_edit(&app, &bob, &room, 1, "not yours", "e3").await;
+    assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    rest_ack(
+        rest_react(&app, &bob, &room, 1, "👍", true).await,
+        StatusCode::OK,
+    )
+    .await;
+
+    let after = app.metrics_text().await;
+    assert_eq!(count(&after, "edit", "new"), 2.0);
+    assert_eq!(count(&after, "edit", "duplicate"), 1.0);
+    assert_eq!(count(&after, "edit", "refused"), 1.0);
+    assert_eq!(count(&after, "reaction", "new"), 1.0);
+    assert_eq!(count(&after, "message", "new"), 1.0);
+}
+
+// --- Across instances ------------------------------------------------------------------
+
+#[actix_web::test]
+async fn room_events_reads_and_receipts_cross_instances() {
+    let cluster = Cluster::start(2, &redis_url(), &[]).await;
+    let (one, two) = (&cluster.nodes[0].app, &cluster.nodes[1].app);
+    let ada = one.register("ada").await;
+    let bob = two.register("bob").await;
+    let room = one.create_room(&ada, "pair", "private").await;
+    one.add_member(&ada, &room, &bob.id).await;
+
+    let mut ada_one = one.ws(&ada).await;
+    let mut bob_two = two.ws(&bob).await;
+    let mut bob_one = one.ws(&bob).await;
+    assert_ne!(ada_one.hello["instance"], bob_two.hello["instance"]);
+    assert_eq!(ada_one.hello["instance"], bob_one.hello["instance"]);
+    ada_one.subscribe(&room, None).await;
+    bob_two.subscribe(&room, None).await;
+
+    // Events published on instance one reach bob on instance two, in order.
+    acked(&mut ada_one, publish(&room, "hello", "m1")).await;
+    acked(&mut ada_one, reply(&room, "and", "m2", 1)).await;
+    acked(&mut ada_one, edit(&room, 1, "hello!", "e1")).await;
+    acked(&mut ada_one, react(&room, 1, "👍", true, "r1")).await;
+    acked(&mut ada_one, delete(&room, 2, "d1")).await;
+    let expected = [
+        ("message", 1, Value::Null),
+        ("message", 2, Value::Null),
+        ("edit", 3, json!(1)),
+        ("reaction", 4, json!(1)),
+        ("delete", 5, json!(2)),
+    ];
+    for (kind, seq, target) in expected {
+        let f = next_event(&mut bob_two).await;
+        assert_eq!(
+            (f["type"].as_str(), f["seq"].as_i64(), &f["target"]),
+            (Some(kind), Some(seq), &target),
+            "{f}"
+        );
+    }
+    // bob reads on instance two: his session on instance one hears of it,
+    // and so does ada, on instance one, as a receipt.
+    bob_two
+        .send(json!({"type": "read", "room": room, "seq": 4}))
+        .await;
+    assert_eq!(
+        next_event(&mut bob_two).await,
+        json!({"type": "read", "room": room, "seq": 4})
+    );
+    assert_eq!(
+        next_event(&mut bob_one).await,
+        json!({"type": "read", "room": room, "seq": 4})
+    );
+    // ada's own events came first.
+    loop {
+        let f = next_event(&mut ada_one).await;
+        if f["type"] == "receipt" {
+            assert_eq!(
+                f,
+                json!({"type": "receipt", "room": room, "user": bob.id, "seq": 4})
+            );
+            break;
+        }
+        assert!(f["seq"].as_i64().is_some_and(|s| s <= 5), "{f}");
+    }
+    assert_eq!(position(two, &bob, &room).await, (5, 4, 0));
+}
