@@ -430,11 +430,14 @@ impl WsSession {
 
 fn publish_error(e: &PublishError, reference: Option<&str>) -> Arc<str> {
     let (code, message) = publish::failure(e);
+    // A refusal (not the author, a deleted or missing target) is final:
+    // telling the client when to retry would only make it try again.
+    let retry_after_ms = (!matches!(e, PublishError::Refused(_))).then_some(1000);
     ServerFrame::Error {
         code: code.as_str(),
         message,
         reference,
-        retry_after_ms: Some(1000),
+        retry_after_ms,
     }
     .encode()
 }
