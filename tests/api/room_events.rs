@@ -75,6 +75,8 @@ async fn acked(ws: &mut WsClient, frame: Value) -> Value {
 async fn refused(ws: &mut WsClient, frame: Value) -> String {
     let got = answer(ws, frame.clone()).await;
     assert_eq!(got["type"], "error", "{frame} -> {got}");
+    // A refusal is final: no hint to retry it.
+    assert!(got.get("retry_after_ms").is_none(), "{frame} -> {got}");
     got["code"].as_str().unwrap().to_owned()
 }
 
@@ -317,42 +319,50 @@ async fn edits_deletes_reactions_and_replies_are_acked_fanned_out_and_replayed_i
         assert_eq!(reactions(&seen_by_bob), expected, "after seq {seq}");
     }
 
-    let ack = acked(&mut a, delete(&room, 2, "d1")).await;
+    // The reply is edited, then deleted: nothing of what it said stays.
+    let ack = acked(&mut a, edit(&room, 2, "a secret", "e2")).await;
     assert_eq!((&ack["seq"], &ack["target"]), (&json!(7), &json!(2)));
+    assert_eq!(next_event(&mut b).await["body"], "a secret");
+    let ack = acked(&mut a, delete(&room, 2, "d1")).await;
+    assert_eq!((&ack["seq"], &ack["target"]), (&json!(8), &json!(2)));
     let d = next_event(&mut b).await;
     assert_eq!(d["type"], "delete", "{d}");
     assert_eq!(
         (&d["seq"], &d["target"], &d["by"]),
-        (&json!(7), &json!(2), &json!(ada.id))
+        (&json!(8), &json!(2), &json!(ada.id))
     );
 
     // A device that was away replays every kind, in seq order, no gap;
-    // the deleted message's body is gone from storage.
+    // the deleted message's body and its edit's are gone from storage.
     let mut late = app.ws(&bob).await;
-    assert_eq!(late.subscribe(&room, Some(0)).await["seq"], 7);
+    assert_eq!(late.subscribe(&room, Some(0)).await["seq"], 8);
     let mut kinds = Vec::new();
-    for seq in 1..=7 {
+    for seq in 1..=8 {
         let f = next_event(&mut late).await;
         assert_eq!(f["seq"], seq, "{f}");
         kinds.push(f["type"].as_str().unwrap().to_owned());
-        if seq == 2 {
-            assert_eq!((&f["body"], &f["reply_to"]), (&json!(""), &json!(1)));
-        }
-        if seq == 3 {
-            assert_eq!(f["target"], 1);
+        match seq {
+            2 => assert_eq!((&f["body"], &f["reply_to"]), (&json!(""), &json!(1))),
+            3 => assert_eq!(
+                (&f["target"], &f["body"]),
+                (&json!(1), &json!("hello, edited"))
+            ),
+            7 => assert_eq!((&f["target"], &f["body"]), (&json!(2), &json!(""))),
+            8 => assert_eq!((&f["target"], &f["by"]), (&json!(2), &json!(ada.id))),
+            _ => {}
         }
     }
     let expected = [
-        "message", "message", "edit", "reaction", "reaction", "reaction", "delete",
+        "message", "message", "edit", "reaction", "reaction", "reaction", "edit", "delete",
     ];
     assert_eq!(kinds, expected);
     // From the middle: only what came after.
     let mut later = app.ws(&bob).await;
-    later.subscribe(&room, Some(5)).await;
-    let (f6, f7) = (next_event(&mut later).await, next_event(&mut later).await);
+    later.subscribe(&room, Some(6)).await;
+    let (f7, f8) = (next_event(&mut later).await, next_event(&mut later).await);
     assert_eq!(
-        (&f6["seq"], &f6["type"], &f7["seq"], &f7["type"]),
-        (&json!(6), &json!("reaction"), &json!(7), &json!("delete"))
+        (&f7["seq"], &f7["type"], &f8["seq"], &f8["type"]),
+        (&json!(7), &json!("edit"), &json!(8), &json!("delete"))
     );
 }
 
@@ -555,6 +565,9 @@ async fn every_refusal_has_its_code_and_takes_no_seq(backend: Backend) {
         assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
     }
 
+    let read = json!({"type": "read", "room": room, "seq": 1});
+    assert_eq!(refused(&mut e, read).await, "forbidden");
+
     // Bad input: an emoji too long or with a space, a seq that is no seq.
     let long = "x".repeat(33);
     for emoji in [long.as_str(), "thumbs up"] {
@@ -584,6 +597,16 @@ async fn every_refusal_has_its_code_and_takes_no_seq(backend: Backend) {
         refused(&mut b, edit(&room, 0, "?", "x19")).await,
         "bad_request"
     );
+    let read = json!({"type": "read", "room": room, "seq": -1});
+    assert_eq!(refused(&mut b, read).await, "bad_request");
+    let res = app
+        .post(
+            &format!("/api/v1/rooms/{room}/read"),
+            &bob.access,
+            json!({"seq": -1}),
+        )
+        .await;
+    assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
 
     // None of the refusals took a seq: the stream goes on from the last
     // accepted event.
@@ -716,6 +739,19 @@ async fn history_shows_each_message_in_its_current_state_and_pages_over_messages
             .0
             .is_empty()
     );
+    let threads = [
+        ("?reply_to=1&limit=1", vec![5], json!("5")),
+        ("?reply_to=1&limit=1&before_seq=5", vec![2], Value::Null),
+        ("?reply_to=1&limit=1&after_seq=0", vec![2], json!("2")),
+        ("?reply_to=1&limit=1&after_seq=2", vec![5], Value::Null),
+    ];
+    for (query, seqs, next) in threads {
+        assert_eq!(
+            app.history_seqs(&bob, &room, query).await,
+            (seqs, next),
+            "{query}"
+        );
+    }
 
     // Pages, both ways, over messages only.
     let pages = [
@@ -872,6 +908,18 @@ async fn receipts_are_shown_in_private_rooms_and_never_in_public_ones(backend: B
     let seen = receipts(&app, &ada, &private).await;
     assert_eq!(seen.get(&bob.id), Some(&2), "{seen:?}");
     assert!(receipts(&app, &ada, &public).await.is_empty());
+
+    // A direct room shows receipts too.
+    let direct = app.create_room(&ada, "ada and bob", "direct").await;
+    app.add_member(&ada, &direct, &bob.id).await;
+    app.post_message(&ada, &direct, "psst", "d1").await;
+    a.subscribe(&direct, None).await;
+    assert_eq!(mark_read(&app, &bob, &direct, 1).await["seq"], 1);
+    assert_eq!(
+        next_event(&mut a).await,
+        json!({"type": "receipt", "room": direct, "user": bob.id, "seq": 1})
+    );
+    assert_eq!(receipts(&app, &ada, &direct).await.get(&bob.id), Some(&1));
 }
 
 // --- Notifications -------------------------------------------------------------------
@@ -908,20 +956,35 @@ async fn an_edit_that_adds_a_mention_notifies_once_and_a_delete_withdraws_it(bac
         (&n["kind"], &n["payload"]["seq"]),
         (&json!("mention"), &json!(5))
     );
-    let mentions_of_1 = app
-        .notifications(&bob, "")
-        .await
-        .into_iter()
-        .filter(|n| n["payload"]["seq"] == 1)
-        .count();
-    assert_eq!(mentions_of_1, 1);
-    assert_eq!(notification_count(&app, &bob).await, 2);
+    // A message that mentioned bob from the start, edited still
+    // mentioning him: no second notification either.
+    rest_ack(
+        rest_edit(&app, &ada, &room, 5, "pong @bob", "e4").await,
+        StatusCode::OK,
+    )
+    .await; // 6
+    app.post_message(&ada, &room, "third @bob", "m3").await; // 7
+    let n = b.next_of("notification").await;
+    assert_eq!(n["payload"]["seq"], 7, "{n}");
+    let mut per_message: BTreeMap<i64, usize> = BTreeMap::new();
+    for n in app.notifications(&bob, "").await {
+        *per_message
+            .entry(n["payload"]["seq"].as_i64().unwrap())
+            .or_default() += 1;
+    }
+    assert_eq!(per_message, BTreeMap::from([(1, 1), (5, 1), (7, 1)]));
+    assert_eq!(notification_count(&app, &bob).await, 3);
 
-    // Deleting a message withdraws its mention.
+    // Deleting a message withdraws its mention, whether the mention came
+    // with the message or with an edit.
     rest_ack(rest_delete(&app, &ada, &room, 5).await, StatusCode::OK).await;
-    assert_eq!(notification_count(&app, &bob).await, 1);
+    assert_eq!(notification_count(&app, &bob).await, 2);
     rest_ack(rest_delete(&app, &ada, &room, 1).await, StatusCode::OK).await;
-    assert_eq!(notification_count(&app, &bob).await, 0);
+    assert_eq!(notification_count(&app, &bob).await, 1);
+    // Deleting a message that mentioned nobody changes nothing.
+    app.post_message(&ada, &room, "nobody", "m4").await; // 10
+    rest_ack(rest_delete(&app, &ada, &room, 10).await, StatusCode::OK).await;
+    assert_eq!(notification_count(&app, &bob).await, 1);
 }
 
 // --- Metrics ---------------------------------------------------------------------------
@@ -988,21 +1051,38 @@ async fn room_events_reads_and_receipts_cross_instances() {
     acked(&mut ada_one, edit(&room, 1, "hello!", "e1")).await;
     acked(&mut ada_one, react(&room, 1, "👍", true, "r1")).await;
     acked(&mut ada_one, delete(&room, 2, "d1")).await;
+    // bob, on instance two, answers over REST: ada hears it on instance one.
+    let res = rest_react(two, &bob, &room, 1, "🎉", true).await;
+    assert_eq!(rest_ack(res, StatusCode::OK).await["seq"], 6);
     let expected = [
-        ("message", 1, Value::Null),
-        ("message", 2, Value::Null),
-        ("edit", 3, json!(1)),
-        ("reaction", 4, json!(1)),
-        ("delete", 5, json!(2)),
+        json!({"type": "message", "seq": 1, "body": "hello", "author": ada.id}),
+        json!({"type": "message", "seq": 2, "body": "and", "reply_to": 1}),
+        json!({"type": "edit", "seq": 3, "target": 1, "body": "hello!", "author": ada.id}),
+        json!({"type": "reaction", "seq": 4, "target": 1, "emoji": "👍", "on": true, "user": ada.id}),
+        json!({"type": "delete", "seq": 5, "target": 2, "by": ada.id}),
+        json!({"type": "reaction", "seq": 6, "target": 1, "emoji": "🎉", "on": true, "user": bob.id}),
     ];
-    for (kind, seq, target) in expected {
-        let f = next_event(&mut bob_two).await;
-        assert_eq!(
-            (f["type"].as_str(), f["seq"].as_i64(), &f["target"]),
-            (Some(kind), Some(seq), &target),
-            "{f}"
-        );
+    for want in &expected {
+        let got = next_event(&mut bob_two).await;
+        for (field, value) in want.as_object().unwrap() {
+            assert_eq!(&got[field], value, "{field} of {got}");
+        }
+        assert_eq!(got["room"], room.as_str());
     }
+    // ada, on instance one, gets bob's reaction after her own events
+    // (some of which came before their acks).
+    let reaction = loop {
+        let f = next_event(&mut ada_one).await;
+        if f["seq"] == 6 {
+            break f;
+        }
+        assert!(f["seq"].as_i64().is_some_and(|s| s < 6), "{f}");
+    };
+    assert_eq!(
+        (&reaction["type"], &reaction["user"], &reaction["emoji"]),
+        (&json!("reaction"), &json!(bob.id), &json!("🎉"))
+    );
+
     // bob reads on instance two: his session on instance one hears of it,
     // and so does ada, on instance one, as a receipt.
     bob_two
@@ -1016,17 +1096,22 @@ async fn room_events_reads_and_receipts_cross_instances() {
         next_event(&mut bob_one).await,
         json!({"type": "read", "room": room, "seq": 4})
     );
-    // ada's own events came first.
-    loop {
-        let f = next_event(&mut ada_one).await;
-        if f["type"] == "receipt" {
-            assert_eq!(
-                f,
-                json!({"type": "receipt", "room": room, "user": bob.id, "seq": 4})
-            );
-            break;
-        }
-        assert!(f["seq"].as_i64().is_some_and(|s| s <= 5), "{f}");
+    assert_eq!(
+        next_event(&mut ada_one).await,
+        json!({"type": "receipt", "room": room, "user": bob.id, "seq": 4})
+    );
+    // Over REST on instance one, the same the other way round.
+    assert_eq!(mark_read(one, &bob, &room, 6).await["seq"], 6);
+    for session in [&mut bob_two, &mut bob_one] {
+        assert_eq!(
+            next_event(session).await,
+            json!({"type": "read", "room": room, "seq": 6})
+        );
     }
-    assert_eq!(position(two, &bob, &room).await, (5, 4, 0));
+    assert_eq!(
+        next_event(&mut ada_one).await,
+        json!({"type": "receipt", "room": room, "user": bob.id, "seq": 6})
+    );
+    assert_eq!(position(two, &bob, &room).await, (6, 6, 0));
+    assert_eq!(receipts(one, &ada, &room).await.get(&bob.id), Some(&6));
 }
