@@ -22,6 +22,8 @@ both_backends!(
     receipts_are_shown_in_private_rooms_and_never_in_public_ones,
     an_edit_that_adds_a_mention_notifies_once_and_a_delete_withdraws_it,
     room_events_are_counted_by_kind_and_outcome,
+    a_member_removed_from_a_private_room_keeps_no_badge_there_and_shows_no_receipt,
+    an_emoji_with_reserved_characters_is_one_reaction_over_rest_and_websocket,
 );
 
 // --- Frames and requests ------------------------------------------------------
@@ -920,6 +922,78 @@ async fn receipts_are_shown_in_private_rooms_and_never_in_public_ones(backend: B
         json!({"type": "receipt", "room": direct, "user": bob.id, "seq": 1})
     );
     assert_eq!(receipts(&app, &ada, &direct).await.get(&bob.id), Some(&1));
+}
+
+async fn a_member_removed_from_a_private_room_keeps_no_badge_there_and_shows_no_receipt(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
+    let room = app.create_room(&ada, "team", "private").await;
+    app.add_member(&ada, &room, &bob.id).await;
+    let lobby = app.create_room(&ada, "lobby", "public").await;
+    for i in 1..=2 {
+        app.post_message(&ada, &room, "hi", &format!("m{i}")).await;
+    }
+    mark_read(&app, &bob, &room, 1).await;
+    // bob reads the lobby without joining it: it becomes one of his.
+    mark_read(&app, &bob, &lobby, 0).await;
+    assert_eq!(receipts(&app, &ada, &room).await.get(&bob.id), Some(&1));
+
+    let res = app
+        .delete(
+            &format!("/api/v1/rooms/{room}/members/{}", bob.id),
+            &ada.access,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.post_message(&ada, &room, "after bob left", "m3").await;
+    app.post_message(&ada, &lobby, "in the lobby", "l1").await;
+
+    // bob can no longer read the room, so it is not on his badge (he could
+    // never clear it) and he learns nothing of what goes on in it ...
+    let res = app
+        .post(
+            &format!("/api/v1/rooms/{room}/read"),
+            &bob.access,
+            json!({"seq": 3}),
+        )
+        .await;
+    assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_eq!(
+        unread(&app, &bob).await,
+        json!({"total": 1, "items": [{"room": lobby, "unread": 1, "read_seq": 0, "last_seq": 1}]})
+    );
+    // ... and the room no longer shows where he had read to.
+    assert!(!receipts(&app, &ada, &room).await.contains_key(&bob.id));
+}
+
+async fn an_emoji_with_reserved_characters_is_one_reaction_over_rest_and_websocket(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
+    let room = app.create_room(&ada, "general", "public").await;
+    app.post_message(&ada, &room, "hello", "m1").await;
+    let mut a = app.ws(&ada).await;
+    let names = ["+1", "100%", "a/b", "a?b#c", "👍🏽"];
+    for (i, emoji) in names.iter().enumerate() {
+        acked(&mut a, react(&room, 1, emoji, true, &format!("r{i}"))).await;
+        let res = rest_react(&app, &bob, &room, 1, emoji, true).await;
+        rest_ack(res, StatusCode::OK).await;
+    }
+    let seen = reactions(&history_item(&app, &bob, &room, 1).await);
+    let expected: BTreeMap<String, (i64, bool)> =
+        names.iter().map(|e| ((*e).to_owned(), (2, true))).collect();
+    assert_eq!(seen, expected);
+    for emoji in names {
+        let res = rest_react(&app, &bob, &room, 1, emoji, false).await;
+        rest_ack(res, StatusCode::OK).await;
+    }
+    let seen = reactions(&history_item(&app, &ada, &room, 1).await);
+    let expected: BTreeMap<String, (i64, bool)> =
+        names.iter().map(|e| ((*e).to_owned(), (1, true))).collect();
+    assert_eq!(seen, expected);
 }
 
 // --- Notifications -------------------------------------------------------------------
