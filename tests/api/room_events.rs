@@ -9,9 +9,10 @@ use crate::both_backends;
 use crate::support::cluster::{Cluster, redis_url};
 use crate::support::metrics::metric;
 use crate::support::{Backend, TestApp, TestUser, WsClient, assert_problem, parts};
+use futures_util::future::join_all;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 both_backends!(
     edits_deletes_reactions_and_replies_are_acked_fanned_out_and_replayed_in_seq_order,
@@ -24,6 +25,7 @@ both_backends!(
     room_events_are_counted_by_kind_and_outcome,
     a_member_removed_from_a_private_room_keeps_no_badge_there_and_shows_no_receipt,
     an_emoji_with_reserved_characters_is_one_reaction_over_rest_and_websocket,
+    concurrent_events_of_every_kind_take_gapless_seqs_and_a_replay_folds_to_the_history,
 );
 
 // --- Frames and requests ------------------------------------------------------
@@ -994,6 +996,189 @@ async fn an_emoji_with_reserved_characters_is_one_reaction_over_rest_and_websock
     let expected: BTreeMap<String, (i64, bool)> =
         names.iter().map(|e| ((*e).to_owned(), (1, true))).collect();
     assert_eq!(seen, expected);
+}
+
+/// A message as a client folds it from the stream: body, deleted, and
+/// who holds which emoji.
+#[derive(Debug, Default, PartialEq)]
+struct Folded {
+    body: String,
+    deleted: bool,
+    reactions: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// The contract's folding rule, applied to `frame`.
+fn fold(timeline: &mut BTreeMap<i64, Folded>, frame: &Value) {
+    let target = frame["target"].as_i64().unwrap_or_default();
+    match frame["type"].as_str().unwrap() {
+        "message" => {
+            let body = frame["body"].as_str().unwrap().to_owned();
+            let seq = frame["seq"].as_i64().unwrap();
+            timeline.insert(
+                seq,
+                Folded {
+                    body,
+                    ..Folded::default()
+                },
+            );
+        }
+        "edit" => {
+            timeline.get_mut(&target).unwrap().body = frame["body"].as_str().unwrap().into();
+        }
+        "delete" => {
+            let message = timeline.get_mut(&target).unwrap();
+            (message.body, message.deleted) = (String::new(), true);
+            message.reactions.clear();
+        }
+        "reaction" => {
+            let message = timeline.get_mut(&target).unwrap();
+            let emoji = frame["emoji"].as_str().unwrap().to_owned();
+            let user = frame["user"].as_str().unwrap().to_owned();
+            let users = message.reactions.entry(emoji.clone()).or_default();
+            if frame["on"] == true {
+                users.insert(user);
+            } else {
+                users.remove(&user);
+                if users.is_empty() {
+                    message.reactions.remove(&emoji);
+                }
+            }
+        }
+        other => panic!("not an event frame: {other}"),
+    }
+}
+
+async fn concurrent_events_of_every_kind_take_gapless_seqs_and_a_replay_folds_to_the_history(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let room = app.create_room(&ada, "busy", "public").await;
+    let mut users = Vec::new();
+    for i in 0..6 {
+        users.push(app.register(&format!("user{i}")).await);
+    }
+    app.post_message(&ada, &room, "topic", "m0").await; // 1
+    for (i, user) in users.iter().enumerate() {
+        app.post_message(user, &room, "mine", &format!("m{i}"))
+            .await; // 2..=7
+    }
+    let mut live = app.ws(&ada).await;
+    live.subscribe(&room, None).await;
+
+    // Everyone at once: a reaction on the topic, a reply to it, an edit of
+    // their own message, the first three a reaction taken back, the last
+    // two their message deleted; ada edits the topic meanwhile.
+    let work = users.iter().enumerate().map(|(i, user)| {
+        let (app, room) = (&app, &room);
+        async move {
+            let own = i as i64 + 2;
+            let mut acks = Vec::new();
+            let res = rest_react(app, user, room, 1, "👍", true).await;
+            acks.push(rest_ack(res, StatusCode::OK).await);
+            let res = rest_reply(app, user, room, "+1", &format!("re{i}"), 1).await;
+            acks.push(rest_ack(res, StatusCode::CREATED).await);
+            let res = rest_edit(app, user, room, own, &format!("mine, {i}"), "e").await;
+            acks.push(rest_ack(res, StatusCode::OK).await);
+            if i < 3 {
+                let res = rest_react(app, user, room, 1, "👍", false).await;
+                acks.push(rest_ack(res, StatusCode::OK).await);
+            }
+            if i >= 4 {
+                acks.push(rest_ack(rest_delete(app, user, room, own).await, StatusCode::OK).await);
+            }
+            acks
+        }
+    });
+    let topic_edits = (0..4).map(|i| {
+        let (app, room, ada) = (&app, &room, &ada);
+        async move {
+            let res = rest_edit(app, ada, room, 1, &format!("topic v{i}"), &format!("t{i}")).await;
+            vec![rest_ack(res, StatusCode::OK).await]
+        }
+    });
+    let (mut acks, topic): (Vec<Vec<Value>>, Vec<Vec<Value>>) =
+        futures_util::join!(join_all(work), join_all(topic_edits));
+    acks.extend(topic);
+    let mut seqs: Vec<i64> = acks
+        .iter()
+        .flatten()
+        .map(|a| a["seq"].as_i64().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    let last = 7 + seqs.len() as i64;
+    assert_eq!(seqs, (8..=last).collect::<Vec<_>>(), "one seq each, no gap");
+
+    // The topic holds the body of its latest edit and three 👍.
+    let (items, _) = app.history(&ada, &room, "?after_seq=0&limit=100").await;
+    let topic = &items[0];
+    let latest_edit = acks
+        .iter()
+        .flatten()
+        .filter(|a| a["target"] == 1 && a["client_id"].as_str().unwrap().starts_with('t'))
+        .max_by_key(|a| a["seq"].as_i64().unwrap())
+        .unwrap();
+    let v = latest_edit["client_id"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches('t');
+    assert_eq!(topic["body"], format!("topic v{v}"));
+    assert_eq!(
+        reactions(topic),
+        BTreeMap::from([("👍".into(), (3, false))])
+    );
+    assert_eq!(
+        app.history_seqs(&ada, &room, "?reply_to=1").await.0.len(),
+        6
+    );
+
+    // The live subscriber and a late one replaying from 0 both fold the
+    // stream into exactly what history shows.
+    let mut late = app.ws(&ada).await;
+    late.subscribe(&room, Some(0)).await;
+    let mut from_live = BTreeMap::new();
+    let mut from_replay = BTreeMap::new();
+    for seq in 1..=last {
+        let f = next_event(&mut late).await;
+        assert_eq!(f["seq"], seq, "replayed, in order: {f}");
+        fold(&mut from_replay, &f);
+        if seq <= 7 {
+            // The live subscriber joined after these: it has them from
+            // history, as a client would.
+            fold(&mut from_live, &f);
+        } else {
+            let f = next_event(&mut live).await;
+            assert_eq!(f["seq"], seq, "live, in order: {f}");
+            fold(&mut from_live, &f);
+        }
+    }
+    let mut from_history = BTreeMap::new();
+    for m in &items {
+        let mut folded = Folded {
+            body: m["body"].as_str().unwrap().to_owned(),
+            deleted: m["deleted"].as_bool().unwrap(),
+            ..Folded::default()
+        };
+        // History counts; the stream names users: compare the counts.
+        for (emoji, (count, _)) in reactions(m) {
+            let users: BTreeSet<String> = (0..count).map(|n| n.to_string()).collect();
+            folded.reactions.insert(emoji, users);
+        }
+        from_history.insert(m["seq"].as_i64().unwrap(), folded);
+    }
+    let counted = |timeline: BTreeMap<i64, Folded>| -> BTreeMap<i64, Folded> {
+        timeline
+            .into_iter()
+            .map(|(seq, mut m)| {
+                for users in m.reactions.values_mut() {
+                    *users = (0..users.len()).map(|n| n.to_string()).collect();
+                }
+                (seq, m)
+            })
+            .collect()
+    };
+    assert_eq!(counted(from_replay), from_history);
+    assert_eq!(counted(from_live), from_history);
 }
 
 // --- Notifications -------------------------------------------------------------------
