@@ -492,7 +492,7 @@ pub async fn read(
 
 #[utoipa::path(get, path = "/api/v1/rooms/{id}/receipts", tag = "rooms", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, description = "every member's read cursor, by user id, in private and direct rooms; always empty in public rooms", body = ReceiptsResponse),
+    responses((status = 200, description = "every current member's read cursor, by user id, in private and direct rooms; always empty in public rooms", body = ReceiptsResponse),
               (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
 pub async fn receipts(
     state: web::Data<Services>,
@@ -503,8 +503,12 @@ pub async fn receipts(
     let (room, _) = rooms::readable(&state, id, caller.id).await?;
     let items = if read_state::shows_receipts(&room) {
         let cursors = state.store.read_cursors(id).await?;
+        // A cursor outlives its member: someone removed from the room no
+        // longer shows in it.
+        let members = state.store.members(id).await?;
         cursors
             .iter()
+            .filter(|c| members.iter().any(|m| m.user == c.user))
             .map(|c| ReceiptResponse {
                 user: c.user.0,
                 seq: c.seq.0,
@@ -517,7 +521,7 @@ pub async fn receipts(
 }
 
 #[utoipa::path(get, path = "/api/v1/rooms/unread", tag = "rooms", security(("bearer" = [])),
-    responses((status = 200, description = "the rooms the caller is a member of or has read in, with something unread, and the total (the badge)", body = UnreadResponse)))]
+    responses((status = 200, description = "the rooms the caller is a member of, and public rooms they have read in, with something unread, and the total (the badge)", body = UnreadResponse)))]
 pub async fn unread(
     state: web::Data<Services>,
     caller: AuthUser,

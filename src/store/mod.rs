@@ -258,8 +258,9 @@ pub trait Store: MessageLog {
         rooms: &[RoomId],
     ) -> Result<Vec<RoomUnread>, StoreError>;
 
-    /// `user`'s position in every room they are a member of or have read
-    /// in, where something is unread, in room id order.
+    /// `user`'s position in every room they are a member of, and every
+    /// public room they have read in, where something is unread, in room id
+    /// order.
     async fn unread_rooms(&self, user: UserId) -> Result<Vec<RoomUnread>, StoreError>;
 
     // --- notifications -----------------------------------------------------

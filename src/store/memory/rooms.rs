@@ -255,7 +255,10 @@ impl State {
     pub(super) fn unread_rooms(&self, user: UserId) -> Vec<RoomUnread> {
         self.rooms
             .values()
-            .filter(|row| row.members.contains_key(&user) || row.cursors.contains_key(&user))
+            .filter(|row| {
+                row.members.contains_key(&user)
+                    || (row.room.kind == RoomKind::Public && row.cursors.contains_key(&user))
+            })
             .map(|row| row.unread(user))
             .filter(|position| position.unread > 0)
             .collect()

@@ -64,12 +64,15 @@ const ROOM_UNREAD: &str = concat!(
     " ORDER BY q.n"
 );
 
-/// Every room the user is in or has read in.
+/// Every room the user is in, and every public room they have read in
+/// (a cursor left in a private room they were removed from is not theirs:
+/// they may no longer read it).
 const UNREAD_ROOMS: &str = concat!(
     "SELECT * FROM (",
     unread_of!(
         "(SELECT room_id FROM room_members WHERE user_id = $1 \
-          UNION SELECT room_id FROM read_cursors WHERE user_id = $1) AS q(id) \
+          UNION SELECT c.room_id FROM read_cursors c JOIN rooms p ON p.id = c.room_id \
+          WHERE c.user_id = $1 AND p.kind = 'public') AS q(id) \
           JOIN rooms r USING (id)"
     ),
     ") AS positions WHERE unread > 0 ORDER BY id"
