@@ -19,13 +19,16 @@ use deadpool_postgres::Pool;
 use std::collections::BTreeMap;
 use tokio_postgres::Row;
 
-/// A message's columns for a history item; `mine` is the viewer's emoji.
+/// A message's columns for a history item; `mine` is the viewer's emoji,
+/// looked up only on messages someone reacted to (most have no reactions,
+/// and the look-up is an index probe per row).
 macro_rules! history_select {
     ($filter:literal, $order:literal) => {
         concat!(
             "SELECT seq, id, author, body, client_id, created_at, reply_to, edited_at, deleted, \
-             reactions, ARRAY(SELECT r.emoji FROM message_reactions r WHERE r.room_id = m.room_id \
-             AND r.seq = m.seq AND r.user_id = $2) AS mine \
+             reactions, CASE WHEN m.reactions = '{}' THEN '{}'::text[] ELSE \
+             ARRAY(SELECT r.emoji FROM message_reactions r WHERE r.room_id = m.room_id \
+             AND r.seq = m.seq AND r.user_id = $2) END AS mine \
              FROM room_messages m WHERE m.room_id = $1 AND m.kind = 'message' \
              AND m.seq > $3 AND m.seq < $4 ",
             $filter,
