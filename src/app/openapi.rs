@@ -26,7 +26,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "parley", description = "Realtime chat and notification server. The WebSocket protocol (`GET /ws`) is described in docs/api.md."),
     paths(
         auth::register, auth::login, auth::refresh_tokens, auth::logout, auth::jwks, ws_ticket::issue,
-        users::me, users::update_me, users::get_user, users::follow, users::unfollow,
+        users::search, users::me, users::update_me, users::get_user, users::follow, users::unfollow,
         posts::create, posts::get_post, posts::delete, posts::feed,
         rooms::create, rooms::list, rooms::get_room, rooms::add_member, rooms::remove_member,
         room_events::history, room_events::post_message, room_events::edit, room_events::delete,
@@ -38,7 +38,7 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(
         crate::http::error::Problem, crate::http::error::FieldError,
-        Page<posts::PostResponse>, Page<rooms::RoomResponse>, Page<room_events::MessageResponse>,
+        Page<posts::PostResponse>, Page<rooms::RoomResponse>, Page<users::UserBody>, Page<room_events::MessageResponse>,
         Page<notifications::NotificationResponse>,
     )),
     modifiers(&BearerAuth, &SharedProblems),

@@ -16,7 +16,7 @@ pub use parley_actors::ids::{ClientId, IdError, MessageId, RoomId, Seq, UserId};
 pub use parley_actors::model::{BodyError, MessageBody};
 pub use post::PostBody;
 pub use room::{RoomKind, RoomName, RoomRole};
-pub use user::{Bio, DisplayName, Email, Password, Username};
+pub use user::{Bio, DisplayName, Email, Password, SearchPrefix, Username};
 
 /// Refuses text PostgreSQL could not store or that only a broken client
 /// sends: C0 control characters, but for tab, newline and carriage return

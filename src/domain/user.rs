@@ -39,6 +39,33 @@ impl fmt::Display for Username {
     }
 }
 
+/// What a user search matches: the start of a username or display name,
+/// 2 to 64 characters (one letter would list half the users), compared
+/// ignoring case: kept lower-cased.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchPrefix(String);
+
+impl SearchPrefix {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let s = s.trim();
+        if !(2..=64).contains(&s.chars().count()) || s.chars().any(char::is_control) {
+            return Err(Invalid::LengthOrControl { min: 2, max: 64 });
+        }
+        Ok(Self(s.to_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The smallest string greater than every string that starts with
+    /// this prefix, in byte order: `prefix <= s < upper` is a range an
+    /// index in byte order serves.
+    pub fn upper_bound(&self) -> String {
+        format!("{}\u{10FFFF}", self.0)
+    }
+}
+
 /// An e-mail address, stored lower-cased. Deliberately loose (one `@`, a dot
 /// in the domain, no spaces): the only real check of an address is mail.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize)]

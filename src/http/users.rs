@@ -1,18 +1,20 @@
 //! `/api/v1/users`: profiles and follows.
 
-use crate::domain::{Bio, DisplayName, UserId};
+use crate::domain::{Bio, DisplayName, Invalid, Limit, SearchPrefix, UserId};
 use crate::http::auth_user::AuthUser;
 use crate::http::error::{ApiError, Fields};
+use crate::http::page::Page;
 use crate::service::Services;
 use crate::service::notify;
 use crate::store::{ProfilePatch, User};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/users/me", web::get().to(me))
+    cfg.route("/users", web::get().to(search))
+        .route("/users/me", web::get().to(me))
         .route("/users/me", web::patch().to(update_me))
         .route("/users/{id}", web::get().to(get_user))
         .route("/users/{id}/follow", web::post().to(follow))
@@ -112,6 +114,64 @@ pub async fn update_me(
     let user = state.store.update_profile(caller.id, patch).await?;
     state.cache.user_changed(caller.id).await;
     Ok(HttpResponse::Ok().json(UserBody::private(&user)))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct SearchQuery {
+    /// The start of a username or display name: 2 to 64 characters, any case.
+    pub q: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<i64>,
+}
+
+impl SearchQuery {
+    /// The prefix, the cursor (a lower-cased username) and the page size.
+    pub fn parse(&self) -> Result<(SearchPrefix, Option<String>, Limit), ApiError> {
+        let mut fields = Fields::default();
+        let q = fields.check(
+            "q",
+            self.q
+                .as_deref()
+                .ok_or(Invalid::LengthOrControl { min: 2, max: 64 })
+                .and_then(SearchPrefix::parse),
+        );
+        let cursor = self.cursor.as_deref().and_then(|c| {
+            let ok = c.chars().count() <= 64 && !c.chars().any(char::is_control);
+            let checked = if ok {
+                Ok(c.to_owned())
+            } else {
+                Err(Invalid::TooLongOrControl { max: 64 })
+            };
+            fields.check("cursor", checked)
+        });
+        let limit = fields.check("limit", Limit::parse(self.limit));
+        let (q, limit) = fields.finish((q, limit))?;
+        Ok((q, cursor, limit))
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])),
+    params(SearchQuery),
+    responses((status = 200, description = "users whose username or display name starts with `q`, ignoring case, by username; public profiles (no e-mail)", body = Page<UserBody>),
+              (status = 400, body = crate::http::error::Problem)))]
+pub async fn search(
+    state: web::Data<Services>,
+    _caller: AuthUser,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (prefix, cursor, limit) = query.parse()?;
+    let found = state
+        .store
+        .search_users(&prefix, cursor.as_deref(), limit.overfetch())
+        .await?;
+    let rows = found.iter().map(UserBody::public).collect();
+    Ok(
+        HttpResponse::Ok().json(Page::from_overfetch(rows, limit.get(), |u: &UserBody| {
+            u.username.to_lowercase()
+        })),
+    )
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),

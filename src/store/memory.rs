@@ -23,7 +23,7 @@ mod posts;
 mod rooms;
 
 use crate::domain::{
-    Limit, NotificationId, PostId, RoomId, RoomKind, RoomName, RoomRole, Seq, UserId,
+    Limit, NotificationId, PostId, RoomId, RoomKind, RoomName, RoomRole, SearchPrefix, Seq, UserId,
 };
 use crate::store::{
     HistoryItem, HistoryQuery, Member, NewNotification, NewPost, NewRefreshToken, NewUser,
@@ -165,6 +165,15 @@ impl Store for MemoryStore {
 
     async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
         Ok(self.lock().user_by_username(username))
+    }
+
+    async fn search_users(
+        &self,
+        prefix: &SearchPrefix,
+        after: Option<&str>,
+        limit: Limit,
+    ) -> Result<Vec<User>, StoreError> {
+        Ok(self.lock().search_users(prefix, after, limit))
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {

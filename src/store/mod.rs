@@ -20,7 +20,7 @@ pub mod postgres;
 pub use models::*;
 
 use crate::domain::{
-    Limit, NotificationId, PostId, RoomId, RoomKind, RoomName, RoomRole, Seq, UserId,
+    Limit, NotificationId, PostId, RoomId, RoomKind, RoomName, RoomRole, SearchPrefix, Seq, UserId,
 };
 use async_trait::async_trait;
 use parley_actors::ports::{LogError, MessageLog};
@@ -141,6 +141,15 @@ pub trait Store: MessageLog {
     /// Looks a user up by username (case-insensitive), for logins and mentions.
     async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+    /// Users whose username or display name starts with `prefix`
+    /// (lower-cased on both sides), by lower-cased username, strictly after
+    /// `after` (a lower-cased username) when given.
+    async fn search_users(
+        &self,
+        prefix: &SearchPrefix,
+        after: Option<&str>,
+        limit: Limit,
+    ) -> Result<Vec<User>, StoreError>;
     /// The stored argon2id PHC string of a user.
     async fn password_hash(&self, id: UserId) -> Result<Option<String>, StoreError>;
     /// Applies the fields that are `Some`; `NotFound` for an unknown user.

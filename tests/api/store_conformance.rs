@@ -11,7 +11,7 @@ use crate::support::store::{AppendAccepted, event, message, room, user};
 use futures_util::future::join_all;
 use parley::domain::{
     DisplayName, Email, Limit, MessageBody, NotificationId, PostBody, PostId, RoomId, RoomKind,
-    RoomRole, Seq, UserId, Username,
+    RoomRole, SearchPrefix, Seq, UserId, Username,
 };
 use parley::store::{
     HistoryItem, HistoryQuery, NewNotification, NewPost, NewRefreshToken, NewUser, Notification,
@@ -76,6 +76,7 @@ conformance!(
     read_cursors_only_move_forward_and_own_messages_move_them,
     unread_counts_live_messages_by_others_after_the_cursor,
     a_deleted_messages_notifications_are_withdrawn,
+    user_search_matches_a_prefix_of_username_or_display_name_ignoring_case,
 );
 
 // --- helpers -----------------------------------------------------------------
@@ -1143,4 +1144,38 @@ async fn a_deleted_messages_notifications_are_withdrawn(store: SharedStore) {
     assert_eq!(store.withdraw_notifications(room, Seq(1)).await.unwrap(), 1);
     assert_eq!(store.unread_count(ada.id).await.unwrap(), 1);
     assert_eq!(store.withdraw_notifications(room, Seq(1)).await.unwrap(), 0);
+}
+
+// --- people (contract 1.1, 6.2) ----------------------------------------------
+
+async fn user_search_matches_a_prefix_of_username_or_display_name_ignoring_case(
+    store: SharedStore,
+) {
+    for name in ["Adam", "ada", "adele", "bob", "Zed"] {
+        user(&*store, name).await;
+    }
+    let zed = store.user_by_username("zed").await.unwrap().unwrap();
+    let patch = ProfilePatch {
+        display_name: Some(DisplayName::parse("Adrian Zed").unwrap()),
+        bio: None,
+    };
+    store.update_profile(zed.id, patch).await.unwrap();
+    let search = |q: &str, after: Option<&'static str>, n: i64| {
+        let store = store.clone();
+        let prefix = SearchPrefix::parse(q).unwrap();
+        async move {
+            let found = store.search_users(&prefix, after, limit(n)).await.unwrap();
+            found.into_iter().map(|u| u.username).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        search("AD", None, 10).await,
+        ["ada", "Adam", "adele", "Zed"]
+    );
+    assert_eq!(search("ada", None, 10).await, ["ada", "Adam"]);
+    // Paged by lower-cased username.
+    assert_eq!(search("ad", None, 2).await, ["ada", "Adam"]);
+    assert_eq!(search("ad", Some("adam"), 2).await, ["adele", "Zed"]);
+    assert_eq!(search("adrian z", None, 10).await, ["Zed"]);
+    assert!(search("xy", None, 10).await.is_empty());
 }

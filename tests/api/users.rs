@@ -19,6 +19,8 @@ both_backends!(
     following_an_unknown_user_is_not_found,
     following_yourself_is_a_bad_request,
     every_user_route_refuses_a_missing_or_garbage_token,
+    people_are_found_by_the_start_of_their_name_page_by_page_without_emails,
+    a_search_needs_two_characters,
 );
 
 async fn own_profile_includes_the_email(backend: Backend) {
@@ -240,4 +242,66 @@ fn field_names(problem: &Value) -> Vec<&str> {
         .as_array()
         .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
         .unwrap_or_default()
+}
+
+async fn people_are_found_by_the_start_of_their_name_page_by_page_without_emails(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let caller = app.register("caller").await;
+    for name in ["Marta", "martin", "marek", "bob"] {
+        app.register(name).await;
+    }
+    let bob = app.register("bobby").await;
+    let rename = json!({"display_name": "Mario Rossi"});
+    let res = app
+        .call(
+            Method::PATCH,
+            "/api/v1/users/me",
+            Some(&bob.access),
+            Some(rename),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let (status, page) = parts(app.get("/api/v1/users?q=MAR&limit=2", &caller.access).await).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let names = |page: &Value| -> Vec<String> {
+        let items = page["items"].as_array().unwrap();
+        items
+            .iter()
+            .map(|u| u["username"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(&page),
+        ["bobby", "marek"],
+        "display names match too; ordered by username"
+    );
+    assert!(page["items"][0].get("email").is_none(), "{page}");
+    assert_eq!(page["items"][0]["display_name"], "Mario Rossi");
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
+    let (_, rest) = parts(
+        app.get(
+            &format!("/api/v1/users?q=mar&limit=2&cursor={cursor}"),
+            &caller.access,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(names(&rest), ["Marta", "martin"]);
+    assert!(rest["next_cursor"].is_null(), "{rest}");
+}
+
+async fn a_search_needs_two_characters(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let caller = app.register("caller").await;
+    for query in ["q=m", "q=%20m%20", ""] {
+        let res = app
+            .get(&format!("/api/v1/users?{query}"), &caller.access)
+            .await;
+        let problem = assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
+        assert_eq!(problem["errors"][0]["field"], "q", "{problem}");
+    }
 }

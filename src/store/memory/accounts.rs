@@ -1,7 +1,7 @@
 //! Users, follows and refresh tokens of the embedded store.
 
 use super::{RefreshRow, State, UserRow};
-use crate::domain::UserId;
+use crate::domain::{Limit, SearchPrefix, UserId};
 use crate::store::{NewRefreshToken, NewUser, ProfilePatch, RefreshSpend, StoreError, User};
 use chrono::{DateTime, Utc};
 use std::collections::hash_map::Entry;
@@ -40,6 +40,32 @@ impl State {
     pub(super) fn user_by_username(&self, username: &str) -> Option<User> {
         let id = self.usernames.get(&username.to_lowercase())?;
         self.users.get(id).map(|row| row.user.clone())
+    }
+
+    /// As the PostgreSQL store: lower-cased, compared in byte order.
+    pub(super) fn search_users(
+        &self,
+        prefix: &SearchPrefix,
+        after: Option<&str>,
+        limit: Limit,
+    ) -> Vec<User> {
+        let starts = |s: &str| s.to_lowercase().starts_with(prefix.as_str());
+        let mut found: Vec<(String, &User)> = self
+            .users
+            .values()
+            .map(|row| &row.user)
+            .filter(|u| {
+                starts(&u.username) || (!u.display_name.is_empty() && starts(&u.display_name))
+            })
+            .map(|u| (u.username.to_lowercase(), u))
+            .filter(|(key, _)| after.is_none_or(|after| key.as_str() > after))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found
+            .into_iter()
+            .take(limit.get() as usize)
+            .map(|(_, u)| u.clone())
+            .collect()
     }
 
     pub(super) fn user_by_email(&self, email: &str) -> Option<User> {

@@ -36,7 +36,7 @@ mod tokens;
 mod users;
 
 use crate::domain::{
-    Limit, NotificationId, PostId, RoomId, RoomKind, RoomName, RoomRole, Seq, UserId,
+    Limit, NotificationId, PostId, RoomId, RoomKind, RoomName, RoomRole, SearchPrefix, Seq, UserId,
 };
 use crate::store::{
     HistoryItem, HistoryQuery, Member, NewNotification, NewPost, NewRefreshToken, NewUser,
@@ -151,6 +151,18 @@ impl Store for PgStore {
     async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
         self.run_read("user_by_username", || {
             users::by_username(&self.pool, username)
+        })
+        .await
+    }
+
+    async fn search_users(
+        &self,
+        prefix: &SearchPrefix,
+        after: Option<&str>,
+        limit: Limit,
+    ) -> Result<Vec<User>, StoreError> {
+        self.run_read("search_users", || {
+            users::search(&self.pool, prefix, after, limit)
         })
         .await
     }
