@@ -151,6 +151,8 @@ export const wsTicket = async () => (await request('POST', '/ws-ticket')).ticket
 export const listRooms = () => request('GET', '/rooms?limit=200');
 export const createRoom = (name, kind) => request('POST', '/rooms', { name, kind });
 export const getRoom = (id) => request('GET', `/rooms/${id}`);
+/** People whose username or display name starts with `q` (2+ characters). */
+export const searchUsers = (q, limit = 10) => request('GET', `/users${query({ q, limit })}`);
 export const addMember = (room, userId) =>
   request('POST', `/rooms/${room}/members`, { user_id: userId });
 /** A page of history: `{before_seq}` pages back, `{after_seq}` forward. */

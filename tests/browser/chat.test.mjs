@@ -108,14 +108,17 @@ test('two people chat, and a page catches up after a server restart with nothing
   const bobName = `bob_${suffix}`;
   const bob = await openAs(bobName);
 
-  // Ada creates a room and adds Bob by his id.
+  // Ada creates a room and adds Bob by name: typing the start of it offers
+  // him (GET /users?q=), and the name resolves to his id.
   await byId(ada, 'create-room-name').fill('general');
   await byId(ada, 'create-room-submit').click();
   await byId(ada, 'room-title').filter({ hasText: 'general' }).waitFor(WAIT);
   const roomId = await ada
     .locator('[data-testid="room-item"]:has(button[aria-current="true"])')
     .getAttribute('data-room-id', WAIT);
-  await byId(ada, 'add-member-id').fill(bob.userId);
+  await byId(ada, 'add-member-id').pressSequentially(bobName.slice(0, 4));
+  await ada.locator(`#people-found option[value="${bobName}"]`).waitFor({ state: 'attached', ...WAIT });
+  await byId(ada, 'add-member-id').fill(bobName);
   await byId(ada, 'add-member-submit').click();
   await byId(ada, 'member-status').filter({ hasText: 'Added.' }).waitFor(WAIT);
 

@@ -9,6 +9,8 @@ import { byId, el, userLabel } from '../dom.js';
 import { quoteText } from '../timeline.js';
 import { messageItem, renderMessage } from './message.js';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 // The newest message in view is sent as the read cursor once scrolling
 // has settled for this long: one `read` frame per glance, not per pixel.
 const READ_DEBOUNCE_MS = 300;
@@ -275,11 +277,43 @@ export function mountRoom(chat) {
     input.focus();
   });
 
+  // Type a name: matching people are offered as you type (GET /users?q=).
+  const memberInput = byId('add-member-id');
+  const found = document.getElementById('people-found');
+  let lookup = 0;
+  memberInput.addEventListener('input', async () => {
+    const q = memberInput.value.trim();
+    const mine = ++lookup;
+    if (q.length < 2 || UUID.test(q)) return found.replaceChildren();
+    try {
+      const page = await api.searchUsers(q);
+      if (mine !== lookup) return; // a later keystroke answered first
+      found.replaceChildren(...page.items.map((u) => {
+        const option = document.createElement('option');
+        option.value = u.username;
+        option.label = u.display_name ? `${u.display_name} (@${u.username})` : `@${u.username}`;
+        return option;
+      }));
+    } catch {
+      // Suggestions are a convenience; submitting still resolves the name.
+    }
+  });
+
+  /** A user id from what was typed: an id as it is, else an exact username. */
+  async function resolveUser(typed) {
+    if (UUID.test(typed)) return typed;
+    const name = typed.replace(/^@/, '').toLowerCase();
+    const page = await api.searchUsers(name, 50);
+    const user = page.items.find((u) => u.username.toLowerCase() === name);
+    if (!user) throw new Error(`nobody is called ${typed}`);
+    return user.id;
+  }
+
   memberForm.addEventListener('submit', async (event) => {
     event.preventDefault();
-    const userId = byId('add-member-id').value.trim();
     memberStatus.textContent = '';
     try {
+      const userId = await resolveUser(memberInput.value.trim());
       await chat.addMember(chat.current, userId);
       memberStatus.textContent = 'Added.';
       memberForm.reset();
