@@ -306,27 +306,19 @@ pub async fn history(
     let id = parse_room_id(&path)?;
     let (query, limit) = query.parse()?;
     rooms::readable(&state, id, caller.id).await?;
-    let mut rows = state.store.history(id, caller.id, query).await?;
-    let more = rows.len() > limit.get() as usize;
+    let rows = state.store.history(id, caller.id, query).await?;
+    let mut items: Vec<MessageResponse> = rows
+        .into_iter()
+        .map(|m| MessageResponse::new(id, m))
+        .collect();
     let page = if query.after.is_some() {
-        rows.truncate(limit.get() as usize);
-        let items: Vec<MessageResponse> = rows
-            .into_iter()
-            .map(|m| MessageResponse::new(id, m))
-            .collect();
-        let next_cursor = more
-            .then(|| items.last().map(|m| m.seq.to_string()))
-            .flatten();
-        Page { items, next_cursor }
+        Page::from_overfetch(items, limit.get(), |m: &MessageResponse| m.seq.to_string())
     } else {
         // Overfetched at the old end: drop the oldest, and page back from the oldest kept.
+        let more = items.len() > limit.get() as usize;
         if more {
-            rows.remove(0);
+            items.remove(0);
         }
-        let items: Vec<MessageResponse> = rows
-            .into_iter()
-            .map(|m| MessageResponse::new(id, m))
-            .collect();
         let next_cursor = more
             .then(|| items.first().map(|m| m.seq.to_string()))
             .flatten();

@@ -16,6 +16,7 @@ use crate::store::{Member, Room, RoomUnread};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use utoipa::ToSchema;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -172,12 +173,10 @@ pub async fn list(
         .await?;
     let ids: Vec<RoomId> = rooms.iter().map(|r| r.id).collect();
     let positions = state.store.room_unread(caller.id, &ids).await?;
+    let by_room: HashMap<RoomId, &RoomUnread> = positions.iter().map(|p| (p.room, p)).collect();
     let rows = rooms
         .iter()
-        .map(|room| {
-            let position = positions.iter().find(|p| p.room == room.id);
-            RoomResponse::with_position(room, position)
-        })
+        .map(|room| RoomResponse::with_position(room, by_room.get(&room.id).copied()))
         .collect();
     Ok(HttpResponse::Ok().json(Page::from_overfetch(
         rows,

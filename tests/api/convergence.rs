@@ -16,6 +16,7 @@
 //! The seed is printed; `PARLEY_CONVERGENCE_SEED` replays a run.
 
 use crate::support::cluster::{Cluster, redis_url};
+use crate::support::fixtures::reactions_of;
 use crate::support::ws::{Incoming, WsClient};
 use crate::support::{TestApp, TestUser, parts};
 use rand::rngs::StdRng;
@@ -978,21 +979,6 @@ fn assert_same<T: PartialEq + std::fmt::Debug>(
 }
 
 /// One page after another of `room`'s history as `user` sees it on `app`.
-async fn history(app: &TestApp, user: &TestUser, room: &str) -> Vec<Value> {
-    let mut all = Vec::new();
-    let mut after = 0;
-    loop {
-        let path = format!("/api/v1/rooms/{room}/messages?after_seq={after}&limit=17");
-        let (status, page) = parts(app.get(&path, &user.access).await).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        all.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(cursor) => after = cursor.parse().unwrap(),
-            None => return all,
-        }
-    }
-}
-
 /// History items as a timeline for `viewer`: seq to (author, body, deleted,
 /// reply_to, edited, emoji -> (count, me)).
 type Shown = BTreeMap<
@@ -1011,17 +997,7 @@ fn shown_of_history(items: &[Value]) -> Shown {
     items
         .iter()
         .map(|m| {
-            let reactions = m["reactions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| {
-                    (
-                        r["emoji"].as_str().unwrap().to_owned(),
-                        (r["count"].as_i64().unwrap(), r["me"].as_bool().unwrap()),
-                    )
-                })
-                .collect();
+            let reactions = reactions_of(m);
             (
                 m["seq"].as_i64().unwrap(),
                 (
@@ -1175,7 +1151,7 @@ async fn room_events_converge_across_instances_through_a_crash() {
     }
     for node in &run.cluster.nodes {
         for (u, user) in model.users.iter().enumerate() {
-            let items = history(&node.app, user, &room).await;
+            let items = node.app.whole_history_in_pages(user, &room, 17).await;
             let shown = shown_of_history(&items);
             for session in run.sessions.iter().filter(|s| s.user == u) {
                 assert_same(

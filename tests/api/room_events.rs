@@ -7,6 +7,7 @@
 
 use crate::both_backends;
 use crate::support::cluster::{Cluster, redis_url};
+use crate::support::fixtures::reactions_of;
 use crate::support::metrics::metric;
 use crate::support::{Backend, TestApp, TestUser, WsClient, assert_problem, parts};
 use futures_util::future::join_all;
@@ -178,21 +179,6 @@ async fn history_item(app: &TestApp, user: &TestUser, room: &str, seq: i64) -> V
         .unwrap_or_else(|| panic!("no message {seq} in history"))
 }
 
-/// A message's reactions as `{emoji: (count, me)}`.
-fn reactions(message: &Value) -> BTreeMap<String, (i64, bool)> {
-    message["reactions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["emoji"].as_str().unwrap().to_owned(),
-                (r["count"].as_i64().unwrap(), r["me"].as_bool().unwrap()),
-            )
-        })
-        .collect()
-}
-
 /// `room` as it appears in `user`'s `GET /rooms`.
 async fn listed(app: &TestApp, user: &TestUser, room: &str) -> Value {
     let (status, page) = parts(app.get("/api/v1/rooms?limit=200", &user.access).await).await;
@@ -320,7 +306,7 @@ async fn edits_deletes_reactions_and_replies_are_acked_fanned_out_and_replayed_i
             BTreeMap::new()
         };
         let seen_by_bob = history_item(&app, &bob, &room, 1).await;
-        assert_eq!(reactions(&seen_by_bob), expected, "after seq {seq}");
+        assert_eq!(reactions_of(&seen_by_bob), expected, "after seq {seq}");
     }
 
     // The reply is edited, then deleted: nothing of what it said stays.
@@ -414,7 +400,7 @@ async fn a_retried_event_gets_the_original_ack_and_is_delivered_once(backend: Ba
     // The retried react is one reaction.
     let first = history_item(&app, &ada, &room, 1).await;
     assert_eq!(
-        reactions(&first),
+        reactions_of(&first),
         BTreeMap::from([("🎉".into(), (1, true))])
     );
 
@@ -716,7 +702,7 @@ async fn history_shows_each_message_in_its_current_state_and_pages_over_messages
         (&json!(false), &Value::Null)
     );
     assert_eq!(
-        reactions(first),
+        reactions_of(first),
         BTreeMap::from([("👍".into(), (2, true)), ("🎉".into(), (1, false))]),
         "ada's own 👍 counts once, however often she put it"
     );
@@ -731,19 +717,22 @@ async fn history_shows_each_message_in_its_current_state_and_pages_over_messages
         (&doomed["deleted"], &doomed["body"]),
         (&json!(true), &json!(""))
     );
-    assert!(reactions(doomed).is_empty(), "a delete drops the reactions");
-    assert!(reactions(by_seq[&12]).is_empty(), "off removes it");
+    assert!(
+        reactions_of(doomed).is_empty(),
+        "a delete drops the reactions"
+    );
+    assert!(reactions_of(by_seq[&12]).is_empty(), "off removes it");
 
     // `me` is the caller's own.
     let seen_by_bob = history_item(&app, &bob, &room, 1).await;
     assert_eq!(
-        reactions(&seen_by_bob),
+        reactions_of(&seen_by_bob),
         BTreeMap::from([("👍".into(), (2, true)), ("🎉".into(), (1, true))])
     );
     let cyd = app.register("cyd").await;
     let seen_by_cyd = history_item(&app, &cyd, &room, 1).await;
     assert_eq!(
-        reactions(&seen_by_cyd),
+        reactions_of(&seen_by_cyd),
         BTreeMap::from([("👍".into(), (2, false)), ("🎉".into(), (1, false))])
     );
 
@@ -997,7 +986,7 @@ async fn an_emoji_with_reserved_characters_is_one_reaction_over_rest_and_websock
         let res = rest_react(&app, &bob, &room, 1, emoji, true).await;
         rest_ack(res, StatusCode::OK).await;
     }
-    let seen = reactions(&history_item(&app, &bob, &room, 1).await);
+    let seen = reactions_of(&history_item(&app, &bob, &room, 1).await);
     let expected: BTreeMap<String, (i64, bool)> =
         names.iter().map(|e| ((*e).to_owned(), (2, true))).collect();
     assert_eq!(seen, expected);
@@ -1005,7 +994,7 @@ async fn an_emoji_with_reserved_characters_is_one_reaction_over_rest_and_websock
         let res = rest_react(&app, &bob, &room, 1, emoji, false).await;
         rest_ack(res, StatusCode::OK).await;
     }
-    let seen = reactions(&history_item(&app, &ada, &room, 1).await);
+    let seen = reactions_of(&history_item(&app, &ada, &room, 1).await);
     let expected: BTreeMap<String, (i64, bool)> =
         names.iter().map(|e| ((*e).to_owned(), (1, true))).collect();
     assert_eq!(seen, expected);
@@ -1137,7 +1126,7 @@ async fn concurrent_events_of_every_kind_take_gapless_seqs_and_a_replay_folds_to
         .trim_start_matches('t');
     assert_eq!(topic["body"], format!("topic v{v}"));
     assert_eq!(
-        reactions(topic),
+        reactions_of(topic),
         BTreeMap::from([("👍".into(), (3, false))])
     );
     assert_eq!(
@@ -1173,7 +1162,7 @@ async fn concurrent_events_of_every_kind_take_gapless_seqs_and_a_replay_folds_to
             ..Folded::default()
         };
         // History counts; the stream names users: compare the counts.
-        for (emoji, (count, _)) in reactions(m) {
+        for (emoji, (count, _)) in reactions_of(m) {
             let users: BTreeSet<String> = (0..count).map(|n| n.to_string()).collect();
             folded.reactions.insert(emoji, users);
         }

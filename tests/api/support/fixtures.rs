@@ -3,6 +3,7 @@
 use super::app::{TestApp, TestUser, parts};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 impl TestApp {
     /// Registers each of `names`, in order.
@@ -95,10 +96,21 @@ impl TestApp {
 
     /// `room`'s whole history, read forward 200 messages a page.
     pub async fn whole_history(&self, user: &TestUser, room: &str) -> Vec<Value> {
+        self.whole_history_in_pages(user, room, 200).await
+    }
+
+    /// `room`'s whole history, read forward `page` messages a page (small
+    /// pages exercise the cursors).
+    pub async fn whole_history_in_pages(
+        &self,
+        user: &TestUser,
+        room: &str,
+        page: u32,
+    ) -> Vec<Value> {
         let mut all = Vec::new();
         let mut after = 0;
         loop {
-            let query = format!("?after_seq={after}&limit=200");
+            let query = format!("?after_seq={after}&limit={page}");
             let (items, next) = self.history(user, room, &query).await;
             all.extend(items);
             match next.as_str() {
@@ -107,4 +119,19 @@ impl TestApp {
             }
         }
     }
+}
+
+/// A history item's reactions as `{emoji: (count, me)}`.
+pub fn reactions_of(message: &Value) -> BTreeMap<String, (i64, bool)> {
+    message["reactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["emoji"].as_str().unwrap().to_owned(),
+                (r["count"].as_i64().unwrap(), r["me"].as_bool().unwrap()),
+            )
+        })
+        .collect()
 }
