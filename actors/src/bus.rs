@@ -6,7 +6,7 @@
 //! re-sequence messages themselves (see [`crate::room`]).
 
 use crate::hub::Hub;
-use crate::hub::messages::RevokeAccess;
+use crate::hub::messages::{RecheckAccess, RevokeAccess};
 use crate::notify::Notifier;
 use crate::notify::messages::Push;
 use crate::ports::BusEvent;
@@ -73,11 +73,14 @@ impl BusInbox {
                     frame: frame.into(),
                 });
             }
-            BusEvent::Revoke { room, user } => {
+            BusEvent::Revoke { room, user, reason } => {
                 self.hub.do_send(RevokeAccess { user, room });
                 if let Some(addr) = self.rooms.get(room) {
-                    addr.do_send(Evict { user });
+                    addr.do_send(Evict { user, reason });
                 }
+            }
+            BusEvent::Recheck { user, room } => {
+                self.hub.do_send(RecheckAccess { user, room });
             }
             BusEvent::Invalidate { key } => {
                 if let Some(invalidate) = &self.invalidate {

@@ -78,6 +78,9 @@ pub trait FrameEncoder: Send + Sync + 'static {
     fn event(&self, event: &StoredEvent) -> std::sync::Arc<str>;
     fn subscribed(&self, room: RoomId, seq: Seq, reference: Option<&str>) -> std::sync::Arc<str>;
     fn unsubscribed(&self, room: RoomId, reference: Option<&str>) -> std::sync::Arc<str>;
+    /// The server ended the subscription (`unsubscribed` with a reason).
+    fn evicted(&self, room: RoomId, reason: crate::room::messages::Eviction)
+    -> std::sync::Arc<str>;
     fn typing(&self, room: RoomId, user: crate::ids::UserId) -> std::sync::Arc<str>;
     fn presence(&self, room: RoomId, user: crate::ids::UserId, online: bool)
     -> std::sync::Arc<str>;
@@ -131,10 +134,17 @@ pub enum BusEvent {
         user: UserId,
         frame: String,
     },
-    /// `user` was removed from `room`: end their subscriptions everywhere.
+    /// `user` lost access to `room`: end their subscriptions everywhere.
     Revoke {
         room: RoomId,
         user: UserId,
+        reason: crate::room::messages::Eviction,
+    },
+    /// `user`'s standing in `room` (every room: `None`) changed: their
+    /// sessions check access again before the next publish.
+    Recheck {
+        user: UserId,
+        room: Option<RoomId>,
     },
     /// A cached value changed: every instance drops its local copy.
     Invalidate {
@@ -151,7 +161,9 @@ impl BusEvent {
             | BusEvent::Typing { room, .. }
             | BusEvent::Presence { room, .. } => BusScope::Room(*room),
             BusEvent::Notification { user, .. } => BusScope::User(*user),
-            BusEvent::Revoke { .. } | BusEvent::Invalidate { .. } => BusScope::All,
+            BusEvent::Revoke { .. } | BusEvent::Recheck { .. } | BusEvent::Invalidate { .. } => {
+                BusScope::All
+            }
         }
     }
 }

@@ -11,7 +11,10 @@
 //! checks the result against the running server.
 
 use crate::http::middleware::problem::PROBLEM_JSON;
-use crate::http::{auth, health, notifications, page::Page, posts, room_events, rooms, users};
+use crate::http::{
+    auth, blocks, health, moderation, notifications, page::Page, posts, reports, room_events,
+    rooms, users,
+};
 use crate::ws::ticket_endpoint as ws_ticket;
 use actix_web::HttpResponse;
 use utoipa::openapi::path::{Operation, ParameterIn};
@@ -27,11 +30,15 @@ use utoipa::{Modify, OpenApi};
     paths(
         auth::register, auth::login, auth::refresh_tokens, auth::logout, auth::jwks, ws_ticket::issue,
         users::search, users::me, users::update_me, users::get_user, users::follow, users::unfollow,
+        blocks::block, blocks::unblock, blocks::list,
         posts::create, posts::get_post, posts::delete, posts::feed,
         rooms::create, rooms::list, rooms::get_room, rooms::add_member, rooms::remove_member,
         room_events::history, room_events::post_message, room_events::edit, room_events::delete,
         room_events::react_on, room_events::react_off, room_events::read, room_events::receipts,
         room_events::unread,
+        moderation::ban, moderation::bans, moderation::unban,
+        moderation::mute, moderation::mutes, moderation::unmute,
+        reports::create, reports::admin_list,
         notifications::list, notifications::unread_count, notifications::read_one, notifications::read_all,
         health::live, health::ready, health::startup, health::version_info, health::db_stats, health::redis_stats,
         crate::app::drain::start_drain, crate::ws::upgrade::upgrade,
@@ -39,12 +46,14 @@ use utoipa::{Modify, OpenApi};
     components(schemas(
         crate::http::error::Problem, crate::http::error::FieldError,
         Page<posts::PostResponse>, Page<rooms::RoomResponse>, Page<users::UserBody>, Page<room_events::MessageResponse>,
-        Page<notifications::NotificationResponse>,
+        Page<notifications::NotificationResponse>, Page<blocks::BlockResponse>,
+        Page<moderation::RestrictionResponse>, Page<reports::ReportResponse>,
     )),
     modifiers(&BearerAuth, &SharedProblems),
     tags(
         (name = "auth", description = "Registration, login, token refresh and JWKS"),
         (name = "users"), (name = "posts"), (name = "rooms"), (name = "notifications"),
+        (name = "reports", description = "Reports of messages and users, for operators"),
         (name = "health", description = "Probes; also served on the admin listener"),
         (name = "admin", description = "Served on the admin listener only (PARLEY_ADMIN_ADDR)"),
     )

@@ -11,3 +11,7 @@ uuid_id!(
     /// A stored notification.
     NotificationId
 );
+uuid_id!(
+    /// A user's report of a message or a user.
+    ReportId
+);

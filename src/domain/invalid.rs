@@ -33,6 +33,12 @@ pub enum Invalid {
     UsernameCharacters,
     #[error("must be an e-mail address such as ada@example.com")]
     Email,
+    #[error("must be an instant in the future (RFC 3339)")]
+    NotInFuture,
+    #[error("must be an RFC 3339 instant such as 2030-01-31T12:00:00Z")]
+    Timestamp,
+    #[error("must be at most {max_days} days ahead; leave it out for no end")]
+    TooFarAhead { max_days: i64 },
     /// A password zxcvbn scores below 3: its warning and a suggestion.
     #[error("is too weak: {why} {hint}")]
     WeakPassword { why: String, hint: String },

@@ -7,15 +7,17 @@ mod ids;
 pub mod invalid;
 pub mod post;
 pub mod room;
+pub mod safety;
 pub mod user;
 
 pub use code::Code;
-pub use ids::{NotificationId, PostId};
+pub use ids::{NotificationId, PostId, ReportId};
 pub use invalid::Invalid;
 pub use parley_actors::ids::{ClientId, IdError, MessageId, RoomId, Seq, UserId};
 pub use parley_actors::model::{BodyError, MessageBody};
 pub use post::PostBody;
 pub use room::{RoomKind, RoomName, RoomRole};
+pub use safety::{Reason, ReportKind, RestrictionKind, Until};
 pub use user::{Bio, DisplayName, Email, Password, SearchPrefix, Username};
 
 /// Refuses text PostgreSQL could not store or that only a broken client

@@ -13,6 +13,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/admin/circuit-breakers/{name}/reset",
             web::post().to(reset_circuit_breaker),
         )
+        .route("/admin/reports", web::get().to(super::reports::admin_list))
         .route("/metrics", web::get().to(metrics));
 }
 

@@ -9,13 +9,16 @@
 pub mod admin;
 pub mod auth;
 pub mod auth_user;
+pub mod blocks;
 pub mod client_ip;
 pub mod error;
 pub mod health;
 pub mod middleware;
+pub mod moderation;
 pub mod notifications;
 pub mod page;
 pub mod posts;
+pub mod reports;
 pub mod room_events;
 pub mod rooms;
 pub mod static_files;
@@ -34,6 +37,9 @@ pub fn configure_api(cfg: &mut ServiceConfig, edge: fn(&mut ServiceConfig)) {
             .wrap(from_fn(middleware::authn::middleware))
             .configure(auth::configure)
             .configure(users::configure)
+            .configure(blocks::configure)
+            .configure(moderation::configure)
+            .configure(reports::configure)
             .configure(posts::configure)
             .configure(rooms::configure)
             .configure(notifications::configure)

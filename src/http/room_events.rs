@@ -6,7 +6,6 @@
 //! and answered in `service::publish`, how a cursor moves in
 //! `service::read_state`: the WebSocket frames call the same.
 
-use crate::domain::RoomRole;
 use crate::domain::{ClientId, Limit, MessageBody, RoomId, Seq};
 use crate::http::auth_user::AuthUser;
 use crate::http::error::{ApiError, Fields};
@@ -15,7 +14,7 @@ use crate::http::rooms::parse_room_id;
 use crate::service::Services;
 use crate::service::publish::{self, Draft};
 use crate::service::{read_state, rooms};
-use crate::store::{self, HistoryItem, Room, RoomUnread};
+use crate::store::{self, HistoryItem, RoomUnread};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use parley_actors::model::{Action, Appended, Emoji};
@@ -264,26 +263,27 @@ fn derived_client_id(action: &Action) -> ClientId {
     ClientId::parse(&key).unwrap_or_else(|_| unreachable!("derived keys are valid"))
 }
 
-/// Stores `action` by the caller in `room` (already checked readable) and
-/// answers with its ack: `201` for a new message, `200` otherwise.
+/// Stores `action` by the caller in the room of `access` (already checked
+/// readable), if they may publish it there, and answers with its ack:
+/// `201` for a new message, `200` otherwise.
 async fn submit(
     state: &Services,
     caller: &AuthUser,
-    room: &Room,
-    role: Option<RoomRole>,
+    access: &rooms::Access,
     client_id: ClientId,
     action: Action,
 ) -> Result<HttpResponse, ApiError> {
+    access.may_publish(&action)?;
     let is_message = matches!(action, Action::Message { .. });
     let draft = Draft {
-        room: room.id,
+        room: access.room.id,
         author: caller.id,
         client_id,
         action,
-        role,
+        role: access.role,
     };
     let outcome = publish::submit(state, draft, tracing::Span::current()).await?;
-    publish::notify_new(state, &outcome, Some(room), &caller.name).await;
+    publish::notify_new(state, &outcome, Some(&access.room), &caller.name).await;
     let mut response = if outcome.is_new() && is_message {
         HttpResponse::Created()
     } else {
@@ -343,12 +343,12 @@ pub async fn post_message(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_room_id(&path)?;
     let (text, client_id, reply_to) = body.parse()?;
-    let (room, role) = rooms::readable(&state, id, caller.id).await?;
+    let access = rooms::readable(&state, id, caller.id).await?;
     let action = Action::Message {
         body: text,
         reply_to,
     };
-    submit(&state, &caller, &room, role, client_id, action).await
+    submit(&state, &caller, &access, client_id, action).await
 }
 
 #[utoipa::path(patch, path = "/api/v1/rooms/{id}/messages/{seq}", tag = "rooms", security(("bearer" = [])),
@@ -371,9 +371,9 @@ pub async fn edit(
     let text = fields.check("body", MessageBody::parse(&body.body));
     let client_id = fields.check("client_id", ClientId::parse(&body.client_id));
     let (text, client_id) = fields.finish((text, client_id))?;
-    let (room, role) = rooms::readable(&state, id, caller.id).await?;
+    let access = rooms::readable(&state, id, caller.id).await?;
     let action = Action::Edit { target, body: text };
-    submit(&state, &caller, &room, role, client_id, action).await
+    submit(&state, &caller, &access, client_id, action).await
 }
 
 #[utoipa::path(delete, path = "/api/v1/rooms/{id}/messages/{seq}", tag = "rooms", security(("bearer" = [])),
@@ -391,17 +391,9 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_room_id(&path.0)?;
     let target = parse_seq(&path.1)?;
-    let (room, role) = rooms::readable(&state, id, caller.id).await?;
+    let access = rooms::readable(&state, id, caller.id).await?;
     let action = Action::Delete { target };
-    submit(
-        &state,
-        &caller,
-        &room,
-        role,
-        derived_client_id(&action),
-        action,
-    )
-    .await
+    submit(&state, &caller, &access, derived_client_id(&action), action).await
 }
 
 /// Sets (`on`) or clears the caller's emoji on a message.
@@ -416,17 +408,9 @@ async fn react(
     let mut fields = Fields::default();
     let emoji = fields.check("emoji", Emoji::parse(&path.2));
     let emoji = fields.finish(emoji)?;
-    let (room, role) = rooms::readable(&state, id, caller.id).await?;
+    let access = rooms::readable(&state, id, caller.id).await?;
     let action = Action::React { target, emoji, on };
-    submit(
-        &state,
-        &caller,
-        &room,
-        role,
-        derived_client_id(&action),
-        action,
-    )
-    .await
+    submit(&state, &caller, &access, derived_client_id(&action), action).await
 }
 
 #[utoipa::path(put, path = "/api/v1/rooms/{id}/messages/{seq}/reactions/{emoji}", tag = "rooms", security(("bearer" = [])),
@@ -474,7 +458,7 @@ pub async fn read(
     let mut fields = Fields::default();
     let seq = fields.check("seq", Seq::parse(body.seq));
     let seq = fields.finish(seq)?;
-    let (room, _) = rooms::readable(&state, id, caller.id).await?;
+    let room = rooms::readable(&state, id, caller.id).await?.room;
     let cursor = read_state::mark_read(&state, &room, caller.id, seq).await?;
     Ok(HttpResponse::Ok().json(ReadResponse {
         room: id.0,
@@ -492,7 +476,7 @@ pub async fn receipts(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_room_id(&path)?;
-    let (room, _) = rooms::readable(&state, id, caller.id).await?;
+    let room = rooms::readable(&state, id, caller.id).await?.room;
     let items = if read_state::shows_receipts(&room) {
         let cursors = state.store.read_cursors(id).await?;
         // A cursor outlives its member: someone removed from the room no

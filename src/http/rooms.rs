@@ -195,7 +195,7 @@ pub async fn get_room(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_room_id(&path)?;
-    let (room, _) = rooms::readable(&state, id, caller.id).await?;
+    let room = rooms::readable(&state, id, caller.id).await?.room;
     let members = state.store.members(id).await?;
     let position = state.store.room_unread(caller.id, &[id]).await?;
     let mut body = RoomResponse::with_position(&room, position.first());

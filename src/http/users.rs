@@ -195,6 +195,7 @@ pub async fn get_user(
     params(("id" = uuid::Uuid, Path)),
     responses((status = 204, description = "now following (idempotent)"),
               (status = 400, description = "following yourself", body = crate::http::error::Problem),
+              (status = 403, description = "this user blocked you", body = crate::http::error::Problem),
               (status = 404, body = crate::http::error::Problem)))]
 pub async fn follow(
     state: web::Data<Services>,
@@ -204,6 +205,9 @@ pub async fn follow(
     let id = parse_user_id(&path)?;
     if id == caller.id {
         return Err(ApiError::bad_request("you cannot follow yourself"));
+    }
+    if !crate::service::blocks::may_follow(&state, caller.id, id).await? {
+        return Err(ApiError::forbidden("this user blocked you"));
     }
     let new = state
         .store

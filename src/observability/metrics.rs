@@ -41,6 +41,9 @@ pub struct Metrics {
     pub room_events: IntCounterVec,
     /// `parley_read_cursor_moves_total`: read cursors set by `read` frames and `POST /rooms/{id}/read`.
     pub read_cursor_moves: IntCounter,
+    /// `parley_moderation_actions_total{action}`: `ban`, `unban`, `mute`,
+    /// `unmute`, `block`, `unblock`, `report`.
+    pub moderation_actions: IntCounterVec,
     /// `parley_posts_created_total`
     pub posts_created: IntCounter,
     /// `parley_notifications_total{kind}`: notifications stored and pushed.
@@ -163,6 +166,13 @@ impl Metrics {
                 "read_cursor_moves_total",
                 "Read cursors set by clients",
             )?,
+            moderation_actions: IntCounterVec::new(
+                Opts::new(
+                    "moderation_actions_total",
+                    "Bans, mutes, blocks (and their lifting) and reports, by action",
+                ),
+                &["action"],
+            )?,
             posts_created: IntCounter::new("posts_created_total", "Posts created")?,
             notifications: IntCounterVec::new(
                 Opts::new("notifications_total", "Notifications sent by kind"),
@@ -277,6 +287,7 @@ impl Metrics {
         r.register(Box::new(self.messages.clone()))?;
         r.register(Box::new(self.room_events.clone()))?;
         r.register(Box::new(self.read_cursor_moves.clone()))?;
+        r.register(Box::new(self.moderation_actions.clone()))?;
         r.register(Box::new(self.posts_created.clone()))?;
         r.register(Box::new(self.notifications.clone()))?;
         r.register(Box::new(self.rate_limit_rejections.clone()))?;

@@ -6,14 +6,19 @@
 //!   its room's writer to a durable answer, counted, mapped to one client
 //!   error, and notified;
 //! - [`read_state`]: read cursors, and who hears that one moved;
-//! - [`notify`]: which events notify whom, stored first, then pushed live.
+//! - [`notify`]: which events notify whom, stored first, then pushed live;
+//! - [`moderation`]: room bans and mutes; [`blocks`]: blocks between
+//!   users; [`reports`]: reports for operators.
 //!
 //! Both edges hold a [`Services`] and nothing wider: the HTTP handlers as
 //! `web::Data<Services>`, each WebSocket session by value.
 
+pub mod blocks;
+pub mod moderation;
 pub mod notify;
 pub mod publish;
 pub mod read_state;
+pub mod reports;
 pub mod rooms;
 
 use crate::config::Settings;

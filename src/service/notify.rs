@@ -9,7 +9,9 @@
 //! - a message in a direct room notifies the other member (`direct_message`);
 //! - an edit that adds an `@username` notifies that user (`mention`), once
 //!   per message however often it is edited;
-//! - a deleted message's notifications are withdrawn (marked read).
+//! - a deleted message's notifications are withdrawn (marked read);
+//! - nobody is notified of anything by a user they blocked
+//!   ([`super::blocks::reachable`]).
 //!
 //! The triggering write has already committed, so a failure here is logged
 //! and does not fail the request.
@@ -39,9 +41,13 @@ pub async fn post_created(state: &Services, author_name: &str, post: &Post) {
         "excerpt": excerpt(&post.body),
     });
     for chunk in followers.chunks(FANOUT_CHUNK) {
+        let chunk = super::blocks::reachable(state, post.author, chunk.to_vec()).await;
+        if chunk.is_empty() {
+            continue;
+        }
         match state
             .store
-            .create_notifications(chunk, "new_post", &payload)
+            .create_notifications(&chunk, "new_post", &payload)
             .await
         {
             Ok(stored) => deliver(state, &stored),
@@ -59,6 +65,12 @@ pub async fn post_created(state: &Services, author_name: &str, post: &Post) {
 pub const FOLLOW_NOTIFY_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 pub async fn followed(state: &Services, follower: UserId, follower_name: &str, followee: UserId) {
+    if super::blocks::reachable(state, follower, vec![followee])
+        .await
+        .is_empty()
+    {
+        return;
+    }
     let payload = json!({ "follower": follower, "follower_username": follower_name });
     let new = NewNotification {
         user: followee,
@@ -87,12 +99,14 @@ pub async fn message_posted(
         "room": room.id, "room_name": room.name, "seq": message.seq, "message_id": message.id,
         "author": message.author, "author_username": author_name, "excerpt": excerpt(message.body()),
     });
+    // Who, and why: the direct-room peer first, then mentions, each once.
     let mut notified = BTreeSet::from([message.author]);
+    let mut recipients = Vec::new();
     if room.kind == RoomKind::Direct {
         match state.store.members(room.id).await {
             Ok(members) => {
                 for member in members.iter().filter(|m| notified.insert(m.user)) {
-                    send(state, member.user, "direct_message", payload.clone()).await;
+                    recipients.push((member.user, "direct_message"));
                 }
             }
             Err(error) => tracing::warn!(%error, "could not load direct room members"),
@@ -102,12 +116,19 @@ pub async fn message_posted(
         let Ok(Some(user)) = state.store.user_by_username(name).await else {
             continue;
         };
-        if !notified.insert(user.id) {
-            continue;
+        if notified.insert(user.id)
+            && matches!(super::rooms::may_read(state, room, user.id).await, Ok(true))
+        {
+            recipients.push((user.id, "mention"));
         }
-        if matches!(super::rooms::may_read(state, room, user.id).await, Ok(true)) {
-            send(state, user.id, "mention", payload.clone()).await;
-        }
+    }
+    let users = recipients.iter().map(|(user, _)| *user).collect();
+    let reachable = super::blocks::reachable(state, message.author, users).await;
+    for (user, kind) in recipients
+        .into_iter()
+        .filter(|(u, _)| reachable.contains(u))
+    {
+        send(state, user, kind, payload.clone()).await;
     }
 }
 
@@ -146,6 +167,9 @@ pub async fn message_edited(
                 super::rooms::may_read(state, &room, user.id).await,
                 Ok(true)
             )
+            || super::blocks::reachable(state, author.id, vec![user.id])
+                .await
+                .is_empty()
         {
             continue;
         }

@@ -2,16 +2,22 @@
 //! WebSocket sessions both call.
 //!
 //! - Public rooms are read and written by every signed-in user; private and
-//!   direct rooms by their members only.
+//!   direct rooms by their members only. A user banned from a room reads
+//!   and writes nothing there.
+//! - A muted user, or one whose direct-room peer blocked them, reads but
+//!   does not publish (deleting their own messages stays allowed).
 //! - Owners and admins add and remove members; anyone may join a public
-//!   room as a plain member, or leave any room but one they own.
+//!   room as a plain member, or leave any room but one they own. Nobody
+//!   adds a banned user back.
 
 use super::Services;
 use crate::domain::{RoomId, RoomKind, RoomRole, UserId};
-use crate::store::{Room, StoreError};
-use parley_actors::hub::messages::RevokeAccess;
+use crate::store::{Room, RoomAccess, StoreError};
+use chrono::{DateTime, Utc};
+use parley_actors::hub::messages::{RecheckAccess, RevokeAccess};
+use parley_actors::model::Action;
 use parley_actors::ports::BusEvent;
-use parley_actors::room::messages::Evict;
+use parley_actors::room::messages::{Evict, Eviction};
 
 /// Why a room operation was refused, in words a client can act on.
 #[derive(Debug)]
@@ -29,28 +35,103 @@ impl From<StoreError> for RoomError {
 }
 
 const MEMBERS_ONLY: &str = "only members may read or write this room";
+const BANNED: &str = "you are banned from this room";
 
-/// The room, if it exists and `user` may read and write it, with the
-/// user's role there (none in a public room they have not joined).
+/// A user's standing in a room they may read, as one access check found
+/// it.
+#[derive(Clone, Debug)]
+pub struct Access {
+    pub room: Room,
+    /// None in a public room they have not joined.
+    pub role: Option<RoomRole>,
+    /// Why they may read but not publish, if so.
+    pub silenced: Option<Silenced>,
+}
+
+/// Why a reader may not publish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Silenced {
+    /// Muted by a moderator, until then (`None`: until unmuted).
+    Muted { until: Option<DateTime<Utc>> },
+    /// The other member of this direct room blocked them.
+    BlockedByPeer,
+}
+
+impl Access {
+    /// Whether the user may publish `action` here now. A mute's end is
+    /// checked against the clock, so a session's cached access stops
+    /// refusing when the mute expires.
+    pub fn may_publish(&self, action: &Action) -> Result<(), RoomError> {
+        may_publish(self.silenced, action)
+    }
+}
+
+/// The publishing rule, for a standing cached apart from its room (a
+/// WebSocket session's access cache).
+pub fn may_publish(silenced: Option<Silenced>, action: &Action) -> Result<(), RoomError> {
+    {
+        if matches!(action, Action::Delete { .. }) {
+            return Ok(());
+        }
+        match silenced {
+            Some(Silenced::Muted { until }) if until.is_none_or(|t| t > Utc::now()) => Err(
+                RoomError::Forbidden("you are muted in this room and cannot publish"),
+            ),
+            Some(Silenced::BlockedByPeer) => Err(RoomError::Forbidden(
+                "the other member of this conversation blocked you",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The room, if it exists and `user` may read it, with their standing
+/// there.
 pub async fn readable(
     services: &Services,
     room: RoomId,
     user: UserId,
-) -> Result<(Room, Option<RoomRole>), RoomError> {
-    let (found, role) = with_role(services, room, user).await?;
-    if !reads(&found, role) {
+) -> Result<Access, RoomError> {
+    let access = access_of(services, room, user).await?;
+    if access.banned.is_some() {
+        return Err(RoomError::Forbidden(BANNED));
+    }
+    if !reads(&access.room, access.role) {
         return Err(RoomError::Forbidden(MEMBERS_ONLY));
     }
-    Ok((found, role))
+    let silenced = if let Some(mute) = &access.muted {
+        Some(Silenced::Muted { until: mute.until })
+    } else if access.blocked_by_peer {
+        Some(Silenced::BlockedByPeer)
+    } else {
+        None
+    };
+    Ok(Access {
+        room: access.room,
+        role: access.role,
+        silenced,
+    })
+}
+
+/// [`readable`] for a publish: also refuses a user who may read but not
+/// publish `action`.
+pub async fn writable(
+    services: &Services,
+    room: RoomId,
+    user: UserId,
+    action: &Action,
+) -> Result<Access, RoomError> {
+    let access = readable(services, room, user).await?;
+    access.may_publish(action)?;
+    Ok(access)
 }
 
 /// Whether `user` may read `room` (e.g. to be notified of a mention there).
 pub async fn may_read(services: &Services, room: &Room, user: UserId) -> Result<bool, StoreError> {
-    if reads(room, None) {
-        return Ok(true);
+    match services.store.room_access(room.id, user).await? {
+        Some(access) => Ok(access.banned.is_none() && reads(room, access.role)),
+        None => Ok(false),
     }
-    let role = services.store.role(room.id, user).await?;
-    Ok(reads(room, role))
 }
 
 /// Whether a member with `role` moderates the room: deletes other people's
@@ -65,17 +146,32 @@ fn reads(room: &Room, role: Option<RoomRole>) -> bool {
     room.kind == RoomKind::Public || role.is_some()
 }
 
-/// The room, if it exists, and `user`'s role in it: one read.
-async fn with_role(
+/// The room, if it exists, and `user`'s standing in it: one read.
+async fn access_of(
     services: &Services,
     room: RoomId,
     user: UserId,
-) -> Result<(Room, Option<RoomRole>), RoomError> {
+) -> Result<RoomAccess, RoomError> {
     services
         .store
-        .room_with_role(room, user)
+        .room_access(room, user)
         .await?
         .ok_or(RoomError::NotFound("room"))
+}
+
+/// `caller`'s role in `room`, if they manage its members (owner, admin);
+/// `Forbidden(why)` otherwise.
+pub(super) async fn manager_role(
+    services: &Services,
+    room: RoomId,
+    caller: UserId,
+    why: &'static str,
+) -> Result<RoomRole, RoomError> {
+    let access = access_of(services, room, caller).await?;
+    match access.role {
+        Some(role) if role.manages_members() => Ok(role),
+        _ => Err(RoomError::Forbidden(why)),
+    }
 }
 
 /// Adds `user` to `room` as `role`, if `caller` manages the room's members
@@ -87,13 +183,27 @@ pub async fn add_member(
     user: UserId,
     role: RoomRole,
 ) -> Result<(), RoomError> {
-    let (found, caller_role) = with_role(services, room, caller).await?;
-    let manages = caller_role.is_some_and(RoomRole::manages_members);
-    let self_join = user == caller && found.kind == RoomKind::Public && role == RoomRole::Member;
+    let caller_access = access_of(services, room, caller).await?;
+    let manages = caller_access.role.is_some_and(RoomRole::manages_members);
+    let self_join =
+        user == caller && caller_access.room.kind == RoomKind::Public && role == RoomRole::Member;
     if !manages && !self_join {
         return Err(RoomError::Forbidden(
             "only the room's owner or admins may add members",
         ));
+    }
+    let banned = if user == caller {
+        caller_access.banned.is_some()
+    } else {
+        let target = services.store.room_access(room, user).await?;
+        target.is_some_and(|t| t.banned.is_some())
+    };
+    if banned {
+        return Err(RoomError::Forbidden(if user == caller {
+            BANNED
+        } else {
+            "this user is banned from the room; lift the ban first"
+        }));
     }
     services
         .store
@@ -114,7 +224,7 @@ pub async fn remove_member(
     room: RoomId,
     user: UserId,
 ) -> Result<(), RoomError> {
-    let (_, caller_role) = with_role(services, room, caller).await?;
+    let caller_role = access_of(services, room, caller).await?.role;
     let target_role = services.store.role(room, user).await?;
     let allowed = user == caller
         || (caller_role.is_some_and(RoomRole::manages_members)
@@ -136,7 +246,7 @@ pub async fn remove_member(
             StoreError::NotFound => RoomError::NotFound("member"),
             other => other.into(),
         })?;
-    revoke(services, room, user).await;
+    revoke(services, room, user, Eviction::Removed).await;
     Ok(())
 }
 
@@ -144,14 +254,26 @@ pub async fn remove_member(
 /// the cached access before the room tells them `unsubscribed` (awaited, so
 /// a publish sent on seeing that frame is checked again and refused), and
 /// their subscriptions end now, not at their next reconnect.
-async fn revoke(services: &Services, room: RoomId, user: UserId) {
+pub(super) async fn revoke(services: &Services, room: RoomId, user: UserId, reason: Eviction) {
     let engine = &services.engine;
     if let Err(error) = engine.hub.send(RevokeAccess { user, room }).await {
         tracing::warn!(%error, "could not revoke cached room access");
     }
     if let Some(addr) = engine.rooms.get(room) {
-        addr.do_send(Evict { user });
+        addr.do_send(Evict { user, reason });
     }
     // Their sessions on other instances too.
-    services.bus.publish(BusEvent::Revoke { room, user });
+    services
+        .bus
+        .publish(BusEvent::Revoke { room, user, reason });
+}
+
+/// `user`'s standing in `room` (every room: `None`) changed but they keep
+/// reading: their sessions, here and on other instances, check access
+/// again before their next publish.
+pub(super) async fn recheck(services: &Services, user: UserId, room: Option<RoomId>) {
+    if let Err(error) = services.engine.hub.send(RecheckAccess { user, room }).await {
+        tracing::warn!(%error, "could not ask sessions to check access again");
+    }
+    services.bus.publish(BusEvent::Recheck { user, room });
 }

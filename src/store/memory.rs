@@ -14,6 +14,7 @@
 //! | `memory/accounts.rs` | users, follows, refresh tokens |
 //! | `memory/posts.rs` | posts, the feed, notifications |
 //! | `memory/rooms.rs` | rooms, members, each room's message log |
+//! | `memory/safety.rs` | room bans and mutes, blocks, reports |
 //!
 //! Rows are kept in `BTreeMap`s keyed by UUIDv7 ids, which sort by creation
 //! time, so keyset pagination is a `range` over the map.
@@ -21,14 +22,16 @@
 mod accounts;
 mod posts;
 mod rooms;
+mod safety;
 
 use crate::domain::{
-    Limit, NotificationId, PostId, RoomId, RoomKind, RoomName, RoomRole, SearchPrefix, Seq, UserId,
+    Limit, NotificationId, PostId, ReportId, RestrictionKind, RoomId, RoomKind, RoomName, RoomRole,
+    SearchPrefix, Seq, UserId,
 };
 use crate::store::{
-    HistoryItem, HistoryQuery, Member, NewNotification, NewPost, NewRefreshToken, NewUser,
-    Notification, Post, ProfilePatch, ReadCursor, RefreshSpend, Room, RoomUnread, Store,
-    StoreError, User,
+    Block, HistoryItem, HistoryQuery, Member, NewNotification, NewPost, NewRefreshToken, NewReport,
+    NewRestriction, NewUser, Notification, Post, ProfilePatch, ReadCursor, RefreshSpend, Report,
+    Restriction, Room, RoomAccess, RoomUnread, Store, StoreError, User,
 };
 use async_trait::async_trait;
 use parley_actors::model::{Appended, NewEvent, Refusal, StoredEvent};
@@ -71,6 +74,12 @@ struct State {
     rooms: BTreeMap<RoomId, RoomRow>,
     /// Keyed by owner first, so one user's notifications are one range.
     notifications: BTreeMap<(UserId, NotificationId), Notification>,
+    /// Bans and mutes, in force or expired, so one room's of one kind are
+    /// one range.
+    restrictions: BTreeMap<(RoomId, RestrictionKind, UserId), Restriction>,
+    /// `(blocker, blocked)` → since when.
+    blocks: BTreeMap<(UserId, UserId), chrono::DateTime<chrono::Utc>>,
+    reports: BTreeMap<ReportId, Report>,
 }
 
 /// A user with the one column [`User`] never carries.
@@ -280,6 +289,88 @@ impl Store for MemoryStore {
             .get(&room)
             .and_then(|row| row.members.get(&user));
         Ok(member.map(|m| m.role))
+    }
+
+    async fn room_access(
+        &self,
+        room: RoomId,
+        user: UserId,
+    ) -> Result<Option<RoomAccess>, StoreError> {
+        Ok(self.lock().room_access(room, user))
+    }
+
+    async fn restrict(&self, restriction: NewRestriction) -> Result<Restriction, StoreError> {
+        self.lock().restrict(restriction)
+    }
+
+    async fn lift_restriction(
+        &self,
+        room: RoomId,
+        user: UserId,
+        kind: RestrictionKind,
+    ) -> Result<(), StoreError> {
+        self.lock().lift_restriction(room, user, kind)
+    }
+
+    async fn restrictions(
+        &self,
+        room: RoomId,
+        kind: RestrictionKind,
+        after: Option<UserId>,
+        limit: Limit,
+    ) -> Result<Vec<Restriction>, StoreError> {
+        Ok(self.lock().restrictions(room, kind, after, limit))
+    }
+
+    async fn block(&self, blocker: UserId, blocked: UserId) -> Result<bool, StoreError> {
+        self.lock().block(blocker, blocked)
+    }
+
+    async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<(), StoreError> {
+        self.lock().blocks.remove(&(blocker, blocked));
+        Ok(())
+    }
+
+    async fn blocks(
+        &self,
+        blocker: UserId,
+        after: Option<UserId>,
+        limit: Limit,
+    ) -> Result<Vec<Block>, StoreError> {
+        Ok(self.lock().blocks_of(blocker, after, limit))
+    }
+
+    async fn blockers_among(
+        &self,
+        actor: UserId,
+        users: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError> {
+        let state = self.lock();
+        Ok(users
+            .iter()
+            .copied()
+            .filter(|user| state.blocks.contains_key(&(*user, actor)))
+            .collect())
+    }
+
+    async fn create_report(&self, report: NewReport) -> Result<Report, StoreError> {
+        self.lock().create_report(report)
+    }
+
+    async fn reports(
+        &self,
+        before: Option<ReportId>,
+        limit: Limit,
+    ) -> Result<Vec<Report>, StoreError> {
+        let state = self.lock();
+        let before = before.unwrap_or(ReportId(uuid::Uuid::max()));
+        Ok(state
+            .reports
+            .range(..before)
+            .rev()
+            .take(limit.get() as usize)
+            .map(|(_, report)| report.clone())
+            .collect())
     }
 
     async fn members(&self, room: RoomId) -> Result<Vec<Member>, StoreError> {

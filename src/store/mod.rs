@@ -20,7 +20,8 @@ pub mod postgres;
 pub use models::*;
 
 use crate::domain::{
-    Limit, NotificationId, PostId, RoomId, RoomKind, RoomName, RoomRole, SearchPrefix, Seq, UserId,
+    Limit, NotificationId, PostId, ReportId, RestrictionKind, RoomId, RoomKind, RoomName, RoomRole,
+    SearchPrefix, Seq, UserId,
 };
 use async_trait::async_trait;
 use parley_actors::ports::{LogError, MessageLog};
@@ -211,19 +212,14 @@ pub trait Store: MessageLog {
         limit: Limit,
     ) -> Result<Vec<Room>, StoreError>;
     async fn role(&self, room: RoomId, user: UserId) -> Result<Option<RoomRole>, StoreError>;
-    /// The room and `user`'s role in it (`None` when not a member), `None`
-    /// for an unknown room: what every access check reads, in one read
-    /// where the backend can.
-    async fn room_with_role(
+    /// The room, `user`'s role in it (`None` when not a member) and the
+    /// bans, mutes and blocks in force that concern them there; `None` for
+    /// an unknown room. What every access check reads, in one read.
+    async fn room_access(
         &self,
         room: RoomId,
         user: UserId,
-    ) -> Result<Option<(Room, Option<RoomRole>)>, StoreError> {
-        let Some(found) = self.room(room).await? else {
-            return Ok(None);
-        };
-        Ok(Some((found, self.role(room, user).await?)))
-    }
+    ) -> Result<Option<RoomAccess>, StoreError>;
     async fn members(&self, room: RoomId) -> Result<Vec<Member>, StoreError>;
     /// Adds or keeps a member; `NotFound` when the room or user is unknown,
     /// `RoomFull` when the room's kind caps its members
@@ -237,6 +233,62 @@ pub trait Store: MessageLog {
     ) -> Result<(), StoreError>;
     /// `NotFound` when the user was not a member.
     async fn remove_member(&self, room: RoomId, user: UserId) -> Result<(), StoreError>;
+
+    // --- bans and mutes ----------------------------------------------------
+
+    /// Stores a ban or mute, replacing the user's previous one of that kind
+    /// (in force or expired). A ban also removes the user from the room's
+    /// members, in the same transaction. `NotFound` for an unknown room or
+    /// user.
+    async fn restrict(&self, restriction: NewRestriction) -> Result<Restriction, StoreError>;
+    /// Lifts a ban or mute in force; `NotFound` when there is none.
+    async fn lift_restriction(
+        &self,
+        room: RoomId,
+        user: UserId,
+        kind: RestrictionKind,
+    ) -> Result<(), StoreError>;
+    /// Bans or mutes in force in a room, by user id, strictly after `after`.
+    async fn restrictions(
+        &self,
+        room: RoomId,
+        kind: RestrictionKind,
+        after: Option<UserId>,
+        limit: Limit,
+    ) -> Result<Vec<Restriction>, StoreError>;
+
+    // --- blocks ------------------------------------------------------------
+
+    /// `blocker` blocks `blocked`, and any follow between the two ends, in
+    /// one transaction. Answers whether the block is new. `NotFound` for an
+    /// unknown user.
+    async fn block(&self, blocker: UserId, blocked: UserId) -> Result<bool, StoreError>;
+    /// Idempotent.
+    async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<(), StoreError>;
+    /// Whom `blocker` blocked, by user id, strictly after `after`.
+    async fn blocks(
+        &self,
+        blocker: UserId,
+        after: Option<UserId>,
+        limit: Limit,
+    ) -> Result<Vec<Block>, StoreError>;
+    /// Those of `users` who blocked `actor`: whom `actor` must not reach.
+    async fn blockers_among(
+        &self,
+        actor: UserId,
+        users: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError>;
+
+    // --- reports -----------------------------------------------------------
+
+    /// `NotFound` when the reported room or user does not exist.
+    async fn create_report(&self, report: NewReport) -> Result<Report, StoreError>;
+    /// Newest first, strictly older than `before` when given.
+    async fn reports(
+        &self,
+        before: Option<ReportId>,
+        limit: Limit,
+    ) -> Result<Vec<Report>, StoreError>;
 
     // --- room events and read state --------------------------------------
 

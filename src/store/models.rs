@@ -2,8 +2,8 @@
 //! maps them into its own response bodies.
 
 use crate::domain::{
-    DisplayName, Email, MessageId, NotificationId, PostBody, PostId, RoomId, RoomKind, RoomRole,
-    Seq, UserId, Username,
+    DisplayName, Email, MessageId, NotificationId, PostBody, PostId, Reason, ReportId, ReportKind,
+    RestrictionKind, RoomId, RoomKind, RoomRole, Seq, Until, UserId, Username,
 };
 use chrono::{DateTime, Utc};
 
@@ -79,6 +79,73 @@ pub struct Room {
     pub name: String,
     pub kind: RoomKind,
     pub created_by: UserId,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What an access check reads, in one read: the room, the user's role in
+/// it, and what holds them back there now (expired bans and mutes are left
+/// out).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomAccess {
+    pub room: Room,
+    pub role: Option<RoomRole>,
+    pub banned: Option<Restriction>,
+    pub muted: Option<Restriction>,
+    /// A direct room whose other member blocked the user.
+    pub blocked_by_peer: bool,
+}
+
+/// A ban or a mute in force.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Restriction {
+    pub room: RoomId,
+    pub user: UserId,
+    pub kind: RestrictionKind,
+    pub reason: String,
+    /// `None`: until lifted.
+    pub until: Option<DateTime<Utc>>,
+    pub created_by: UserId,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A ban or mute to store (replacing one of the same kind).
+#[derive(Clone, Debug)]
+pub struct NewRestriction {
+    pub room: RoomId,
+    pub user: UserId,
+    pub kind: RestrictionKind,
+    pub reason: Reason,
+    pub until: Option<Until>,
+    pub by: UserId,
+}
+
+/// A user someone blocked, and since when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+    pub user: User,
+    pub since: DateTime<Utc>,
+}
+
+/// A report to store, already validated.
+#[derive(Clone, Debug)]
+pub struct NewReport {
+    pub reporter: UserId,
+    pub kind: ReportKind,
+    /// A message report's room and seq.
+    pub message: Option<(RoomId, Seq)>,
+    /// A user report's user.
+    pub user: Option<UserId>,
+    pub reason: Reason,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub id: ReportId,
+    pub reporter: UserId,
+    pub kind: ReportKind,
+    pub message: Option<(RoomId, Seq)>,
+    pub user: Option<UserId>,
+    pub reason: String,
     pub created_at: DateTime<Utc>,
 }
 

@@ -13,6 +13,7 @@ use parley_actors::ids::{RoomId, Seq, SessionId, UserId};
 use parley_actors::model::{EventData, StoredEvent};
 use parley_actors::outbox::CloseReason;
 use parley_actors::ports::{ErrorKind, FrameEncoder};
+use parley_actors::room::messages::Eviction;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -204,6 +205,10 @@ pub enum ServerFrame<'a> {
         room: RoomId,
         #[serde(rename = "ref")]
         reference: Option<&'a str>,
+        /// Set when the server ended the subscription: `removed` or
+        /// `banned`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'static str>,
     },
     Message {
         room: RoomId,
@@ -430,7 +435,25 @@ impl FrameEncoder for JsonEncoder {
     }
 
     fn unsubscribed(&self, room: RoomId, reference: Option<&str>) -> Arc<str> {
-        ServerFrame::Unsubscribed { room, reference }.encode()
+        ServerFrame::Unsubscribed {
+            room,
+            reference,
+            reason: None,
+        }
+        .encode()
+    }
+
+    fn evicted(&self, room: RoomId, reason: Eviction) -> Arc<str> {
+        let reason = match reason {
+            Eviction::Removed => "removed",
+            Eviction::Banned => "banned",
+        };
+        ServerFrame::Unsubscribed {
+            room,
+            reference: None,
+            reason: Some(reason),
+        }
+        .encode()
     }
 
     fn typing(&self, room: RoomId, user: UserId) -> Arc<str> {
@@ -518,6 +541,7 @@ mod tests {
             ServerFrame::Unsubscribed {
                 room,
                 reference: None,
+                reason: Some("banned"),
             },
             ServerFrame::Message {
                 room,

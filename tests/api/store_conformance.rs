@@ -10,12 +10,13 @@
 use crate::support::store::{AppendAccepted, event, message, room, user};
 use futures_util::future::join_all;
 use parley::domain::{
-    DisplayName, Email, Limit, MessageBody, NotificationId, PostBody, PostId, RoomId, RoomKind,
-    RoomRole, SearchPrefix, Seq, UserId, Username,
+    DisplayName, Email, Limit, MessageBody, NotificationId, PostBody, PostId, Reason, ReportKind,
+    RestrictionKind, RoomId, RoomKind, RoomRole, SearchPrefix, Seq, Until, UserId, Username,
 };
 use parley::store::{
-    HistoryItem, HistoryQuery, NewNotification, NewPost, NewRefreshToken, NewUser, Notification,
-    Post, ProfilePatch, ReactionCount, RefreshSpend, RoomUnread, SharedStore, StoreError, User,
+    HistoryItem, HistoryQuery, NewNotification, NewPost, NewRefreshToken, NewReport,
+    NewRestriction, NewUser, Notification, Post, ProfilePatch, ReactionCount, RefreshSpend,
+    RoomUnread, SharedStore, StoreError, User,
 };
 use parley_actors::model::{Action, Appended, Emoji, EventData, Refusal, StoredEvent};
 use parley_actors::ports::LogError;
@@ -48,7 +49,7 @@ conformance!(
     the_feed_pages_with_before_without_skipping_or_repeating,
     a_deleted_post_is_gone_and_deleting_it_again_is_not_found,
     creating_a_room_makes_the_creator_its_owner,
-    a_room_with_role_reads_the_room_and_the_callers_role_together,
+    room_access_reads_the_room_and_the_callers_role_together,
     public_rooms_are_visible_to_all_and_others_to_members_only,
     visible_rooms_page_oldest_first_with_after,
     adding_a_member_keeps_an_existing_role,
@@ -295,20 +296,29 @@ async fn creating_a_room_makes_the_creator_its_owner(store: SharedStore) {
     assert_eq!(store.room(RoomId::new()).await.unwrap(), None);
 }
 
-async fn a_room_with_role_reads_the_room_and_the_callers_role_together(store: SharedStore) {
+async fn room_access_reads_the_room_and_the_callers_role_together(store: SharedStore) {
     let (ada, bob) = (user(&*store, "ada").await, user(&*store, "bob").await);
     let created = room(&*store, &ada, RoomKind::Private).await;
-    let owner = store.room_with_role(created.id, ada.id).await.unwrap();
-    assert_eq!(owner, Some((created.clone(), Some(RoomRole::Owner))));
-    let stranger = store.room_with_role(created.id, bob.id).await.unwrap();
-    assert_eq!(stranger, Some((created.clone(), None)));
+    let role_of = |user: UserId| {
+        let (store, created) = (store.clone(), created.clone());
+        async move {
+            let access = store.room_access(created.id, user).await.unwrap().unwrap();
+            assert_eq!(access.room, created);
+            assert_eq!(
+                (access.banned, access.muted, access.blocked_by_peer),
+                (None, None, false)
+            );
+            access.role
+        }
+    };
+    assert_eq!(role_of(ada.id).await, Some(RoomRole::Owner));
+    assert_eq!(role_of(bob.id).await, None);
     store
         .add_member(created.id, bob.id, RoomRole::Admin)
         .await
         .unwrap();
-    let admin = store.room_with_role(created.id, bob.id).await.unwrap();
-    assert_eq!(admin, Some((created, Some(RoomRole::Admin))));
-    let unknown = store.room_with_role(RoomId::new(), ada.id).await.unwrap();
+    assert_eq!(role_of(bob.id).await, Some(RoomRole::Admin));
+    let unknown = store.room_access(RoomId::new(), ada.id).await.unwrap();
     assert_eq!(unknown, None);
 }
 
@@ -1178,4 +1188,273 @@ async fn user_search_matches_a_prefix_of_username_or_display_name_ignoring_case(
     assert_eq!(search("ad", Some("adam"), 2).await, ["adele", "Zed"]);
     assert_eq!(search("adrian z", None, 10).await, ["Zed"]);
     assert!(search("xy", None, 10).await.is_empty());
+}
+
+// --- people and safety (contract 1.1, 6.2) -----------------------------------
+
+conformance!(
+    a_ban_ends_membership_and_shows_in_access_until_lifted_or_expired,
+    a_mute_keeps_membership_and_lists_with_bans_apart,
+    a_block_ends_follows_both_ways_and_silences_a_direct_room,
+    reports_are_stored_and_listed_newest_first,
+);
+
+fn restriction(
+    room: RoomId,
+    user: &User,
+    by: &User,
+    kind: RestrictionKind,
+    until: Option<Until>,
+) -> NewRestriction {
+    NewRestriction {
+        room,
+        user: user.id,
+        kind,
+        reason: Reason::parse("spam").unwrap(),
+        until,
+        by: by.id,
+    }
+}
+
+/// An instant that has already passed, as a `Until` (valid when it was
+/// set, an hour before it).
+fn expired() -> Until {
+    let now = chrono::Utc::now();
+    Until::parse(
+        now - chrono::Duration::minutes(1),
+        now - chrono::Duration::hours(1),
+    )
+    .unwrap()
+}
+
+async fn a_ban_ends_membership_and_shows_in_access_until_lifted_or_expired(store: SharedStore) {
+    let (ada, bob) = (user(&*store, "ada").await, user(&*store, "bob").await);
+    let lobby = room(&*store, &ada, RoomKind::Public).await;
+    store
+        .add_member(lobby.id, bob.id, RoomRole::Member)
+        .await
+        .unwrap();
+    let ban = restriction(lobby.id, &bob, &ada, RestrictionKind::Ban, None);
+    let stored = store.restrict(ban.clone()).await.unwrap();
+    assert_eq!(
+        (stored.user, stored.kind, stored.until),
+        (bob.id, RestrictionKind::Ban, None)
+    );
+    assert_eq!(
+        (stored.reason.as_str(), stored.created_by),
+        ("spam", ada.id)
+    );
+
+    let access = store.room_access(lobby.id, bob.id).await.unwrap().unwrap();
+    assert_eq!(access.role, None, "a ban removes the member");
+    assert_eq!(access.banned, Some(stored));
+    assert!(
+        store
+            .members(lobby.id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| m.user != bob.id)
+    );
+
+    store
+        .lift_restriction(lobby.id, bob.id, RestrictionKind::Ban)
+        .await
+        .unwrap();
+    let access = store.room_access(lobby.id, bob.id).await.unwrap().unwrap();
+    assert_eq!(access.banned, None);
+    let again = store
+        .lift_restriction(lobby.id, bob.id, RestrictionKind::Ban)
+        .await;
+    assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
+
+    // An expired ban neither shows nor lifts.
+    let lapsed = restriction(lobby.id, &bob, &ada, RestrictionKind::Ban, Some(expired()));
+    store.restrict(lapsed).await.unwrap();
+    let access = store.room_access(lobby.id, bob.id).await.unwrap().unwrap();
+    assert_eq!(access.banned, None);
+    let lift = store
+        .lift_restriction(lobby.id, bob.id, RestrictionKind::Ban)
+        .await;
+    assert!(matches!(lift, Err(StoreError::NotFound)), "{lift:?}");
+
+    let unknown = restriction(RoomId::new(), &bob, &ada, RestrictionKind::Ban, None);
+    assert!(matches!(
+        store.restrict(unknown).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn a_mute_keeps_membership_and_lists_with_bans_apart(store: SharedStore) {
+    let ada = user(&*store, "ada").await;
+    let lobby = room(&*store, &ada, RoomKind::Public).await;
+    let mut users = Vec::new();
+    for name in ["bob", "cat", "dan", "eve"] {
+        let u = user(&*store, name).await;
+        store
+            .add_member(lobby.id, u.id, RoomRole::Member)
+            .await
+            .unwrap();
+        users.push(u);
+    }
+    let (bob, cat, dan, eve) = (&users[0], &users[1], &users[2], &users[3]);
+    for muted in [bob, cat, dan] {
+        let mute = restriction(lobby.id, muted, &ada, RestrictionKind::Mute, None);
+        store.restrict(mute).await.unwrap();
+    }
+    store
+        .restrict(restriction(
+            lobby.id,
+            eve,
+            &ada,
+            RestrictionKind::Mute,
+            Some(expired()),
+        ))
+        .await
+        .unwrap();
+    store
+        .restrict(restriction(lobby.id, eve, &ada, RestrictionKind::Ban, None))
+        .await
+        .unwrap();
+
+    let access = store.room_access(lobby.id, bob.id).await.unwrap().unwrap();
+    assert_eq!(
+        access.role,
+        Some(RoomRole::Member),
+        "a mute keeps the member"
+    );
+    assert!(access.muted.is_some() && access.banned.is_none());
+
+    // Mutes in force, by user id, paged; the expired one and the ban apart.
+    let mut expected = vec![bob.id, cat.id, dan.id];
+    expected.sort();
+    let first = store
+        .restrictions(lobby.id, RestrictionKind::Mute, None, limit(2))
+        .await
+        .unwrap();
+    let rest = store
+        .restrictions(
+            lobby.id,
+            RestrictionKind::Mute,
+            Some(first[1].user),
+            limit(2),
+        )
+        .await
+        .unwrap();
+    let listed: Vec<UserId> = first.iter().chain(&rest).map(|r| r.user).collect();
+    assert_eq!(listed, expected);
+    let bans = store
+        .restrictions(lobby.id, RestrictionKind::Ban, None, limit(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        bans.iter().map(|r| r.user).collect::<Vec<_>>(),
+        vec![eve.id]
+    );
+}
+
+async fn a_block_ends_follows_both_ways_and_silences_a_direct_room(store: SharedStore) {
+    let (ada, bob, cat) = (
+        user(&*store, "ada").await,
+        user(&*store, "bob").await,
+        user(&*store, "cat").await,
+    );
+    store.follow(ada.id, bob.id).await.unwrap();
+    store.follow(bob.id, ada.id).await.unwrap();
+    store.follow(cat.id, ada.id).await.unwrap();
+    let dm = room(&*store, &ada, RoomKind::Direct).await;
+    store
+        .add_member(dm.id, bob.id, RoomRole::Member)
+        .await
+        .unwrap();
+
+    assert!(store.block(ada.id, bob.id).await.unwrap(), "a new block");
+    assert!(!store.block(ada.id, bob.id).await.unwrap(), "idempotent");
+    assert_eq!(store.followers(ada.id).await.unwrap(), vec![cat.id]);
+    assert!(store.followers(bob.id).await.unwrap().is_empty());
+
+    let among = store
+        .blockers_among(bob.id, &[ada.id, cat.id])
+        .await
+        .unwrap();
+    assert_eq!(among, vec![ada.id]);
+    assert!(
+        store
+            .blockers_among(ada.id, &[bob.id])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let bob_in_dm = store.room_access(dm.id, bob.id).await.unwrap().unwrap();
+    assert!(
+        bob_in_dm.blocked_by_peer,
+        "ada blocked bob: he may not write to her"
+    );
+    let ada_in_dm = store.room_access(dm.id, ada.id).await.unwrap().unwrap();
+    assert!(!ada_in_dm.blocked_by_peer);
+
+    store.block(ada.id, cat.id).await.unwrap();
+    let blocks = store.blocks(ada.id, None, limit(1)).await.unwrap();
+    let rest = store
+        .blocks(ada.id, Some(blocks[0].user.id), limit(5))
+        .await
+        .unwrap();
+    let mut listed: Vec<UserId> = blocks.iter().chain(&rest).map(|b| b.user.id).collect();
+    let mut expected = vec![bob.id, cat.id];
+    expected.sort();
+    assert_eq!(listed, expected, "by user id, paged");
+    listed.clear();
+
+    store.unblock(ada.id, bob.id).await.unwrap();
+    store.unblock(ada.id, bob.id).await.unwrap();
+    let bob_in_dm = store.room_access(dm.id, bob.id).await.unwrap().unwrap();
+    assert!(!bob_in_dm.blocked_by_peer);
+    assert!(matches!(
+        store.block(ada.id, UserId::new()).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn reports_are_stored_and_listed_newest_first(store: SharedStore) {
+    let (ada, bob) = (user(&*store, "ada").await, user(&*store, "bob").await);
+    let lobby = room(&*store, &ada, RoomKind::Public).await;
+    let about_message = NewReport {
+        reporter: bob.id,
+        kind: ReportKind::Message,
+        message: Some((lobby.id, Seq(1))),
+        user: None,
+        reason: Reason::parse_required("spam").unwrap(),
+    };
+    let first = store.create_report(about_message).await.unwrap();
+    assert_eq!(
+        (first.kind, first.message, first.reporter),
+        (ReportKind::Message, Some((lobby.id, Seq(1))), bob.id)
+    );
+    let about_user = NewReport {
+        reporter: bob.id,
+        kind: ReportKind::User,
+        message: None,
+        user: Some(ada.id),
+        reason: Reason::parse_required("rude").unwrap(),
+    };
+    let second = store.create_report(about_user.clone()).await.unwrap();
+    assert_eq!(
+        (second.user, second.reason.as_str()),
+        (Some(ada.id), "rude")
+    );
+
+    let page = store.reports(None, limit(1)).await.unwrap();
+    assert_eq!(page, vec![second.clone()]);
+    let older = store.reports(Some(second.id), limit(5)).await.unwrap();
+    assert_eq!(older, vec![first]);
+
+    let unknown = NewReport {
+        user: Some(UserId::new()),
+        ..about_user
+    };
+    assert!(matches!(
+        store.create_report(unknown).await,
+        Err(StoreError::NotFound)
+    ));
 }

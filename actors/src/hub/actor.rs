@@ -1,6 +1,8 @@
 //! See [`super`].
 
-use super::messages::{Connect, Control, Disconnect, DrainAll, RevokeAccess, SessionCount};
+use super::messages::{
+    Connect, Control, Disconnect, DrainAll, RecheckAccess, RevokeAccess, SessionCount,
+};
 use crate::ids::{SessionId, UserId};
 use crate::restart::Restarts;
 use actix::{Actor, AsyncContext, Context, Handler, Recipient, Supervised};
@@ -72,6 +74,17 @@ impl Handler<DrainAll> for Hub {
             ctx.run_later(step * i as u32, move |_, _| control.do_send(Control::Drain));
         }
         told
+    }
+}
+
+impl Handler<RecheckAccess> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: RecheckAccess, _: &mut Self::Context) {
+        let recheck = Control::Recheck { room: msg.room };
+        for entry in self.sessions.values().filter(|e| e.user == msg.user) {
+            entry.control.do_send(recheck);
+        }
     }
 }
 

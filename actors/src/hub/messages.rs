@@ -36,6 +36,16 @@ pub struct RevokeAccess {
     pub room: RoomId,
 }
 
+/// `user`'s standing in `room` (or in every room, `None`) changed without
+/// their losing access (muted, unmuted, blocked by a peer): their sessions
+/// forget the cached access and check it again at the next publish.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RecheckAccess {
+    pub user: UserId,
+    pub room: Option<RoomId>,
+}
+
 /// Tells every session to drain ([`Control::Drain`]), spread evenly over
 /// `spread` so clients do not reconnect all at once. Answers how many
 /// sessions were told.
@@ -51,6 +61,9 @@ pub struct DrainAll {
 pub enum Control {
     /// The session no longer has access to `room`.
     Revoked { room: RoomId },
+    /// Check access to `room` (every room: `None`) again before the next
+    /// publish; the subscription stays.
+    Recheck { room: Option<RoomId> },
     /// The instance is draining: finish in-flight publishes, send
     /// `reconnect`, close ([`crate::outbox::CloseReason::Restart`]).
     Drain,

@@ -629,7 +629,7 @@ impl Handler<Evict> for RoomActor {
             .collect();
         for session in evicted {
             if let Some(sub) = self.remove_subscriber(session) {
-                let _ = sub.outbox.text(self.encoder.unsubscribed(self.room, None));
+                let _ = sub.outbox.text(self.encoder.evicted(self.room, msg.reason));
             }
         }
     }

@@ -64,11 +64,21 @@ pub struct RemotePresenceChanged {
     pub online: bool,
 }
 
-/// `user` lost access (removed from the room): end their subscriptions.
+/// `user` lost access: end their subscriptions, telling them why.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Evict {
     pub user: UserId,
+    pub reason: Eviction,
+}
+
+/// Why a user's subscriptions to a room were ended by the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Eviction {
+    /// No longer a member (left, or removed by a moderator).
+    Removed,
+    /// Banned from the room.
+    Banned,
 }
 
 /// Events from other instances may have been lost: compare the stream

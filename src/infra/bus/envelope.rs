@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 use parley_actors::ids::{MessageId, RoomId, Seq, UserId};
 use parley_actors::model::{EventData, StoredEvent};
 use parley_actors::ports::BusEvent;
+use parley_actors::room::messages::Eviction;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use uuid::Uuid;
@@ -113,6 +114,13 @@ enum Event<'a> {
     Revoke {
         room: Uuid,
         user: Uuid,
+        /// Added with bans; absent (an older instance): removed.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        banned: bool,
+    },
+    Recheck {
+        user: Uuid,
+        room: Option<Uuid>,
     },
     Invalidate {
         key: Cow<'a, str>,
@@ -188,9 +196,14 @@ impl<'a> From<&'a BusEvent> for Event<'a> {
                 user: user.0,
                 frame: Cow::Borrowed(frame),
             },
-            BusEvent::Revoke { room, user } => Event::Revoke {
+            BusEvent::Revoke { room, user, reason } => Event::Revoke {
                 room: room.0,
                 user: user.0,
+                banned: *reason == Eviction::Banned,
+            },
+            BusEvent::Recheck { user, room } => Event::Recheck {
+                user: user.0,
+                room: room.map(|r| r.0),
             },
             BusEvent::Invalidate { key } => Event::Invalidate {
                 key: Cow::Borrowed(key),
@@ -224,9 +237,18 @@ impl From<Event<'_>> for BusEvent {
                 user: UserId(user),
                 frame: frame.into_owned(),
             },
-            Event::Revoke { room, user } => BusEvent::Revoke {
+            Event::Revoke { room, user, banned } => BusEvent::Revoke {
                 room: RoomId(room),
                 user: UserId(user),
+                reason: if banned {
+                    Eviction::Banned
+                } else {
+                    Eviction::Removed
+                },
+            },
+            Event::Recheck { user, room } => BusEvent::Recheck {
+                user: UserId(user),
+                room: room.map(RoomId),
             },
             Event::Invalidate { key } => BusEvent::Invalidate {
                 key: key.into_owned(),
@@ -348,7 +370,11 @@ mod tests {
                 user,
                 frame: r#"{"type":"notification"}"#.into(),
             },
-            BusEvent::Revoke { room, user },
+            BusEvent::Revoke {
+                room,
+                user,
+                reason: Eviction::Removed,
+            },
             BusEvent::Invalidate {
                 key: "room:abc".into(),
             },
@@ -386,6 +412,17 @@ mod tests {
                 })
                 .collect(),
             },
+            // Bans and mutes (contract 1.1, 6.2).
+            BusEvent::Revoke {
+                room,
+                user,
+                reason: Eviction::Banned,
+            },
+            BusEvent::Recheck {
+                user,
+                room: Some(room),
+            },
+            BusEvent::Recheck { user, room: None },
         ];
         // A new variant fails to compile here until it has a sample above
         // (and a line in `PREVIOUS` once a release has published it).
@@ -397,6 +434,7 @@ mod tests {
                 | BusEvent::Presence { .. }
                 | BusEvent::Notification { .. }
                 | BusEvent::Revoke { .. }
+                | BusEvent::Recheck { .. }
                 | BusEvent::Invalidate { .. } => {}
             }
         }

@@ -19,6 +19,7 @@
 //! | `messages.rs` | the room event log: gapless `seq`, idempotent appends, folding |
 //! | `read_state.rs` | history in current state, read cursors, unread counts |
 //! | `notifications.rs` | notifications and their read state |
+//! | `safety.rs` | room bans and mutes, blocks, reports |
 //!
 //! Every list is keyset-paginated on a UUIDv7 id (or a room's `seq`) and
 //! served by an index named in the migration.
@@ -31,17 +32,19 @@ mod notifications;
 mod posts;
 mod read_state;
 mod rooms;
+mod safety;
 mod sql;
 mod tokens;
 mod users;
 
 use crate::domain::{
-    Limit, NotificationId, PostId, RoomId, RoomKind, RoomName, RoomRole, SearchPrefix, Seq, UserId,
+    Limit, NotificationId, PostId, ReportId, RestrictionKind, RoomId, RoomKind, RoomName, RoomRole,
+    SearchPrefix, Seq, UserId,
 };
 use crate::store::{
-    HistoryItem, HistoryQuery, Member, NewNotification, NewPost, NewRefreshToken, NewUser,
-    Notification, Post, ProfilePatch, ReadCursor, RefreshSpend, Room, RoomUnread, Store,
-    StoreError, User,
+    Block, HistoryItem, HistoryQuery, Member, NewNotification, NewPost, NewRefreshToken, NewReport,
+    NewRestriction, NewUser, Notification, Post, ProfilePatch, ReadCursor, RefreshSpend, Report,
+    Restriction, Room, RoomAccess, RoomUnread, Store, StoreError, User,
 };
 use anyhow::Context;
 use async_trait::async_trait;
@@ -287,15 +290,91 @@ impl Store for PgStore {
             .await
     }
 
-    async fn room_with_role(
+    async fn room_access(
         &self,
         room: RoomId,
         user: UserId,
-    ) -> Result<Option<(Room, Option<RoomRole>)>, StoreError> {
-        self.run_read("room_with_role", || {
-            rooms::with_role(&self.pool, room, user)
+    ) -> Result<Option<RoomAccess>, StoreError> {
+        self.run_read("room_access", || rooms::access(&self.pool, room, user))
+            .await
+    }
+
+    async fn restrict(&self, restriction: NewRestriction) -> Result<Restriction, StoreError> {
+        self.run("restrict", safety::restrict(&self.pool, restriction))
+            .await
+    }
+
+    async fn lift_restriction(
+        &self,
+        room: RoomId,
+        user: UserId,
+        kind: RestrictionKind,
+    ) -> Result<(), StoreError> {
+        self.run(
+            "lift_restriction",
+            safety::lift(&self.pool, room, user, kind),
+        )
+        .await
+    }
+
+    async fn restrictions(
+        &self,
+        room: RoomId,
+        kind: RestrictionKind,
+        after: Option<UserId>,
+        limit: Limit,
+    ) -> Result<Vec<Restriction>, StoreError> {
+        self.run_read("restrictions", || {
+            safety::list(&self.pool, room, kind, after, limit)
         })
         .await
+    }
+
+    async fn block(&self, blocker: UserId, blocked: UserId) -> Result<bool, StoreError> {
+        self.run("block", safety::block(&self.pool, blocker, blocked))
+            .await
+    }
+
+    async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<(), StoreError> {
+        self.run("unblock", safety::unblock(&self.pool, blocker, blocked))
+            .await
+    }
+
+    async fn blocks(
+        &self,
+        blocker: UserId,
+        after: Option<UserId>,
+        limit: Limit,
+    ) -> Result<Vec<Block>, StoreError> {
+        self.run_read("blocks", || {
+            safety::blocks(&self.pool, blocker, after, limit)
+        })
+        .await
+    }
+
+    async fn blockers_among(
+        &self,
+        actor: UserId,
+        users: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError> {
+        self.run_read("blockers_among", || {
+            safety::blockers_among(&self.pool, actor, users)
+        })
+        .await
+    }
+
+    async fn create_report(&self, report: NewReport) -> Result<Report, StoreError> {
+        self.run("create_report", safety::create_report(&self.pool, report))
+            .await
+    }
+
+    async fn reports(
+        &self,
+        before: Option<ReportId>,
+        limit: Limit,
+    ) -> Result<Vec<Report>, StoreError> {
+        self.run_read("reports", || safety::reports(&self.pool, before, limit))
+            .await
     }
 
     async fn members(&self, room: RoomId) -> Result<Vec<Member>, StoreError> {

@@ -5,8 +5,8 @@
 //! and [`RoomRole::parse`] would refuse on the way back.
 
 use super::sql;
-use crate::domain::{Limit, RoomId, RoomKind, RoomName, RoomRole, UserId};
-use crate::store::{Member, Room, StoreError};
+use crate::domain::{Limit, RestrictionKind, RoomId, RoomKind, RoomName, RoomRole, UserId};
+use crate::store::{Member, Restriction, Room, RoomAccess, StoreError};
 use anyhow::{Context, anyhow};
 use deadpool_postgres::Pool;
 use tokio_postgres::Row;
@@ -61,19 +61,31 @@ pub(super) async fn by_id(pool: &Pool, room: RoomId) -> Result<Option<Room>, Sto
     Ok(row.as_ref().map(room_from_row).transpose()?)
 }
 
-/// The room and the user's role, one statement for an access check.
+/// The room, the user's role and what holds them back there, one statement
+/// for an access check: each part is a primary-key look-up (the peer's
+/// block only for a direct room, whose two members are one index range).
 #[tracing::instrument(skip_all, fields(%room, %user))]
-pub(super) async fn with_role(
+pub(super) async fn access(
     pool: &Pool,
     room: RoomId,
     user: UserId,
-) -> Result<Option<(Room, Option<RoomRole>)>, StoreError> {
-    const WITH_ROLE: &str = "SELECT r.id, r.name, r.kind, r.created_by, r.created_at, m.role \
-                             FROM rooms r LEFT JOIN room_members m \
-                             ON m.room_id = r.id AND m.user_id = $2 WHERE r.id = $1";
-    let row = sql::query_opt(pool, WITH_ROLE, &[&room.0, &user.0])
+) -> Result<Option<RoomAccess>, StoreError> {
+    const ACCESS: &str = "\
+        SELECT r.id, r.name, r.kind, r.created_by, r.created_at, m.role, \
+          (SELECT to_jsonb(x) FROM (SELECT reason, until, created_by, created_at \
+             FROM room_restrictions WHERE room_id = r.id AND user_id = $2 AND kind = 'ban' \
+             AND (until IS NULL OR until > now())) x) AS ban, \
+          (SELECT to_jsonb(x) FROM (SELECT reason, until, created_by, created_at \
+             FROM room_restrictions WHERE room_id = r.id AND user_id = $2 AND kind = 'mute' \
+             AND (until IS NULL OR until > now())) x) AS mute, \
+          (r.kind = 'direct' AND EXISTS (SELECT 1 FROM room_members p \
+             JOIN user_blocks b ON b.blocker = p.user_id AND b.blocked = $2 \
+             WHERE p.room_id = r.id AND p.user_id <> $2)) AS blocked_by_peer \
+        FROM rooms r LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $2 \
+        WHERE r.id = $1";
+    let row = sql::query_opt(pool, ACCESS, &[&room.0, &user.0])
         .await
-        .context("loading a room and a member's role")?;
+        .context("loading a room and a user's access to it")?;
     let Some(row) = row else {
         return Ok(None);
     };
@@ -81,7 +93,19 @@ pub(super) async fn with_role(
     let role = role
         .map(|role| RoomRole::parse(&role).map_err(|e| anyhow!("stored room role {role:?} {e}")))
         .transpose()?;
-    Ok(Some((room_from_row(&row)?, role)))
+    let restriction = |column: &str, kind| -> anyhow::Result<Option<Restriction>> {
+        let value: Option<serde_json::Value> = sql::get(&row, column)?;
+        value
+            .map(|v| super::safety::restriction_from_json(room, user, kind, v))
+            .transpose()
+    };
+    Ok(Some(RoomAccess {
+        room: room_from_row(&row)?,
+        role,
+        banned: restriction("ban", RestrictionKind::Ban)?,
+        muted: restriction("mute", RestrictionKind::Mute)?,
+        blocked_by_peer: sql::get(&row, "blocked_by_peer")?,
+    }))
 }
 
 #[tracing::instrument(skip_all, fields(%user, limit = limit.get()))]

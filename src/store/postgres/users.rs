@@ -161,7 +161,7 @@ pub(super) async fn update_profile(
     }
 }
 
-fn user_from_row(row: &Row) -> anyhow::Result<User> {
+pub(super) fn user_from_row(row: &Row) -> anyhow::Result<User> {
     Ok(User {
         id: UserId(sql::get(row, "id")?),
         username: sql::get(row, "username")?,

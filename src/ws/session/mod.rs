@@ -195,7 +195,14 @@ impl WsSession {
                         reply: true,
                     });
                 } else {
-                    self.send(ServerFrame::Unsubscribed { room, reference: r }.encode());
+                    self.send(
+                        ServerFrame::Unsubscribed {
+                            room,
+                            reference: r,
+                            reason: None,
+                        }
+                        .encode(),
+                    );
                 }
             }
             ClientFrame::Typing { room } => {
@@ -305,8 +312,8 @@ impl WsSession {
             check
                 .into_actor(self)
                 .map(move |outcome, act, ctx| match outcome {
-                    Ok((found, role)) => {
-                        act.access.grant(found, role);
+                    Ok(access) => {
+                        act.access.grant(access);
                         then(act, room, reference, ctx)
                     }
                     Err(refused) => {
@@ -367,6 +374,10 @@ impl WsSession {
                 &PublishError::Unavailable,
                 reference.as_deref(),
             ));
+        }
+        if let Err(refused) = rooms::may_publish(self.access.silenced(room), &action) {
+            let e = ApiError::from(refused);
+            return self.error(e.code, &e.detail, reference.as_deref());
         }
         let draft = Draft {
             room,
@@ -575,6 +586,8 @@ impl Handler<Control> for WsSession {
                 self.access.forget(room);
                 self.rooms.remove(&room);
             }
+            Control::Recheck { room: Some(room) } => self.access.forget(room),
+            Control::Recheck { room: None } => self.access.forget_all(),
             Control::Drain => {
                 self.draining = true;
                 if self.in_flight == 0 {
