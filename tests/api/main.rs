@@ -26,6 +26,7 @@ mod posts;
 mod rate_limits;
 mod room_events;
 mod rooms;
+mod safety;
 mod scale_out;
 mod static_files;
 mod store_conformance;
