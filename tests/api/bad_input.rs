@@ -95,6 +95,34 @@ async fn nul_in_any_text_field_is_a_bad_request_naming_the_field(backend: Backen
             json!({"body": nul, "client_id": "c1"}),
             "body",
         ),
+        (
+            "POST",
+            format!("/api/v1/rooms/{room}/bans"),
+            Some(&ada.access),
+            json!({"user_id": ada.id, "reason": nul}),
+            "reason",
+        ),
+        (
+            "POST",
+            format!("/api/v1/rooms/{room}/mutes"),
+            Some(&ada.access),
+            json!({"user_id": ada.id, "until": nul}),
+            "until",
+        ),
+        (
+            "POST",
+            "/api/v1/reports".into(),
+            Some(&ada.access),
+            json!({"kind": "user", "user_id": ada.id, "reason": nul}),
+            "reason",
+        ),
+        (
+            "POST",
+            "/api/v1/reports".into(),
+            Some(&ada.access),
+            json!({"kind": nul, "reason": "spam"}),
+            "kind",
+        ),
     ];
     for (method, path, token, body, field) in cases {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
