@@ -11,7 +11,7 @@ use crate::auth::JwtKeys;
 use crate::config::{AuthSettings, Settings};
 use crate::domain::{MessageBody, RoomId, Seq};
 use crate::http::page::PageQuery;
-use crate::http::{auth, notifications, posts, room_events, rooms, users};
+use crate::http::{auth, moderation, notifications, posts, reports, room_events, rooms, users};
 use crate::ws::protocol::{self, ClientFrame};
 use actix_web::web::Query;
 use parley_actors::model::EventData;
@@ -65,7 +65,7 @@ pub fn rest_body(data: &[u8]) {
     let Some((&route, body)) = data.split_first() else {
         return;
     };
-    match route % 9 {
+    match route % 11 {
         0 => json(body, |r: auth::RegisterRequest| r.parse().map(drop)),
         1 => json(body, |r: auth::LoginRequest| r.name().map(drop)),
         2 => json(body, |_: auth::RefreshRequest| Ok(())),
@@ -74,6 +74,9 @@ pub fn rest_body(data: &[u8]) {
         5 => json(body, |r: rooms::CreateRoom| r.parse().map(drop)),
         6 => json(body, |r: rooms::AddMember| r.parse().map(drop)),
         7 => json(body, |r: room_events::PostMessage| r.parse().map(drop)),
+        // 8 (and any other byte) stays "any JSON", as the corpus has it.
+        9 => json(body, |r: moderation::RestrictRequest| r.parse().map(drop)),
+        10 => json(body, |r: reports::NewReportRequest| r.parse().map(drop)),
         _ => {
             // Any body at all must come out as a problem, never a panic.
             let _ = serde_json::from_slice::<serde_json::Value>(body);
@@ -103,7 +106,7 @@ pub fn query_or_path(data: &[u8]) {
         return;
     };
     let bad = |e: crate::http::error::ApiError| assert_eq!(e.code, crate::domain::Code::BadRequest);
-    match which % 8 {
+    match which % 10 {
         0 => query(text, |q: PageQuery| q.parse(RoomId::parse).map(drop)),
         1 => query(text, |q: room_events::HistoryQuery| q.parse().map(drop)),
         2 => query(text, |q: PageQuery| {
@@ -121,6 +124,11 @@ pub fn query_or_path(data: &[u8]) {
         6 => {
             let _ = posts::parse_post_id(text).map_err(bad);
         }
+        // Bans, mutes and blocks page by user id; reports by report id.
+        8 => query(text, |q: PageQuery| q.parse(crate::domain::UserId::parse).map(drop)),
+        9 => query(text, |q: PageQuery| {
+            q.parse(crate::domain::ReportId::parse).map(drop)
+        }),
         _ => {
             let _ = notifications::parse_notification_id(text).map_err(bad);
         }

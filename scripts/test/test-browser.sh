@@ -13,8 +13,11 @@
 # tests/browser: two browser contexts chat, the server restarts, and the
 # page must catch up with every message once, in order; then room events
 # (unread badges, replies, edits, reactions, deletes) on two instances
-# sharing the database and Redis, across tabs and a restart. The
-# screenshots are written to tests/browser/artifacts/{chat,events}.png.
+# sharing the database and Redis, across tabs and a restart; then people
+# and safety (a mute and a ban from the member list reaching an open tab on
+# the other instance, a block, a direct conversation started by name, log
+# out everywhere). The screenshots are written to
+# tests/browser/artifacts/{chat,events,safety-*}.png.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -39,5 +42,5 @@ if ! cmp -s package-lock.json "$stamp" 2>/dev/null; then
     cp package-lock.json "$stamp"
 fi
 mkdir -p artifacts
-node --test --test-reporter=spec --test-timeout=120000 unit.test.mjs chat.test.mjs events.test.mjs
+node --test --test-reporter=spec --test-timeout=120000 unit.test.mjs chat.test.mjs events.test.mjs safety.test.mjs
 log "screenshot: tests/browser/artifacts/chat.png"

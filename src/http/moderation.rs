@@ -64,7 +64,7 @@ impl From<&Restriction> for RestrictionResponse {
 }
 
 impl RestrictRequest {
-    fn parse(&self) -> Result<(UserId, Reason, Option<Until>), ApiError> {
+    pub fn parse(&self) -> Result<(UserId, Reason, Option<Until>), ApiError> {
         let mut fields = Fields::default();
         let user = fields.check("user_id", UserId::parse(&self.user_id));
         let reason = fields.check(

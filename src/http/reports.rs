@@ -63,7 +63,7 @@ impl From<&Report> for ReportResponse {
 
 impl NewReportRequest {
     /// What is reported and why; every bad or missing field named at once.
-    fn parse(&self) -> Result<(Reported, Reason), ApiError> {
+    pub fn parse(&self) -> Result<(Reported, Reason), ApiError> {
         let mut fields = Fields::default();
         let reason = fields.check("reason", Reason::parse_required(&self.reason));
         let reported = match fields.check("kind", ReportKind::parse(&self.kind)) {

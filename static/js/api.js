@@ -139,6 +139,19 @@ export async function logout() {
   );
 }
 
+/**
+ * Ends every session of this account (contract 1.1, 6.2): every device's
+ * refresh token and access token stop working, and open sockets close.
+ * This tab logs out too, whether or not the server answered.
+ */
+export async function logoutAll() {
+  try {
+    await request('POST', '/auth/logout-all');
+  } finally {
+    save(null);
+  }
+}
+
 const query = (params) => {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) q.set(k, v);
@@ -155,6 +168,30 @@ export const getRoom = (id) => request('GET', `/rooms/${id}`);
 export const searchUsers = (q, limit = 10) => request('GET', `/users${query({ q, limit })}`);
 export const addMember = (room, userId) =>
   request('POST', `/rooms/${room}/members`, { user_id: userId });
+/** Bans and mutes (owner or admin); `until` is an ISO instant or absent. */
+export const banUser = (room, userId, reason) =>
+  request('POST', `/rooms/${room}/bans`, { user_id: userId, reason });
+export const muteUser = (room, userId) => request('POST', `/rooms/${room}/mutes`, { user_id: userId });
+export const unmuteUser = (room, userId) => request('DELETE', `/rooms/${room}/mutes/${userId}`);
+export const mutes = (room) => request('GET', `/rooms/${room}/mutes?limit=200`);
+export const blockUser = (userId) => request('POST', `/users/${userId}/block`);
+export const unblockUser = (userId) => request('DELETE', `/users/${userId}/block`);
+export const blocks = () => request('GET', '/users/me/blocks?limit=200');
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whether `s` is a user (or room) id rather than a name. */
+export const isId = (s) => UUID.test(s);
+
+/** The user someone typed: `{id, username}` from an id or an exact username. */
+export async function findUser(typed) {
+  if (isId(typed)) return { id: typed, username: typed };
+  const name = typed.replace(/^@/, '').toLowerCase();
+  const page = await searchUsers(name, 50);
+  const user = page.items.find((u) => u.username.toLowerCase() === name);
+  if (!user) throw new Error(`nobody is called ${typed}`);
+  return user;
+}
+
 /** A page of history: `{before_seq}` pages back, `{after_seq}` forward. */
 export const history = (room, params) =>
   request('GET', `/rooms/${room}/messages${query({ limit: 50, ...params })}`);

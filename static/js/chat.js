@@ -5,6 +5,8 @@
 //   status {status} · rooms · room {room} · messages {room, seqs}
 //   members {room} · typing {room} · pending {room} · reply {room}
 //   unread · visibility · notification {frame} · error {room, message}
+//   access {room} (the server ended the subscription: banned or removed)
+//   blocks (whom the user blocked changed)
 // `messages` names the messages whose shown state changed (new, edited,
 // deleted, reacted to, or fetched to be quoted).
 
@@ -46,6 +48,8 @@ class RoomState {
     this.quoting = new Set(); // seqs being fetched to be quoted
     this.missing = new Set(); // quoted seqs the server does not have
     this.lastTypingSent = 0;
+    this.muted = new Set(); // members muted here (known to managers)
+    this.shut = null; // why the server ended the subscription: 'banned', 'removed'
   }
 }
 
@@ -62,6 +66,7 @@ export class Chat extends EventTarget {
     this.unreadTimer = null;
     this.unreadFetch = null;
     this.unreadAgain = false;
+    this.blocked = new Set(); // users this user blocked
     this.socket = new ChatSocket({
       // A single-use ticket keeps the access token out of the URL (and so
       // out of proxy logs). Getting one is a REST call, which refreshes a
@@ -89,6 +94,7 @@ export class Chat extends EventTarget {
   start() {
     this.socket.start();
     this.loadRooms();
+    this.loadBlocks();
   }
 
   stop() {
@@ -96,6 +102,7 @@ export class Chat extends EventTarget {
     this.states.clear();
     this.rooms = [];
     this.current = null;
+    this.blocked = new Set();
     this.unread = new Unread();
     this.connectedBefore = false;
     this.awaitingHeads = null;
@@ -138,6 +145,7 @@ export class Chat extends EventTarget {
     this.#emit('room', { room: id });
     if (!st.wanted) {
       st.wanted = true;
+      st.shut = null;
       this.#subscribe(st);
     }
     this.loadMembers(id);
@@ -159,7 +167,9 @@ export class Chat extends EventTarget {
   async loadMembers(id) {
     try {
       const room = await api.getRoom(id);
-      this.state(id).members = room.members ?? [];
+      const st = this.state(id);
+      st.members = room.members ?? [];
+      if (this.manages(id)) st.muted = new Set((await api.mutes(id)).items.map((m) => m.user_id));
       this.#emit('members', { room: id });
     } catch (error) {
       this.#fail(id, error);
@@ -169,6 +179,52 @@ export class Chat extends EventTarget {
   async addMember(room, userId) {
     await api.addMember(room, userId);
     await this.loadMembers(room);
+  }
+
+  /** Whether the user manages a room's members (and bans and mutes). */
+  manages(room) {
+    return MANAGERS.has(this.role(room));
+  }
+
+  /** Bans a member: the server removes them and ends their subscriptions. */
+  async ban(room, userId) {
+    await api.banUser(room, userId);
+    await this.loadMembers(room);
+  }
+
+  async mute(room, userId, on) {
+    if (on) await api.muteUser(room, userId);
+    else await api.unmuteUser(room, userId);
+    const st = this.state(room);
+    if (on) st.muted.add(userId);
+    else st.muted.delete(userId);
+    this.#emit('members', { room });
+  }
+
+  async loadBlocks() {
+    try {
+      this.blocked = new Set((await api.blocks()).items.map((b) => b.user.id));
+      this.#emit('blocks');
+    } catch (error) {
+      this.#fail(null, error);
+    }
+  }
+
+  async block(userId, on) {
+    if (on) await api.blockUser(userId);
+    else await api.unblockUser(userId);
+    if (on) this.blocked.add(userId);
+    else this.blocked.delete(userId);
+    this.#emit('blocks');
+  }
+
+  /** Opens a direct conversation with a user: a `direct` room with the two of you. */
+  async startDirect(userId, name) {
+    const room = await api.createRoom(`${this.me?.username} & ${name}`.slice(0, 100), 'direct');
+    await api.addMember(room.id, userId);
+    await this.loadRooms();
+    this.open(room.id);
+    return room;
   }
 
   /** The caller's role in a room (`owner`, `admin`, `member`), once its members are loaded. */
@@ -352,6 +408,18 @@ export class Chat extends EventTarget {
       case 'read':
         this.#onRead(st.id, frame.seq);
         break;
+      case 'unsubscribed':
+        // Unprompted (no ref): the server ended it, and resubscribing would
+        // be refused.
+        if (!frame.reason) break;
+        st.wanted = false;
+        st.shut = frame.reason;
+        this.#emit('access', { room: st.id });
+        this.#emit('error', {
+          room: st.id,
+          message: frame.reason === 'banned' ? 'You were banned from this room.' : 'You were removed from this room.',
+        });
+        break;
       case 'ack':
         if (st.pending.delete(frame.client_id)) this.#emit('pending', { room: st.id });
         break;
@@ -381,6 +449,14 @@ export class Chat extends EventTarget {
     const ref = frame.ref ?? '';
     const room = ref.startsWith('sub:') ? ref.slice(4) : null;
     if (room) this.state(room).wanted = false;
+    // A publish refused for good (muted, blocked, too long) is not sent
+    // again after a reconnect; one to retry (`unavailable`) stays pending.
+    if (ref.startsWith('pub:') && frame.code !== 'unavailable') {
+      const id = ref.slice(4);
+      for (const st of this.states.values()) {
+        if (st.pending.delete(id)) this.#emit('pending', { room: st.id });
+      }
+    }
     this.#emit('error', { room: room ?? this.current, message: `${frame.code}: ${frame.message}` });
   }
 

@@ -29,6 +29,10 @@ chat.addEventListener('status', ({ detail }) => {
 });
 
 byId('logout').addEventListener('click', () => api.logout());
+byId('logout-all').addEventListener('click', () => {
+  // Every device, this one included: worth a second thought.
+  if (window.confirm('Log out on every device, this one included?')) api.logoutAll().catch(() => {});
+});
 
 function show(session) {
   const signedIn = Boolean(session);

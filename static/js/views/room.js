@@ -9,8 +9,6 @@ import { byId, el, userLabel } from '../dom.js';
 import { quoteText } from '../timeline.js';
 import { messageItem, renderMessage } from './message.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 // The newest message in view is sent as the read cursor once scrolling
 // has settled for this long: one `read` frame per glance, not per pixel.
 const READ_DEBOUNCE_MS = 300;
@@ -108,6 +106,24 @@ export function mountRoom(chat) {
       target === undefined ? '…' : quoteText(target));
   };
 
+  /** A member's actions: block anyone else; owners and admins also mute and ban. */
+  const memberActions = (st, m) => {
+    if (m.user_id === chat.me?.id) return [];
+    const button = (action, text, label) =>
+      el('button', { type: 'button', dataset: { action, testid: `member-${action}` }, 'aria-label': label }, text);
+    const name = api.userName(m.user_id) ?? 'this member';
+    const blocked = chat.blocked.has(m.user_id);
+    const actions = [button(blocked ? 'unblock' : 'block', blocked ? 'Unblock' : 'Block', `${blocked ? 'Unblock' : 'Block'} ${name}`)];
+    if (chat.manages(st.id) && m.role !== 'owner') {
+      const muted = st.muted.has(m.user_id);
+      actions.push(
+        button(muted ? 'unmute' : 'mute', muted ? 'Unmute' : 'Mute', `${muted ? 'Unmute' : 'Mute'} ${name}`),
+        button('ban', 'Ban', `Ban ${name} from this room`),
+      );
+    }
+    return actions;
+  };
+
   const renderMembers = () => {
     const st = chat.state(chat.current);
     members.replaceChildren(
@@ -119,9 +135,46 @@ export function mountRoom(chat) {
           el('span', { class: 'dot', 'aria-hidden': 'true' }),
           userLabel(m.user_id, api.userName),
           el('span', { class: 'sr-only' }, online ? ' (online)' : ' (offline)'),
+          st.muted.has(m.user_id) ? el('small', { dataset: { testid: 'member-muted' } }, ' muted') : '',
+          ...memberActions(st, m),
         );
       }),
     );
+  };
+
+  // Member actions, for the whole list.
+  members.addEventListener('click', async (event) => {
+    const button = event.target.closest('button[data-action]');
+    const li = button?.closest('li[data-user]');
+    if (!li) return;
+    const [room, user] = [chat.current, li.dataset.user];
+    error.textContent = '';
+    try {
+      switch (button.dataset.action) {
+        case 'block':
+        case 'unblock':
+          await chat.block(user, button.dataset.action === 'block');
+          break;
+        case 'mute':
+        case 'unmute':
+          await chat.mute(room, user, button.dataset.action === 'mute');
+          break;
+        case 'ban':
+          await chat.ban(room, user);
+          break;
+        default:
+      }
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  });
+
+  // The server ended this user's subscription (banned, removed): nothing
+  // more can be written here.
+  const renderAccess = () => {
+    const st = chat.state(chat.current);
+    composer.hidden = Boolean(st.shut);
+    memberForm.hidden = Boolean(st.shut);
   };
 
   const renderTyping = () => {
@@ -137,8 +190,7 @@ export function mountRoom(chat) {
     title.textContent = room ? room.name : 'Room';
     error.textContent = '';
     memberStatus.textContent = '';
-    composer.hidden = false;
-    memberForm.hidden = false;
+    renderAccess();
     flushRead(); // what was in view of the room left, if it was not sent yet
     observer.disconnect();
     visible.clear();
@@ -173,6 +225,8 @@ export function mountRoom(chat) {
     renderOlder();
   });
   chat.addEventListener('pending', ({ detail }) => isCurrent(detail.room) && renderPending());
+  chat.addEventListener('access', ({ detail }) => isCurrent(detail.room) && renderAccess());
+  chat.addEventListener('blocks', () => chat.current && renderMembers());
   chat.addEventListener('reply', ({ detail }) => isCurrent(detail.room) && renderReply());
   chat.addEventListener('members', ({ detail }) => {
     if (!isCurrent(detail.room)) return;
@@ -284,7 +338,7 @@ export function mountRoom(chat) {
   memberInput.addEventListener('input', async () => {
     const q = memberInput.value.trim();
     const mine = ++lookup;
-    if (q.length < 2 || UUID.test(q)) return found.replaceChildren();
+    if (q.length < 2 || api.isId(q)) return found.replaceChildren();
     try {
       const page = await api.searchUsers(q);
       if (mine !== lookup) return; // a later keystroke answered first
@@ -299,22 +353,12 @@ export function mountRoom(chat) {
     }
   });
 
-  /** A user id from what was typed: an id as it is, else an exact username. */
-  async function resolveUser(typed) {
-    if (UUID.test(typed)) return typed;
-    const name = typed.replace(/^@/, '').toLowerCase();
-    const page = await api.searchUsers(name, 50);
-    const user = page.items.find((u) => u.username.toLowerCase() === name);
-    if (!user) throw new Error(`nobody is called ${typed}`);
-    return user.id;
-  }
-
   memberForm.addEventListener('submit', async (event) => {
     event.preventDefault();
     memberStatus.textContent = '';
     try {
-      const userId = await resolveUser(memberInput.value.trim());
-      await chat.addMember(chat.current, userId);
+      const user = await api.findUser(memberInput.value.trim());
+      await chat.addMember(chat.current, user.id);
       memberStatus.textContent = 'Added.';
       memberForm.reset();
     } catch (e) {

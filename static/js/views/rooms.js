@@ -1,6 +1,7 @@
 // The room list with unread badges, the total in the tab's title, and the
 // new-room form.
 
+import * as api from '../api.js';
 import { byId, el } from '../dom.js';
 
 const TITLE = document.title;
@@ -45,6 +46,21 @@ export function mountRooms(chat) {
   chat.addEventListener('unread', renderUnread);
 
   byId('rooms-refresh').addEventListener('click', () => chat.loadRooms());
+
+  // A direct conversation by name: a `direct` room with the two of you.
+  const direct = byId('direct-form');
+  const directStatus = byId('direct-status');
+  direct.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    directStatus.textContent = '';
+    try {
+      const user = await api.findUser(String(new FormData(direct).get('user')).trim());
+      await chat.startDirect(user.id, user.username);
+      direct.reset();
+    } catch (e) {
+      directStatus.textContent = e.message;
+    }
+  });
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const data = new FormData(form);

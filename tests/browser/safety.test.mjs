@@ -1,0 +1,152 @@
+// People and safety (protocol 1.1, 6.2) in headless Debian Chromium, on two
+// parley instances sharing one PostgreSQL database, one key folder and one
+// Redis. Alice (instance 1) owns a room; Bob (instance 2) is in it and
+// starts a direct conversation with her by name. Alice mutes Bob from the
+// member list: his next message is refused on his open tab; unmuted, it
+// goes through. Alice bans him: his open tab, on the other instance, says
+// so and stops offering the composer. Bob blocks Alice from a member list.
+// Last, Alice logs out everywhere from one tab and her other tab, on the
+// other instance, is logged out too.
+// Run it with scripts/test/test-browser.sh.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { createDatabase, createKeysDir, Parley, REDIS_URL, redisPrefix } from './harness.mjs';
+
+const CHROMIUM = process.env.PARLEY_CHROMIUM ?? '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const WAIT = { timeout: 15_000 };
+const suffix = Math.random().toString(36).slice(2, 8);
+const PASSWORD = 'correct horse battery';
+
+let db;
+let keys;
+let one;
+let two;
+let browser;
+
+before(async () => {
+  db = createDatabase();
+  keys = createKeysDir();
+  const redis = { url: REDIS_URL, prefix: redisPrefix() };
+  const env = { PARLEY_ACCESS_TTL_S: '300' };
+  one = await Parley.create({ databaseUrl: db.url, keysDir: keys.dir, redis, instanceId: 'safety-1', env });
+  two = await Parley.create({ databaseUrl: db.url, keysDir: keys.dir, redis, instanceId: 'safety-2', env });
+  await one.start();
+  await two.start();
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await Promise.all([one?.stop().catch(() => {}), two?.stop().catch(() => {})]);
+  try {
+    db?.drop();
+  } finally {
+    keys?.remove();
+  }
+});
+
+const byId = (page, id) => page.locator(`[data-testid="${id}"]`);
+const connected = (page) => page.locator('[data-testid="conn-status"][data-state="connected"]').waitFor(WAIT);
+
+async function tab(parley, username, { register }) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(String(e)));
+  page.on('dialog', (dialog) => dialog.accept()); // "log out everywhere?"
+  page.problems = problems;
+  await page.goto(parley.base);
+  await byId(page, 'auth-username').fill(username);
+  if (register) await byId(page, 'auth-email').fill(`${username}@example.com`);
+  await byId(page, 'auth-password').fill(PASSWORD);
+  await byId(page, register ? 'register' : 'login').click();
+  await byId(page, 'chat-view').waitFor({ state: 'visible', ...WAIT });
+  await connected(page);
+  page.userId = await byId(page, 'my-id').inputValue();
+  return page;
+}
+
+const roomButton = (page, roomId) => page.locator(`[data-testid="room-item"][data-room-id="${roomId}"] button`);
+
+async function openRoom(page, roomId) {
+  const button = roomButton(page, roomId);
+  for (let i = 0; i < 20 && (await button.count()) === 0; i += 1) {
+    await byId(page, 'rooms-refresh').click();
+    await button.waitFor({ timeout: 500 }).catch(() => {});
+  }
+  await button.click();
+  await page.locator(`[data-testid="room-item"][data-room-id="${roomId}"] button[aria-current="true"]`).waitFor(WAIT);
+}
+
+async function send(page, body) {
+  await byId(page, 'composer-input').fill(body);
+  await byId(page, 'composer-send').click();
+}
+
+const message = (page, body) =>
+  page.locator('[data-testid="message"]', { has: page.locator('[data-testid="message-body"]', { hasText: body }) });
+const member = (page, userId) => page.locator(`[data-testid="member"][data-user="${userId}"]`);
+
+test('mute, ban and block from the member list take effect on open tabs; log out everywhere ends every tab', async () => {
+  const aliceName = `alice_${suffix}`;
+  const bobName = `bob_${suffix}`;
+  const alice = await tab(one, aliceName, { register: true });
+  const bob = await tab(two, bobName, { register: true });
+
+  // Alice creates "club" and adds Bob by name.
+  await byId(alice, 'create-room-name').fill('club');
+  await byId(alice, 'create-room-submit').click();
+  await byId(alice, 'room-title').filter({ hasText: 'club' }).waitFor(WAIT);
+  const club = await alice.locator('[data-testid="room-item"]:has(button[aria-current="true"])')
+    .getAttribute('data-room-id', WAIT);
+  await byId(alice, 'add-member-id').fill(bobName);
+  await byId(alice, 'add-member-submit').click();
+  await byId(alice, 'member-status').filter({ hasText: 'Added.' }).waitFor(WAIT);
+
+  // Bob starts a direct conversation with Alice by name.
+  await byId(bob, 'direct-user').fill(aliceName);
+  await byId(bob, 'direct-submit').click();
+  await byId(bob, 'room-title').filter({ hasText: aliceName }).waitFor(WAIT);
+  await member(bob, alice.userId).waitFor(WAIT);
+
+  await openRoom(bob, club);
+  await send(bob, 'hello from bob');
+  await message(alice, 'hello from bob').waitFor(WAIT);
+
+  // Mute, from Alice's member list: Bob's open tab is refused at once.
+  await member(alice, bob.userId).locator('[data-testid="member-mute"]').click();
+  await member(alice, bob.userId).locator('[data-testid="member-muted"]').waitFor(WAIT);
+  await send(bob, 'can you hear me');
+  await byId(bob, 'room-error').filter({ hasText: 'muted' }).waitFor(WAIT);
+  await byId(bob, 'pending-list').locator('li').waitFor({ state: 'detached', ...WAIT });
+  await member(alice, bob.userId).locator('[data-testid="member-unmute"]').click();
+  await member(alice, bob.userId).locator('[data-testid="member-mute"]').waitFor(WAIT);
+  await send(bob, 'unmuted now');
+  await message(alice, 'unmuted now').waitFor(WAIT);
+  assert.equal(await message(alice, 'can you hear me').count(), 0);
+
+  // Ban: Bob's open tab, on the other instance, says so and offers no composer.
+  await member(alice, bob.userId).locator('[data-testid="member-ban"]').click();
+  await member(alice, bob.userId).waitFor({ state: 'detached', ...WAIT });
+  await byId(bob, 'room-error').filter({ hasText: 'You were banned from this room.' }).waitFor(WAIT);
+  await byId(bob, 'composer').waitFor({ state: 'hidden', ...WAIT });
+  await alice.screenshot({ path: new URL('./artifacts/safety-alice.png', import.meta.url).pathname }).catch(() => {});
+  await bob.screenshot({ path: new URL('./artifacts/safety-bob.png', import.meta.url).pathname }).catch(() => {});
+
+  // Block, from Bob's direct conversation with Alice.
+  await roomButton(bob, await bob.locator('[data-testid="room-item"]', { hasText: aliceName }).getAttribute('data-room-id')).click();
+  await member(bob, alice.userId).locator('[data-testid="member-block"]').click();
+  await member(bob, alice.userId).locator('[data-testid="member-unblock"]').waitFor(WAIT);
+
+  // Log out everywhere, from one of Alice's tabs: the other (instance 2) ends too.
+  const alice2 = await tab(two, aliceName, { register: false });
+  await byId(alice, 'logout-all').click();
+  await byId(alice, 'auth-view').waitFor({ state: 'visible', ...WAIT });
+  await byId(alice2, 'auth-view').waitFor({ state: 'visible', ...WAIT });
+
+  for (const page of [alice, alice2, bob]) assert.deepEqual(page.problems, []);
+});
