@@ -15,7 +15,7 @@
 use super::Services;
 use super::rooms::RoomError;
 use crate::domain::{RoomKind, Seq, UserId};
-use crate::store::Room;
+use crate::store::{CursorMove, Room};
 use parley_actors::ports::BusEvent;
 use parley_actors::room::messages::Receipt;
 
@@ -28,7 +28,12 @@ pub async fn mark_read(
     user: UserId,
     seq: Seq,
 ) -> Result<Seq, RoomError> {
-    let cursor = services.store.mark_room_read(room.id, user, seq).await?;
+    let CursorMove { seq: cursor, moved } =
+        services.store.mark_room_read(room.id, user, seq).await?;
+    if !moved {
+        // Every session of theirs already heard of this cursor (or a later one).
+        return Ok(cursor);
+    }
     services.metrics.read_cursor_moves.inc();
     services.live.read_cursor(user, room.id, cursor);
     if shows_receipts(room) {

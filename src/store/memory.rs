@@ -29,9 +29,10 @@ use crate::domain::{
     SearchPrefix, Seq, UserId,
 };
 use crate::store::{
-    Block, HistoryItem, HistoryQuery, Member, NewNotification, NewPost, NewRefreshToken, NewReport,
-    NewRestriction, NewUser, Notification, Post, ProfilePatch, ReadCursor, RefreshSpend, Report,
-    Restriction, Room, RoomAccess, RoomUnread, Store, StoreError, User,
+    Block, CursorMove, HistoryItem, HistoryQuery, Member, NewNotification, NewPost,
+    NewRefreshToken, NewReport, NewRestriction, NewUser, Notification, Post, ProfilePatch,
+    ReadCursor, RefreshSpend, Report, Restriction, Room, RoomAccess, RoomUnread, Store, StoreError,
+    User,
 };
 use async_trait::async_trait;
 use parley_actors::model::{Appended, NewEvent, Refusal, StoredEvent};
@@ -501,7 +502,7 @@ impl Store for MemoryStore {
         room: RoomId,
         user: UserId,
         seq: Seq,
-    ) -> Result<Seq, StoreError> {
+    ) -> Result<CursorMove, StoreError> {
         self.lock().mark_room_read(room, user, seq)
     }
 

@@ -304,9 +304,14 @@ pub trait Store: MessageLog {
 
     /// Moves `user`'s read cursor in `room` forward to `seq` (clamped to
     /// the room's last seq; never backwards) and returns the cursor it
-    /// holds afterwards. `NotFound` for an unknown room.
-    async fn mark_room_read(&self, room: RoomId, user: UserId, seq: Seq)
-    -> Result<Seq, StoreError>;
+    /// holds afterwards, and whether it moved (a first cursor, even at 0,
+    /// counts as a move). `NotFound` for an unknown room.
+    async fn mark_room_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<CursorMove, StoreError>;
 
     /// Every read cursor of a room, by user id.
     async fn read_cursors(&self, room: RoomId) -> Result<Vec<ReadCursor>, StoreError>;

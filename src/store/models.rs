@@ -223,6 +223,15 @@ pub struct RoomUnread {
     pub unread: i64,
 }
 
+/// Where a read cursor is after a `read`, and whether that moved it: a
+/// `read` at or behind the cursor changes nothing, and nobody needs to
+/// hear of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CursorMove {
+    pub seq: Seq,
+    pub moved: bool,
+}
+
 /// A member's read cursor in a room.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReadCursor {

@@ -14,7 +14,7 @@ use parley::domain::{
     RestrictionKind, RoomId, RoomKind, RoomRole, SearchPrefix, Seq, Until, UserId, Username,
 };
 use parley::store::{
-    HistoryItem, HistoryQuery, NewNotification, NewPost, NewRefreshToken, NewReport,
+    CursorMove, HistoryItem, HistoryQuery, NewNotification, NewPost, NewRefreshToken, NewReport,
     NewRestriction, NewUser, Notification, Post, ProfilePatch, ReactionCount, RefreshSpend,
     RoomUnread, SharedStore, StoreError, User,
 };
@@ -1042,20 +1042,15 @@ async fn read_cursors_only_move_forward_and_own_messages_move_them(store: Shared
             .await
             .unwrap();
     }
-    assert_eq!(
-        store.mark_room_read(room, bob.id, Seq(2)).await.unwrap(),
-        Seq(2)
-    );
-    assert_eq!(
-        store.mark_room_read(room, bob.id, Seq(1)).await.unwrap(),
-        Seq(2),
-        "never back"
-    );
-    assert_eq!(
-        store.mark_room_read(room, bob.id, Seq(99)).await.unwrap(),
-        Seq(3),
-        "clamped"
-    );
+    let read = |seq: i64| store.mark_room_read(room, bob.id, Seq(seq));
+    let moved = |seq: i64, moved: bool| CursorMove {
+        seq: Seq(seq),
+        moved,
+    };
+    assert_eq!(read(2).await.unwrap(), moved(2, true));
+    assert_eq!(read(1).await.unwrap(), moved(2, false), "never back");
+    assert_eq!(read(2).await.unwrap(), moved(2, false), "no move");
+    assert_eq!(read(99).await.unwrap(), moved(3, true), "clamped");
     apply(&store, room, &bob, "b1", say("me too", None))
         .await
         .unwrap();

@@ -42,9 +42,10 @@ use crate::domain::{
     SearchPrefix, Seq, UserId,
 };
 use crate::store::{
-    Block, HistoryItem, HistoryQuery, Member, NewNotification, NewPost, NewRefreshToken, NewReport,
-    NewRestriction, NewUser, Notification, Post, ProfilePatch, ReadCursor, RefreshSpend, Report,
-    Restriction, Room, RoomAccess, RoomUnread, Store, StoreError, User,
+    Block, CursorMove, HistoryItem, HistoryQuery, Member, NewNotification, NewPost,
+    NewRefreshToken, NewReport, NewRestriction, NewUser, Notification, Post, ProfilePatch,
+    ReadCursor, RefreshSpend, Report, Restriction, Room, RoomAccess, RoomUnread, Store, StoreError,
+    User,
 };
 use anyhow::Context;
 use async_trait::async_trait;
@@ -500,7 +501,7 @@ impl Store for PgStore {
         room: RoomId,
         user: UserId,
         seq: Seq,
-    ) -> Result<Seq, StoreError> {
+    ) -> Result<CursorMove, StoreError> {
         self.run(
             "mark_room_read",
             read_state::mark_read(&self.pool, room, user, seq),
