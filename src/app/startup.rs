@@ -346,7 +346,8 @@ async fn connect_redis(
         return Ok((None, buses, Arc::new(LocalLimiter::new(api, auth))));
     };
     let redis = Redis::connect(url, &settings.redis, breakers.get_or_register("redis")).await?;
-    let redis_bus = RedisBus::start(redis.clone(), instance_id, metrics.clone());
+    let resync = std::time::Duration::from_secs(settings.redis.resync_s);
+    let redis_bus = RedisBus::start(redis.clone(), instance_id, metrics.clone(), resync);
     let limiter = Arc::new(RedisLimiter::new(redis.clone(), api, auth, metrics.clone()));
     let buses = Buses {
         bus: redis_bus.clone(),
