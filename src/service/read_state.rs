@@ -30,12 +30,13 @@ pub async fn mark_read(
 ) -> Result<Seq, RoomError> {
     let CursorMove { seq: cursor, moved } =
         services.store.mark_room_read(room.id, user, seq).await?;
+    // The contract answers every `read` with `read` on every session of
+    // the reader, moved or not; other members hear only of a move.
+    services.live.read_cursor(user, room.id, cursor);
     if !moved {
-        // Every session of theirs already heard of this cursor (or a later one).
         return Ok(cursor);
     }
     services.metrics.read_cursor_moves.inc();
-    services.live.read_cursor(user, room.id, cursor);
     if shows_receipts(room) {
         if let Some(addr) = services.engine.rooms.get(room.id) {
             addr.do_send(Receipt { user, seq: cursor });
