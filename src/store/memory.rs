@@ -14,12 +14,14 @@
 //! | `memory/accounts.rs` | users, follows, refresh tokens |
 //! | `memory/posts.rs` | posts, the feed, notifications |
 //! | `memory/rooms.rs` | rooms, members, each room's message log |
+//! | `memory/revocations.rs` | session revocations |
 //!
 //! Rows are kept in `BTreeMap`s keyed by UUIDv7 ids, which sort by creation
 //! time, so keyset pagination is a `range` over the map.
 
 mod accounts;
 mod posts;
+mod revocations;
 mod rooms;
 
 use crate::domain::{
@@ -71,6 +73,8 @@ struct State {
     rooms: BTreeMap<RoomId, RoomRow>,
     /// Keyed by owner first, so one user's notifications are one range.
     notifications: BTreeMap<(UserId, NotificationId), Notification>,
+    /// Session revocations in the order they were recorded.
+    revocations: Vec<crate::store::RecordedRevocation>,
 }
 
 /// A user with the one column [`User`] never carries.
@@ -224,6 +228,21 @@ impl Store for MemoryStore {
     ) -> Result<Option<(UserId, uuid::Uuid)>, StoreError> {
         let state = self.lock();
         Ok(state.refresh_tokens.get(hash).map(|t| (t.user, t.family)))
+    }
+
+    async fn revoke_sessions(
+        &self,
+        revocation: &crate::store::Revocation,
+    ) -> Result<(), StoreError> {
+        self.lock().revoke_sessions(revocation, chrono::Utc::now())
+    }
+
+    async fn revocations_since(
+        &self,
+        after: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<crate::store::RecordedRevocation>, StoreError> {
+        Ok(self.lock().revocations_since(after, limit))
     }
 
     async fn create_post(&self, post: NewPost) -> Result<Post, StoreError> {
