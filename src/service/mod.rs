@@ -7,6 +7,7 @@
 //!   error, and notified;
 //! - [`read_state`]: read cursors, and who hears that one moved;
 //! - [`notify`]: which events notify whom, stored first, then pushed live.
+//! - [`revocation`]: revoked logins, refused and closed on every instance.
 //!
 //! Both edges hold a [`Services`] and nothing wider: the HTTP handlers as
 //! `web::Data<Services>`, each WebSocket session by value.
@@ -14,6 +15,7 @@
 pub mod notify;
 pub mod publish;
 pub mod read_state;
+pub mod revocation;
 pub mod rooms;
 
 use crate::config::Settings;
@@ -39,4 +41,6 @@ pub struct Services {
     pub instance_id: Arc<str>,
     /// Pushes stored notifications to live sessions (`ws::live`).
     pub live: Arc<dyn notify::LiveDelivery>,
+    /// The revoked logins this instance refuses (see [`revocation`]).
+    pub revocations: Arc<crate::auth::Revocations>,
 }

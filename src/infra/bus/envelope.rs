@@ -24,6 +24,7 @@
 //! version that the previous release already reads.
 
 use chrono::{DateTime, Utc};
+use parley_actors::hub::messages::Ended;
 use parley_actors::ids::{MessageId, RoomId, Seq, UserId};
 use parley_actors::model::{EventData, StoredEvent};
 use parley_actors::ports::BusEvent;
@@ -117,6 +118,16 @@ enum Event<'a> {
     Invalidate {
         key: Cow<'a, str>,
     },
+    /// Every login of `user` begun before `before_ms` (Unix ms) was revoked.
+    SignedOut {
+        user: Uuid,
+        before_ms: i64,
+    },
+    /// The login family `family` of `user` was revoked.
+    FamilyRevoked {
+        user: Uuid,
+        family: Uuid,
+    },
 }
 
 /// A committed room event. `k` (its kind) and the fields after it were
@@ -195,6 +206,16 @@ impl<'a> From<&'a BusEvent> for Event<'a> {
             BusEvent::Invalidate { key } => Event::Invalidate {
                 key: Cow::Borrowed(key),
             },
+            BusEvent::EndSessions { user, ended } => match *ended {
+                Ended::BeganBefore(before_ms) => Event::SignedOut {
+                    user: user.0,
+                    before_ms,
+                },
+                Ended::Family(family) => Event::FamilyRevoked {
+                    user: user.0,
+                    family,
+                },
+            },
         }
     }
 }
@@ -230,6 +251,14 @@ impl From<Event<'_>> for BusEvent {
             },
             Event::Invalidate { key } => BusEvent::Invalidate {
                 key: key.into_owned(),
+            },
+            Event::SignedOut { user, before_ms } => BusEvent::EndSessions {
+                user: UserId(user),
+                ended: Ended::BeganBefore(before_ms),
+            },
+            Event::FamilyRevoked { user, family } => BusEvent::EndSessions {
+                user: UserId(user),
+                ended: Ended::Family(family),
             },
         }
     }
@@ -386,6 +415,14 @@ mod tests {
                 })
                 .collect(),
             },
+            BusEvent::EndSessions {
+                user,
+                ended: Ended::BeganBefore(1_719_837_296_789),
+            },
+            BusEvent::EndSessions {
+                user,
+                ended: Ended::Family(uuid(MESSAGE)),
+            },
         ];
         // A new variant fails to compile here until it has a sample above
         // (and a line in `PREVIOUS` once a release has published it).
@@ -397,7 +434,8 @@ mod tests {
                 | BusEvent::Presence { .. }
                 | BusEvent::Notification { .. }
                 | BusEvent::Revoke { .. }
-                | BusEvent::Invalidate { .. } => {}
+                | BusEvent::Invalidate { .. }
+                | BusEvent::EndSessions { .. } => {}
             }
         }
         events
