@@ -178,6 +178,19 @@ pub trait Store: MessageLog {
         hash: &[u8],
     ) -> Result<Option<(UserId, uuid::Uuid)>, StoreError>;
 
+    // --- session revocations ----------------------------------------------
+
+    /// Records `revocation` and revokes the refresh tokens it covers (every
+    /// family of the user, or its one family), atomically.
+    async fn revoke_sessions(&self, revocation: &Revocation) -> Result<(), StoreError>;
+    /// Revocations recorded strictly after `after` (by `recorded_at`),
+    /// oldest first, at most `limit`: what every instance polls.
+    async fn revocations_since(
+        &self,
+        after: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<RecordedRevocation>, StoreError>;
+
     // --- posts -------------------------------------------------------------
 
     async fn create_post(&self, post: NewPost) -> Result<Post, StoreError>;
