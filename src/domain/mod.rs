@@ -6,6 +6,7 @@ pub mod code;
 mod ids;
 pub mod invalid;
 pub mod post;
+mod retention;
 pub mod room;
 pub mod user;
 
@@ -15,6 +16,7 @@ pub use invalid::Invalid;
 pub use parley_actors::ids::{ClientId, IdError, MessageId, RoomId, Seq, UserId};
 pub use parley_actors::model::{BodyError, MessageBody};
 pub use post::PostBody;
+pub use retention::RetentionDays;
 pub use room::{RoomKind, RoomName, RoomRole};
 pub use user::{Bio, DisplayName, Email, Password, SearchPrefix, Username};
 

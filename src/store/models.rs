@@ -2,8 +2,8 @@
 //! maps them into its own response bodies.
 
 use crate::domain::{
-    DisplayName, Email, MessageId, NotificationId, PostBody, PostId, RoomId, RoomKind, RoomRole,
-    Seq, UserId, Username,
+    DisplayName, Email, MessageId, NotificationId, PostBody, PostId, RetentionDays, RoomId, RoomKind,
+    RoomRole, Seq, UserId, Username,
 };
 use chrono::{DateTime, Utc};
 
@@ -80,6 +80,8 @@ pub struct Room {
     pub kind: RoomKind,
     pub created_by: UserId,
     pub created_at: DateTime<Utc>,
+    /// How long the room keeps its events; `None`: forever.
+    pub retention_days: Option<RetentionDays>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -19,6 +19,7 @@
 //! | `messages.rs` | the room event log: gapless `seq`, idempotent appends, folding |
 //! | `read_state.rs` | history in current state, read cursors, unread counts |
 //! | `notifications.rs` | notifications and their read state |
+//! | `retention.rs` | rooms' retention and horizon, purging expired events |
 //!
 //! Every list is keyset-paginated on a UUIDv7 id (or a room's `seq`) and
 //! served by an index named in the migration.
@@ -30,13 +31,15 @@ mod messages;
 mod notifications;
 mod posts;
 mod read_state;
+mod retention;
 mod rooms;
 mod sql;
 mod tokens;
 mod users;
 
 use crate::domain::{
-    Limit, NotificationId, PostId, RoomId, RoomKind, RoomName, RoomRole, SearchPrefix, Seq, UserId,
+    Limit, NotificationId, PostId, RetentionDays, RoomId, RoomKind, RoomName, RoomRole,
+    SearchPrefix, Seq, UserId,
 };
 use crate::store::{
     HistoryItem, HistoryQuery, Member, NewNotification, NewPost, NewRefreshToken, NewUser,
@@ -47,7 +50,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use parley_actors::model::{Appended, NewEvent, Refusal, StoredEvent};
-use parley_actors::ports::{LogError, MessageLog};
+use parley_actors::ports::{LogError, MessageLog, ReplayPage};
 
 /// The PostgreSQL store. Cloning shares the pool.
 #[derive(Clone)]
@@ -106,6 +109,19 @@ impl MessageLog for PgStore {
     async fn last_seq(&self, room: RoomId) -> Result<Seq, LogError> {
         self.run_read("last_seq", || messages::last_seq(&self.pool, room))
             .await
+    }
+
+    async fn replay_page(
+        &self,
+        room: RoomId,
+        after: Seq,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<ReplayPage, LogError> {
+        self.run_read("replay_page", || {
+            messages::replay_page(&self.pool, room, after, before, limit)
+        })
+        .await
     }
 }
 
@@ -392,6 +408,46 @@ impl Store for PgStore {
         self.run(
             "mark_all_read",
             notifications::mark_all_read(&self.pool, user),
+        )
+        .await
+    }
+
+    async fn set_retention(
+        &self,
+        room: RoomId,
+        days: Option<RetentionDays>,
+    ) -> Result<Room, StoreError> {
+        self.run("set_retention", retention::set(&self.pool, room, days))
+            .await
+    }
+
+    async fn rooms_with_retention(
+        &self,
+        after: Option<RoomId>,
+        limit: u32,
+    ) -> Result<Vec<(RoomId, RetentionDays)>, StoreError> {
+        self.run_read("rooms_with_retention", || {
+            retention::rooms_with_retention(&self.pool, after, limit)
+        })
+        .await
+    }
+
+    async fn advance_horizon(
+        &self,
+        room: RoomId,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Seq, StoreError> {
+        self.run(
+            "advance_horizon",
+            retention::advance_horizon(&self.pool, room, cutoff),
+        )
+        .await
+    }
+
+    async fn purge_below_horizon(&self, room: RoomId, batch: u32) -> Result<u64, StoreError> {
+        self.run(
+            "purge_below_horizon",
+            retention::purge_below_horizon(&self.pool, room, batch),
         )
         .await
     }
