@@ -34,6 +34,7 @@ pub const SERVER_FRAME_TYPES: &[&str] = &[
     "hello",
     "subscribed",
     "unsubscribed",
+    "truncated",
     "message",
     "edit",
     "delete",
@@ -205,6 +206,12 @@ pub enum ServerFrame<'a> {
         #[serde(rename = "ref")]
         reference: Option<&'a str>,
     },
+    /// Retention purged the room's events below `first_seq`; the replay
+    /// continues from there.
+    Truncated {
+        room: RoomId,
+        first_seq: Seq,
+    },
     Message {
         room: RoomId,
         seq: Seq,
@@ -310,6 +317,7 @@ impl ServerFrame<'_> {
             ServerFrame::Hello { .. } => "hello",
             ServerFrame::Subscribed { .. } => "subscribed",
             ServerFrame::Unsubscribed { .. } => "unsubscribed",
+            ServerFrame::Truncated { .. } => "truncated",
             ServerFrame::Message { .. } => "message",
             ServerFrame::Edit { .. } => "edit",
             ServerFrame::Delete { .. } => "delete",
@@ -433,6 +441,10 @@ impl FrameEncoder for JsonEncoder {
         ServerFrame::Unsubscribed { room, reference }.encode()
     }
 
+    fn truncated(&self, room: RoomId, first_seq: Seq) -> Arc<str> {
+        ServerFrame::Truncated { room, first_seq }.encode()
+    }
+
     fn typing(&self, room: RoomId, user: UserId) -> Arc<str> {
         ServerFrame::Typing { room, user }.encode()
     }
@@ -518,6 +530,10 @@ mod tests {
             ServerFrame::Unsubscribed {
                 room,
                 reference: None,
+            },
+            ServerFrame::Truncated {
+                room,
+                first_seq: Seq(2),
             },
             ServerFrame::Message {
                 room,

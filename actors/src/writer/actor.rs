@@ -377,6 +377,9 @@ mod tests {
         fn unsubscribed(&self, _: RoomId, _: Option<&str>) -> Arc<str> {
             "".into()
         }
+        fn truncated(&self, _: RoomId, _: Seq) -> Arc<str> {
+            "".into()
+        }
         fn typing(&self, _: RoomId, _: UserId) -> Arc<str> {
             "".into()
         }
