@@ -11,7 +11,9 @@
 //! checks the result against the running server.
 
 use crate::http::middleware::problem::PROBLEM_JSON;
-use crate::http::{auth, health, notifications, page::Page, posts, room_events, rooms, users};
+use crate::http::{
+    auth, health, notifications, page::Page, posts, room_events, room_retention, rooms, users,
+};
 use crate::ws::ticket_endpoint as ws_ticket;
 use actix_web::HttpResponse;
 use utoipa::openapi::path::{Operation, ParameterIn};
@@ -29,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         users::search, users::me, users::update_me, users::get_user, users::follow, users::unfollow,
         posts::create, posts::get_post, posts::delete, posts::feed,
         rooms::create, rooms::list, rooms::get_room, rooms::add_member, rooms::remove_member,
+        room_retention::patch_room,
         room_events::history, room_events::post_message, room_events::edit, room_events::delete,
         room_events::react_on, room_events::react_off, room_events::read, room_events::receipts,
         room_events::unread,

@@ -17,6 +17,7 @@ pub mod notifications;
 pub mod page;
 pub mod posts;
 pub mod room_events;
+pub mod room_retention;
 pub mod rooms;
 pub mod static_files;
 pub mod users;

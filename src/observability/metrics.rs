@@ -93,6 +93,8 @@ pub struct Metrics {
     /// `parley_rate_limit_local_fallback`: 1 while Redis-backed limits fell
     /// back to per-instance counting.
     pub rate_limit_local_fallback: IntGauge,
+    /// The retention purge's series.
+    pub retention: RetentionMetrics,
 }
 
 /// Batch sizes from 1 to the writers' cap.
@@ -260,8 +262,10 @@ impl Metrics {
             unlogged_successes: std::sync::atomic::AtomicU64::new(0),
             registry,
             process: Registry::new(),
+            retention: RetentionMetrics::new()?,
         };
         m.register()?;
+        m.retention.register(&m.registry)?;
         Ok(m)
     }
 
@@ -324,6 +328,53 @@ impl Metrics {
             tracing::warn!(error = %e, "encoding metrics");
         }
         String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+/// What the retention purge (`service::retention`) reports.
+pub struct RetentionMetrics {
+    /// `parley_retention_purged_events_total`: events deleted by retention.
+    pub purged_events: IntCounter,
+    /// `parley_retention_purge_runs_total{outcome}`: purge passes by outcome
+    /// (`ok`, `error`).
+    pub runs: IntCounterVec,
+    /// `parley_retention_purge_seconds`: one purge pass over every room
+    /// with a retention.
+    pub duration: Histogram,
+}
+
+impl RetentionMetrics {
+    fn new() -> prometheus::Result<Self> {
+        Ok(Self {
+            purged_events: IntCounter::new(
+                "retention_purged_events_total",
+                "Room events deleted by retention",
+            )?,
+            runs: IntCounterVec::new(
+                Opts::new(
+                    "retention_purge_runs_total",
+                    "Retention purge passes by outcome",
+                ),
+                &["outcome"],
+            )?,
+            duration: Histogram::with_opts(
+                HistogramOpts::new(
+                    "retention_purge_seconds",
+                    "One retention purge pass over every room with a retention",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+        })
+    }
+
+    fn register(&self, registry: &Registry) -> prometheus::Result<()> {
+        registry.register(Box::new(self.purged_events.clone()))?;
+        registry.register(Box::new(self.runs.clone()))?;
+        registry.register(Box::new(self.duration.clone()))?;
+        for outcome in ["ok", "error"] {
+            self.runs.with_label_values(&[outcome]);
+        }
+        Ok(())
     }
 }
 

@@ -6,7 +6,8 @@
 //!   its room's writer to a durable answer, counted, mapped to one client
 //!   error, and notified;
 //! - [`read_state`]: read cursors, and who hears that one moved;
-//! - [`notify`]: which events notify whom, stored first, then pushed live.
+//! - [`notify`]: which events notify whom, stored first, then pushed live;
+//! - [`retention`]: who sets how long a room keeps its events, and the purge.
 //!
 //! Both edges hold a [`Services`] and nothing wider: the HTTP handlers as
 //! `web::Data<Services>`, each WebSocket session by value.
@@ -14,6 +15,7 @@
 pub mod notify;
 pub mod publish;
 pub mod read_state;
+pub mod retention;
 pub mod rooms;
 
 use crate::config::Settings;
