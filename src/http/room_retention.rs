@@ -28,6 +28,17 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
 }
 
 impl RoomPatch {
+    /// The patch in a body, which must be a JSON object (serde would take
+    /// `[30]` for `{"retention_days": 30}`).
+    fn from_body(body: Value) -> Result<Self, ApiError> {
+        if !body.is_object() {
+            return Err(ApiError::bad_request(
+                "the body must be a JSON object such as {\"retention_days\": 30}",
+            ));
+        }
+        serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))
+    }
+
     /// The retention asked for (`None`: forever), or a `bad_request`.
     pub fn parse(&self) -> Result<Option<RetentionDays>, ApiError> {
         let mut fields = Fields::default();
@@ -59,10 +70,10 @@ pub async fn patch_room(
     state: web::Data<Services>,
     caller: AuthUser,
     path: web::Path<String>,
-    body: web::Json<RoomPatch>,
+    body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_room_id(&path)?;
-    let days = body.parse()?;
+    let days = RoomPatch::from_body(body.into_inner())?.parse()?;
     let room = retention::set(&state, caller.id, id, days).await?;
     Ok(HttpResponse::Ok().json(RoomResponse::from(&room)))
 }
