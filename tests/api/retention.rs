@@ -196,8 +196,15 @@ async fn a_replay_from_below_the_horizon_is_told_truncated_then_replays_from_fir
 
 /// Reads one subscriber's stream from `since` until it has seen `last`:
 /// every message must follow the one before it, or follow a `truncated`
-/// that says where the kept events start.
-async fn read_without_gaps(mut ws: WsClient, room: String, since: i64, last: i64) -> (bool, i64) {
+/// that says where the kept events start. Answers whether it was told
+/// `truncated`, and fires `reached` once it has seen that seq.
+async fn read_without_gaps(
+    mut ws: WsClient,
+    room: String,
+    since: i64,
+    last: i64,
+    mut reached: Option<(i64, tokio::sync::oneshot::Sender<()>)>,
+) -> (bool, i64) {
     ws.subscribe(&room, Some(since)).await;
     let (mut expected, mut truncated) = (since + 1, false);
     while expected <= last {
@@ -212,6 +219,11 @@ async fn read_without_gaps(mut ws: WsClient, room: String, since: i64, last: i64
                 let seq = frame["seq"].as_i64().unwrap();
                 assert_eq!(seq, expected, "a gap without truncated");
                 expected += 1;
+                if reached.as_ref().is_some_and(|(at, _)| seq >= *at)
+                    && let Some((_, tell)) = reached.take()
+                {
+                    let _ = tell.send(());
+                }
             }
             _ => {}
         }
@@ -222,6 +234,8 @@ async fn read_without_gaps(mut ws: WsClient, room: String, since: i64, last: i64
 /// Publishes go on while a purge deletes thousands of old events, and
 /// subscribers replay from 0 before, during and after it: each sees every
 /// message in order, or `truncated` and then every kept one, never a hole.
+/// The first is well into its replay of the old events when the purge
+/// starts, so it learns of the purge in the middle of its stream.
 #[actix_web::test]
 async fn no_subscriber_sees_a_gap_while_a_purge_and_publishes_run_together() {
     const OLD: i64 = 20_000;
@@ -256,11 +270,20 @@ async fn no_subscriber_sees_a_gap_while_a_purge_and_publishes_run_together() {
             }
         })
     };
+    let (midway, replaying) = tokio::sync::oneshot::channel();
+    let early = aged.app.ws(&reader).await;
+    let mut readers = vec![actix_web::rt::spawn(read_without_gaps(
+        early,
+        aged.room.clone(),
+        0,
+        OLD + NEW,
+        Some((1_000, midway)),
+    ))];
+    replaying.await.unwrap();
     let purge = {
         let aged = aged.clone();
         actix_web::rt::spawn(async move { aged.purge().await })
     };
-    let mut readers = Vec::new();
     for start in [0, 10, 40, 70] {
         acks.wait_for(|n| *n >= start).await.unwrap();
         let ws = aged.app.ws(&reader).await;
@@ -269,17 +292,22 @@ async fn no_subscriber_sees_a_gap_while_a_purge_and_publishes_run_together() {
             aged.room.clone(),
             0,
             OLD + NEW,
+            None,
         )));
     }
     publisher.await.unwrap();
     let report = purge.await.unwrap();
     assert_eq!(report["events"], OLD);
+    let mut outcomes = Vec::new();
     for reader in readers {
-        let (_, last) = reader.await.unwrap();
-        assert_eq!(last, OLD + NEW);
+        outcomes.push(reader.await.unwrap());
     }
+    assert!(outcomes.iter().all(|&(_, last)| last == OLD + NEW));
+    // The early one had 19,000 old events to go when the horizon moved (the
+    // purge's first write): it was told in the middle of its replay.
+    assert!(outcomes[0].0, "the early replay was told truncated");
     // Once the purge is done, a replay from 0 starts at the horizon.
     let ws = aged.app.ws(&reader).await;
-    let (truncated, _) = read_without_gaps(ws, aged.room.clone(), 0, OLD + NEW).await;
+    let (truncated, _) = read_without_gaps(ws, aged.room.clone(), 0, OLD + NEW, None).await;
     assert!(truncated);
 }
