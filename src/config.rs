@@ -583,7 +583,8 @@ impl Settings {
         {
             return fail("PARLEY_RETENTION_DAYS", "must be 1 to 36500 days, or unset");
         }
-        if self.retention.purge_interval_s == 0 || !(1..=100_000).contains(&self.retention.purge_batch)
+        if self.retention.purge_interval_s == 0
+            || !(1..=100_000).contains(&self.retention.purge_batch)
         {
             return fail(
                 "PARLEY_RETENTION_PURGE_*",

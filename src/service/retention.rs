@@ -108,9 +108,7 @@ pub async fn purge_pass(
     let mut report = PurgeReport::default();
     let mut after = None;
     loop {
-        let page = store
-            .rooms_with_retention(after, ROOMS_PAGE)
-            .await?;
+        let page = store.rooms_with_retention(after, ROOMS_PAGE).await?;
         for &(room, days) in &page {
             report.events += purge_room(store, room, days, now, batch).await?;
             report.rooms += 1;
@@ -136,7 +134,12 @@ pub async fn run_pass(
             metrics.runs.with_label_values(&["ok"]).inc();
             metrics.purged_events.inc_by(report.events);
             if report.events > 0 {
-                tracing::info!(rooms = report.rooms, events = report.events, took_ms = started.elapsed().as_millis() as u64, "purged expired room events");
+                tracing::info!(
+                    rooms = report.rooms,
+                    events = report.events,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "purged expired room events"
+                );
             }
         }
         Err(error) => {

@@ -23,8 +23,8 @@ use crate::domain::{
     Limit, NotificationId, PostId, RetentionDays, RoomId, RoomKind, RoomName, RoomRole,
     SearchPrefix, Seq, UserId,
 };
-use chrono::{DateTime, Utc};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use parley_actors::ports::{LogError, MessageLog};
 use std::sync::Arc;
 

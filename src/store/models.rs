@@ -2,8 +2,8 @@
 //! maps them into its own response bodies.
 
 use crate::domain::{
-    DisplayName, Email, MessageId, NotificationId, PostBody, PostId, RetentionDays, RoomId, RoomKind,
-    RoomRole, Seq, UserId, Username,
+    DisplayName, Email, MessageId, NotificationId, PostBody, PostId, RetentionDays, RoomId,
+    RoomKind, RoomRole, Seq, UserId, Username,
 };
 use chrono::{DateTime, Utc};
 

@@ -33,7 +33,10 @@ async fn owners_and_admins_set_retention_and_others_are_refused(backend: Backend
     app.add_member(&ada, &room, &bob.id).await;
 
     let (status, body) = parts(patch(&app, &ada, &room, json!({"retention_days": 30})).await).await;
-    assert_eq!((status, &body["retention_days"]), (StatusCode::OK, &json!(30)));
+    assert_eq!(
+        (status, &body["retention_days"]),
+        (StatusCode::OK, &json!(30))
+    );
     let (_, fetched) = parts(app.get(&format!("/api/v1/rooms/{room}"), &ada.access).await).await;
     assert_eq!(fetched["retention_days"], 30);
 
@@ -54,8 +57,12 @@ async fn owners_and_admins_set_retention_and_others_are_refused(backend: Backend
         )
         .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let (status, body) = parts(patch(&app, &cat, &room, json!({"retention_days": null})).await).await;
-    assert_eq!((status, &body["retention_days"]), (StatusCode::OK, &Value::Null));
+    let (status, body) =
+        parts(patch(&app, &cat, &room, json!({"retention_days": null})).await).await;
+    assert_eq!(
+        (status, &body["retention_days"]),
+        (StatusCode::OK, &Value::Null)
+    );
 }
 
 async fn retention_values_are_validated(backend: Backend) {
@@ -86,10 +93,17 @@ async fn new_rooms_start_with_the_server_default(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| s.retention.days = Some(14)).await;
     let ada = app.register("ada").await;
     let res = app
-        .post("/api/v1/rooms", &ada.access, json!({"name": "r", "kind": "public"}))
+        .post(
+            "/api/v1/rooms",
+            &ada.access,
+            json!({"name": "r", "kind": "public"}),
+        )
         .await;
     let (status, room) = parts(res).await;
-    assert_eq!((status, &room["retention_days"]), (StatusCode::CREATED, &json!(14)));
+    assert_eq!(
+        (status, &room["retention_days"]),
+        (StatusCode::CREATED, &json!(14))
+    );
 }
 
 /// A PostgreSQL app, its database for backdating rows, and one room.
@@ -136,7 +150,13 @@ impl Aged {
     }
 
     async fn keep_for_a_day(&self) {
-        let res = patch(&self.app, &self.owner, &self.room, json!({"retention_days": 1})).await;
+        let res = patch(
+            &self.app,
+            &self.owner,
+            &self.room,
+            json!({"retention_days": 1}),
+        )
+        .await;
         assert_eq!(res.status(), StatusCode::OK);
     }
 
@@ -155,7 +175,9 @@ async fn a_replay_from_below_the_horizon_is_told_truncated_then_replays_from_fir
     let (app, room) = (&aged.app, aged.room.as_str());
     let bob = app.register("bob").await;
     for i in 1..=5 {
-        let (status, _) = app.post_message(&aged.owner, room, &format!("m{i}"), &format!("c{i}")).await;
+        let (status, _) = app
+            .post_message(&aged.owner, room, &format!("m{i}"), &format!("c{i}"))
+            .await;
         assert_eq!(status, StatusCode::CREATED);
     }
     aged.backdate(3).await;
@@ -163,11 +185,17 @@ async fn a_replay_from_below_the_horizon_is_told_truncated_then_replays_from_fir
 
     assert_eq!(aged.purge().await, json!({"rooms": 1, "events": 3}));
     let metrics = app.metrics_text().await;
-    assert!(metrics.contains("parley_retention_purged_events_total{instance_id=\"test-instance\"} 3"), "{metrics}");
+    assert!(
+        metrics.contains("parley_retention_purged_events_total{instance_id=\"test-instance\"} 3"),
+        "{metrics}"
+    );
 
     let mut ws = app.ws(&bob).await;
     ws.subscribe(room, Some(0)).await;
-    assert_eq!(ws.next_of("truncated").await, json!({"type": "truncated", "room": room, "first_seq": 4}));
+    assert_eq!(
+        ws.next_of("truncated").await,
+        json!({"type": "truncated", "room": room, "first_seq": 4})
+    );
     assert_eq!(ws.next_of("message").await["seq"], 4);
     assert_eq!(ws.next_of("message").await["seq"], 5);
 
@@ -181,7 +209,10 @@ async fn a_replay_from_below_the_horizon_is_told_truncated_then_replays_from_fir
     let seqs: Vec<&Value> = history.iter().map(|m| &m["seq"]).collect();
     assert_eq!(seqs, [&json!(4), &json!(5)]);
     let (_, listed) = parts(app.get(&format!("/api/v1/rooms/{room}"), &bob.access).await).await;
-    assert_eq!((&listed["unread"], &listed["last_seq"]), (&json!(2), &json!(5)));
+    assert_eq!(
+        (&listed["unread"], &listed["last_seq"]),
+        (&json!(2), &json!(5))
+    );
     // A purged message is gone for edits and reactions too.
     let res = app
         .call(
@@ -212,7 +243,10 @@ async fn read_without_gaps(
         match frame["type"].as_str() {
             Some("truncated") => {
                 let first = frame["first_seq"].as_i64().unwrap();
-                assert!(first >= expected, "truncated moved back: {frame}, expected {expected}");
+                assert!(
+                    first >= expected,
+                    "truncated moved back: {frame}, expected {expected}"
+                );
                 (expected, truncated) = (first, true);
             }
             Some("message") => {
@@ -253,7 +287,10 @@ async fn no_subscriber_sees_a_gap_while_a_purge_and_publishes_run_together() {
         .await
         .unwrap();
     aged.db
-        .execute("UPDATE rooms SET last_seq = $2 WHERE id = $1", &[&room_id, &OLD])
+        .execute(
+            "UPDATE rooms SET last_seq = $2 WHERE id = $1",
+            &[&room_id, &OLD],
+        )
         .await
         .unwrap();
     aged.keep_for_a_day().await;

@@ -1224,20 +1224,36 @@ async fn a_purge_hides_then_deletes_the_expired_events_and_keeps_the_rest(store:
     assert_eq!(horizon, Seq(4));
     // Hidden at once, before anything is deleted.
     let page = store.replay_page(room, Seq(0), None, 100).await.unwrap();
-    assert_eq!((page.first_seq, seqs(&page.events)), (Seq(4), vec![4, 5, 6]));
-    assert_eq!(seqs(&store.range(room, Seq(1), None, 100).await.unwrap()), [4, 5, 6]);
+    assert_eq!(
+        (page.first_seq, seqs(&page.events)),
+        (Seq(4), vec![4, 5, 6])
+    );
+    assert_eq!(
+        seqs(&store.range(room, Seq(1), None, 100).await.unwrap()),
+        [4, 5, 6]
+    );
     assert_eq!(seqs(&store.tail(room, None, 100).await.unwrap()), [4, 5, 6]);
-    let history: Vec<i64> = history_of(&store, room, &bob).await.iter().map(|m| m.seq.0).collect();
+    let history: Vec<i64> = history_of(&store, room, &bob)
+        .await
+        .iter()
+        .map(|m| m.seq.0)
+        .collect();
     assert_eq!(history, [4, 5]);
     let unread = store.room_unread(bob.id, &[room]).await.unwrap();
     assert_eq!(unread[0].unread, 2, "purged messages are not unread");
     // A purged message cannot be edited, deleted or reacted to.
     let refused = apply(&store, room, &bob, "late", react(2, "🎉", true)).await;
     assert_eq!(refused.err(), Some(Refusal::NoSuchMessage));
-    let refused = apply(&store, room, &ada, "edit", Action::Edit {
-        target: Seq(1),
-        body: MessageBody::parse("too late").unwrap(),
-    })
+    let refused = apply(
+        &store,
+        room,
+        &ada,
+        "edit",
+        Action::Edit {
+            target: Seq(1),
+            body: MessageBody::parse("too late").unwrap(),
+        },
+    )
     .await;
     assert_eq!(refused.err(), Some(Refusal::NoSuchMessage));
 
@@ -1246,15 +1262,25 @@ async fn a_purge_hides_then_deletes_the_expired_events_and_keeps_the_rest(store:
     assert_eq!(store.purge_below_horizon(room, 2).await.unwrap(), 1);
     assert_eq!(store.purge_below_horizon(room, 2).await.unwrap(), 0);
     let page = store.replay_page(room, Seq(0), None, 100).await.unwrap();
-    assert_eq!((page.first_seq, seqs(&page.events)), (Seq(4), vec![4, 5, 6]));
-    assert_eq!(store.last_seq(room).await.unwrap(), Seq(6), "refusals took no seq");
+    assert_eq!(
+        (page.first_seq, seqs(&page.events)),
+        (Seq(4), vec![4, 5, 6])
+    );
+    assert_eq!(
+        store.last_seq(room).await.unwrap(),
+        Seq(6),
+        "refusals took no seq"
+    );
 }
 
 async fn the_horizon_never_moves_back_and_seqs_continue_after_a_full_purge(store: SharedStore) {
     let ada = user(&*store, "ada").await;
     let room = room(&*store, &ada, RoomKind::Public).await.id;
     let stamps = messages_one_by_one(&store, room, &ada, 3).await;
-    assert_eq!(store.advance_horizon(room, stamps[1]).await.unwrap(), Seq(2));
+    assert_eq!(
+        store.advance_horizon(room, stamps[1]).await.unwrap(),
+        Seq(2)
+    );
     let long_ago = stamps[0] - chrono::Duration::days(30);
     assert_eq!(store.advance_horizon(room, long_ago).await.unwrap(), Seq(2));
 
@@ -1283,7 +1309,10 @@ async fn a_purge_pass_visits_only_rooms_with_a_retention(store: SharedStore) {
     let days = RetentionDays::parse(7).unwrap();
     let set = store.set_retention(purged, Some(days)).await.unwrap();
     assert_eq!(set.retention_days, Some(days));
-    assert_eq!(store.room(purged).await.unwrap().unwrap().retention_days, Some(days));
+    assert_eq!(
+        store.room(purged).await.unwrap().unwrap().retention_days,
+        Some(days)
+    );
     let listed = store.rooms_with_retention(None, 10).await.unwrap();
     assert_eq!(listed, vec![(purged, days)]);
 
@@ -1293,9 +1322,19 @@ async fn a_purge_pass_visits_only_rooms_with_a_retention(store: SharedStore) {
         .unwrap();
     assert_eq!((report.rooms, report.events), (1, 3));
     assert_eq!(store.range(purged, Seq(0), None, 10).await.unwrap(), vec![]);
-    assert_eq!(seqs(&store.range(kept, Seq(0), None, 10).await.unwrap()), [1, 2, 3]);
+    assert_eq!(
+        seqs(&store.range(kept, Seq(0), None, 10).await.unwrap()),
+        [1, 2, 3]
+    );
 
-    assert!(store.set_retention(purged, None).await.unwrap().retention_days.is_none());
+    assert!(
+        store
+            .set_retention(purged, None)
+            .await
+            .unwrap()
+            .retention_days
+            .is_none()
+    );
     assert_eq!(store.rooms_with_retention(None, 10).await.unwrap(), vec![]);
     let unknown = store.set_retention(RoomId::new(), Some(days)).await;
     assert!(matches!(unknown, Err(StoreError::NotFound)));

@@ -54,7 +54,8 @@ pub(super) async fn create(
 
 #[tracing::instrument(skip_all, fields(%room))]
 pub(super) async fn by_id(pool: &Pool, room: RoomId) -> Result<Option<Room>, StoreError> {
-    const BY_ID: &str = "SELECT id, name, kind, created_by, created_at, retention_days FROM rooms WHERE id = $1";
+    const BY_ID: &str =
+        "SELECT id, name, kind, created_by, created_at, retention_days FROM rooms WHERE id = $1";
     let row = sql::query_opt(pool, BY_ID, &[&room.0])
         .await
         .context("loading a room")?;
