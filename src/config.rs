@@ -416,6 +416,10 @@ pub struct RetentionSettings {
     /// `PARLEY_RETENTION_PURGE_BATCH`: events deleted per statement, each
     /// its own short transaction (1 to 100000). Default: 1000.
     pub purge_batch: u32,
+    /// `PARLEY_RETENTION_PURGE_PAUSE_MS`: the pause after each batch, which
+    /// bounds the purge's share of the database (and of its WAL flushes,
+    /// which publishes wait for). Default: 50.
+    pub purge_pause_ms: u64,
 }
 
 impl Default for RetentionSettings {
@@ -424,6 +428,7 @@ impl Default for RetentionSettings {
             days: None,
             purge_interval_s: 300,
             purge_batch: 1_000,
+            purge_pause_ms: 50,
         }
     }
 }
@@ -482,6 +487,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "retention.purge_interval_s",
     ),
     ("PARLEY_RETENTION_PURGE_BATCH", "retention.purge_batch"),
+    (
+        "PARLEY_RETENTION_PURGE_PAUSE_MS",
+        "retention.purge_pause_ms",
+    ),
     ("PARLEY_INSTANCE_ID", "instance_id"),
 ];
 

@@ -24,7 +24,7 @@ pub async fn purge_now(state: web::Data<Services>) -> Result<HttpResponse, ApiEr
     let report = crate::service::retention::run_pass(
         state.store.as_ref(),
         &state.metrics.retention,
-        state.settings.retention.purge_batch,
+        crate::service::retention::Pace::from_settings(&state.settings.retention),
     )
     .await?;
     Ok(HttpResponse::Ok().json(report))

@@ -68,6 +68,23 @@ pub async fn apply_default(services: &Services, room: Room) -> Result<Room, Stor
     }
 }
 
+/// How a pass deletes: events per statement, and the pause after each.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    pub batch: u32,
+    pub pause: Duration,
+}
+
+impl Pace {
+    /// `PARLEY_RETENTION_PURGE_BATCH` and `PARLEY_RETENTION_PURGE_PAUSE_MS`.
+    pub fn from_settings(settings: &crate::config::RetentionSettings) -> Self {
+        Self {
+            batch: settings.purge_batch,
+            pause: Duration::from_millis(settings.purge_pause_ms),
+        }
+    }
+}
+
 /// What one pass did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PurgeReport {
@@ -78,24 +95,30 @@ pub struct PurgeReport {
 }
 
 /// Purges one room as of `now`: moves its horizon, then deletes below it
-/// `batch` events per statement until none is left. Returns how many.
+/// a batch per statement, pausing after each, until none is left. Returns
+/// how many.
 pub async fn purge_room(
     store: &dyn Store,
     room: RoomId,
     days: RetentionDays,
     now: DateTime<Utc>,
-    batch: u32,
+    pace: Pace,
 ) -> Result<u64, StoreError> {
     store.advance_horizon(room, days.cutoff(now)).await?;
     let mut purged = 0;
     loop {
-        let deleted = store.purge_below_horizon(room, batch).await?;
+        let deleted = store.purge_below_horizon(room, pace.batch).await?;
         purged += deleted;
-        if deleted < u64::from(batch) {
+        if deleted < u64::from(pace.batch) {
             return Ok(purged);
         }
-        // Lets a publish waiting on this connection's pool slot in.
-        tokio::task::yield_now().await;
+        // Unpaced, a purge runs flat out and its WAL flushes delay every
+        // publish's commit (docs/benchmarks.md); the pause caps its share.
+        if pace.pause.is_zero() {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(pace.pause).await;
+        }
     }
 }
 
@@ -103,14 +126,14 @@ pub async fn purge_room(
 pub async fn purge_pass(
     store: &dyn Store,
     now: DateTime<Utc>,
-    batch: u32,
+    pace: Pace,
 ) -> Result<PurgeReport, StoreError> {
     let mut report = PurgeReport::default();
     let mut after = None;
     loop {
         let page = store.rooms_with_retention(after, ROOMS_PAGE).await?;
         for &(room, days) in &page {
-            report.events += purge_room(store, room, days, now, batch).await?;
+            report.events += purge_room(store, room, days, now, pace).await?;
             report.rooms += 1;
         }
         match page.last() {
@@ -124,10 +147,10 @@ pub async fn purge_pass(
 pub async fn run_pass(
     store: &dyn Store,
     metrics: &RetentionMetrics,
-    batch: u32,
+    pace: Pace,
 ) -> Result<PurgeReport, StoreError> {
     let started = Instant::now();
-    let outcome = purge_pass(store, Utc::now(), batch).await;
+    let outcome = purge_pass(store, Utc::now(), pace).await;
     metrics.duration.observe(started.elapsed().as_secs_f64());
     match &outcome {
         Ok(report) => {
@@ -158,10 +181,8 @@ pub fn spawn_purger(services: &Services, lifecycle: Arc<Lifecycle>) {
     let store: SharedStore = services.store.clone();
     let metrics = services.metrics.clone();
     let settings = &services.settings.retention;
-    let (interval, batch) = (
-        Duration::from_secs(settings.purge_interval_s),
-        settings.purge_batch,
-    );
+    let interval = Duration::from_secs(settings.purge_interval_s);
+    let pace = Pace::from_settings(settings);
     actix_web::rt::spawn(async move {
         let jitter = interval.mul_f64(rand::random::<f64>());
         tokio::time::sleep(jitter).await;
@@ -172,7 +193,7 @@ pub fn spawn_purger(services: &Services, lifecycle: Arc<Lifecycle>) {
             if lifecycle.draining() {
                 return;
             }
-            let _ = run_pass(store.as_ref(), &metrics.retention, batch).await;
+            let _ = run_pass(store.as_ref(), &metrics.retention, pace).await;
         }
     });
 }

@@ -274,7 +274,13 @@ async fn read_without_gaps(
 async fn no_subscriber_sees_a_gap_while_a_purge_and_publishes_run_together() {
     const OLD: i64 = 20_000;
     const NEW: i64 = 100;
-    let aged = Arc::new(aged(|s| s.retention.purge_batch = 100).await);
+    let aged = Arc::new(
+        aged(|s| {
+            s.retention.purge_batch = 100;
+            s.retention.purge_pause_ms = 0;
+        })
+        .await,
+    );
     let room_id = uuid::Uuid::parse_str(&aged.room).unwrap();
     let author = uuid::Uuid::parse_str(&aged.owner.id).unwrap();
     aged.db

@@ -1317,7 +1317,11 @@ async fn a_purge_pass_visits_only_rooms_with_a_retention(store: SharedStore) {
     assert_eq!(listed, vec![(purged, days)]);
 
     let in_a_week = chrono::Utc::now() + chrono::Duration::days(8);
-    let report = parley::service::retention::purge_pass(&*store, in_a_week, 2)
+    let pace = parley::service::retention::Pace {
+        batch: 2,
+        pause: std::time::Duration::ZERO,
+    };
+    let report = parley::service::retention::purge_pass(&*store, in_a_week, pace)
         .await
         .unwrap();
     assert_eq!((report.rooms, report.events), (1, 3));
