@@ -40,6 +40,8 @@ pub struct Settings {
     pub breaker: BreakerSettings,
     /// `[health]`: how the database and cache actors watch their services.
     pub health: HealthSettings,
+    /// `[retention]`: how long new rooms keep their events, and the purge.
+    pub retention: RetentionSettings,
     /// `PARLEY_INSTANCE_ID`: shown in `hello`, logs and metrics. Default: the
     /// host name plus a random suffix.
     pub instance_id: Option<String>,
@@ -417,6 +419,36 @@ impl Default for HealthSettings {
     }
 }
 
+/// `[retention]` in `parley.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// `PARLEY_RETENTION_DAYS`: the retention a new room starts with, in
+    /// days (1 to 36500). Default: unset, rooms keep their events forever.
+    pub days: Option<u32>,
+    /// `PARLEY_RETENTION_PURGE_INTERVAL_S`: how often each instance purges
+    /// expired events (at least 1). Default: 300.
+    pub purge_interval_s: u64,
+    /// `PARLEY_RETENTION_PURGE_BATCH`: events deleted per statement, each
+    /// its own short transaction (1 to 100000). Default: 1000.
+    pub purge_batch: u32,
+    /// `PARLEY_RETENTION_PURGE_PAUSE_MS`: the pause after each batch, which
+    /// bounds the purge's share of the database (and of its WAL flushes,
+    /// which publishes wait for). Default: 50.
+    pub purge_pause_ms: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            days: None,
+            purge_interval_s: 300,
+            purge_batch: 1_000,
+            purge_pause_ms: 50,
+        }
+    }
+}
+
 /// Environment variables and the setting (`section.key` in `parley.toml`)
 /// each one sets. `docs/configuration.md` documents every pair; the test
 /// `docs::configuration_reference_lists_every_variable` keeps it complete.
@@ -466,6 +498,16 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PARLEY_WS_CONNS_PER_IP", "ws.conns_per_ip"),
     ("PARLEY_DRAIN_TIMEOUT_S", "drain.timeout_s"),
     ("PARLEY_DRAIN_GRACE_MS", "drain.grace_ms"),
+    ("PARLEY_RETENTION_DAYS", "retention.days"),
+    (
+        "PARLEY_RETENTION_PURGE_INTERVAL_S",
+        "retention.purge_interval_s",
+    ),
+    ("PARLEY_RETENTION_PURGE_BATCH", "retention.purge_batch"),
+    (
+        "PARLEY_RETENTION_PURGE_PAUSE_MS",
+        "retention.purge_pause_ms",
+    ),
     ("PARLEY_INSTANCE_ID", "instance_id"),
 ];
 
@@ -558,6 +600,21 @@ impl Settings {
             return fail(
                 "PARLEY_LOG",
                 "must be a tracing filter such as `info` or `parley=debug,info`",
+            );
+        }
+        if self
+            .retention
+            .days
+            .is_some_and(|d| crate::domain::RetentionDays::parse(i64::from(d)).is_err())
+        {
+            return fail("PARLEY_RETENTION_DAYS", "must be 1 to 36500 days, or unset");
+        }
+        if self.retention.purge_interval_s == 0
+            || !(1..=100_000).contains(&self.retention.purge_batch)
+        {
+            return fail(
+                "PARLEY_RETENTION_PURGE_*",
+                "interval at least 1 second, batch 1 to 100000 events",
             );
         }
         if self.database.pool_size == 0 {

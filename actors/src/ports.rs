@@ -68,6 +68,34 @@ pub trait MessageLog: Send + Sync + 'static {
 
     /// The latest committed `seq` of a room (0 when empty).
     async fn last_seq(&self, room: RoomId) -> Result<Seq, LogError>;
+
+    /// What [`MessageLog::range`] returns, with the first seq the log still
+    /// holds (retention purges the events below it), both read in one
+    /// snapshot: a replay that finds `first_seq` above its cursor knows the
+    /// events in between are gone, not late, and says so (`truncated`).
+    /// The events start at `first_seq` at the earliest.
+    async fn replay_page(
+        &self,
+        room: RoomId,
+        after: Seq,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<ReplayPage, LogError> {
+        // A log that never purges holds everything from the first seq.
+        Ok(ReplayPage {
+            first_seq: Seq(1),
+            events: self.range(room, after, before, limit).await?,
+        })
+    }
+}
+
+/// One page of a replay (see [`MessageLog::replay_page`]).
+#[derive(Clone, Debug, Default)]
+pub struct ReplayPage {
+    /// The first seq the log holds; everything below was purged.
+    pub first_seq: Seq,
+    /// In ascending `seq`.
+    pub events: Vec<StoredEvent>,
 }
 
 /// Serialises server frames. The engine calls it once per event and shares
@@ -81,6 +109,9 @@ pub trait FrameEncoder: Send + Sync + 'static {
     /// The server ended the subscription (`unsubscribed` with a reason).
     fn evicted(&self, room: RoomId, reason: crate::room::messages::Eviction)
     -> std::sync::Arc<str>;
+    /// The events of `room` below `first_seq` were purged by retention: a
+    /// replay continues from `first_seq`, not from the client's `since`.
+    fn truncated(&self, room: RoomId, first_seq: Seq) -> std::sync::Arc<str>;
     fn typing(&self, room: RoomId, user: crate::ids::UserId) -> std::sync::Arc<str>;
     fn presence(&self, room: RoomId, user: crate::ids::UserId, online: bool)
     -> std::sync::Arc<str>;

@@ -23,6 +23,7 @@ pub const SERVER_FRAME_TYPES: &[&str] = &[
     "hello",
     "subscribed",
     "unsubscribed",
+    "truncated",
     "message",
     "edit",
     "delete",

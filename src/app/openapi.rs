@@ -13,7 +13,7 @@
 use crate::http::middleware::problem::PROBLEM_JSON;
 use crate::http::{
     auth, blocks, health, moderation, notifications, page::Page, posts, reports, room_events,
-    rooms, users,
+    room_retention, rooms, users,
 };
 use crate::ws::ticket_endpoint as ws_ticket;
 use actix_web::HttpResponse;
@@ -33,6 +33,7 @@ use utoipa::{Modify, OpenApi};
         blocks::block, blocks::unblock, blocks::list,
         posts::create, posts::get_post, posts::delete, posts::feed,
         rooms::create, rooms::list, rooms::get_room, rooms::add_member, rooms::remove_member,
+        room_retention::patch_room,
         room_events::history, room_events::post_message, room_events::edit, room_events::delete,
         room_events::react_on, room_events::react_off, room_events::read, room_events::receipts,
         room_events::unread,

@@ -150,6 +150,7 @@ impl Application {
         let admin_addr = admin_listener.local_addr()?;
         let public = serve(public_listener, &state, routes::public, true)?;
         let admin = serve(admin_listener, &state, routes::admin, false)?;
+        crate::service::retention::spawn_purger(&state.services, state.probes.lifecycle.clone());
         state.lifecycle().mark_started();
         let services = &state.services;
         tracing::info!(%public_addr, %admin_addr, instance = %services.instance_id, store = services.store.backend(), "parley is up");

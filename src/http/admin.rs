@@ -14,7 +14,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(reset_circuit_breaker),
         )
         .route("/admin/reports", web::get().to(super::reports::admin_list))
+        .route("/admin/retention/purge", web::post().to(purge_now))
         .route("/metrics", web::get().to(metrics));
+}
+
+/// Runs a retention purge pass now, on this instance, and answers what it
+/// did (`{rooms, events}`): after lowering a room's retention, rather than
+/// waiting for the next interval. Counted like a scheduled pass.
+pub async fn purge_now(state: web::Data<Services>) -> Result<HttpResponse, ApiError> {
+    let report = crate::service::retention::run_pass(
+        state.store.as_ref(),
+        &state.metrics.retention,
+        crate::service::retention::Pace::from_settings(&state.settings.retention),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(report))
 }
 
 /// Every circuit breaker: state, recent failures, trips, time left open.

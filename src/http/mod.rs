@@ -20,6 +20,7 @@ pub mod page;
 pub mod posts;
 pub mod reports;
 pub mod room_events;
+pub mod room_retention;
 pub mod rooms;
 pub mod static_files;
 pub mod users;

@@ -25,6 +25,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         // Before `/rooms/{id}`, which would take `unread` for an id.
         .route("/rooms/unread", web::get().to(super::room_events::unread))
         .route("/rooms/{id}", web::get().to(get_room))
+        .route(
+            "/rooms/{id}",
+            web::patch().to(super::room_retention::patch_room),
+        )
         .route("/rooms/{id}/members", web::post().to(add_member))
         .route(
             "/rooms/{id}/members/{user_id}",
@@ -40,6 +44,8 @@ pub struct RoomResponse {
     pub kind: RoomKind,
     pub created_by: uuid::Uuid,
     pub created_at: DateTime<Utc>,
+    /// Days the room keeps its events; `null`: forever.
+    pub retention_days: Option<u32>,
     /// Present on `GET /rooms/{id}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub members: Option<Vec<MemberResponse>>,
@@ -72,6 +78,7 @@ impl From<&Room> for RoomResponse {
             kind: r.kind,
             created_by: r.created_by.0,
             created_at: r.created_at,
+            retention_days: r.retention_days.map(|d| d.get()),
             members: None,
             last_seq: 0,
             read_seq: 0,
@@ -155,6 +162,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let (name, kind) = body.parse()?;
     let room = state.store.create_room(caller.id, name, kind).await?;
+    let room = crate::service::retention::apply_default(&state, room).await?;
     Ok(HttpResponse::Created().json(RoomResponse::from(&room)))
 }
 

@@ -104,6 +104,8 @@ pub struct Metrics {
     /// `parley_revocation_sessions_closed_total`: WebSockets closed because
     /// the login they were opened with was revoked.
     pub revocation_closes: IntCounter,
+    /// The retention purge's series.
+    pub retention: RetentionMetrics,
 }
 
 /// Batch sizes from 1 to the writers' cap.
@@ -289,8 +291,10 @@ impl Metrics {
             unlogged_successes: std::sync::atomic::AtomicU64::new(0),
             registry,
             process: Registry::new(),
+            retention: RetentionMetrics::new()?,
         };
         m.register()?;
+        m.retention.register(&m.registry)?;
         Ok(m)
     }
 
@@ -361,6 +365,53 @@ impl Metrics {
             tracing::warn!(error = %e, "encoding metrics");
         }
         String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+/// What the retention purge (`service::retention`) reports.
+pub struct RetentionMetrics {
+    /// `parley_retention_purged_events_total`: events deleted by retention.
+    pub purged_events: IntCounter,
+    /// `parley_retention_purge_runs_total{outcome}`: purge passes by outcome
+    /// (`ok`, `error`).
+    pub runs: IntCounterVec,
+    /// `parley_retention_purge_seconds`: one purge pass over every room
+    /// with a retention.
+    pub duration: Histogram,
+}
+
+impl RetentionMetrics {
+    fn new() -> prometheus::Result<Self> {
+        Ok(Self {
+            purged_events: IntCounter::new(
+                "retention_purged_events_total",
+                "Room events deleted by retention",
+            )?,
+            runs: IntCounterVec::new(
+                Opts::new(
+                    "retention_purge_runs_total",
+                    "Retention purge passes by outcome",
+                ),
+                &["outcome"],
+            )?,
+            duration: Histogram::with_opts(
+                HistogramOpts::new(
+                    "retention_purge_seconds",
+                    "One retention purge pass over every room with a retention",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+        })
+    }
+
+    fn register(&self, registry: &Registry) -> prometheus::Result<()> {
+        registry.register(Box::new(self.purged_events.clone()))?;
+        registry.register(Box::new(self.runs.clone()))?;
+        registry.register(Box::new(self.duration.clone()))?;
+        for outcome in ["ok", "error"] {
+            self.runs.with_label_values(&[outcome]);
+        }
+        Ok(())
     }
 }
 

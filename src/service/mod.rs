@@ -10,6 +10,7 @@
 //! - [`moderation`]: room bans and mutes; [`blocks`]: blocks between
 //!   users; [`reports`]: reports for operators;
 //! - [`revocation`]: revoked logins, refused and closed on every instance.
+//! - [`retention`]: who sets how long a room keeps its events, and the purge.
 //!
 //! Both edges hold a [`Services`] and nothing wider: the HTTP handlers as
 //! `web::Data<Services>`, each WebSocket session by value.
@@ -20,6 +21,7 @@ pub mod notify;
 pub mod publish;
 pub mod read_state;
 pub mod reports;
+pub mod retention;
 pub mod revocation;
 pub mod rooms;
 

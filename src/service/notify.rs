@@ -288,6 +288,7 @@ mod tests {
             kind,
             created_by: UserId::new(),
             created_at: chrono::Utc::now(),
+            retention_days: None,
         }
     }
 

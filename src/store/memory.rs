@@ -16,19 +16,21 @@
 //! | `memory/rooms.rs` | rooms, members, each room's message log |
 //! | `memory/safety.rs` | room bans and mutes, blocks, reports |
 //! | `memory/revocations.rs` | session revocations |
+//! | `memory/retention.rs` | each room's retention horizon, purging below it |
 //!
 //! Rows are kept in `BTreeMap`s keyed by UUIDv7 ids, which sort by creation
 //! time, so keyset pagination is a `range` over the map.
 
 mod accounts;
 mod posts;
+mod retention;
 mod revocations;
 mod rooms;
 mod safety;
 
 use crate::domain::{
-    Limit, NotificationId, PostId, ReportId, RestrictionKind, RoomId, RoomKind, RoomName, RoomRole,
-    SearchPrefix, Seq, UserId,
+    Limit, NotificationId, PostId, ReportId, RestrictionKind, RetentionDays, RoomId, RoomKind,
+    RoomName, RoomRole, SearchPrefix, Seq, UserId,
 };
 use crate::store::{
     Block, CursorMove, HistoryItem, HistoryQuery, Member, NewNotification, NewPost,
@@ -38,7 +40,7 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use parley_actors::model::{Appended, NewEvent, Refusal, StoredEvent};
-use parley_actors::ports::{LogError, MessageLog};
+use parley_actors::ports::{LogError, MessageLog, ReplayPage};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -116,6 +118,11 @@ struct RoomRow {
     folded: HashMap<Seq, Folded>,
     /// Each user's read cursor.
     cursors: BTreeMap<UserId, Seq>,
+    /// The retention horizon: the events below it are purged (or about to
+    /// be), and no reader sees them.
+    first_seq: Seq,
+    /// The last seq whose event was erased by a purge (0: none).
+    erased: Seq,
 }
 
 /// What edits, deletes and reactions made of a message (its body lives in
@@ -156,6 +163,21 @@ impl MessageLog for MemoryStore {
 
     async fn last_seq(&self, room: RoomId) -> Result<Seq, LogError> {
         self.lock().last_seq(room)
+    }
+
+    async fn replay_page(
+        &self,
+        room: RoomId,
+        after: Seq,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<ReplayPage, LogError> {
+        let state = self.lock();
+        state.last_seq(room)?;
+        Ok(ReplayPage {
+            first_seq: state.first_seq(room),
+            events: state.range(room, after, before, limit),
+        })
     }
 }
 
@@ -489,6 +511,34 @@ impl Store for MemoryStore {
 
     async fn mark_all_read(&self, user: UserId) -> Result<i64, StoreError> {
         Ok(self.lock().mark_all_read(user))
+    }
+
+    async fn set_retention(
+        &self,
+        room: RoomId,
+        days: Option<RetentionDays>,
+    ) -> Result<Room, StoreError> {
+        self.lock().set_retention(room, days)
+    }
+
+    async fn rooms_with_retention(
+        &self,
+        after: Option<RoomId>,
+        limit: u32,
+    ) -> Result<Vec<(RoomId, RetentionDays)>, StoreError> {
+        Ok(self.lock().rooms_with_retention(after, limit))
+    }
+
+    async fn advance_horizon(
+        &self,
+        room: RoomId,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Seq, StoreError> {
+        self.lock().advance_horizon(room, cutoff)
+    }
+
+    async fn purge_below_horizon(&self, room: RoomId, batch: u32) -> Result<u64, StoreError> {
+        self.lock().purge_below_horizon(room, batch)
     }
 
     async fn withdraw_notifications(&self, room: RoomId, seq: Seq) -> Result<u64, StoreError> {

@@ -20,10 +20,11 @@ pub mod postgres;
 pub use models::*;
 
 use crate::domain::{
-    Limit, NotificationId, PostId, ReportId, RestrictionKind, RoomId, RoomKind, RoomName, RoomRole,
-    SearchPrefix, Seq, UserId,
+    Limit, NotificationId, PostId, ReportId, RestrictionKind, RetentionDays, RoomId, RoomKind,
+    RoomName, RoomRole, SearchPrefix, Seq, UserId,
 };
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use parley_actors::ports::{LogError, MessageLog};
 use std::sync::Arc;
 
@@ -386,4 +387,34 @@ pub trait Store: MessageLog {
     async fn mark_read(&self, user: UserId, id: NotificationId) -> Result<(), StoreError>;
     /// Returns how many were unread.
     async fn mark_all_read(&self, user: UserId) -> Result<i64, StoreError>;
+
+    // --- retention (see `service::retention`) --------------------------------
+
+    /// Sets how long `room` keeps its events (`None`: forever) and returns
+    /// the room; `NotFound` for an unknown room.
+    async fn set_retention(
+        &self,
+        room: RoomId,
+        days: Option<RetentionDays>,
+    ) -> Result<Room, StoreError>;
+
+    /// Rooms with a retention, in id order, strictly after `after` when
+    /// given: what a purge pass visits, a page at a time.
+    async fn rooms_with_retention(
+        &self,
+        after: Option<RoomId>,
+        limit: u32,
+    ) -> Result<Vec<(RoomId, RetentionDays)>, StoreError>;
+
+    /// Moves `room`'s horizon (its first kept seq) past every event older
+    /// than `cutoff`, never back, and returns it. Committed on its own and
+    /// before anything is deleted: from then on readers (replay, history,
+    /// unread, edits' targets) act as if the events below were gone.
+    async fn advance_horizon(&self, room: RoomId, cutoff: DateTime<Utc>)
+    -> Result<Seq, StoreError>;
+
+    /// Deletes at most `batch` of `room`'s events below its horizon, oldest
+    /// first, in one short transaction that takes no room lock, and returns
+    /// how many (0: nothing is left to purge).
+    async fn purge_below_horizon(&self, room: RoomId, batch: u32) -> Result<u64, StoreError>;
 }

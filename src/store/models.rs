@@ -3,7 +3,7 @@
 
 use crate::domain::{
     DisplayName, Email, MessageId, NotificationId, PostBody, PostId, Reason, ReportId, ReportKind,
-    RestrictionKind, RoomId, RoomKind, RoomRole, Seq, Until, UserId, Username,
+    RestrictionKind, RetentionDays, RoomId, RoomKind, RoomRole, Seq, Until, UserId, Username,
 };
 use chrono::{DateTime, Utc};
 
@@ -80,6 +80,8 @@ pub struct Room {
     pub kind: RoomKind,
     pub created_by: UserId,
     pub created_at: DateTime<Utc>,
+    /// How long the room keeps its events; `None`: forever.
+    pub retention_days: Option<RetentionDays>,
 }
 
 /// What an access check reads, in one read: the room, the user's role in

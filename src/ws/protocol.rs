@@ -35,6 +35,7 @@ pub const SERVER_FRAME_TYPES: &[&str] = &[
     "hello",
     "subscribed",
     "unsubscribed",
+    "truncated",
     "message",
     "edit",
     "delete",
@@ -210,6 +211,12 @@ pub enum ServerFrame<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<&'static str>,
     },
+    /// Retention purged the room's events below `first_seq`; the replay
+    /// continues from there.
+    Truncated {
+        room: RoomId,
+        first_seq: Seq,
+    },
     Message {
         room: RoomId,
         seq: Seq,
@@ -315,6 +322,7 @@ impl ServerFrame<'_> {
             ServerFrame::Hello { .. } => "hello",
             ServerFrame::Subscribed { .. } => "subscribed",
             ServerFrame::Unsubscribed { .. } => "unsubscribed",
+            ServerFrame::Truncated { .. } => "truncated",
             ServerFrame::Message { .. } => "message",
             ServerFrame::Edit { .. } => "edit",
             ServerFrame::Delete { .. } => "delete",
@@ -456,6 +464,10 @@ impl FrameEncoder for JsonEncoder {
         .encode()
     }
 
+    fn truncated(&self, room: RoomId, first_seq: Seq) -> Arc<str> {
+        ServerFrame::Truncated { room, first_seq }.encode()
+    }
+
     fn typing(&self, room: RoomId, user: UserId) -> Arc<str> {
         ServerFrame::Typing { room, user }.encode()
     }
@@ -542,6 +554,10 @@ mod tests {
                 room,
                 reference: None,
                 reason: Some("banned"),
+            },
+            ServerFrame::Truncated {
+                room,
+                first_seq: Seq(2),
             },
             ServerFrame::Message {
                 room,

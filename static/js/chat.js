@@ -399,6 +399,13 @@ export class Chat extends EventTarget {
         if (st.timeline.top === null) this.#loadInitial(st, frame.seq);
         if (this.awaitingHeads?.delete(st.id) && this.awaitingHeads.size === 0) this.#headsKnown();
         break;
+      case 'truncated':
+        // Retention purged what came before first_seq: the replay goes on
+        // from there. Show the room without what the server no longer has.
+        st.timeline.truncate(frame.first_seq);
+        if (st.id === this.current) this.#emit('room', { room: st.id });
+        this.#recount(st.id);
+        break;
       case 'message':
       case 'edit':
       case 'delete':

@@ -178,6 +178,22 @@ export class Timeline {
     return this.views.get(seq);
   }
 
+  /**
+   * Retention purged the room's events below `firstSeq` (a `truncated`
+   * frame): drops what is held below it, since the server no longer has
+   * it, and counts the stream as complete up to there. Events below it
+   * only ever target messages below it (an event follows its target).
+   */
+  truncate(firstSeq) {
+    for (const map of [this.messages, this.quoted, this.events]) {
+      for (const seq of [...map.keys()]) if (seq < firstSeq) map.delete(seq);
+    }
+    for (const target of [...this.byTarget.keys()]) if (target < firstSeq) this.byTarget.delete(target);
+    this.views.clear();
+    this.hasOlder = false;
+    this.completeTo(firstSeq - 1);
+  }
+
   /** Marks everything up to `seq` as known complete (the initial load). */
   completeTo(seq) {
     this.top = Math.max(this.top ?? 0, seq);

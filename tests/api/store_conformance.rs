@@ -1568,3 +1568,167 @@ async fn revoking_one_family_leaves_the_others_and_is_polled_in_record_order(sto
         Err(StoreError::NotFound)
     ));
 }
+
+// --- retention: the horizon and the purge --------------------------------
+
+use parley::domain::RetentionDays;
+
+conformance!(
+    a_purge_hides_then_deletes_the_expired_events_and_keeps_the_rest,
+    the_horizon_never_moves_back_and_seqs_continue_after_a_full_purge,
+    a_purge_pass_visits_only_rooms_with_a_retention,
+);
+
+/// `n` messages by `author`, each in its own batch (so each has its own
+/// timestamp), and their timestamps by seq.
+async fn messages_one_by_one(
+    store: &SharedStore,
+    room: RoomId,
+    author: &User,
+    n: usize,
+) -> Vec<chrono::DateTime<chrono::Utc>> {
+    let mut stamps = Vec::new();
+    for i in 1..=n {
+        let appended = store
+            .append_accepted(&[message(room, author, &format!("r{i}"))])
+            .await
+            .unwrap();
+        stamps.push(appended[0].event().ts);
+    }
+    stamps
+}
+
+async fn a_purge_hides_then_deletes_the_expired_events_and_keeps_the_rest(store: SharedStore) {
+    let (ada, bob) = (user(&*store, "ada").await, user(&*store, "bob").await);
+    let room = room(&*store, &ada, RoomKind::Public).await.id;
+    let stamps = messages_one_by_one(&store, room, &ada, 5).await;
+    store
+        .append_accepted(&[event(room, &bob, "like", react(2, "👍", true))])
+        .await
+        .unwrap();
+    assert!(stamps[2] < stamps[3], "each batch has its own timestamp");
+
+    // Messages 1 to 3 are older than the cutoff; the reaction (seq 6) is not.
+    let horizon = store.advance_horizon(room, stamps[3]).await.unwrap();
+    assert_eq!(horizon, Seq(4));
+    // Hidden at once, before anything is deleted.
+    let page = store.replay_page(room, Seq(0), None, 100).await.unwrap();
+    assert_eq!(
+        (page.first_seq, seqs(&page.events)),
+        (Seq(4), vec![4, 5, 6])
+    );
+    assert_eq!(
+        seqs(&store.range(room, Seq(1), None, 100).await.unwrap()),
+        [4, 5, 6]
+    );
+    assert_eq!(seqs(&store.tail(room, None, 100).await.unwrap()), [4, 5, 6]);
+    let history: Vec<i64> = history_of(&store, room, &bob)
+        .await
+        .iter()
+        .map(|m| m.seq.0)
+        .collect();
+    assert_eq!(history, [4, 5]);
+    let unread = store.room_unread(bob.id, &[room]).await.unwrap();
+    assert_eq!(unread[0].unread, 2, "purged messages are not unread");
+    // A purged message cannot be edited, deleted or reacted to.
+    let refused = apply(&store, room, &bob, "late", react(2, "🎉", true)).await;
+    assert_eq!(refused.err(), Some(Refusal::NoSuchMessage));
+    let refused = apply(
+        &store,
+        room,
+        &ada,
+        "edit",
+        Action::Edit {
+            target: Seq(1),
+            body: MessageBody::parse("too late").unwrap(),
+        },
+    )
+    .await;
+    assert_eq!(refused.err(), Some(Refusal::NoSuchMessage));
+
+    // Then deleted, a batch at a time, oldest first.
+    assert_eq!(store.purge_below_horizon(room, 2).await.unwrap(), 2);
+    assert_eq!(store.purge_below_horizon(room, 2).await.unwrap(), 1);
+    assert_eq!(store.purge_below_horizon(room, 2).await.unwrap(), 0);
+    let page = store.replay_page(room, Seq(0), None, 100).await.unwrap();
+    assert_eq!(
+        (page.first_seq, seqs(&page.events)),
+        (Seq(4), vec![4, 5, 6])
+    );
+    assert_eq!(
+        store.last_seq(room).await.unwrap(),
+        Seq(6),
+        "refusals took no seq"
+    );
+}
+
+async fn the_horizon_never_moves_back_and_seqs_continue_after_a_full_purge(store: SharedStore) {
+    let ada = user(&*store, "ada").await;
+    let room = room(&*store, &ada, RoomKind::Public).await.id;
+    let stamps = messages_one_by_one(&store, room, &ada, 3).await;
+    assert_eq!(
+        store.advance_horizon(room, stamps[1]).await.unwrap(),
+        Seq(2)
+    );
+    let long_ago = stamps[0] - chrono::Duration::days(30);
+    assert_eq!(store.advance_horizon(room, long_ago).await.unwrap(), Seq(2));
+
+    // Everything expired: the horizon is past the last seq, nothing is left.
+    let later = stamps[2] + chrono::Duration::days(1);
+    assert_eq!(store.advance_horizon(room, later).await.unwrap(), Seq(4));
+    assert_eq!(store.purge_below_horizon(room, 100).await.unwrap(), 3);
+    let page = store.replay_page(room, Seq(0), None, 100).await.unwrap();
+    assert_eq!((page.first_seq, page.events.len()), (Seq(4), 0));
+    assert_eq!(store.last_seq(room).await.unwrap(), Seq(3));
+    let next = store
+        .append_accepted(&[message(room, &ada, "after")])
+        .await
+        .unwrap();
+    assert_eq!(next[0].event().seq, Seq(4));
+    let page = store.replay_page(room, Seq(1), None, 100).await.unwrap();
+    assert_eq!(seqs(&page.events), [4]);
+}
+
+async fn a_purge_pass_visits_only_rooms_with_a_retention(store: SharedStore) {
+    let ada = user(&*store, "ada").await;
+    let kept = room(&*store, &ada, RoomKind::Public).await.id;
+    let purged = room(&*store, &ada, RoomKind::Private).await.id;
+    messages_one_by_one(&store, kept, &ada, 3).await;
+    messages_one_by_one(&store, purged, &ada, 3).await;
+    let days = RetentionDays::parse(7).unwrap();
+    let set = store.set_retention(purged, Some(days)).await.unwrap();
+    assert_eq!(set.retention_days, Some(days));
+    assert_eq!(
+        store.room(purged).await.unwrap().unwrap().retention_days,
+        Some(days)
+    );
+    let listed = store.rooms_with_retention(None, 10).await.unwrap();
+    assert_eq!(listed, vec![(purged, days)]);
+
+    let in_a_week = chrono::Utc::now() + chrono::Duration::days(8);
+    let pace = parley::service::retention::Pace {
+        batch: 2,
+        pause: std::time::Duration::ZERO,
+    };
+    let report = parley::service::retention::purge_pass(&*store, in_a_week, pace)
+        .await
+        .unwrap();
+    assert_eq!((report.rooms, report.events), (1, 3));
+    assert_eq!(store.range(purged, Seq(0), None, 10).await.unwrap(), vec![]);
+    assert_eq!(
+        seqs(&store.range(kept, Seq(0), None, 10).await.unwrap()),
+        [1, 2, 3]
+    );
+
+    assert!(
+        store
+            .set_retention(purged, None)
+            .await
+            .unwrap()
+            .retention_days
+            .is_none()
+    );
+    assert_eq!(store.rooms_with_retention(None, 10).await.unwrap(), vec![]);
+    let unknown = store.set_retention(RoomId::new(), Some(days)).await;
+    assert!(matches!(unknown, Err(StoreError::NotFound)));
+}

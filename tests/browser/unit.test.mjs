@@ -288,3 +288,20 @@ test('a replay as parley sends it (current bodies, erased bodies of deleted mess
   assert.deepEqual(shownState(replay), shownState(history));
   assert.equal(replay.view(2).edited_at, at(8));
 });
+
+test('truncated drops what retention purged and counts the stream complete up to first_seq', () => {
+  const t = new Timeline(ME);
+  t.completeTo(0);
+  for (const seq of [1, 2, 3]) t.add(message(seq));
+  t.add(edit(4, 2, 'edited'));
+  t.add(message(5));
+  t.add(message(9));
+  assert.equal(t.hasGap, true);
+  t.truncate(8);
+  assert.deepEqual(t.sorted().map((m) => m.seq), [9]);
+  assert.equal(t.top, 7, 'the replay brings 8 next');
+  t.truncate(9);
+  assert.equal(t.top, 9);
+  assert.equal(t.hasGap, false, 'the purged seqs are no gap to resync');
+  assert.equal(t.view(2), null);
+});

@@ -461,8 +461,8 @@ impl Handler<Subscribe> for RoomActor {
     }
 }
 
-/// Sends `subscribed`, then every message after `since`; returns the last
-/// `seq` covered.
+/// Sends `subscribed`, then every message after `since` (after `truncated`
+/// when retention purged some of them); returns the last `seq` covered.
 async fn run_replay(
     room: RoomId,
     log: Arc<dyn MessageLog>,
@@ -481,12 +481,24 @@ async fn run_replay(
     let send_all = async {
         while cursor < head {
             let page = log
-                .range(room, cursor, Some(head.next()), REPLAY_PAGE)
+                .replay_page(room, cursor, Some(head.next()), REPLAY_PAGE)
                 .await
                 .map_err(|e| describe(&e))?;
-            let Some(last) = page.last() else { break };
+            // Retention purged events after `cursor`: say so before what
+            // follows, so the client never takes the hole for history.
+            // Checked on every page, as a purge may run during the replay.
+            if page.first_seq.0 > cursor.0 + 1 {
+                outbox
+                    .send_waiting(encoder.truncated(room, page.first_seq))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                cursor = Seq(page.first_seq.0 - 1);
+            }
+            let Some(last) = page.events.last() else {
+                break;
+            };
             let last_seq = last.seq;
-            for message in &page {
+            for message in &page.events {
                 outbox
                     .send_waiting(encoder.event(message))
                     .await

@@ -380,6 +380,9 @@ mod tests {
         fn evicted(&self, _: RoomId, _: crate::room::messages::Eviction) -> Arc<str> {
             "".into()
         }
+        fn truncated(&self, _: RoomId, _: Seq) -> Arc<str> {
+            "".into()
+        }
         fn typing(&self, _: RoomId, _: UserId) -> Arc<str> {
             "".into()
         }

@@ -46,6 +46,9 @@ impl RoomRow {
 
     /// What the rules read of the message at `seq`, if there is one.
     fn target(&self, seq: Seq) -> Option<TargetState> {
+        if !self.holds(seq) {
+            return None;
+        }
         let folded = self.folded.get(&seq)?;
         Some(TargetState {
             author: self.log[index_of(seq, self.log.len()) - 1].author,
@@ -155,7 +158,8 @@ impl RoomRow {
     /// `user`'s position in this room.
     fn unread(&self, user: UserId) -> RoomUnread {
         let read_seq = self.cursors.get(&user).copied().unwrap_or_default();
-        let after = index_of(read_seq, self.log.len());
+        // Purged messages are not unread.
+        let after = index_of(read_seq.max(Seq(self.first_seq.0 - 1)), self.log.len());
         let unread = self.log[after..]
             .iter()
             .filter(|e| e.author != user)
@@ -210,7 +214,7 @@ impl State {
         let matching = row
             .log
             .iter()
-            .filter(|e| e.seq > after && e.seq.0 < before)
+            .filter(|e| e.seq > after && e.seq.0 < before && row.holds(e.seq))
             .filter_map(|e| row.history_item(e, viewer))
             .filter(|item| query.reply_to.is_none() || item.reply_to == query.reply_to);
         let limit = query.limit as usize;
@@ -277,7 +281,7 @@ impl State {
         limit: u32,
     ) -> Vec<StoredEvent> {
         let log = self.log(room);
-        let start = index_of(after, log.len());
+        let start = index_of(after.max(Seq(self.first_seq(room).0 - 1)), log.len());
         let end = before.map_or(log.len(), |b| {
             index_of(Seq(b.0.saturating_sub(1)), log.len())
         });
@@ -290,8 +294,14 @@ impl State {
         let end = before.map_or(log.len(), |b| {
             index_of(Seq(b.0.saturating_sub(1)), log.len())
         });
-        let start = end.saturating_sub(limit as usize);
+        let first = index_of(Seq(self.first_seq(room).0 - 1), log.len()).min(end);
+        let start = end.saturating_sub(limit as usize).max(first);
         log[start..end].to_vec()
+    }
+
+    /// The first seq `room` still holds (1 for an unknown room).
+    pub(super) fn first_seq(&self, room: RoomId) -> Seq {
+        self.rooms.get(&room).map_or(Seq(1), |row| row.first_seq)
     }
 
     pub(super) fn last_seq(&self, room: RoomId) -> Result<Seq, LogError> {
@@ -314,6 +324,7 @@ impl State {
             kind,
             created_by: creator,
             created_at: Utc::now(),
+            retention_days: None,
         };
         let owner = Member {
             user: creator,
@@ -327,6 +338,8 @@ impl State {
             client_ids: HashMap::new(),
             folded: HashMap::new(),
             cursors: BTreeMap::new(),
+            first_seq: Seq(1),
+            erased: Seq(0),
         };
         self.rooms.insert(room.id, row);
         Ok(room)

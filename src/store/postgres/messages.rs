@@ -28,7 +28,7 @@ use deadpool_postgres::{Pool, Transaction};
 use parley_actors::model::{
     Action, Appended, EventData, NewEvent, Refusal, StoredEvent, TargetState,
 };
-use parley_actors::ports::LogError;
+use parley_actors::ports::{LogError, ReplayPage};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
@@ -61,10 +61,13 @@ const EXISTING: &str = concat!(
 );
 
 /// The messages the batch's edits, deletes, reactions and replies refer to.
+/// One below the room's retention horizon is purged (or about to be): it is
+/// not found, as it will be once deleted.
 const TARGETS: &str = "\
     SELECT m.room_id, m.seq, m.author, m.body, m.edited_at, m.deleted, m.reactions \
     FROM room_messages m JOIN UNNEST($1::uuid[], $2::bigint[]) AS t(room_id, seq) \
-    USING (room_id, seq) WHERE m.kind = 'message'";
+    USING (room_id, seq) JOIN rooms r ON r.id = m.room_id \
+    WHERE m.kind = 'message' AND m.seq >= r.first_seq";
 
 /// Which of the batch's (message, user, emoji) reactions are already held.
 const HELD: &str = "\
@@ -124,14 +127,27 @@ const REACT_OFF: &str = "\
 const RANGE: &str = concat!(
     "SELECT ",
     event_columns!(),
-    " FROM room_messages WHERE room_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq LIMIT $4"
+    " FROM room_messages WHERE room_id = $1 AND seq > $2 AND seq < $3 \
+     AND seq >= (SELECT first_seq FROM rooms WHERE id = $1) ORDER BY seq LIMIT $4"
+);
+
+/// [`RANGE`] and the room's horizon in one statement, hence one snapshot:
+/// it sees the old horizon with its rows or the new one (a purge commits
+/// the horizon before it deletes), never rows missing below an old one.
+/// No event row (an empty page) still yields the horizon, with null columns.
+const REPLAY_PAGE: &str = concat!(
+    "SELECT r.first_seq, m.* FROM rooms r LEFT JOIN LATERAL (SELECT ",
+    event_columns!(),
+    " FROM room_messages WHERE room_id = r.id AND seq > GREATEST($2, r.first_seq - 1) \
+     AND seq < $3 ORDER BY seq LIMIT $4) AS m ON true WHERE r.id = $1 ORDER BY m.seq"
 );
 
 /// The newest page, read backwards off the primary key, then put in order.
 const TAIL: &str = concat!(
     "SELECT * FROM (SELECT ",
     event_columns!(),
-    " FROM room_messages WHERE room_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3) AS page \
+    " FROM room_messages WHERE room_id = $1 AND seq < $2 \
+     AND seq >= (SELECT first_seq FROM rooms WHERE id = $1) ORDER BY seq DESC LIMIT $3) AS page \
      ORDER BY seq"
 );
 
@@ -843,6 +859,31 @@ pub(super) async fn tail(
         .await
         .log_context("reading recent room history")?;
     messages_from_rows(room, &rows)
+}
+
+#[tracing::instrument(skip_all, fields(%room, %after, limit))]
+pub(super) async fn replay_page(
+    pool: &Pool,
+    room: RoomId,
+    after: Seq,
+    before: Option<Seq>,
+    limit: u32,
+) -> Result<ReplayPage, LogError> {
+    let before = before.map_or(i64::MAX, |seq| seq.0);
+    let params: sql::Params = &[&room.0, &after.0, &before, &i64::from(limit)];
+    let rows = sql::query(pool, REPLAY_PAGE, params)
+        .await
+        .log_context("reading a replay page")?;
+    let first = rows.first().ok_or(LogError::RoomNotFound)?;
+    let first_seq = Seq(sql::get(first, "first_seq").log_context("reading a replay page")?);
+    let mut events = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let seq: Option<i64> = sql::get(row, "seq").log_context("reading a replay page")?;
+        if seq.is_some() {
+            events.push(event_from_row(room, row).log_context("reading a replay page")?);
+        }
+    }
+    Ok(ReplayPage { first_seq, events })
 }
 
 #[tracing::instrument(skip_all, fields(%room))]

@@ -21,6 +21,7 @@
 //! | `notifications.rs` | notifications and their read state |
 //! | `safety.rs` | room bans and mutes, blocks, reports |
 //! | `revocations.rs` | session revocations: log out everywhere, reused families |
+//! | `retention.rs` | rooms' retention and horizon, purging expired events |
 //!
 //! Every list is keyset-paginated on a UUIDv7 id (or a room's `seq`) and
 //! served by an index named in the migration.
@@ -32,6 +33,7 @@ mod messages;
 mod notifications;
 mod posts;
 mod read_state;
+mod retention;
 mod revocations;
 mod rooms;
 mod safety;
@@ -40,8 +42,8 @@ mod tokens;
 mod users;
 
 use crate::domain::{
-    Limit, NotificationId, PostId, ReportId, RestrictionKind, RoomId, RoomKind, RoomName, RoomRole,
-    SearchPrefix, Seq, UserId,
+    Limit, NotificationId, PostId, ReportId, RestrictionKind, RetentionDays, RoomId, RoomKind,
+    RoomName, RoomRole, SearchPrefix, Seq, UserId,
 };
 use crate::store::{
     Block, CursorMove, HistoryItem, HistoryQuery, Member, NewNotification, NewPost,
@@ -54,7 +56,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use parley_actors::model::{Appended, NewEvent, Refusal, StoredEvent};
-use parley_actors::ports::{LogError, MessageLog};
+use parley_actors::ports::{LogError, MessageLog, ReplayPage};
 
 /// The PostgreSQL store. Cloning shares the pool.
 #[derive(Clone)]
@@ -113,6 +115,19 @@ impl MessageLog for PgStore {
     async fn last_seq(&self, room: RoomId) -> Result<Seq, LogError> {
         self.run_read("last_seq", || messages::last_seq(&self.pool, room))
             .await
+    }
+
+    async fn replay_page(
+        &self,
+        room: RoomId,
+        after: Seq,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<ReplayPage, LogError> {
+        self.run_read("replay_page", || {
+            messages::replay_page(&self.pool, room, after, before, limit)
+        })
+        .await
     }
 }
 
@@ -494,6 +509,46 @@ impl Store for PgStore {
         self.run(
             "mark_all_read",
             notifications::mark_all_read(&self.pool, user),
+        )
+        .await
+    }
+
+    async fn set_retention(
+        &self,
+        room: RoomId,
+        days: Option<RetentionDays>,
+    ) -> Result<Room, StoreError> {
+        self.run("set_retention", retention::set(&self.pool, room, days))
+            .await
+    }
+
+    async fn rooms_with_retention(
+        &self,
+        after: Option<RoomId>,
+        limit: u32,
+    ) -> Result<Vec<(RoomId, RetentionDays)>, StoreError> {
+        self.run_read("rooms_with_retention", || {
+            retention::rooms_with_retention(&self.pool, after, limit)
+        })
+        .await
+    }
+
+    async fn advance_horizon(
+        &self,
+        room: RoomId,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Seq, StoreError> {
+        self.run(
+            "advance_horizon",
+            retention::advance_horizon(&self.pool, room, cutoff),
+        )
+        .await
+    }
+
+    async fn purge_below_horizon(&self, room: RoomId, batch: u32) -> Result<u64, StoreError> {
+        self.run(
+            "purge_below_horizon",
+            retention::purge_below_horizon(&self.pool, room, batch),
         )
         .await
     }

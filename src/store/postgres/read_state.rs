@@ -32,7 +32,8 @@ macro_rules! history_select {
              ARRAY(SELECT r.emoji FROM message_reactions r WHERE r.room_id = m.room_id \
              AND r.seq = m.seq AND r.user_id = $2) END AS mine \
              FROM room_messages m WHERE m.room_id = $1 AND m.kind = 'message' \
-             AND m.seq > $3 AND m.seq < $4 ",
+             AND m.seq > $3 AND m.seq < $4 \
+             AND m.seq >= (SELECT first_seq FROM rooms WHERE id = $1) ",
             $filter,
             " ORDER BY m.seq ",
             $order,
@@ -47,14 +48,16 @@ const NEWEST: &str = history_select!("AND $6::bigint IS NULL", "DESC");
 const THREAD_OLDEST: &str = history_select!("AND m.reply_to = $6", "ASC");
 const THREAD_NEWEST: &str = history_select!("AND m.reply_to = $6", "DESC");
 
-/// How many live messages by `$1` others lie after the cursor, per room.
+/// How many live messages by `$1` others lie after the cursor, per room
+/// (and at or above the retention horizon: purged ones are not unread).
 macro_rules! unread_of {
     ($rooms:literal) => {
         concat!(
             "SELECT r.id, r.last_seq, COALESCE(c.seq, 0) AS read_seq, \
              CASE WHEN r.last_seq <= COALESCE(c.seq, 0) THEN 0 ELSE \
                (SELECT count(*) FROM room_messages m WHERE m.room_id = r.id \
-                AND m.kind = 'message' AND NOT m.deleted AND m.seq > COALESCE(c.seq, 0) \
+                AND m.kind = 'message' AND NOT m.deleted \
+                AND m.seq > GREATEST(COALESCE(c.seq, 0), r.first_seq - 1) \
                 AND m.author <> $1) END AS unread \
              FROM ",
             $rooms,

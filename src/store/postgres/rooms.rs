@@ -5,7 +5,9 @@
 //! and [`RoomRole::parse`] would refuse on the way back.
 
 use super::sql;
-use crate::domain::{Limit, RestrictionKind, RoomId, RoomKind, RoomName, RoomRole, UserId};
+use crate::domain::{
+    Limit, RestrictionKind, RetentionDays, RoomId, RoomKind, RoomName, RoomRole, UserId,
+};
 use crate::store::{Member, Restriction, Room, RoomAccess, StoreError};
 use anyhow::{Context, anyhow};
 use deadpool_postgres::Pool;
@@ -16,18 +18,18 @@ use tokio_postgres::Row;
 const CREATE: &str = "\
     WITH room AS ( \
         INSERT INTO rooms (id, name, kind, created_by) VALUES ($1, $2, $3, $4) \
-        RETURNING id, name, kind, created_by, created_at), \
+        RETURNING id, name, kind, created_by, created_at, retention_days), \
     owner AS ( \
         INSERT INTO room_members (room_id, user_id, role, joined_at) \
         SELECT id, created_by, 'owner', created_at FROM room) \
-    SELECT id, name, kind, created_by, created_at FROM room";
+    SELECT id, name, kind, created_by, created_at, retention_days FROM room";
 
 /// Public rooms and the user's rooms, each half a bounded range of its own
 /// index (`rooms_public_idx`, `room_members_user_idx`), merged and cut to
 /// one page. A single `kind = 'public' OR EXISTS (...)` filter would walk
 /// every room in id order, however few of them the user can see.
 const VISIBLE_TO: &str = "\
-    SELECT id, name, kind, created_by, created_at FROM rooms \
+    SELECT id, name, kind, created_by, created_at, retention_days FROM rooms \
     WHERE id IN ( \
         (SELECT id FROM rooms WHERE kind = 'public' AND id > $2 ORDER BY id LIMIT $3) \
         UNION \
@@ -54,7 +56,8 @@ pub(super) async fn create(
 
 #[tracing::instrument(skip_all, fields(%room))]
 pub(super) async fn by_id(pool: &Pool, room: RoomId) -> Result<Option<Room>, StoreError> {
-    const BY_ID: &str = "SELECT id, name, kind, created_by, created_at FROM rooms WHERE id = $1";
+    const BY_ID: &str =
+        "SELECT id, name, kind, created_by, created_at, retention_days FROM rooms WHERE id = $1";
     let row = sql::query_opt(pool, BY_ID, &[&room.0])
         .await
         .context("loading a room")?;
@@ -71,7 +74,7 @@ pub(super) async fn access(
     user: UserId,
 ) -> Result<Option<RoomAccess>, StoreError> {
     const ACCESS: &str = "\
-        SELECT r.id, r.name, r.kind, r.created_by, r.created_at, m.role, \
+        SELECT r.id, r.name, r.kind, r.created_by, r.created_at, r.retention_days, m.role, \
           (SELECT to_jsonb(x) FROM (SELECT reason, until, created_by, created_at \
              FROM room_restrictions WHERE room_id = r.id AND user_id = $2 AND kind = 'ban' \
              AND (until IS NULL OR until > now())) x) AS ban, \
@@ -234,7 +237,7 @@ pub(super) async fn remove_member(
     Ok(())
 }
 
-fn room_from_row(row: &Row) -> anyhow::Result<Room> {
+pub(super) fn room_from_row(row: &Row) -> anyhow::Result<Room> {
     let kind: String = sql::get(row, "kind")?;
     Ok(Room {
         id: RoomId(sql::get(row, "id")?),
@@ -242,7 +245,17 @@ fn room_from_row(row: &Row) -> anyhow::Result<Room> {
         kind: RoomKind::parse(&kind).map_err(|e| anyhow!("stored room kind {kind:?} {e}"))?,
         created_by: UserId(sql::get(row, "created_by")?),
         created_at: sql::get(row, "created_at")?,
+        retention_days: retention_from_row(row)?,
     })
+}
+
+fn retention_from_row(row: &Row) -> anyhow::Result<Option<RetentionDays>> {
+    sql::get::<Option<i32>>(row, "retention_days")?
+        .map(|days| {
+            RetentionDays::parse(i64::from(days))
+                .map_err(|e| anyhow!("stored retention {days} {e}"))
+        })
+        .transpose()
 }
 
 fn parse_role(row: &Row) -> anyhow::Result<RoomRole> {
