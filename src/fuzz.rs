@@ -11,7 +11,9 @@ use crate::auth::JwtKeys;
 use crate::config::{AuthSettings, Settings};
 use crate::domain::{MessageBody, RoomId, Seq};
 use crate::http::page::PageQuery;
-use crate::http::{auth, moderation, notifications, posts, reports, room_events, rooms, users};
+use crate::http::{
+    auth, moderation, notifications, posts, reports, room_events, room_retention, rooms, users,
+};
 use crate::ws::protocol::{self, ClientFrame};
 use actix_web::web::Query;
 use parley_actors::model::EventData;
@@ -65,7 +67,7 @@ pub fn rest_body(data: &[u8]) {
     let Some((&route, body)) = data.split_first() else {
         return;
     };
-    match route % 11 {
+    match route % 12 {
         0 => json(body, |r: auth::RegisterRequest| r.parse().map(drop)),
         1 => json(body, |r: auth::LoginRequest| r.name().map(drop)),
         2 => json(body, |_: auth::RefreshRequest| Ok(())),
@@ -77,6 +79,7 @@ pub fn rest_body(data: &[u8]) {
         // 8 (and any other byte) stays "any JSON", as the corpus has it.
         9 => json(body, |r: moderation::RestrictRequest| r.parse().map(drop)),
         10 => json(body, |r: reports::NewReportRequest| r.parse().map(drop)),
+        11 => json(body, |r: room_retention::RoomPatch| r.parse().map(drop)),
         _ => {
             // Any body at all must come out as a problem, never a panic.
             let _ = serde_json::from_slice::<serde_json::Value>(body);
