@@ -13,7 +13,7 @@
 use crate::http::middleware::problem::PROBLEM_JSON;
 use crate::http::{
     auth, blocks, health, moderation, notifications, page::Page, posts, reports, room_events,
-    rooms, users,
+    rooms, sdk, users,
 };
 use crate::ws::ticket_endpoint as ws_ticket;
 use actix_web::HttpResponse;
@@ -42,6 +42,7 @@ use utoipa::{Modify, OpenApi};
         notifications::list, notifications::unread_count, notifications::read_one, notifications::read_all,
         health::live, health::ready, health::startup, health::version_info, health::db_stats, health::redis_stats,
         crate::app::drain::start_drain, crate::ws::upgrade::upgrade,
+        sdk::module, sdk::declarations,
     ),
     components(schemas(
         crate::http::error::Problem, crate::http::error::FieldError,
@@ -55,6 +56,7 @@ use utoipa::{Modify, OpenApi};
         (name = "users"), (name = "posts"), (name = "rooms"), (name = "notifications"),
         (name = "reports", description = "Reports of messages and users, for operators"),
         (name = "health", description = "Probes; also served on the admin listener"),
+        (name = "sdk", description = "The client SDK (docs/sdk.md): an ES module and its TypeScript declarations"),
         (name = "admin", description = "Served on the admin listener only (PARLEY_ADMIN_ADDR)"),
     )
 )]

@@ -21,6 +21,7 @@ pub mod posts;
 pub mod reports;
 pub mod room_events;
 pub mod rooms;
+pub mod sdk;
 pub mod static_files;
 pub mod users;
 
