@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -128,5 +128,61 @@ export class Cluster {
     await Promise.all(this.nodes.map((n) => n.stop(5_000).catch(() => {})));
     this.database.drop();
     this.keys.remove();
+  }
+}
+
+/**
+ * A TCP proxy to `target` (host:port) that the test can cut: every open
+ * connection is reset and new ones are refused until `restore()`, as a
+ * network that drops would.
+ */
+export class TcpProxy {
+  static async start(target) {
+    const proxy = new TcpProxy();
+    const [host, port] = target.split(':');
+    proxy.down = false;
+    proxy.pairs = new Set();
+    proxy.server = createServer((socket) => {
+      if (proxy.down) {
+        socket.destroy();
+        return;
+      }
+      const upstream = connect(Number(port), host);
+      const pair = [socket, upstream];
+      proxy.pairs.add(pair);
+      const end = () => {
+        proxy.pairs.delete(pair);
+        socket.destroy();
+        upstream.destroy();
+      };
+      for (const s of pair) {
+        s.on('error', end);
+        s.on('close', end);
+      }
+      socket.pipe(upstream);
+      upstream.pipe(socket);
+    });
+    const listenPort = await freePort('127.0.0.2');
+    await new Promise((ok) => proxy.server.listen(listenPort, '127.0.0.2', ok));
+    proxy.base = `http://127.0.0.2:${listenPort}`;
+    return proxy;
+  }
+
+  cut() {
+    this.down = true;
+    for (const [a, b] of this.pairs) {
+      a.resetAndDestroy?.() ?? a.destroy();
+      b.destroy();
+    }
+    this.pairs.clear();
+  }
+
+  restore() {
+    this.down = false;
+  }
+
+  close() {
+    this.cut();
+    this.server.close();
   }
 }

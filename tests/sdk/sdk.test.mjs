@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { createClient, ParleyError, version } from '../../static/sdk/parley.js';
-import { Cluster, waitFor, within } from './cluster.mjs';
+import { Cluster, TcpProxy, waitFor, within } from './cluster.mjs';
 
 let cluster;
 const clients = [];
@@ -225,6 +225,35 @@ test('kill -9 mid-publish: queued publishes land exactly once after the restart'
   await assertConverged([ra, rb], ['before the crash', ...[0, 1, 2].map((i) => `in flight ${i}`), ...[0, 1, 2].map((i) => `while down ${i}`)]);
   assert.equal(alice.pending.size, 0);
   void bob;
+});
+
+test('a cut network: the client reconnects, catches up with since and sends what it queued, once', async () => {
+  const { a, rooms: [, rb], id } = await pair('cut');
+  const proxy = await TcpProxy.start(new URL(cluster.base).host);
+  try {
+    const alice = client(a, { baseUrl: proxy.base });
+    await alice.connect();
+    const ra = alice.room(id);
+    await ra.subscribe();
+    const bodies = ['before the cut'];
+    await ra.publish(bodies[0]);
+    proxy.cut();
+    await waitFor(() => alice.state === 'reconnecting', 5_000, 'Alice to notice the cut');
+    const queued = [0, 1].map((i) => {
+      bodies.push(`Alice, cut off ${i}`);
+      return ra.publish(bodies.at(-1));
+    });
+    for (let i = 0; i < 5; i += 1) {
+      bodies.push(`Bob, while Alice is cut off ${i}`);
+      await rb.publish(bodies.at(-1));
+    }
+    assert.notEqual(alice.state, 'connected');
+    proxy.restore();
+    await within(Promise.all(queued), 20_000, "the acks of Alice's queued publishes");
+    await assertConverged([ra, rb], bodies);
+  } finally {
+    proxy.close();
+  }
 });
 
 test('a refused token is refreshed and the request retried once, then a spent session is unauthorized', async () => {
