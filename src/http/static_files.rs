@@ -68,8 +68,7 @@ pub fn respond(req: &HttpRequest, file: EmbeddedFile, content_type: String) -> H
     if fresh {
         return res.finish();
     }
-    res.content_type(content_type)
-        .body(file.data.into_owned())
+    res.content_type(content_type).body(file.data.into_owned())
 }
 
 /// A strong ETag from the SHA-256 the crate computed at compile time.
