@@ -125,7 +125,9 @@ pub fn query_or_path(data: &[u8]) {
             let _ = posts::parse_post_id(text).map_err(bad);
         }
         // Bans, mutes and blocks page by user id; reports by report id.
-        8 => query(text, |q: PageQuery| q.parse(crate::domain::UserId::parse).map(drop)),
+        8 => query(text, |q: PageQuery| {
+            q.parse(crate::domain::UserId::parse).map(drop)
+        }),
         9 => query(text, |q: PageQuery| {
             q.parse(crate::domain::ReportId::parse).map(drop)
         }),
