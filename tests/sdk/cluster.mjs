@@ -42,9 +42,23 @@ export function within(promise, limitMs, what) {
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
+/** Every cluster still running: killed when the test process ends in any way. */
+const running = new Set();
+function killAll() {
+  for (const cluster of running) {
+    cluster.haproxy?.kill('SIGKILL');
+    for (const node of cluster.nodes) node.child?.kill('SIGKILL');
+  }
+}
+process.once('exit', killAll);
+// The test runner ends a file that timed out with a signal, skipping `after`:
+// exit so that the processes go with it.
+for (const signal of ['SIGTERM', 'SIGINT']) process.once(signal, () => process.exit(1));
+
 export class Cluster {
   static async start(n = 2) {
     const cluster = new Cluster();
+    running.add(cluster);
     cluster.database = createDatabase();
     cluster.keys = createKeysDir();
     const redis = { url: REDIS_URL, prefix: redisPrefix() };
@@ -124,6 +138,7 @@ export class Cluster {
   }
 
   async stop() {
+    running.delete(this);
     this.haproxy?.kill('SIGKILL');
     await Promise.all(this.nodes.map((n) => n.stop(5_000).catch(() => {})));
     this.database.drop();
