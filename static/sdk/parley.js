@@ -502,6 +502,8 @@ class Session {
     this.refreshing = null;
     this.refreshTimer = null;
     this.dead = false;
+    // Tokens kept from an earlier run: refresh ahead of their expiry too.
+    if (tokens?.expiresAt !== undefined) this.#schedule(Math.max(0, tokens.expiresAt - Date.now()));
   }
 
   async send(method, path, body, token) {
