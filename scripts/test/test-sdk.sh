@@ -12,8 +12,9 @@
 # tests/sdk/package-lock.json (npm ci) when needed, type-checks
 # tests/sdk/example.ts against static/sdk/parley.d.ts (tsc --noEmit), then
 # runs tests/sdk: two clients through haproxy in front of two instances, a
-# conversation of every event kind, a drain, a kill -9 mid-publish and a
-# refused token. About 20 s; every wait in it is bounded.
+# conversation of every event kind, a drain, a kill -9 mid-publish, a cut
+# network, a 1013 slow-consumer close and a refused token. About 25 s;
+# every wait in it is bounded.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh

@@ -56,7 +56,8 @@ process.once('exit', killAll);
 for (const signal of ['SIGTERM', 'SIGINT']) process.once(signal, () => process.exit(1));
 
 export class Cluster {
-  static async start(n = 2) {
+  /** `n` instances; `env` adds settings to each. */
+  static async start(n = 2, env = {}) {
     const cluster = new Cluster();
     running.add(cluster);
     cluster.database = createDatabase();
@@ -69,7 +70,7 @@ export class Cluster {
         keysDir: cluster.keys.dir,
         redis,
         instanceId: `sdk-node-${i}`,
-        env: { PARLEY_WS_CONNS_PER_IP: '100000', PARLEY_WS_USER_MSGS_PER_S: '100000' },
+        env: { PARLEY_WS_CONNS_PER_IP: '100000', PARLEY_WS_USER_MSGS_PER_S: '100000', ...env },
       });
       cluster.nodes.push(node);
     }

@@ -256,6 +256,49 @@ test('a cut network: the client reconnects, catches up with since and sends what
   }
 });
 
+test('a slow consumer closed with 1013 reconnects and catches up with since', async () => {
+  // A cluster of its own: an outbox of 4 frames makes a slow reader quick to find.
+  // (One instance; behind haproxy all the same.)
+  const small = await Cluster.start(1, { PARLEY_WS_OUTBOX: '4' });
+  const local = [];
+  try {
+    const [a, b] = [await small.user('slowa'), await small.user('slowb')];
+    const alice = createClient({ baseUrl: small.base, username: a.username, password: a.password, WebSocket });
+    // Bob writes over REST only: a socket of his own would be a slow consumer too.
+    const bob = createClient({ baseUrl: small.base, username: b.username, password: b.password, WebSocket });
+    local.push(alice, bob);
+    await alice.connect();
+    const { id } = await alice.createRoom('firehose', 'public');
+    const ra = alice.room(id);
+    await ra.subscribe();
+    const states = record(alice, 'state');
+    // Alice stops reading while Bob writes more than socket buffers hold.
+    const socket = alice.connection.ws;
+    socket.pause();
+    const bodies = [];
+    for (let batch = 0; batch < 75; batch += 1) {
+      const sent = [];
+      for (let i = 0; i < 20; i += 1) {
+        bodies.push(`${batch}.${i} ${'x'.repeat(7_900)}`);
+        sent.push(bob.request('POST', `/rooms/${id}/messages`, { body: bodies.at(-1), client_id: `b${batch}.${i}` }));
+      }
+      await Promise.all(sent);
+    }
+    socket.resume();
+    await waitFor(() => states.state.some((s) => s.state === 'reconnecting' && s.closeCode === 1013), 20_000, 'the 1013 close');
+    await waitFor(() => alice.state === 'connected', 20_000, 'Alice back');
+    const last = (await alice.request('GET', `/rooms/${id}`)).last_seq;
+    await waitFor(() => ra.timeline.top >= last, 30_000, 'Alice to catch up');
+    // Each batch was written concurrently, so seq order is not push order.
+    const shown = ra.messages();
+    assert.deepEqual(shown.map((m) => m.body).sort(), [...bodies].sort(), 'every message once');
+    assert.deepEqual(shown.map((m) => m.seq), Array.from({ length: bodies.length }, (_, i) => i + 1), 'in seq order');
+  } finally {
+    for (const c of local) c.close();
+    await small.stop();
+  }
+});
+
 test('a refused token is refreshed and the request retried once, then a spent session is unauthorized', async () => {
   const user = await cluster.user('tok');
   const calls = [];
