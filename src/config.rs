@@ -175,7 +175,7 @@ impl fmt::Debug for DatabaseSettings {
 
 /// `[redis]` in `parley.toml`: the bridge between instances (pub/sub,
 /// presence, shared rate limits).
-#[derive(Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisSettings {
     /// `REDIS_URL`: `redis://`, `rediss://`, `redis-cluster://` or
@@ -185,6 +185,21 @@ pub struct RedisSettings {
     /// `PARLEY_REDIS_PREFIX`: prefix of every key and channel, so several
     /// deployments (or test runs) can share one Redis.
     pub prefix: String,
+    /// `PARLEY_BUS_RESYNC_S`: how often every room with subscribers on
+    /// this instance compares its stream with the log and fills what the
+    /// bus did not bring (an instance that died between its commit and its
+    /// publish, a message Redis dropped). 0: only after a bus reconnect.
+    pub resync_s: u64,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            prefix: String::new(),
+            resync_s: 30,
+        }
+    }
 }
 
 impl fmt::Debug for RedisSettings {
@@ -192,6 +207,7 @@ impl fmt::Debug for RedisSettings {
         f.debug_struct("RedisSettings")
             .field("url", &self.url.as_ref().map(|_| "<redacted>"))
             .field("prefix", &self.prefix)
+            .field("resync_s", &self.resync_s)
             .finish()
     }
 }
@@ -425,6 +441,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     ("REDIS_URL", "redis.url"),
     ("PARLEY_REDIS_PREFIX", "redis.prefix"),
+    ("PARLEY_BUS_RESYNC_S", "redis.resync_s"),
     ("PARLEY_JWT_KEYS_DIR", "auth.keys_dir"),
     ("PARLEY_ACCESS_TTL_S", "auth.access_ttl_s"),
     ("PARLEY_REFRESH_TTL_S", "auth.refresh_ttl_s"),

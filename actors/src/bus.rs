@@ -6,7 +6,8 @@
 //! re-sequence messages themselves (see [`crate::room`]).
 
 use crate::hub::Hub;
-use crate::hub::messages::{RecheckAccess, RevokeAccess};
+use crate::hub::messages::{EndSessions, Ended, RecheckAccess, RevokeAccess};
+use crate::ids::UserId;
 use crate::notify::Notifier;
 use crate::notify::messages::Push;
 use crate::ports::BusEvent;
@@ -19,15 +20,27 @@ use std::sync::Arc;
 /// registers what to call here.
 pub type Invalidator = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// Revoked credentials are the application's to refuse (the engine only
+/// ends the sessions opened with them); it registers what to call here.
+pub type RevocationSink = Arc<dyn Fn(UserId, Ended) + Send + Sync>;
+
 #[derive(Clone)]
 pub struct BusInbox {
     pub rooms: Arc<RoomDirectory>,
     pub hub: Addr<Hub>,
     pub notifier: Addr<Notifier>,
     pub invalidate: Option<Invalidator>,
+    /// Told of every [`BusEvent::EndSessions`], before the hub ends them.
+    pub revoked: Option<RevocationSink>,
 }
 
 impl BusInbox {
+    /// Registers where revoked credentials go (see [`RevocationSink`]).
+    pub fn on_revoked(mut self, sink: RevocationSink) -> Self {
+        self.revoked = Some(sink);
+        self
+    }
+
     /// Events may have been lost (the bus reconnected or fell behind):
     /// every room compares its stream with the log and fills what is missing.
     pub fn resync_rooms(&self) {
@@ -86,6 +99,14 @@ impl BusInbox {
                 if let Some(invalidate) = &self.invalidate {
                     invalidate(&key);
                 }
+            }
+            BusEvent::EndSessions { user, ended } => {
+                // Refused first, so a client that reconnects at once after
+                // its close cannot come back in with the revoked token.
+                if let Some(revoked) = &self.revoked {
+                    revoked(user, ended);
+                }
+                self.hub.do_send(EndSessions { user, ended });
             }
         }
     }

@@ -11,7 +11,7 @@
 //! | actor | owns | receives from | sends to |
 //! |---|---|---|---|
 //! | [`supervisor::Engine`] | arbiters, restart policy | application start-up | starts everything below |
-//! | [`hub::Hub`] | every local session | sessions (connect/disconnect), drain | sessions' outboxes |
+//! | [`hub::Hub`] | every local session and its credential | sessions (connect/disconnect), drain, revocations (local and the bus) | sessions' outboxes and controls |
 //! | [`room::RoomActor`] (one per room with local subscribers, spread over arbiters) | a room's subscribers, the room's `seq` order (re-sequencing, gap fill), presence across instances | sessions (subscribe, typing), writers and the bus (committed), the bus (typing, presence) | subscribers' outboxes, the bus (typing, presence) |
 //! | [`writer::Writer`] (a few per arbiter, rooms hashed to one) | the publish queue, group commit | sessions and REST (publish) | the log, then room actors and the bus |
 //! | [`notify::Notifier`] | user → sessions, per-user bus channels | application (after storing), the bus | sessions' outboxes |

@@ -150,6 +150,12 @@ pub enum BusEvent {
     Invalidate {
         key: String,
     },
+    /// Some of `user`'s credentials were revoked: every instance refuses
+    /// them and ends the sessions opened with them.
+    EndSessions {
+        user: UserId,
+        ended: crate::hub::messages::Ended,
+    },
 }
 
 impl BusEvent {
@@ -161,9 +167,10 @@ impl BusEvent {
             | BusEvent::Typing { room, .. }
             | BusEvent::Presence { room, .. } => BusScope::Room(*room),
             BusEvent::Notification { user, .. } => BusScope::User(*user),
-            BusEvent::Revoke { .. } | BusEvent::Recheck { .. } | BusEvent::Invalidate { .. } => {
-                BusScope::All
-            }
+            BusEvent::Revoke { .. }
+            | BusEvent::Recheck { .. }
+            | BusEvent::Invalidate { .. }
+            | BusEvent::EndSessions { .. } => BusScope::All,
         }
     }
 }

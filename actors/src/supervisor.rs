@@ -106,6 +106,7 @@ impl Engine {
             hub: self.hub.clone(),
             notifier: self.notifier.clone(),
             invalidate,
+            revoked: None,
         }
     }
 }

@@ -42,6 +42,7 @@ use utoipa::{Modify, OpenApi};
         notifications::list, notifications::unread_count, notifications::read_one, notifications::read_all,
         health::live, health::ready, health::startup, health::version_info, health::db_stats, health::redis_stats,
         crate::app::drain::start_drain, crate::ws::upgrade::upgrade,
+        auth::logout_all,
         sdk::module, sdk::declarations,
     ),
     components(schemas(

@@ -6,8 +6,8 @@
 //! [`Application::run_until_stopped`] serves until a signal stops it.
 
 use super::{AppState, routes};
-use crate::auth::JwtKeys;
 use crate::auth::login_backoff::LoginBackoff;
+use crate::auth::{JwtKeys, Revocations};
 use crate::config::Settings;
 use crate::http::health::Probes;
 use crate::http::{self, middleware};
@@ -15,7 +15,7 @@ use crate::infra::bus::RedisBus;
 use crate::infra::limiter::{LocalLimiter, RedisLimiter, SharedLimiter};
 use crate::infra::redis::Redis;
 use crate::observability::lifecycle::Lifecycle;
-use crate::service::Services;
+use crate::service::{Services, revocation};
 use crate::store::SharedStore;
 use crate::store::cache::Cache;
 use crate::store::memory::MemoryStore;
@@ -91,10 +91,13 @@ impl Application {
             crate::observability::metrics::follow_dependency(&metrics, dependency);
         }
         let cache = Arc::new(Cache::new(redis.clone(), bus.bus.clone(), metrics.clone()));
+        let revocations = Arc::new(Revocations::new(settings.auth.access_ttl_s));
         if let Some(redis_bus) = &bus.redis {
             let cache = cache.clone();
             let invalidate: Invalidator = Arc::new(move |key: &str| cache.drop_local(key));
-            redis_bus.attach(engine.inbox(Some(invalidate))).await;
+            let revoked = revocation::bus_sink(revocations.clone(), metrics.clone());
+            let inbox = engine.inbox(Some(invalidate)).on_revoked(revoked);
+            redis_bus.attach(inbox).await;
         }
         let live = Arc::new(LiveNotifications {
             notifier: engine.notifier.clone().recipient(),
@@ -110,7 +113,9 @@ impl Application {
             settings: settings.clone(),
             instance_id,
             live,
+            revocations,
         };
+        revocation::start_poller(services.clone()).await;
         let ws = Arc::new(WsParts {
             tickets: Arc::new(crate::ws::ticket::Tickets::new(redis.clone())),
             conn_caps: crate::ws::caps::ConnCaps::new(
@@ -346,7 +351,8 @@ async fn connect_redis(
         return Ok((None, buses, Arc::new(LocalLimiter::new(api, auth))));
     };
     let redis = Redis::connect(url, &settings.redis, breakers.get_or_register("redis")).await?;
-    let redis_bus = RedisBus::start(redis.clone(), instance_id, metrics.clone());
+    let resync = std::time::Duration::from_secs(settings.redis.resync_s);
+    let redis_bus = RedisBus::start(redis.clone(), instance_id, metrics.clone(), resync);
     let limiter = Arc::new(RedisLimiter::new(redis.clone(), api, auth, metrics.clone()));
     let buses = Buses {
         bus: redis_bus.clone(),

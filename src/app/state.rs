@@ -47,6 +47,7 @@ impl AppState {
             .app_data(web::Data::from(self.services.settings.clone()))
             .app_data(web::Data::from(self.services.metrics.clone()))
             .app_data(web::Data::from(self.keys.clone()))
+            .app_data(web::Data::from(self.services.revocations.clone()))
             .app_data(web::Data::from(self.limiter.clone()))
             .app_data(web::Data::from(self.login_backoff.clone()))
             .app_data(web::Data::new(self.breakers.clone()))

@@ -35,6 +35,28 @@ pub struct Claims {
     /// Not before: the same instant as `iat`.
     pub nbf: i64,
     pub exp: i64,
+    /// The login (refresh-token family, a UUIDv7) the token was issued
+    /// for, so revoking the login refuses the token. Absent from tokens
+    /// minted before it existed, which are judged by `iat` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<uuid::Uuid>,
+}
+
+impl Claims {
+    /// When the login behind the token began (Unix ms): its family's
+    /// timestamp, or for a token without `sid` the start of its `iat`
+    /// second (the earliest it can have been issued, so a revocation in
+    /// that second refuses it).
+    pub fn login_began_ms(&self) -> i64 {
+        self.sid
+            .and_then(|family| family.get_timestamp())
+            .and_then(|ts| {
+                let (secs, nanos) = ts.to_unix();
+                let ms = i64::try_from(secs).ok()?.checked_mul(1000)?;
+                Some(ms + i64::from(nanos / 1_000_000))
+            })
+            .unwrap_or_else(|| self.iat.saturating_mul(1000))
+    }
 }
 
 /// The smallest RSA modulus parley signs or verifies with: NIST SP 800-131A
@@ -42,7 +64,7 @@ pub struct Claims {
 pub const MIN_RSA_BITS: usize = 2048;
 
 /// Clock skew tolerated between instances, in seconds.
-const LEEWAY_S: u64 = 5;
+pub(crate) const LEEWAY_S: u64 = 5;
 
 /// Why a token was refused (all of them are a 401 to the client).
 #[derive(Debug, thiserror::Error)]
@@ -152,8 +174,14 @@ impl JwtKeys {
         })
     }
 
-    /// Signs an access token; returns it with its lifetime in seconds.
-    pub fn issue(&self, user: UserId, name: &str) -> anyhow::Result<(String, u64)> {
+    /// Signs an access token for the login `family`; returns it with its
+    /// lifetime in seconds.
+    pub fn issue(
+        &self,
+        user: UserId,
+        name: &str,
+        family: uuid::Uuid,
+    ) -> anyhow::Result<(String, u64)> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: user,
@@ -163,6 +191,7 @@ impl JwtKeys {
             iat: now,
             nbf: now,
             exp: now + self.access_ttl_s as i64,
+            sid: Some(family),
         };
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.signing_kid.clone());
@@ -288,7 +317,7 @@ mod tests {
     fn a_token_verifies_the_same_the_second_time_from_the_cache() {
         let keys = keys();
         let user = UserId::new();
-        let (token, _) = keys.issue(user, "ada").unwrap();
+        let (token, _) = keys.issue(user, "ada", uuid::Uuid::now_v7()).unwrap();
         let first = keys.verify(&token).unwrap();
         assert_eq!(keys.verified.iter().count(), 1);
         let again = keys.verify(&token).unwrap();
@@ -299,7 +328,9 @@ mod tests {
     #[test]
     fn a_cached_token_is_refused_once_it_expires() {
         let keys = keys();
-        let (token, _) = keys.issue(UserId::new(), "ada").unwrap();
+        let (token, _) = keys
+            .issue(UserId::new(), "ada", uuid::Uuid::now_v7())
+            .unwrap();
         let mut claims = keys.verify(&token).unwrap();
         // The token's lifetime passed since it was verified and cached.
         claims.exp = chrono::Utc::now().timestamp() - LEEWAY_S as i64 - 1;
@@ -310,9 +341,26 @@ mod tests {
     }
 
     #[test]
+    fn a_token_names_its_login_and_when_it_began() {
+        let keys = keys();
+        let family = uuid::Uuid::now_v7();
+        let (token, _) = keys.issue(UserId::new(), "ada", family).unwrap();
+        let mut claims = keys.verify(&token).unwrap();
+        assert_eq!(claims.sid, Some(family));
+        let (secs, nanos) = family.get_timestamp().unwrap().to_unix();
+        let began = secs as i64 * 1000 + i64::from(nanos / 1_000_000);
+        assert_eq!(claims.login_began_ms(), began);
+        // A token minted before `sid` existed: the start of its `iat` second.
+        claims.sid = None;
+        assert_eq!(claims.login_began_ms(), claims.iat * 1000);
+    }
+
+    #[test]
     fn a_token_that_fails_verification_is_never_cached() {
         let keys = keys();
-        let (token, _) = keys.issue(UserId::new(), "ada").unwrap();
+        let (token, _) = keys
+            .issue(UserId::new(), "ada", uuid::Uuid::now_v7())
+            .unwrap();
         let forged = format!("{}x", &token[..token.len() - 1]);
         assert!(keys.verify(&forged).is_err());
         assert!(keys.verify(&forged).is_err());

@@ -6,10 +6,14 @@
 //! - [`refresh`]: opaque refresh tokens, stored hashed, rotated on every use;
 //!   replaying a spent one revokes its whole family.
 //! - [`login_backoff`]: exponential backoff per account after failed logins.
+//! - [`revocation`]: the revoked logins whose access tokens are refused
+//!   (log out everywhere, refresh-token reuse).
 
 pub mod jwt;
 pub mod login_backoff;
 pub mod password;
 pub mod refresh;
+pub mod revocation;
 
 pub use jwt::{Claims, JwtKeys};
+pub use revocation::Revocations;

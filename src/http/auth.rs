@@ -2,7 +2,9 @@
 //!
 //! Login and refresh answer the same token pair. A refresh token is spent on
 //! use; presenting a spent one again means it was stolen (or replayed), so
-//! its whole family (every token descended from that login) is revoked.
+//! its whole family (every token descended from that login) is revoked,
+//! with the access tokens and WebSockets of that login. Log out everywhere
+//! revokes every login of the caller (see [`crate::service::revocation`]).
 
 use crate::auth::JwtKeys;
 use crate::auth::login_backoff::LoginBackoff;
@@ -11,8 +13,8 @@ use crate::domain::{Email, Password, UserId, Username};
 use crate::http::auth_user::AuthUser;
 use crate::http::error::{ApiError, Fields};
 use crate::http::users::UserBody;
-use crate::service::Services;
-use crate::store::{NewRefreshToken, NewUser, RefreshSpend, User};
+use crate::service::{Services, revocation};
+use crate::store::{NewRefreshToken, NewUser, RefreshSpend, Revocation, User};
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -21,7 +23,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/auth/register", web::post().to(register))
         .route("/auth/login", web::post().to(login))
         .route("/auth/refresh", web::post().to(refresh_tokens))
-        .route("/auth/logout", web::post().to(logout));
+        .route("/auth/logout", web::post().to(logout))
+        .route("/auth/logout-all", web::post().to(logout_all));
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -202,7 +205,9 @@ pub async fn refresh_tokens(
         }
         RefreshSpend::Reused { user, family } => {
             tracing::warn!(%user, %family, "refresh token reused: revoking its family");
-            state.store.revoke_refresh_family(family).await?;
+            // Its access tokens and WebSockets too, on every instance: the
+            // thief may hold one.
+            revocation::revoke(&state, family_revocation(user, family)).await?;
             Err(ApiError::unauthorized(
                 "this refresh token was already used; every session from the same login is now signed out",
             ))
@@ -216,7 +221,7 @@ pub async fn refresh_tokens(
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
     security(("bearer" = [])),
-    responses((status = 204, description = "the refresh token's family is revoked"),
+    responses((status = 204, description = "the refresh token's family is revoked, with its access tokens and WebSockets"),
               (status = 401, body = crate::http::error::Problem)))]
 pub async fn logout(
     state: web::Data<Services>,
@@ -228,9 +233,38 @@ pub async fn logout(
     if let Some((owner, family)) = state.store.refresh_token_owner(&hash).await?
         && owner == caller.id
     {
-        state.store.revoke_refresh_family(family).await?;
+        revocation::revoke(&state, family_revocation(owner, family)).await?;
     }
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/logout-all", tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 204, description = "every login of the caller is revoked: refresh tokens, access tokens and WebSockets, on every instance"),
+              (status = 401, description = "no valid access token", body = crate::http::error::Problem, content_type = "application/problem+json"),
+              (status = 429, body = crate::http::error::Problem, content_type = "application/problem+json"),
+              (status = 503, description = "the database is unavailable; nothing was revoked", body = crate::http::error::Problem, content_type = "application/problem+json")))]
+pub async fn logout_all(
+    state: web::Data<Services>,
+    caller: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    // A login begun at this instant or later (the next one) stays valid.
+    let revocation = Revocation {
+        user: caller.id,
+        family: None,
+        at: chrono::Utc::now(),
+    };
+    revocation::revoke(&state, revocation).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// One login family of `user`, revoked now.
+fn family_revocation(user: UserId, family: uuid::Uuid) -> Revocation {
+    Revocation {
+        user,
+        family: Some(family),
+        at: chrono::Utc::now(),
+    }
 }
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
@@ -256,7 +290,7 @@ async fn issue_pair(
     user: &User,
     family: uuid::Uuid,
 ) -> Result<TokenResponse, ApiError> {
-    let (access_token, expires_in) = keys.issue(user.id, &user.username)?;
+    let (access_token, expires_in) = keys.issue(user.id, &user.username, family)?;
     let (refresh_token, hash) = refresh::generate();
     let auth = &state.settings.auth;
     let ttl = chrono::Duration::seconds(auth.refresh_ttl_s as i64);

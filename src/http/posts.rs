@@ -78,11 +78,20 @@ pub async fn create(
         })
         .await?;
     state.metrics.posts_created.inc();
-    state
-        .cache
-        .feeds_of_author_changed(&state.store, caller.id)
-        .await;
-    notify::post_created(&state, &caller.name, &post).await;
+    // One read of the followers serves both their feeds and their
+    // notifications.
+    let followers = match state.store.followers(caller.id).await {
+        Ok(followers) => followers,
+        Err(error) => {
+            // The post is stored; cached feeds expire on their own (5 min).
+            tracing::warn!(%error, "could not load followers to notify and refresh feeds");
+            Vec::new()
+        }
+    };
+    let mut feeds = followers.clone();
+    feeds.push(caller.id);
+    state.cache.feeds_changed(&feeds).await;
+    notify::post_created(&state, &caller.name, &post, followers).await;
     Ok(HttpResponse::Created().json(PostResponse::from(&post)))
 }
 

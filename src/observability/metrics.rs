@@ -96,6 +96,14 @@ pub struct Metrics {
     /// `parley_rate_limit_local_fallback`: 1 while Redis-backed limits fell
     /// back to per-instance counting.
     pub rate_limit_local_fallback: IntGauge,
+    /// `parley_revocations_applied_total{kind,source}`: revoked logins this
+    /// instance started refusing, by kind (`user`: log out everywhere;
+    /// `family`: refresh-token reuse) and by where it heard of them first
+    /// (`local`, `bus`, `poll`).
+    pub revocations_applied: IntCounterVec,
+    /// `parley_revocation_sessions_closed_total`: WebSockets closed because
+    /// the login they were opened with was revoked.
+    pub revocation_closes: IntCounter,
 }
 
 /// Batch sizes from 1 to the writers' cap.
@@ -267,6 +275,17 @@ impl Metrics {
                 "rate_limit_local_fallback",
                 "1 while Redis-backed rate limits fell back to per-instance counting",
             )?,
+            revocations_applied: IntCounterVec::new(
+                Opts::new(
+                    "revocations_applied_total",
+                    "Revoked logins this instance started refusing, by kind and source",
+                ),
+                &["kind", "source"],
+            )?,
+            revocation_closes: IntCounter::new(
+                "revocation_sessions_closed_total",
+                "WebSockets closed because their login was revoked",
+            )?,
             unlogged_successes: std::sync::atomic::AtomicU64::new(0),
             registry,
             process: Registry::new(),
@@ -307,6 +326,13 @@ impl Metrics {
         r.register(Box::new(self.cache_requests.clone()))?;
         r.register(Box::new(self.cache_evictions.clone()))?;
         r.register(Box::new(self.rate_limit_local_fallback.clone()))?;
+        r.register(Box::new(self.revocations_applied.clone()))?;
+        r.register(Box::new(self.revocation_closes.clone()))?;
+        for kind in ["user", "family"] {
+            for source in ["local", "bus", "poll"] {
+                self.revocations_applied.with_label_values(&[kind, source]);
+            }
+        }
         for direction in ["in", "out", "dropped", "lost"] {
             self.bridge_messages.with_label_values(&[direction]);
         }

@@ -8,7 +8,8 @@
 //! - [`read_state`]: read cursors, and who hears that one moved;
 //! - [`notify`]: which events notify whom, stored first, then pushed live;
 //! - [`moderation`]: room bans and mutes; [`blocks`]: blocks between
-//!   users; [`reports`]: reports for operators.
+//!   users; [`reports`]: reports for operators;
+//! - [`revocation`]: revoked logins, refused and closed on every instance.
 //!
 //! Both edges hold a [`Services`] and nothing wider: the HTTP handlers as
 //! `web::Data<Services>`, each WebSocket session by value.
@@ -19,6 +20,7 @@ pub mod notify;
 pub mod publish;
 pub mod read_state;
 pub mod reports;
+pub mod revocation;
 pub mod rooms;
 
 use crate::config::Settings;
@@ -44,4 +46,6 @@ pub struct Services {
     pub instance_id: Arc<str>,
     /// Pushes stored notifications to live sessions (`ws::live`).
     pub live: Arc<dyn notify::LiveDelivery>,
+    /// The revoked logins this instance refuses (see [`revocation`]).
+    pub revocations: Arc<crate::auth::Revocations>,
 }

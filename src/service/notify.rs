@@ -28,14 +28,13 @@ use std::collections::BTreeSet;
 /// statement's parameters and one notifier message.
 const FANOUT_CHUNK: usize = 1_000;
 
-pub async fn post_created(state: &Services, author_name: &str, post: &Post) {
-    let followers = match state.store.followers(post.author).await {
-        Ok(f) => f,
-        Err(error) => {
-            tracing::warn!(%error, "could not load followers to notify");
-            return;
-        }
-    };
+/// A new post notifies `followers` (its author's, as the caller loaded them).
+pub async fn post_created(
+    state: &Services,
+    author_name: &str,
+    post: &Post,
+    followers: Vec<UserId>,
+) {
     let payload = json!({
         "post_id": post.id, "author": post.author, "author_username": author_name,
         "excerpt": excerpt(&post.body),

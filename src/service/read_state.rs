@@ -15,7 +15,7 @@
 use super::Services;
 use super::rooms::RoomError;
 use crate::domain::{RoomKind, Seq, UserId};
-use crate::store::Room;
+use crate::store::{CursorMove, Room};
 use parley_actors::ports::BusEvent;
 use parley_actors::room::messages::Receipt;
 
@@ -28,9 +28,15 @@ pub async fn mark_read(
     user: UserId,
     seq: Seq,
 ) -> Result<Seq, RoomError> {
-    let cursor = services.store.mark_room_read(room.id, user, seq).await?;
-    services.metrics.read_cursor_moves.inc();
+    let CursorMove { seq: cursor, moved } =
+        services.store.mark_room_read(room.id, user, seq).await?;
+    // The contract answers every `read` with `read` on every session of
+    // the reader, moved or not; other members hear only of a move.
     services.live.read_cursor(user, room.id, cursor);
+    if !moved {
+        return Ok(cursor);
+    }
+    services.metrics.read_cursor_moves.inc();
     if shows_receipts(room) {
         if let Some(addr) = services.engine.rooms.get(room.id) {
             addr.do_send(Receipt { user, seq: cursor });

@@ -15,12 +15,14 @@
 //! | `memory/posts.rs` | posts, the feed, notifications |
 //! | `memory/rooms.rs` | rooms, members, each room's message log |
 //! | `memory/safety.rs` | room bans and mutes, blocks, reports |
+//! | `memory/revocations.rs` | session revocations |
 //!
 //! Rows are kept in `BTreeMap`s keyed by UUIDv7 ids, which sort by creation
 //! time, so keyset pagination is a `range` over the map.
 
 mod accounts;
 mod posts;
+mod revocations;
 mod rooms;
 mod safety;
 
@@ -29,9 +31,10 @@ use crate::domain::{
     SearchPrefix, Seq, UserId,
 };
 use crate::store::{
-    Block, HistoryItem, HistoryQuery, Member, NewNotification, NewPost, NewRefreshToken, NewReport,
-    NewRestriction, NewUser, Notification, Post, ProfilePatch, ReadCursor, RefreshSpend, Report,
-    Restriction, Room, RoomAccess, RoomUnread, Store, StoreError, User,
+    Block, CursorMove, HistoryItem, HistoryQuery, Member, NewNotification, NewPost,
+    NewRefreshToken, NewReport, NewRestriction, NewUser, Notification, Post, ProfilePatch,
+    ReadCursor, RefreshSpend, Report, Restriction, Room, RoomAccess, RoomUnread, Store, StoreError,
+    User,
 };
 use async_trait::async_trait;
 use parley_actors::model::{Appended, NewEvent, Refusal, StoredEvent};
@@ -80,6 +83,8 @@ struct State {
     /// `(blocker, blocked)` → since when.
     blocks: BTreeMap<(UserId, UserId), chrono::DateTime<chrono::Utc>>,
     reports: BTreeMap<ReportId, Report>,
+    /// Session revocations in the order they were recorded.
+    revocations: Vec<crate::store::RecordedRevocation>,
 }
 
 /// A user with the one column [`User`] never carries.
@@ -233,6 +238,21 @@ impl Store for MemoryStore {
     ) -> Result<Option<(UserId, uuid::Uuid)>, StoreError> {
         let state = self.lock();
         Ok(state.refresh_tokens.get(hash).map(|t| (t.user, t.family)))
+    }
+
+    async fn revoke_sessions(
+        &self,
+        revocation: &crate::store::Revocation,
+    ) -> Result<(), StoreError> {
+        self.lock().revoke_sessions(revocation, chrono::Utc::now())
+    }
+
+    async fn revocations_since(
+        &self,
+        after: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<crate::store::RecordedRevocation>, StoreError> {
+        Ok(self.lock().revocations_since(after, limit))
     }
 
     async fn create_post(&self, post: NewPost) -> Result<Post, StoreError> {
@@ -501,7 +521,7 @@ impl Store for MemoryStore {
         room: RoomId,
         user: UserId,
         seq: Seq,
-    ) -> Result<Seq, StoreError> {
+    ) -> Result<CursorMove, StoreError> {
         self.lock().mark_room_read(room, user, seq)
     }
 

@@ -178,6 +178,19 @@ pub trait Store: MessageLog {
         hash: &[u8],
     ) -> Result<Option<(UserId, uuid::Uuid)>, StoreError>;
 
+    // --- session revocations ----------------------------------------------
+
+    /// Records `revocation` and revokes the refresh tokens it covers (every
+    /// family of the user, or its one family), atomically.
+    async fn revoke_sessions(&self, revocation: &Revocation) -> Result<(), StoreError>;
+    /// Revocations recorded strictly after `after` (by `recorded_at`),
+    /// oldest first, at most `limit`: what every instance polls.
+    async fn revocations_since(
+        &self,
+        after: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<RecordedRevocation>, StoreError>;
+
     // --- posts -------------------------------------------------------------
 
     async fn create_post(&self, post: NewPost) -> Result<Post, StoreError>;
@@ -304,9 +317,14 @@ pub trait Store: MessageLog {
 
     /// Moves `user`'s read cursor in `room` forward to `seq` (clamped to
     /// the room's last seq; never backwards) and returns the cursor it
-    /// holds afterwards. `NotFound` for an unknown room.
-    async fn mark_room_read(&self, room: RoomId, user: UserId, seq: Seq)
-    -> Result<Seq, StoreError>;
+    /// holds afterwards, and whether it moved (a first cursor, even at 0,
+    /// counts as a move). `NotFound` for an unknown room.
+    async fn mark_room_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<CursorMove, StoreError>;
 
     /// Every read cursor of a room, by user id.
     async fn read_cursors(&self, room: RoomId) -> Result<Vec<ReadCursor>, StoreError>;

@@ -223,9 +223,40 @@ pub struct RoomUnread {
     pub unread: i64,
 }
 
+/// Where a read cursor is after a `read`, and whether that moved it: a
+/// `read` at or behind the cursor changes nothing, and nobody needs to
+/// hear of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CursorMove {
+    pub seq: Seq,
+    pub moved: bool,
+}
+
 /// A member's read cursor in a room.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReadCursor {
     pub user: UserId,
     pub seq: Seq,
+}
+
+/// Logins of a user that are no longer valid: their refresh tokens are
+/// revoked, and the access tokens and WebSockets they opened are refused
+/// (contract 6.2). Only the instant `at` plus the access-token lifetime
+/// matters for access tokens: every older one has expired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    pub user: UserId,
+    /// `None`: every login of the user begun before `at` (log out
+    /// everywhere); `Some`: that one family (a refresh token was reused).
+    pub family: Option<uuid::Uuid>,
+    /// When it was revoked, by the revoking instance's clock.
+    pub at: DateTime<Utc>,
+}
+
+/// A revocation as stored, with when the store recorded it (by the store's
+/// own clock, so pollers on instances with different clocks agree).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedRevocation {
+    pub revocation: Revocation,
+    pub recorded_at: DateTime<Utc>,
 }

@@ -12,7 +12,7 @@ use crate::auth::Claims;
 use crate::auth::JwtKeys;
 use crate::http::client_ip::client_ip;
 use crate::http::error::ApiError;
-use crate::http::middleware::authn::bearer;
+use crate::http::middleware::authn::{SIGNED_OUT, bearer};
 use crate::service::Services;
 use crate::ws::WsParts;
 use actix::{Actor, AsyncContext};
@@ -46,6 +46,7 @@ pub struct CredentialQuery {
     responses(
         (status = 101, description = "switching protocols: the connection speaks the WebSocket protocol of docs/api.md"),
         (status = 400, description = "not a WebSocket upgrade request", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "no credential, or a bad, expired or revoked one (log out everywhere, refresh-token reuse)", body = crate::http::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "the browser's `Origin` is not allowed", body = crate::http::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "over the concurrent WebSocket cap per user or per client IP; see `Retry-After`", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ))]
@@ -59,6 +60,11 @@ pub async fn upgrade(
 ) -> Result<HttpResponse, ApiError> {
     super::origin::check(&req, &state.settings)?;
     let claims = authenticate(&req, &ws, &keys, query.into_inner()).await?;
+    // Whether it came as a token or a ticket: a ticket carries the claims
+    // of the token it was issued for.
+    if state.revocations.refuses(&claims) {
+        return Err(ApiError::unauthorized(SIGNED_OUT));
+    }
     let session_id = SessionId::new();
     let ip = client_ip(&req, &state.settings.http.trusted_proxies);
     let slot = ws

@@ -73,6 +73,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/auth/refresh"),
     ("post", "/api/v1/auth/logout"),
+    ("post", "/api/v1/auth/logout-all"),
     ("get", "/.well-known/jwks.json"),
     ("get", "/api/v1/users/me"),
     ("patch", "/api/v1/users/me"),

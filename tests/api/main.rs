@@ -24,6 +24,7 @@ mod notifications;
 mod postgres_outage;
 mod posts;
 mod rate_limits;
+mod revocation;
 mod room_events;
 mod rooms;
 mod safety;

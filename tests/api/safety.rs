@@ -80,6 +80,11 @@ async fn ws_publish(ws: &mut WsClient, room: &str, client_id: &str) -> Value {
     answer(ws, frame, client_id).await
 }
 
+/// A `403` problem with code `forbidden` (which the response must be).
+async fn forbidden(res: reqwest::Response) -> Value {
+    assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await
+}
+
 /// The code of an `error` frame (which must be one).
 fn refusal(frame: &Value) -> &str {
     assert_eq!(frame["type"], "error", "{frame}");
@@ -151,31 +156,11 @@ async fn a_ban_unsubscribes_the_open_session_and_refuses_every_retry(backend: Ba
         refusal(&answer(&mut fresh, subscribe, "s2").await),
         "forbidden"
     );
-    assert_problem(
-        rest_publish(&app, &bob, &lobby, "rest").await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    forbidden(rest_publish(&app, &bob, &lobby, "rest").await).await;
     let history = format!("/api/v1/rooms/{lobby}/messages");
-    assert_problem(
-        app.get(&history, &bob.access).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
-    assert_problem(
-        app.post_member(&bob, &lobby, &bob.id).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
-    let readd = assert_problem(
-        app.post_member(&ada, &lobby, &bob.id).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    forbidden(app.get(&history, &bob.access).await).await;
+    forbidden(app.post_member(&bob, &lobby, &bob.id).await).await;
+    let readd = forbidden(app.post_member(&ada, &lobby, &bob.id).await).await;
     assert!(
         readd["detail"].as_str().unwrap().contains("banned"),
         "{readd}"
@@ -254,26 +239,11 @@ async fn only_managers_ban_and_nobody_bans_the_owner_or_themselves(backend: Back
 
     let body = |user: &TestUser| json!({"user_id": user.id});
     // A plain member bans nobody and sees no bans.
-    assert_problem(
-        ban(&app, &cat, &team, body(&dan)).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    forbidden(ban(&app, &cat, &team, body(&dan)).await).await;
     let bans = format!("/api/v1/rooms/{team}/bans");
-    assert_problem(
-        app.get(&bans, &cat.access).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    forbidden(app.get(&bans, &cat.access).await).await;
     // Nobody bans the owner; an admin does not ban an admin; nobody bans themselves.
-    assert_problem(
-        ban(&app, &bob, &team, body(&ada)).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    forbidden(ban(&app, &bob, &team, body(&ada)).await).await;
     assert_problem(
         ban(&app, &ada, &team, body(&ada)).await,
         StatusCode::CONFLICT,
@@ -372,12 +342,7 @@ async fn a_mute_refuses_publishing_at_once_but_not_reading_until_lifted(backend:
         refusal(&answer(&mut bob_ws, react, "r1").await),
         "forbidden"
     );
-    assert_problem(
-        rest_publish(&app, &bob, &team, "m3").await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    forbidden(rest_publish(&app, &bob, &team, "m3").await).await;
     // He still reads, and may take back what he said.
     app.post_message(&ada, &team, "you are muted", "a1").await;
     message_saying(&mut bob_ws, "you are muted").await;
@@ -425,23 +390,13 @@ async fn a_block_stops_follows_direct_messages_and_notifications(backend: Backen
         refusal(&ws_publish(&mut bob_ws, &dm, "again").await),
         "forbidden"
     );
-    let dm_rest = assert_problem(
-        rest_publish(&app, &bob, &dm, "rest").await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    let dm_rest = forbidden(rest_publish(&app, &bob, &dm, "rest").await).await;
     assert!(
         dm_rest["detail"].as_str().unwrap().contains("blocked"),
         "{dm_rest}"
     );
     let follow = format!("/api/v1/users/{}/follow", ada.id);
-    assert_problem(
-        app.post(&follow, &bob.access, json!({})).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    forbidden(app.post(&follow, &bob.access, json!({})).await).await;
     // The block ended both follows; she may follow him again, he still cannot notify her.
     app.follow(&ada, &bob).await;
     app.post_message(&bob, &lobby, "hey @ada", "mention").await;

@@ -252,3 +252,34 @@ async fn a_sentinel_failover_mid_traffic_loses_no_acked_message() {
         .collect();
     assert_eq!(seqs, (11..=30).collect::<Vec<_>>());
 }
+
+/// A commit whose bus message never arrives (its instance died between
+/// commit and publish, or Redis dropped it) still reaches subscribers on
+/// other instances: each room asks the log for its head every
+/// `PARLEY_BUS_RESYNC_S` and fills the gap, even if the room stays quiet.
+#[actix_web::test]
+async fn a_commit_whose_bus_message_was_lost_still_reaches_other_instances() {
+    let cluster = Cluster::start(1, &redis_url(), &[("PARLEY_BUS_RESYNC_S", "1")]).await;
+    let node = &cluster.nodes[0].app;
+    // Its bus messages go to a prefix nobody listens to: all of them lost.
+    let prefix = crate::support::cluster::redis_prefix();
+    let outsider = cluster
+        .start_outsider(&[("PARLEY_REDIS_PREFIX", prefix.as_str())])
+        .await;
+    let ada = node.register("ada").await;
+    let bob = node.register("bob").await;
+    let room = node.create_room(&ada, "quiet", "public").await;
+    let mut bob_ws = node.ws(&bob).await;
+    bob_ws.subscribe(&room, Some(0)).await;
+
+    let (status, ack) = outsider
+        .app
+        .post_message(&ada, &room, "lost on the bus", "m1")
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{ack}");
+    let message = next_type(&mut bob_ws, "message").await;
+    assert_eq!(
+        (message["seq"].as_i64(), message["body"].as_str()),
+        (Some(1), Some("lost on the bus"))
+    );
+}

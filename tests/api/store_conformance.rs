@@ -13,8 +13,9 @@ use parley::domain::{
     DisplayName, Email, Limit, MessageBody, NotificationId, PostBody, PostId, Reason, ReportKind,
     RestrictionKind, RoomId, RoomKind, RoomRole, SearchPrefix, Seq, Until, UserId, Username,
 };
+use parley::store::Revocation;
 use parley::store::{
-    HistoryItem, HistoryQuery, NewNotification, NewPost, NewRefreshToken, NewReport,
+    CursorMove, HistoryItem, HistoryQuery, NewNotification, NewPost, NewRefreshToken, NewReport,
     NewRestriction, NewUser, Notification, Post, ProfilePatch, ReactionCount, RefreshSpend,
     RoomUnread, SharedStore, StoreError, User,
 };
@@ -78,6 +79,8 @@ conformance!(
     unread_counts_live_messages_by_others_after_the_cursor,
     a_deleted_messages_notifications_are_withdrawn,
     user_search_matches_a_prefix_of_username_or_display_name_ignoring_case,
+    logging_out_everywhere_revokes_every_family_of_the_user_only,
+    revoking_one_family_leaves_the_others_and_is_polled_in_record_order,
 );
 
 // --- helpers -----------------------------------------------------------------
@@ -1042,20 +1045,15 @@ async fn read_cursors_only_move_forward_and_own_messages_move_them(store: Shared
             .await
             .unwrap();
     }
-    assert_eq!(
-        store.mark_room_read(room, bob.id, Seq(2)).await.unwrap(),
-        Seq(2)
-    );
-    assert_eq!(
-        store.mark_room_read(room, bob.id, Seq(1)).await.unwrap(),
-        Seq(2),
-        "never back"
-    );
-    assert_eq!(
-        store.mark_room_read(room, bob.id, Seq(99)).await.unwrap(),
-        Seq(3),
-        "clamped"
-    );
+    let read = |seq: i64| store.mark_room_read(room, bob.id, Seq(seq));
+    let moved = |seq: i64, moved: bool| CursorMove {
+        seq: Seq(seq),
+        moved,
+    };
+    assert_eq!(read(2).await.unwrap(), moved(2, true));
+    assert_eq!(read(1).await.unwrap(), moved(2, false), "never back");
+    assert_eq!(read(2).await.unwrap(), moved(2, false), "no move");
+    assert_eq!(read(99).await.unwrap(), moved(3, true), "clamped");
     apply(&store, room, &bob, "b1", say("me too", None))
         .await
         .unwrap();
@@ -1455,6 +1453,118 @@ async fn reports_are_stored_and_listed_newest_first(store: SharedStore) {
     };
     assert!(matches!(
         store.create_report(unknown).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+// --- session revocations -----------------------------------------------------
+
+/// A revocation at a whole millisecond, so it reads back equal from a
+/// store that keeps microseconds.
+fn revocation(user: &User, family: Option<uuid::Uuid>) -> Revocation {
+    let now = chrono::Utc::now().timestamp_millis();
+    Revocation {
+        user: user.id,
+        family,
+        at: chrono::DateTime::from_timestamp_millis(now).unwrap(),
+    }
+}
+
+async fn logging_out_everywhere_revokes_every_family_of_the_user_only(store: SharedStore) {
+    let (ada, bob) = (user(&*store, "ada").await, user(&*store, "bob").await);
+    let (first, second, bobs) = (
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+    );
+    for (who, family, hash) in [
+        (&ada, first, b"a1"),
+        (&ada, second, b"a2"),
+        (&bob, bobs, b"b1"),
+    ] {
+        store
+            .insert_refresh_token(token(who, family, hash, 60))
+            .await
+            .unwrap();
+    }
+    let before = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let everywhere = revocation(&ada, None);
+    store.revoke_sessions(&everywhere).await.unwrap();
+
+    for (hash, family) in [(b"a1", first), (b"a2", second)] {
+        let spent = store.spend_refresh_token(hash).await.unwrap();
+        let user = ada.id;
+        assert_eq!(spent, RefreshSpend::Reused { user, family });
+    }
+    let (user, family) = (bob.id, bobs);
+    let bobs = store.spend_refresh_token(b"b1").await.unwrap();
+    assert_eq!(bobs, RefreshSpend::Spent { user, family });
+
+    let recorded = store.revocations_since(before, 10).await.unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].revocation, everywhere);
+    let later = store
+        .revocations_since(recorded[0].recorded_at, 10)
+        .await
+        .unwrap();
+    assert_eq!(later, vec![], "only what was recorded after the cursor");
+}
+
+async fn revoking_one_family_leaves_the_others_and_is_polled_in_record_order(store: SharedStore) {
+    let ada = user(&*store, "ada").await;
+    let (reused, other) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    store
+        .insert_refresh_token(token(&ada, reused, b"r1", 60))
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(token(&ada, other, b"o1", 60))
+        .await
+        .unwrap();
+    let before = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let revocations = [
+        revocation(&ada, Some(reused)),
+        revocation(&ada, None),
+        revocation(&ada, Some(other)),
+    ];
+    store.revoke_sessions(&revocations[0]).await.unwrap();
+    let user = ada.id;
+    let spent = store.spend_refresh_token(b"r1").await.unwrap();
+    assert_eq!(
+        spent,
+        RefreshSpend::Reused {
+            user,
+            family: reused
+        }
+    );
+    let spent = store.spend_refresh_token(b"o1").await.unwrap();
+    assert_eq!(
+        spent,
+        RefreshSpend::Spent {
+            user,
+            family: other
+        }
+    );
+    for later in &revocations[1..] {
+        store.revoke_sessions(later).await.unwrap();
+    }
+
+    let first_two = store.revocations_since(before, 2).await.unwrap();
+    let read: Vec<_> = first_two.iter().map(|r| r.revocation.clone()).collect();
+    assert_eq!(read, revocations[..2]);
+    let rest = store
+        .revocations_since(first_two[1].recorded_at, 10)
+        .await
+        .unwrap();
+    let read: Vec<_> = rest.iter().map(|r| r.revocation.clone()).collect();
+    assert_eq!(read, revocations[2..]);
+
+    let stranger = Revocation {
+        user: UserId::new(),
+        ..revocations[1].clone()
+    };
+    assert!(matches!(
+        store.revoke_sessions(&stranger).await,
         Err(StoreError::NotFound)
     ));
 }

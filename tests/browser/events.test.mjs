@@ -14,16 +14,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
 import { createDatabase, createKeysDir, Parley, REDIS_URL, redisPrefix } from './harness.mjs';
+import { byId, connected, createRoom, launch, message, openRoom, send, tab, WAIT } from './pages.mjs';
 
-const CHROMIUM = process.env.PARLEY_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const WAIT = { timeout: 15_000 };
 const ARTIFACTS = join(import.meta.dirname, 'artifacts');
 const suffix = Math.random().toString(36).slice(2, 8);
-const PASSWORD = 'correct horse battery';
 
 let db;
 let keys;
@@ -44,7 +39,7 @@ before(async () => {
   // One after the other: the first runs the migrations.
   await one.start();
   await two.start();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
+  browser = await launch();
 });
 
 after(async () => {
@@ -57,56 +52,6 @@ after(async () => {
   }
 });
 
-const byId = (page, id) => page.locator(`[data-testid="${id}"]`);
-const connected = (page) => page.locator('[data-testid="conn-status"][data-state="connected"]').waitFor(WAIT);
-
-/** A tab on `parley`, registered (or logged in) as `username`. */
-async function tab(parley, username, { register }) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
-  const page = await context.newPage();
-  const problems = [];
-  page.on('console', (m) => /Content Security Policy|Refused to/i.test(m.text()) && problems.push(m.text()));
-  page.on('pageerror', (e) => problems.push(String(e)));
-  page.problems = problems;
-  page.parley = parley;
-  await page.goto(parley.base);
-  await byId(page, 'auth-username').fill(username);
-  if (register) await byId(page, 'auth-email').fill(`${username}@example.com`);
-  await byId(page, 'auth-password').fill(PASSWORD);
-  await byId(page, register ? 'register' : 'login').click();
-  await byId(page, 'chat-view').waitFor({ state: 'visible', ...WAIT });
-  await connected(page);
-  page.userId = await byId(page, 'my-id').inputValue();
-  return page;
-}
-
-const roomButton = (page, roomId) => page.locator(`[data-testid="room-item"][data-room-id="${roomId}"] button`);
-
-/** Opens a room from the list, clicking "Refresh" until it is there (bounded). */
-async function openRoom(page, roomId) {
-  const button = roomButton(page, roomId);
-  for (let i = 0; i < 20 && (await button.count()) === 0; i += 1) {
-    await byId(page, 'rooms-refresh').click();
-    await button.waitFor({ timeout: 500 }).catch(() => {});
-  }
-  await button.click();
-  await page.locator(`[data-testid="room-item"][data-room-id="${roomId}"] button[aria-current="true"]`).waitFor(WAIT);
-}
-
-async function createRoom(page, name) {
-  await byId(page, 'create-room-name').fill(name);
-  await byId(page, 'create-room-submit').click();
-  await byId(page, 'room-title').filter({ hasText: name }).waitFor(WAIT);
-  return page.locator('[data-testid="room-item"]:has(button[aria-current="true"])').getAttribute('data-room-id', WAIT);
-}
-
-async function send(page, body) {
-  await byId(page, 'composer-input').fill(body);
-  await byId(page, 'composer-send').click();
-}
-
-const message = (page, body) =>
-  page.locator('[data-testid="message"]', { has: page.locator('[data-testid="message-body"]', { hasText: body }) });
 const bySeq = (page, seq) => page.locator(`[data-testid="message"][data-seq="${seq}"]`);
 
 /** Waits for the room's badge to show `n` (0: no badge) and the title to agree. */
@@ -149,9 +94,9 @@ async function serverUnread(page) {
 test('room events on two instances: unread badges across tabs, replies, edits, reactions, deletes, and a restart', async () => {
   const aliceName = `alice_${suffix}`;
   const bobName = `bob_${suffix}`;
-  const a1 = await tab(one, aliceName, { register: true });
-  const bob = await tab(two, bobName, { register: true });
-  const a2 = await tab(two, aliceName, { register: false });
+  const a1 = await tab(browser, one, aliceName, { register: true });
+  const bob = await tab(browser, two, bobName, { register: true });
+  const a2 = await tab(browser, two, aliceName, { register: false });
   const pages = [a1, a2, bob];
 
   // Alice owns "events" (Bob is a member) and "lobby", where her tabs wait.

@@ -11,15 +11,10 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
 import { createDatabase, createKeysDir, Parley, REDIS_URL, redisPrefix } from './harness.mjs';
+import { byId, createRoom, launch, message, openRoom, roomButton, send, tab, WAIT } from './pages.mjs';
 
-const CHROMIUM = process.env.PARLEY_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const WAIT = { timeout: 15_000 };
 const suffix = Math.random().toString(36).slice(2, 8);
-const PASSWORD = 'correct horse battery';
 
 let db;
 let keys;
@@ -36,7 +31,7 @@ before(async () => {
   two = await Parley.create({ databaseUrl: db.url, keysDir: keys.dir, redis, instanceId: 'safety-2', env });
   await one.start();
   await two.start();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
+  browser = await launch();
 });
 
 after(async () => {
@@ -49,60 +44,16 @@ after(async () => {
   }
 });
 
-const byId = (page, id) => page.locator(`[data-testid="${id}"]`);
-const connected = (page) => page.locator('[data-testid="conn-status"][data-state="connected"]').waitFor(WAIT);
-
-async function tab(parley, username, { register }) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
-  const page = await context.newPage();
-  const problems = [];
-  page.on('pageerror', (e) => problems.push(String(e)));
-  page.on('dialog', (dialog) => dialog.accept()); // "log out everywhere?"
-  page.problems = problems;
-  await page.goto(parley.base);
-  await byId(page, 'auth-username').fill(username);
-  if (register) await byId(page, 'auth-email').fill(`${username}@example.com`);
-  await byId(page, 'auth-password').fill(PASSWORD);
-  await byId(page, register ? 'register' : 'login').click();
-  await byId(page, 'chat-view').waitFor({ state: 'visible', ...WAIT });
-  await connected(page);
-  page.userId = await byId(page, 'my-id').inputValue();
-  return page;
-}
-
-const roomButton = (page, roomId) => page.locator(`[data-testid="room-item"][data-room-id="${roomId}"] button`);
-
-async function openRoom(page, roomId) {
-  const button = roomButton(page, roomId);
-  for (let i = 0; i < 20 && (await button.count()) === 0; i += 1) {
-    await byId(page, 'rooms-refresh').click();
-    await button.waitFor({ timeout: 500 }).catch(() => {});
-  }
-  await button.click();
-  await page.locator(`[data-testid="room-item"][data-room-id="${roomId}"] button[aria-current="true"]`).waitFor(WAIT);
-}
-
-async function send(page, body) {
-  await byId(page, 'composer-input').fill(body);
-  await byId(page, 'composer-send').click();
-}
-
-const message = (page, body) =>
-  page.locator('[data-testid="message"]', { has: page.locator('[data-testid="message-body"]', { hasText: body }) });
 const member = (page, userId) => page.locator(`[data-testid="member"][data-user="${userId}"]`);
 
 test('mute, ban and block from the member list take effect on open tabs; log out everywhere ends every tab', async () => {
   const aliceName = `alice_${suffix}`;
   const bobName = `bob_${suffix}`;
-  const alice = await tab(one, aliceName, { register: true });
-  const bob = await tab(two, bobName, { register: true });
+  const alice = await tab(browser, one, aliceName, { register: true });
+  const bob = await tab(browser, two, bobName, { register: true });
 
   // Alice creates "club" and adds Bob by name.
-  await byId(alice, 'create-room-name').fill('club');
-  await byId(alice, 'create-room-submit').click();
-  await byId(alice, 'room-title').filter({ hasText: 'club' }).waitFor(WAIT);
-  const club = await alice.locator('[data-testid="room-item"]:has(button[aria-current="true"])')
-    .getAttribute('data-room-id', WAIT);
+  const club = await createRoom(alice, 'club');
   await byId(alice, 'add-member-id').fill(bobName);
   await byId(alice, 'add-member-submit').click();
   await byId(alice, 'member-status').filter({ hasText: 'Added.' }).waitFor(WAIT);
@@ -143,7 +94,7 @@ test('mute, ban and block from the member list take effect on open tabs; log out
   await member(bob, alice.userId).locator('[data-testid="member-unblock"]').waitFor(WAIT);
 
   // Log out everywhere, from one of Alice's tabs: the other (instance 2) ends too.
-  const alice2 = await tab(two, aliceName, { register: false });
+  const alice2 = await tab(browser, two, aliceName, { register: false });
   await byId(alice, 'logout-all').click();
   await byId(alice, 'auth-view').waitFor({ state: 'visible', ...WAIT });
   await byId(alice2, 'auth-view').waitFor({ state: 'visible', ...WAIT });

@@ -1,7 +1,8 @@
 //! See [`super`].
 
 use super::messages::{
-    Connect, Control, Disconnect, DrainAll, RecheckAccess, RevokeAccess, SessionCount,
+    Connect, Control, Credential, Disconnect, DrainAll, EndSessions, RecheckAccess, RevokeAccess,
+    SessionCount,
 };
 use crate::ids::{SessionId, UserId};
 use crate::restart::Restarts;
@@ -11,6 +12,7 @@ use std::collections::HashMap;
 struct Entry {
     user: UserId,
     control: Recipient<Control>,
+    credential: Credential,
 }
 
 #[derive(Default)]
@@ -38,6 +40,7 @@ impl Handler<Connect> for Hub {
         let entry = Entry {
             user: msg.user,
             control: msg.control,
+            credential: msg.credential,
         };
         self.sessions.insert(msg.session, entry);
     }
@@ -95,6 +98,20 @@ impl Handler<RevokeAccess> for Hub {
         let revoked = Control::Revoked { room: msg.room };
         for entry in self.sessions.values().filter(|e| e.user == msg.user) {
             entry.control.do_send(revoked);
+        }
+    }
+}
+
+impl Handler<EndSessions> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: EndSessions, _: &mut Self::Context) {
+        let ended = self
+            .sessions
+            .values()
+            .filter(|e| e.user == msg.user && e.credential.is_ended_by(msg.ended));
+        for entry in ended {
+            entry.control.do_send(Control::SignedOut);
         }
     }
 }

@@ -14,6 +14,8 @@ pub struct Connect {
     pub outbox: Outbox,
     /// Where the session hears [`Control`] messages.
     pub control: Recipient<Control>,
+    /// What the session was opened with, for [`EndSessions`].
+    pub credential: Credential,
 }
 
 #[derive(Message)]
@@ -55,6 +57,49 @@ pub struct DrainAll {
     pub spread: Duration,
 }
 
+/// The credential a session was opened with, in the engine's terms: the
+/// application decides what a login and its family are (for parley, the
+/// refresh family of the access token); the engine only matches them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Credential {
+    /// When the login behind the credential began (Unix milliseconds).
+    pub began_ms: i64,
+    /// The login's family, opaque to the engine; `None` when unknown.
+    pub family: Option<uuid::Uuid>,
+}
+
+/// Which of a user's sessions [`EndSessions`] ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Every session whose credential began strictly before this instant
+    /// (Unix milliseconds): a login made at the instant itself or later
+    /// survives.
+    BeganBefore(i64),
+    /// Every session whose credential belongs to this family.
+    Family(uuid::Uuid),
+}
+
+impl Credential {
+    /// Whether `ended` covers a session opened with this credential.
+    pub fn is_ended_by(&self, ended: Ended) -> bool {
+        match ended {
+            Ended::BeganBefore(instant) => self.began_ms < instant,
+            Ended::Family(family) => self.family == Some(family),
+        }
+    }
+}
+
+/// The user's credentials matching `ended` were revoked: each matching
+/// local session is told [`Control::SignedOut`]. Idempotent: a session
+/// already gone is not there to match, and one opened later with a newer
+/// credential does not match.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "()")]
+pub struct EndSessions {
+    pub user: UserId,
+    pub ended: Ended,
+}
+
 /// What the hub tells a session.
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "()")]
@@ -67,4 +112,31 @@ pub enum Control {
     /// The instance is draining: finish in-flight publishes, send
     /// `reconnect`, close ([`crate::outbox::CloseReason::Restart`]).
     Drain,
+    /// The credential the session was opened with was revoked: the session
+    /// tells its client and closes.
+    SignedOut,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_credential_is_ended_by_an_instant_after_its_login_or_by_its_family() {
+        let family = uuid::Uuid::now_v7();
+        let credential = Credential {
+            began_ms: 1_000,
+            family: Some(family),
+        };
+        assert!(credential.is_ended_by(Ended::BeganBefore(1_001)));
+        // A login made at the revocation's instant came after it.
+        assert!(!credential.is_ended_by(Ended::BeganBefore(1_000)));
+        assert!(credential.is_ended_by(Ended::Family(family)));
+        assert!(!credential.is_ended_by(Ended::Family(uuid::Uuid::now_v7())));
+        let unknown = Credential {
+            family: None,
+            ..credential
+        };
+        assert!(!unknown.is_ended_by(Ended::Family(family)));
+    }
 }

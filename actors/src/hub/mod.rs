@@ -1,6 +1,7 @@
 //! The hub knows every local session: who is connected, and how to reach
-//! each one. It counts connections and, at drain, tells every session to
-//! reconnect elsewhere.
+//! each one. It counts connections, at drain tells every session to
+//! reconnect elsewhere, and ends the sessions whose credential was revoked
+//! ([`messages::EndSessions`]).
 
 pub mod actor;
 pub mod messages;

@@ -24,6 +24,7 @@
 //! version that the previous release already reads.
 
 use chrono::{DateTime, Utc};
+use parley_actors::hub::messages::Ended;
 use parley_actors::ids::{MessageId, RoomId, Seq, UserId};
 use parley_actors::model::{EventData, StoredEvent};
 use parley_actors::ports::BusEvent;
@@ -125,6 +126,16 @@ enum Event<'a> {
     Invalidate {
         key: Cow<'a, str>,
     },
+    /// Every login of `user` begun before `before_ms` (Unix ms) was revoked.
+    SignedOut {
+        user: Uuid,
+        before_ms: i64,
+    },
+    /// The login family `family` of `user` was revoked.
+    FamilyRevoked {
+        user: Uuid,
+        family: Uuid,
+    },
 }
 
 /// A committed room event. `k` (its kind) and the fields after it were
@@ -208,6 +219,16 @@ impl<'a> From<&'a BusEvent> for Event<'a> {
             BusEvent::Invalidate { key } => Event::Invalidate {
                 key: Cow::Borrowed(key),
             },
+            BusEvent::EndSessions { user, ended } => match *ended {
+                Ended::BeganBefore(before_ms) => Event::SignedOut {
+                    user: user.0,
+                    before_ms,
+                },
+                Ended::Family(family) => Event::FamilyRevoked {
+                    user: user.0,
+                    family,
+                },
+            },
         }
     }
 }
@@ -252,6 +273,14 @@ impl From<Event<'_>> for BusEvent {
             },
             Event::Invalidate { key } => BusEvent::Invalidate {
                 key: key.into_owned(),
+            },
+            Event::SignedOut { user, before_ms } => BusEvent::EndSessions {
+                user: UserId(user),
+                ended: Ended::BeganBefore(before_ms),
+            },
+            Event::FamilyRevoked { user, family } => BusEvent::EndSessions {
+                user: UserId(user),
+                ended: Ended::Family(family),
             },
         }
     }
@@ -423,6 +452,14 @@ mod tests {
                 room: Some(room),
             },
             BusEvent::Recheck { user, room: None },
+            BusEvent::EndSessions {
+                user,
+                ended: Ended::BeganBefore(1_719_837_296_789),
+            },
+            BusEvent::EndSessions {
+                user,
+                ended: Ended::Family(uuid(MESSAGE)),
+            },
         ];
         // A new variant fails to compile here until it has a sample above
         // (and a line in `PREVIOUS` once a release has published it).
@@ -435,7 +472,8 @@ mod tests {
                 | BusEvent::Notification { .. }
                 | BusEvent::Revoke { .. }
                 | BusEvent::Recheck { .. }
-                | BusEvent::Invalidate { .. } => {}
+                | BusEvent::Invalidate { .. }
+                | BusEvent::EndSessions { .. } => {}
             }
         }
         events

@@ -53,7 +53,14 @@ pub struct RedisBus {
 impl RedisBus {
     /// Starts the publishing and receiving tasks. Incoming events wait until
     /// [`RedisBus::attach`] names the engine they go to.
-    pub fn start(redis: Arc<Redis>, instance: &str, metrics: Arc<Metrics>) -> Arc<Self> {
+    /// Every `resync` (unless zero) each room with subscribers here checks
+    /// the log for events the bus did not bring.
+    pub fn start(
+        redis: Arc<Redis>,
+        instance: &str,
+        metrics: Arc<Metrics>,
+        resync: std::time::Duration,
+    ) -> Arc<Self> {
         let (outgoing, queue) = mpsc::channel(QUEUE);
         let bus = Arc::new_cyclic(|this| Self {
             redis,
@@ -66,6 +73,9 @@ impl RedisBus {
         });
         tokio::spawn(publish_loop(bus.clone(), queue));
         tokio::spawn(receive_loop(bus.clone()));
+        if !resync.is_zero() {
+            tokio::spawn(resync_loop(bus.clone(), resync));
+        }
         let on_reconnect = bus.clone();
         bus.redis.subscriber.on_reconnect(move |_| {
             let bus = on_reconnect.clone();
@@ -309,6 +319,22 @@ async fn publish_loop(bus: Arc<RedisBus>, mut queue: mpsc::Receiver<BusEvent>) {
                     .inc_by(sent);
                 tracing::debug!(%error, events = sent, "publishing to Redis failed");
             }
+        }
+    }
+}
+
+/// A commit whose instance died before publishing it (or whose message
+/// Redis dropped) leaves no gap another instance can see until the room's
+/// next event, which may never come: each room asks the log for its head
+/// now and then instead (one primary-key read per room with subscribers).
+async fn resync_loop(bus: Arc<RedisBus>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick is immediate
+    loop {
+        tick.tick().await;
+        if let Some(inbox) = bus.inbox.get() {
+            inbox.resync_rooms();
         }
     }
 }

@@ -3,7 +3,8 @@
 use super::{Folded, RoomRow, State};
 use crate::domain::{Limit, RoomId, RoomKind, RoomName, RoomRole, Seq, UserId};
 use crate::store::{
-    HistoryItem, HistoryQuery, Member, ReactionCount, ReadCursor, Room, RoomUnread, StoreError,
+    CursorMove, HistoryItem, HistoryQuery, Member, ReactionCount, ReadCursor, Room, RoomUnread,
+    StoreError,
 };
 use chrono::Utc;
 use parley_actors::ids::MessageId;
@@ -227,12 +228,16 @@ impl State {
         room: RoomId,
         user: UserId,
         seq: Seq,
-    ) -> Result<Seq, StoreError> {
+    ) -> Result<CursorMove, StoreError> {
         let row = self.rooms.get_mut(&room).ok_or(StoreError::NotFound)?;
         let last = Seq(row.log.len() as i64);
-        let cursor = row.cursors.entry(user).or_default();
-        *cursor = (*cursor).max(seq.min(last));
-        Ok(*cursor)
+        let wanted = seq.min(last);
+        let (seq, moved) = match row.cursors.get(&user).copied() {
+            Some(cursor) if cursor >= wanted => (cursor, false),
+            _ => (wanted, true),
+        };
+        row.cursors.insert(user, seq);
+        Ok(CursorMove { seq, moved })
     }
 
     pub(super) fn read_cursors(&self, room: RoomId) -> Vec<ReadCursor> {

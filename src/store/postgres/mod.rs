@@ -20,6 +20,7 @@
 //! | `read_state.rs` | history in current state, read cursors, unread counts |
 //! | `notifications.rs` | notifications and their read state |
 //! | `safety.rs` | room bans and mutes, blocks, reports |
+//! | `revocations.rs` | session revocations: log out everywhere, reused families |
 //!
 //! Every list is keyset-paginated on a UUIDv7 id (or a room's `seq`) and
 //! served by an index named in the migration.
@@ -31,6 +32,7 @@ mod messages;
 mod notifications;
 mod posts;
 mod read_state;
+mod revocations;
 mod rooms;
 mod safety;
 mod sql;
@@ -42,10 +44,12 @@ use crate::domain::{
     SearchPrefix, Seq, UserId,
 };
 use crate::store::{
-    Block, HistoryItem, HistoryQuery, Member, NewNotification, NewPost, NewRefreshToken, NewReport,
-    NewRestriction, NewUser, Notification, Post, ProfilePatch, ReadCursor, RefreshSpend, Report,
-    Restriction, Room, RoomAccess, RoomUnread, Store, StoreError, User,
+    Block, CursorMove, HistoryItem, HistoryQuery, Member, NewNotification, NewPost,
+    NewRefreshToken, NewReport, NewRestriction, NewUser, Notification, Post, ProfilePatch,
+    ReadCursor, RefreshSpend, Report, Restriction, Room, RoomAccess, RoomUnread, Store, StoreError,
+    User,
 };
+use crate::store::{RecordedRevocation, Revocation};
 use anyhow::Context;
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
@@ -230,6 +234,25 @@ impl Store for PgStore {
     ) -> Result<Option<(UserId, uuid::Uuid)>, StoreError> {
         self.run("refresh_token_owner", tokens::owner(&self.pool, hash))
             .await
+    }
+
+    async fn revoke_sessions(&self, revocation: &Revocation) -> Result<(), StoreError> {
+        self.run(
+            "revoke_sessions",
+            revocations::record(&self.pool, revocation),
+        )
+        .await
+    }
+
+    async fn revocations_since(
+        &self,
+        after: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<RecordedRevocation>, StoreError> {
+        self.run_read("revocations_since", || {
+            revocations::since(&self.pool, after, limit)
+        })
+        .await
     }
 
     async fn create_post(&self, post: NewPost) -> Result<Post, StoreError> {
@@ -500,7 +523,7 @@ impl Store for PgStore {
         room: RoomId,
         user: UserId,
         seq: Seq,
-    ) -> Result<Seq, StoreError> {
+    ) -> Result<CursorMove, StoreError> {
         self.run(
             "mark_room_read",
             read_state::mark_read(&self.pool, room, user, seq),

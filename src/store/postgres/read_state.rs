@@ -13,7 +13,9 @@
 
 use super::sql;
 use crate::domain::{MessageId, RoomId, Seq, UserId};
-use crate::store::{HistoryItem, HistoryQuery, ReactionCount, ReadCursor, RoomUnread, StoreError};
+use crate::store::{
+    CursorMove, HistoryItem, HistoryQuery, ReactionCount, ReadCursor, RoomUnread, StoreError,
+};
 use anyhow::Context;
 use deadpool_postgres::Pool;
 use std::collections::BTreeMap;
@@ -147,18 +149,28 @@ pub(super) async fn mark_read(
     room: RoomId,
     user: UserId,
     seq: Seq,
-) -> Result<Seq, StoreError> {
-    // Clamped to what exists, and never backwards, in one statement.
+) -> Result<CursorMove, StoreError> {
+    // Clamped to what exists, and never backwards, in one statement; `old`
+    // reads the cursor as it was before (the statement's snapshot).
     const MARK: &str = "\
-        INSERT INTO read_cursors (room_id, user_id, seq) \
-        SELECT id, $2, LEAST($3, last_seq) FROM rooms WHERE id = $1 \
-        ON CONFLICT (room_id, user_id) DO UPDATE SET seq = GREATEST(read_cursors.seq, EXCLUDED.seq) \
-        RETURNING seq";
+        WITH old AS (SELECT seq FROM read_cursors WHERE room_id = $1 AND user_id = $2), \
+        new AS ( \
+            INSERT INTO read_cursors (room_id, user_id, seq) \
+            SELECT id, $2, LEAST($3, last_seq) FROM rooms WHERE id = $1 \
+            ON CONFLICT (room_id, user_id) \
+            DO UPDATE SET seq = GREATEST(read_cursors.seq, EXCLUDED.seq) \
+            RETURNING seq) \
+        SELECT new.seq, (SELECT seq FROM old) AS before FROM new";
     let row = sql::query_opt(pool, MARK, &[&room.0, &user.0, &seq.0])
         .await
         .context("moving a read cursor")?
         .ok_or(StoreError::NotFound)?;
-    Ok(Seq(sql::get(&row, "seq").context("moving a read cursor")?))
+    let seq: i64 = sql::get(&row, "seq").context("moving a read cursor")?;
+    let before: Option<i64> = sql::get(&row, "before").context("moving a read cursor")?;
+    Ok(CursorMove {
+        seq: Seq(seq),
+        moved: before.is_none_or(|before| seq > before),
+    })
 }
 
 #[tracing::instrument(skip_all, fields(%room))]

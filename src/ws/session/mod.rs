@@ -33,7 +33,7 @@ use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, StreamHandler, WrapFuture,
 };
 use actix_ws::{AggregatedMessage, ProtocolError};
-use parley_actors::hub::messages::{Connect, Control, Disconnect};
+use parley_actors::hub::messages::{Connect, Control, Credential, Disconnect};
 use parley_actors::ids::{ClientId, RoomId, Seq, SessionId, UserId};
 use parley_actors::model::Action;
 use parley_actors::notify::messages::{Register, Unregister};
@@ -62,6 +62,9 @@ pub struct WsSession {
     draining: bool,
     /// When the access token that opened the connection expires (Unix s).
     expires_at: i64,
+    /// The login the token that opened the connection belongs to: revoking
+    /// it closes the connection ([`Control::SignedOut`]).
+    credential: Credential,
     /// This connection's place under the per-user and per-IP caps, given
     /// back when the session ends.
     _slot: Slot,
@@ -94,6 +97,10 @@ impl WsSession {
             in_flight: 0,
             draining: false,
             expires_at: claims.exp,
+            credential: Credential {
+                began_ms: claims.login_began_ms(),
+                family: claims.sid,
+            },
             _slot: slot,
             linger,
         }
@@ -463,7 +470,18 @@ impl Actor for WsSession {
             user: self.user,
             outbox: self.outbox.clone(),
             control: ctx.address().recipient(),
+            credential: self.credential,
         });
+        // The upgrade checked the token, but a revocation applied since
+        // may have reached the hub before this session did.
+        let Credential { began_ms, family } = self.credential;
+        if self
+            .state
+            .revocations
+            .refuses_login(self.user, began_ms, family)
+        {
+            ctx.notify(Control::SignedOut);
+        }
         engine.notifier.do_send(Register {
             user: self.user,
             session: self.id,
@@ -593,6 +611,15 @@ impl Handler<Control> for WsSession {
                 if self.in_flight == 0 {
                     self.finish_drain(ctx);
                 }
+            }
+            Control::SignedOut => {
+                self.state.metrics.revocation_closes.inc();
+                self.error(
+                    Code::Unauthorized,
+                    "this login was signed out; log in again",
+                    None,
+                );
+                self.close(ctx, CloseReason::Policy, "login revoked");
             }
         }
     }

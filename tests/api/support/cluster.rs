@@ -93,6 +93,22 @@ impl Cluster {
             .unwrap();
     }
 
+    /// One more instance on the cluster's database and keys but with
+    /// `overrides` (say, a Redis prefix of its own: its bus messages reach
+    /// nobody, as if lost), outside haproxy.
+    pub async fn start_outsider(&self, overrides: &[(&str, &str)]) -> ServerProcess {
+        let mut env: Vec<(&str, &str)> = self.envs[0]
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .filter(|(k, _)| !overrides.iter().any(|(o, _)| o == k))
+            .collect();
+        env.retain(|(k, _)| !matches!(*k, "PARLEY_HTTP_ADDR" | "PARLEY_INSTANCE_ID"));
+        env.extend_from_slice(overrides);
+        env.push(("PARLEY_HTTP_ADDR", "127.0.0.30:0"));
+        env.push(("PARLEY_INSTANCE_ID", "outsider"));
+        ServerProcess::start(&env).await
+    }
+
     /// Starts node `i` again with its environment, on the address it had
     /// (haproxy's backend list is fixed), once it has stopped.
     pub async fn restart(&mut self, i: usize) {

@@ -1,0 +1,72 @@
+// What the multi-tab browser tests share: launching Debian's Chromium, a
+// signed-in tab on a parley instance, and the page's controls by test id.
+
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = process.env.PARLEY_CHROMIUM ?? '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const WAIT = { timeout: 15_000 };
+export const PASSWORD = 'correct horse battery';
+
+export const launch = () => chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
+
+export const byId = (page, id) => page.locator(`[data-testid="${id}"]`);
+export const connected = (page) =>
+  page.locator('[data-testid="conn-status"][data-state="connected"]').waitFor(WAIT);
+
+/**
+ * A tab on `parley`, registered (or logged in) as `username` and connected.
+ * `page.problems` collects page errors and CSP refusals; confirm dialogs
+ * are accepted.
+ */
+export async function tab(browser, parley, username, { register }) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('console', (m) => /Content Security Policy|Refused to/i.test(m.text()) && problems.push(m.text()));
+  page.on('pageerror', (e) => problems.push(String(e)));
+  page.on('dialog', (dialog) => dialog.accept());
+  page.problems = problems;
+  page.parley = parley;
+  await page.goto(parley.base);
+  await byId(page, 'auth-username').fill(username);
+  if (register) await byId(page, 'auth-email').fill(`${username}@example.com`);
+  await byId(page, 'auth-password').fill(PASSWORD);
+  await byId(page, register ? 'register' : 'login').click();
+  await byId(page, 'chat-view').waitFor({ state: 'visible', ...WAIT });
+  await connected(page);
+  page.userId = await byId(page, 'my-id').inputValue();
+  return page;
+}
+
+export const roomButton = (page, roomId) =>
+  page.locator(`[data-testid="room-item"][data-room-id="${roomId}"] button`);
+
+/** Opens a room from the list, clicking "Refresh" until it is there (bounded). */
+export async function openRoom(page, roomId) {
+  const button = roomButton(page, roomId);
+  for (let i = 0; i < 20 && (await button.count()) === 0; i += 1) {
+    await byId(page, 'rooms-refresh').click();
+    await button.waitFor({ timeout: 500 }).catch(() => {});
+  }
+  await button.click();
+  await page.locator(`[data-testid="room-item"][data-room-id="${roomId}"] button[aria-current="true"]`).waitFor(WAIT);
+}
+
+/** Creates a room from the sidebar form; returns its id once it is open. */
+export async function createRoom(page, name) {
+  await byId(page, 'create-room-name').fill(name);
+  await byId(page, 'create-room-submit').click();
+  await byId(page, 'room-title').filter({ hasText: name }).waitFor(WAIT);
+  return page.locator('[data-testid="room-item"]:has(button[aria-current="true"])').getAttribute('data-room-id', WAIT);
+}
+
+export async function send(page, body) {
+  await byId(page, 'composer-input').fill(body);
+  await byId(page, 'composer-send').click();
+}
+
+/** The message of the open room whose body holds `body`. */
+export const message = (page, body) =>
+  page.locator('[data-testid="message"]', { has: page.locator('[data-testid="message-body"]', { hasText: body }) });
