@@ -371,8 +371,8 @@ export interface EventOptions {
   clientId?: string;
 }
 
-export declare class Room {
-  private constructor();
+/** Not exported as a value: get one from client.room(id). */
+export interface Room {
   readonly id: RoomId;
   readonly timeline: Timeline;
   /** Users seen online here since the subscription. */
@@ -417,8 +417,8 @@ export interface Page<T> {
   next_cursor: string | null;
 }
 
-export declare class Client {
-  private constructor();
+/** Not exported as a value: get one from createClient. */
+export interface Client {
   readonly baseUrl: string;
   readonly state: ConnectionState;
   /** The last `hello` (its `instance` names the server process). */
