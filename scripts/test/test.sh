@@ -97,6 +97,7 @@ timed "leftover databases" drop_leftover_databases
 # Build and run together: nextest's own summary line gives the run time.
 timed "build + tests" run_tests "$@"
 timed "browser e2e" bash scripts/test/test-browser.sh
+timed "sdk e2e" bash scripts/test/test-sdk.sh
 timed "deploy checks" bash scripts/test/check-deploy.sh
 timed "k6 smoke" bash scripts/test/check-k6.sh
 timed "backup round trip" bash scripts/test/test-backup.sh

@@ -13,7 +13,7 @@
 use crate::http::middleware::problem::PROBLEM_JSON;
 use crate::http::{
     auth, blocks, health, moderation, notifications, page::Page, posts, reports, room_events,
-    room_retention, rooms, users,
+    room_retention, rooms, sdk, users,
 };
 use crate::ws::ticket_endpoint as ws_ticket;
 use actix_web::HttpResponse;
@@ -44,6 +44,7 @@ use utoipa::{Modify, OpenApi};
         health::live, health::ready, health::startup, health::version_info, health::db_stats, health::redis_stats,
         crate::app::drain::start_drain, crate::ws::upgrade::upgrade,
         auth::logout_all,
+        sdk::module, sdk::declarations,
     ),
     components(schemas(
         crate::http::error::Problem, crate::http::error::FieldError,
@@ -57,6 +58,7 @@ use utoipa::{Modify, OpenApi};
         (name = "users"), (name = "posts"), (name = "rooms"), (name = "notifications"),
         (name = "reports", description = "Reports of messages and users, for operators"),
         (name = "health", description = "Probes; also served on the admin listener"),
+        (name = "sdk", description = "The client SDK (docs/sdk.md): an ES module and its TypeScript declarations"),
         (name = "admin", description = "Served on the admin listener only (PARLEY_ADMIN_ADDR)"),
     )
 )]

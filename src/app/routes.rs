@@ -15,6 +15,7 @@ pub fn public(cfg: &mut ServiceConfig) {
     cfg.route("/openapi.json", web::get().to(openapi::serve))
         .route("/.well-known/jwks.json", web::get().to(http::auth::jwks));
     http::configure_api(cfg, ws::configure_api);
+    http::sdk::configure(cfg);
     // Last: the browser client only answers paths naming one of its files.
     http::static_files::configure(cfg);
 }

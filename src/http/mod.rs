@@ -22,6 +22,7 @@ pub mod reports;
 pub mod room_events;
 pub mod room_retention;
 pub mod rooms;
+pub mod sdk;
 pub mod static_files;
 pub mod users;
 

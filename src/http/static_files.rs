@@ -43,6 +43,13 @@ async fn serve(req: HttpRequest) -> HttpResponse {
         // The guard already matched; a miss here means no such file after all.
         return HttpResponse::NotFound().finish();
     };
+    let content_type = content_type(&file);
+    respond(&req, file, content_type)
+}
+
+/// An embedded file as `content_type`, revalidated by its strong ETag
+/// (`If-None-Match` answers 304). Also used by [`super::sdk`].
+pub fn respond(req: &HttpRequest, file: EmbeddedFile, content_type: String) -> HttpResponse {
     let etag = etag(&file);
     let fresh = req
         .headers()
@@ -61,8 +68,7 @@ async fn serve(req: HttpRequest) -> HttpResponse {
     if fresh {
         return res.finish();
     }
-    res.content_type(content_type(&file))
-        .body(file.data.into_owned())
+    res.content_type(content_type).body(file.data.into_owned())
 }
 
 /// A strong ETag from the SHA-256 the crate computed at compile time.

@@ -99,6 +99,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/readyz"),
     ("get", "/health/startup"),
     ("get", "/health/version"),
+    ("get", "/sdk/parley.js"),
+    ("get", "/sdk/parley.d.ts"),
 ];
 
 #[actix_web::test]

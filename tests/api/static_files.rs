@@ -67,3 +67,53 @@ async fn unknown_paths_still_answer_problem_json_not_the_client_page() {
     let health = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(header(&health, "content-type"), "application/json");
 }
+
+#[actix_web::test]
+async fn the_sdk_and_its_declarations_are_served_with_etags_that_revalidate() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    for (path, expected, marker) in [
+        (
+            "/sdk/parley.js",
+            "text/javascript; charset=utf-8",
+            "export function createClient",
+        ),
+        (
+            "/sdk/parley.d.ts",
+            "application/typescript; charset=utf-8",
+            "export declare function createClient",
+        ),
+    ] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert_eq!(header(&res, "content-type"), expected, "{path}");
+        assert_eq!(header(&res, "cache-control"), "no-cache", "{path}");
+        let etag = header(&res, "etag");
+        assert!(
+            etag.starts_with('"') && !etag.starts_with("W/"),
+            "a strong ETag: {etag}"
+        );
+        let body = res.text().await.unwrap();
+        assert!(body.contains(marker), "{path} lacks {marker}");
+        assert!(body.contains("version"), "{path} has a version");
+
+        let again = app
+            .client
+            .get(app.url(path))
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert_eq!(header(&again, "etag"), etag);
+        assert!(again.text().await.unwrap().is_empty());
+
+        let stale = app
+            .client
+            .get(app.url(path))
+            .header("if-none-match", "\"0000\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), StatusCode::OK, "{path} with a stale ETag");
+    }
+}
