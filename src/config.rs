@@ -740,7 +740,11 @@ fn env_value(var: &str, raw: &str) -> figment::value::Value {
             .collect();
         return Value::from(items);
     }
-    if TEXT_VARS.contains(&var) {
+    // figment unescapes quoted strings by character index used as a byte
+    // index, and panics on a backslash after a non-ASCII character; no
+    // number, boolean or quoted setting needs more than ASCII, so
+    // non-ASCII text is taken as it is.
+    if TEXT_VARS.contains(&var) || !raw.is_ascii() {
         return Value::from(raw.to_owned());
     }
     raw.parse::<figment::value::Value>()

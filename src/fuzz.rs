@@ -407,6 +407,17 @@ mod tests {
         assert!(crate::config::log_filter(r#"parley[{name=~"a.*"}]=debug"#).is_ok());
     }
 
+    /// Found by `configurations_never_panic` (proptest): figment's string
+    /// unescaping slices by character index, so a quoted value with a
+    /// backslash after a non-ASCII character panicked inside figment.
+    /// Non-ASCII values are plain text now (`config::env_value`).
+    #[test]
+    fn a_quoted_non_ascii_env_value_with_a_backslash_is_an_error_not_a_panic() {
+        config("\n%%\nPARLEY_HTTP_ADDR=\"¡\\¡\"\n".as_bytes());
+        let vars = [("PARLEY_WS_OUTBOX".to_owned(), "\"é\\n\"".to_owned())];
+        assert!(Settings::from_toml_and_env("", &vars).is_err());
+    }
+
     /// The entry points reach the parsers' success paths too: good input
     /// of each kind is accepted by the very functions they call.
     #[test]
