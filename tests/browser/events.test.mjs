@@ -14,42 +14,22 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { createDatabase, createKeysDir, Parley, REDIS_URL, redisPrefix } from './harness.mjs';
-import { byId, connected, createRoom, launch, message, openRoom, send, tab, WAIT } from './pages.mjs';
+import { byId, connected, createRoom, message, openRoom, send, tab, twoInstances, WAIT } from './pages.mjs';
 
 const ARTIFACTS = join(import.meta.dirname, 'artifacts');
 const suffix = Math.random().toString(36).slice(2, 8);
 
-let db;
-let keys;
 let one;
 let two;
 let browser;
+let stop;
 
 before(async () => {
-  db = createDatabase();
-  keys = createKeysDir();
-  const redis = { url: REDIS_URL, prefix: redisPrefix() };
-  // Tokens outlive the test: chat.test.mjs covers refreshes, and a reload
-  // while a refresh is in flight loses the rotated pair (the page then
-  // holds a spent refresh token), which would log a tab out here.
-  const env = { PARLEY_ACCESS_TTL_S: '300' };
-  one = await Parley.create({ databaseUrl: db.url, keysDir: keys.dir, redis, instanceId: 'browser-1', env });
-  two = await Parley.create({ databaseUrl: db.url, keysDir: keys.dir, redis, instanceId: 'browser-2', env });
-  // One after the other: the first runs the migrations.
-  await one.start();
-  await two.start();
-  browser = await launch();
+  ({ one, two, browser, stop } = await twoInstances('browser'));
 });
 
 after(async () => {
-  await browser?.close().catch(() => {});
-  await Promise.all([one?.stop().catch(() => {}), two?.stop().catch(() => {})]);
-  try {
-    db?.drop();
-  } finally {
-    keys?.remove();
-  }
+  await stop?.();
 });
 
 const bySeq = (page, seq) => page.locator(`[data-testid="message"][data-seq="${seq}"]`);

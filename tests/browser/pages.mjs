@@ -70,3 +70,36 @@ export async function send(page, body) {
 /** The message of the open room whose body holds `body`. */
 export const message = (page, body) =>
   page.locator('[data-testid="message"]', { has: page.locator('[data-testid="message-body"]', { hasText: body }) });
+
+/**
+ * Two parley instances sharing one fresh database, one key folder and one
+ * Redis (a key prefix of this run's own), and a browser: what the
+ * multi-instance tests start in `before`. `stop()` ends it all.
+ * Tokens outlive the test: chat.test.mjs covers refreshes, and a reload
+ * while a refresh is in flight loses the rotated pair (the page then holds
+ * a spent refresh token), which would log a tab out.
+ */
+export async function twoInstances(name) {
+  const { createDatabase, createKeysDir, Parley, REDIS_URL, redisPrefix } = await import('./harness.mjs');
+  const db = createDatabase();
+  const keys = createKeysDir();
+  const redis = { url: REDIS_URL, prefix: redisPrefix() };
+  const env = { PARLEY_ACCESS_TTL_S: '300' };
+  const made = (i) => Parley.create({ databaseUrl: db.url, keysDir: keys.dir, redis, instanceId: `${name}-${i}`, env });
+  const one = await made(1);
+  const two = await made(2);
+  // One after the other: the first runs the migrations.
+  await one.start();
+  await two.start();
+  const browser = await launch();
+  const stop = async () => {
+    await browser.close().catch(() => {});
+    await Promise.all([one.stop().catch(() => {}), two.stop().catch(() => {})]);
+    try {
+      db.drop();
+    } finally {
+      keys.remove();
+    }
+  };
+  return { one, two, browser, stop };
+}

@@ -11,37 +11,21 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createDatabase, createKeysDir, Parley, REDIS_URL, redisPrefix } from './harness.mjs';
-import { byId, createRoom, launch, message, openRoom, roomButton, send, tab, WAIT } from './pages.mjs';
+import { byId, createRoom, message, openRoom, roomButton, send, tab, twoInstances, WAIT } from './pages.mjs';
 
 const suffix = Math.random().toString(36).slice(2, 8);
 
-let db;
-let keys;
 let one;
 let two;
 let browser;
+let stop;
 
 before(async () => {
-  db = createDatabase();
-  keys = createKeysDir();
-  const redis = { url: REDIS_URL, prefix: redisPrefix() };
-  const env = { PARLEY_ACCESS_TTL_S: '300' };
-  one = await Parley.create({ databaseUrl: db.url, keysDir: keys.dir, redis, instanceId: 'safety-1', env });
-  two = await Parley.create({ databaseUrl: db.url, keysDir: keys.dir, redis, instanceId: 'safety-2', env });
-  await one.start();
-  await two.start();
-  browser = await launch();
+  ({ one, two, browser, stop } = await twoInstances('safety'));
 });
 
 after(async () => {
-  await browser?.close().catch(() => {});
-  await Promise.all([one?.stop().catch(() => {}), two?.stop().catch(() => {})]);
-  try {
-    db?.drop();
-  } finally {
-    keys?.remove();
-  }
+  await stop?.();
 });
 
 const member = (page, userId) => page.locator(`[data-testid="member"][data-user="${userId}"]`);
