@@ -17,6 +17,11 @@ use parley_actors::room::messages::Eviction;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+/// The version of the wire contract (`shared/spec/protocol.md`) this
+/// server speaks, sent in `hello` so a client (the SDK) can tell what it
+/// may use: `1.1` added room events, read state and people and safety.
+pub const PROTOCOL_VERSION: &str = "1.1";
+
 /// The `type` of every [`ClientFrame`], in declaration order.
 pub const CLIENT_FRAME_TYPES: &[&str] = &[
     "subscribe",
@@ -195,6 +200,8 @@ pub enum ServerFrame<'a> {
         instance: &'a str,
         user: UserId,
         heartbeat_ms: u64,
+        /// The wire contract this server speaks ([`PROTOCOL_VERSION`]).
+        protocol: &'static str,
     },
     Subscribed {
         room: RoomId,
@@ -544,6 +551,7 @@ mod tests {
                 instance: "i",
                 user,
                 heartbeat_ms: 1,
+                protocol: PROTOCOL_VERSION,
             },
             ServerFrame::Subscribed {
                 room,

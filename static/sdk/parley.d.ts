@@ -121,7 +121,7 @@ export interface Hello {
   instance: string;
   user: UserId;
   heartbeat_ms: number;
-  /** The server's protocol version, when it says. */
+  /** The wire contract the server speaks (`1.1`); absent from servers before 1.1. */
   protocol?: string;
 }
 

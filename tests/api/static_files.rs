@@ -95,6 +95,11 @@ async fn the_sdk_and_its_declarations_are_served_with_etags_that_revalidate() {
         let body = res.text().await.unwrap();
         assert!(body.contains(marker), "{path} lacks {marker}");
         assert!(body.contains("version"), "{path} has a version");
+        if path.ends_with(".js") {
+            // Versioned with the server that serves it.
+            let version = format!("export const version = '{}';", env!("CARGO_PKG_VERSION"));
+            assert!(body.contains(&version), "{path} lacks {version}");
+        }
 
         let again = app
             .client

@@ -266,6 +266,10 @@ async fn frames_sent_before_hello_are_answered_before_an_oversized_frame_closes(
         "hello and one pong per ping: {frames:?}"
     );
     assert_eq!(frames[0]["type"], "hello", "{frames:?}");
+    assert_eq!(
+        frames[0]["protocol"], "1.1",
+        "the contract version: {frames:?}"
+    );
     for (i, pong) in frames[1..].iter().enumerate() {
         assert_eq!(*pong, json!({"type": "pong", "ref": format!("early-{i}")}));
     }

@@ -494,6 +494,7 @@ impl Actor for WsSession {
                 instance: &self.state.instance_id,
                 user: self.user,
                 heartbeat_ms: heartbeat.as_millis() as u64,
+                protocol: crate::ws::protocol::PROTOCOL_VERSION,
             }
             .encode(),
         );
