@@ -340,6 +340,13 @@ impl Metrics {
         for direction in ["in", "out", "dropped", "lost"] {
             self.bridge_messages.with_label_values(&[direction]);
         }
+        // Every action exported at 0 from the start: a dashboard's rate()
+        // of a burst of bans or reports needs the series before the burst.
+        for action in [
+            "ban", "unban", "mute", "unmute", "block", "unblock", "report",
+        ] {
+            self.moderation_actions.with_label_values(&[action]);
+        }
         for cache in CACHES {
             self.cache_evictions.with_label_values(&[cache]);
             for result in ["hit", "miss", "error"] {
