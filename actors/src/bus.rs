@@ -6,13 +6,14 @@
 //! re-sequence messages themselves (see [`crate::room`]).
 
 use crate::hub::Hub;
-use crate::hub::messages::{EndSessions, Ended, RecheckAccess, RevokeAccess};
+use crate::hub::messages::{EndSessions, Ended, RecheckAccess};
+use crate::hub::revoke_room_access;
 use crate::ids::UserId;
 use crate::notify::Notifier;
 use crate::notify::messages::Push;
 use crate::ports::BusEvent;
 use crate::room::RoomDirectory;
-use crate::room::messages::{Committed, Evict, Receipt, RemotePresenceChanged, Resync, Typing};
+use crate::room::messages::{Committed, Receipt, RemotePresenceChanged, Resync, Typing};
 use actix::Addr;
 use std::sync::Arc;
 
@@ -87,10 +88,10 @@ impl BusInbox {
                 });
             }
             BusEvent::Revoke { room, user, reason } => {
-                self.hub.do_send(RevokeAccess { user, room });
-                if let Some(addr) = self.rooms.get(room) {
-                    addr.do_send(Evict { user, reason });
-                }
+                let (hub, rooms) = (self.hub.clone(), self.rooms.clone());
+                tokio::spawn(async move {
+                    revoke_room_access(&hub, &rooms, user, room, reason).await;
+                });
             }
             BusEvent::Recheck { user, room } => {
                 self.hub.do_send(RecheckAccess { user, room });

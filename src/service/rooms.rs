@@ -14,10 +14,11 @@ use super::Services;
 use crate::domain::{RoomId, RoomKind, RoomRole, UserId};
 use crate::store::{Room, RoomAccess, StoreError};
 use chrono::{DateTime, Utc};
-use parley_actors::hub::messages::{RecheckAccess, RevokeAccess};
+use parley_actors::hub::messages::RecheckAccess;
+use parley_actors::hub::revoke_room_access;
 use parley_actors::model::Action;
 use parley_actors::ports::BusEvent;
-use parley_actors::room::messages::{Evict, Eviction};
+use parley_actors::room::messages::Eviction;
 
 /// Why a room operation was refused, in words a client can act on.
 #[derive(Debug)]
@@ -256,12 +257,7 @@ pub async fn remove_member(
 /// their subscriptions end now, not at their next reconnect.
 pub(super) async fn revoke(services: &Services, room: RoomId, user: UserId, reason: Eviction) {
     let engine = &services.engine;
-    if let Err(error) = engine.hub.send(RevokeAccess { user, room }).await {
-        tracing::warn!(%error, "could not revoke cached room access");
-    }
-    if let Some(addr) = engine.rooms.get(room) {
-        addr.do_send(Evict { user, reason });
-    }
+    revoke_room_access(&engine.hub, &engine.rooms, user, room, reason).await;
     // Their sessions on other instances too.
     services
         .bus
