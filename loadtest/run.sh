@@ -12,7 +12,8 @@ usage() {
     cat <<'EOF'
 usage: loadtest/run.sh [options] SCENARIO
 
-SCENARIO is idle, fanout, rooms or ack (see loadtest/README.md).
+SCENARIO is idle, fanout, rooms, ack or users (see loadtest/README.md).
+users runs against parley only: the reference server has no REST.
 
 options:
   --quick              small smoke run (200 connections, 10 s), strict checks
@@ -73,7 +74,7 @@ while [[ $# -gt 0 ]]; do
         --no-build) BUILD=0 ;;
         --parley) PARLEY_BIN=$2; shift ;;
         -h | --help) usage; exit 0 ;;
-        idle | fanout | rooms | ack) SCENARIO=$1 ;;
+        idle | fanout | rooms | ack | users) SCENARIO=$1 ;;
         *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 64 ;;
     esac
     shift
@@ -94,7 +95,18 @@ case "$SCENARIO" in
         full_rooms=1000 quick_rooms=20 full_pubs=100 quick_pubs=4
         full_rates=1000 quick_rates=40 full_duration=60 full_warmup=10
         ;;
+    users)
+        # 10,000 users for 5 minutes (registering them takes minutes too:
+        # a password hash each). The reference server has no REST.
+        full_duration=300 full_warmup=10 quick_duration=20 quick_warmup=2
+        ONLY=parley
+        ;;
 esac
+USERS_ARGS=()
+if [[ "$SCENARIO" == users ]]; then
+    USERS_ARGS=(--setup-timeout-s 1800 --drain-s 15)
+    [[ $QUICK -eq 0 ]] || USERS_ARGS+=(--publish-every-s 2 --read-every-s 1 --interval-s 5)
+fi
 if [[ $QUICK -eq 1 ]]; then
     CONNECTIONS=${CONNECTIONS:-$quick_n} ROOMS=${ROOMS:-$quick_rooms} PUBLISHERS=${PUBLISHERS:-$quick_pubs}
     RATES=${RATES:-$quick_rates} DURATION=${DURATION:-$quick_duration} WARMUP=${WARMUP:-$quick_warmup}
@@ -192,7 +204,8 @@ run_load() {
     [[ -z "$ROOMS" ]] || args+=(--rooms "$ROOMS")
     [[ -z "$PUBLISHERS" ]] || args+=(--publishers "$PUBLISHERS")
     [[ -z "$USERS" || "$target" != parley ]] || args+=(--users "$USERS")
-    [[ "$SCENARIO" == idle ]] || args+=(--rate "$rate")
+    [[ "$SCENARIO" == idle || "$SCENARIO" == users ]] || args+=(--rate "$rate")
+    args+=("${USERS_ARGS[@]}")
     [[ $QUICK -eq 0 ]] || args+=(--strict)
     if [[ "$target" == parley ]]; then
         args+=(--http "http://$PARLEY_HTTP" --ws "ws://$PARLEY_HTTP/ws")

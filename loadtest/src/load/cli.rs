@@ -28,6 +28,10 @@ pub enum Scenario {
     Rooms,
     /// As `rooms`, with publish→ack latency as the headline (run it on PostgreSQL).
     Ack,
+    /// N users, each one connection in --rooms-per-user rooms (N/10 rooms),
+    /// publishing every --publish-every-s and reading history over REST every
+    /// --read-every-s: an app's concurrent users (see `users.rs`).
+    Users,
 }
 
 /// Command line of `parley-load`.
@@ -86,6 +90,22 @@ pub struct Args {
     /// Bound on user registration and room creation.
     #[arg(long, default_value_t = 300)]
     pub setup_timeout_s: u64,
+    /// `users`: rooms each user subscribes to.
+    #[arg(long, default_value_t = 3)]
+    pub rooms_per_user: usize,
+    /// `users`: seconds between one user's publishes.
+    #[arg(long, default_value_t = 30.0)]
+    pub publish_every_s: f64,
+    /// `users`: seconds between one user's REST history reads.
+    #[arg(long, default_value_t = 15.0)]
+    pub read_every_s: f64,
+    /// `users`: length of one row of the time series (RSS, p95s).
+    #[arg(long, default_value_t = 30)]
+    pub interval_s: u64,
+    /// Registrations in flight at once during set-up (each costs the
+    /// server a password hash; more inflates the idle RSS).
+    #[arg(long, default_value_t = 2)]
+    pub register_concurrency: usize,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -130,6 +150,7 @@ impl Plan {
                 args.publishers.unwrap_or(1),
                 args.rate,
             ),
+            Scenario::Users => (args.rooms.unwrap_or(default_rooms), 0, 0.0),
             Scenario::Rooms | Scenario::Ack => {
                 let rooms = args.rooms.unwrap_or(default_rooms);
                 (
@@ -144,7 +165,12 @@ impl Plan {
             n + publishers <= MAX_CONNECTIONS,
             "at most {MAX_CONNECTIONS} connections in all"
         );
-        if args.scenario != Scenario::Idle {
+        if args.scenario == Scenario::Users {
+            anyhow::ensure!(
+                args.publish_every_s >= 0.01 && args.read_every_s >= 0.01,
+                "--publish-every-s and --read-every-s must be at least 0.01"
+            );
+        } else if args.scenario != Scenario::Idle {
             anyhow::ensure!(publishers >= 1, "--publishers must be at least 1");
             anyhow::ensure!(
                 rate > 0.0 && rate <= MAX_RATE,
@@ -160,7 +186,12 @@ impl Plan {
             args.connect_concurrency >= 1,
             "--connect-concurrency must be at least 1"
         );
-        let users = args.users.unwrap_or((n + publishers).min(200)).max(1);
+        // `users` is about distinct people: one account per connection.
+        let default_users = match args.scenario {
+            Scenario::Users => n,
+            _ => (n + publishers).min(200),
+        };
+        let users = args.users.unwrap_or(default_users).max(1);
         Ok(Self {
             subscribers: n,
             rooms,
@@ -200,6 +231,8 @@ mod tests {
         assert_eq!((p.rooms, p.publishers, p.users), (1000, 100, 200));
         let p = Plan::from_args(&args(&["--scenario", "fanout", "--connections", "2000"])).unwrap();
         assert_eq!((p.rooms, p.publishers), (1, 1));
+        let p = Plan::from_args(&args(&["--scenario", "users", "--connections", "10000"])).unwrap();
+        assert_eq!((p.rooms, p.publishers, p.users), (1000, 0, 10000));
         let p = Plan::from_args(&args(&["--scenario", "idle", "--connections", "5"])).unwrap();
         assert_eq!((p.rooms, p.publishers, p.rate, p.users), (1, 0, 0.0, 5));
     }

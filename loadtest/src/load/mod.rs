@@ -28,6 +28,7 @@ mod setup;
 mod stats;
 mod subscriber;
 mod task;
+mod users;
 
 pub use cli::{Args, Plan, Scenario, Target};
 pub use report::Report;
@@ -67,6 +68,9 @@ pub async fn main_with(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let plan = Plan::from_args(&args)?;
+    if args.scenario == Scenario::Users {
+        return users_main(&args, &plan).await;
+    }
     let bound = Duration::from_secs(
         args.setup_timeout_s + args.connect_timeout_s + args.duration_s + args.drain_s,
     ) + OPEN_TIMEOUT
@@ -86,6 +90,31 @@ pub async fn main_with(args: Args) -> anyhow::Result<ExitCode> {
     let failed = report.connections.failed > 0 || report.connections.ended_early > 0;
     if args.strict && (failed || !report.correctness.clean()) {
         eprintln!("parley-load: --strict: failed connections or correctness counters not zero");
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `users` scenario, bounded like the others; its own report.
+async fn users_main(args: &Args, plan: &Plan) -> anyhow::Result<ExitCode> {
+    let bound = Duration::from_secs(
+        args.setup_timeout_s + args.connect_timeout_s + args.duration_s + args.drain_s,
+    ) + OPEN_TIMEOUT
+        + JOIN_TIMEOUT;
+    let report = tokio::time::timeout(bound, users::run(args, plan))
+        .await
+        .map_err(|_| anyhow::anyhow!("the run exceeded its bound of {bound:?}"))??;
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(path) = &args.out {
+        std::fs::write(path, &json).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.json {
+        println!("{json}");
+    } else {
+        print!("{}", report.table());
+    }
+    if args.strict && !report.clean() {
+        eprintln!("parley-load: --strict: errors, failed connections or correctness counters");
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)

@@ -16,10 +16,6 @@ use serde_json::json;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-/// Registrations in flight at once. Each costs the server a password hash
-/// (argon2, ~19 MiB) on a blocking thread; more in flight only grows its
-/// blocking pool and its retained heap, which inflates the idle RSS.
-const REGISTER_CONCURRENCY: usize = 2;
 /// Room creations in flight at once.
 const ROOM_CONCURRENCY: usize = 8;
 /// Attempts per REST call when the server answers 429.
@@ -80,7 +76,7 @@ pub async fn prepare(args: &Args, plan: &Plan) -> anyhow::Result<Setup> {
     };
     let tokens: Vec<String> = stream::iter(0..plan.users)
         .map(|i| api.register(&run_id, i))
-        .buffered(REGISTER_CONCURRENCY)
+        .buffered(args.register_concurrency.max(1))
         .try_collect()
         .await?;
     let rooms: Vec<String> = stream::iter(0..plan.rooms)

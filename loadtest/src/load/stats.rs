@@ -77,6 +77,7 @@ impl Latency {
         Ok(LatencySummary {
             count: all.len(),
             p50_ms: ms(all.value_at_quantile(0.50)),
+            p95_ms: ms(all.value_at_quantile(0.95)),
             p99_ms: ms(all.value_at_quantile(0.99)),
             max_ms: ms(all.max()),
         })
@@ -88,6 +89,9 @@ impl Latency {
 pub struct LatencySummary {
     pub count: u64,
     pub p50_ms: f64,
+    /// Absent from reports written before it was added.
+    #[serde(default)]
+    pub p95_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
 }
