@@ -1,128 +1,85 @@
-// REST client for /api/v1. Owns the token pair: kept in sessionStorage (one
-// tab, one session), refreshed shortly before the access token expires and
-// once more when a request is answered 401. Refresh tokens rotate and a
-// reused one revokes the whole family, so only one refresh is ever in flight.
+// REST client for /api/v1. The token pair is the SDK's `Session`
+// (static/sdk/parley.js, served at /sdk/parley.js): it refreshes shortly
+// before the access token expires and once more when a request is answered
+// 401, one refresh at a time, as refresh tokens rotate. This module keeps
+// the pair in sessionStorage (one tab, one session) and tells the page when
+// the user logs in or out.
+
+import { Session } from '../sdk/parley.js';
 
 const STORAGE_KEY = 'parley.session';
-// Refresh this long before expiry (a quarter of the lifetime for short-lived
-// tokens), so that a token is never sent stale.
-const REFRESH_MARGIN_MS = 60_000;
-const margin = (s) => Math.min(REFRESH_MARGIN_MS, (s.ttlMs ?? Infinity) / 4);
 
-/** A failed request: `status` and the problem+json body, when there is one. */
-export class ApiError extends Error {
-  constructor(status, problem) {
-    super(problem?.detail || problem?.title || `request failed (${status})`);
-    this.status = status;
-    this.problem = problem;
-  }
-}
-
-let session = load();
-let refreshing = null;
-let refreshTimer = null;
+/** The SDK session of the signed-in user, or null. */
+let session = null;
 const listeners = new Set();
 
-function load() {
+/** A session for this page's origin, kept in sessionStorage. */
+function open(tokens) {
+  const opened = new Session({
+    baseUrl: '',
+    fetch: (...args) => fetch(...args),
+    tokens,
+    onTokens: (next) => {
+      if (session !== opened) return;
+      sessionStorage.setItem(STORAGE_KEY, JSON.stringify(next));
+      notify();
+    },
+    // A refresh was refused (spent or revoked): log in again.
+    onUnauthorized: () => session === opened && end(),
+  });
+  return opened;
+}
+
+function restore() {
   try {
-    return JSON.parse(sessionStorage.getItem(STORAGE_KEY)) ?? null;
+    const tokens = JSON.parse(sessionStorage.getItem(STORAGE_KEY));
+    return tokens?.accessToken && tokens.user ? open(tokens) : null;
   } catch {
     return null;
   }
 }
+session = restore();
 
-function save(next) {
-  session = next;
-  if (next) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(next));
-  else sessionStorage.removeItem(STORAGE_KEY);
-  scheduleRefresh();
-  for (const fn of listeners) fn(next);
+function end() {
+  session?.close();
+  session = null;
+  sessionStorage.removeItem(STORAGE_KEY);
+  notify();
 }
 
-function fromTokens(body) {
-  return {
-    user: body.user,
-    access: body.access_token,
-    refresh: body.refresh_token,
-    expiresAt: Date.now() + body.expires_in * 1000,
-    ttlMs: body.expires_in * 1000,
-  };
+function notify() {
+  const current = currentSession();
+  for (const fn of listeners) fn(current);
 }
 
-const RETRY_REFRESH_MS = 5_000;
+/** The signed-in user's session (`{user}`) or null. */
+export const currentSession = () => (session?.user ? { user: session.user } : null);
 
-function scheduleRefresh(wait) {
-  clearTimeout(refreshTimer);
-  if (!session) return;
-  wait ??= Math.max(0, session.expiresAt - margin(session) - Date.now());
-  // A failed refresh (server away) is tried again; success reschedules via save().
-  refreshTimer = setTimeout(() => freshToken().catch(() => scheduleRefresh(RETRY_REFRESH_MS)), wait);
-}
-scheduleRefresh();
-
-/** The signed-in user's session ({user, access, ...}) or null. */
-export const currentSession = () => session;
-
-/** Calls `fn(session)` whenever the user logs in or out (null). */
+/** Calls `fn(session)` whenever the user logs in or out (null), and on refreshes. */
 export function onSessionChange(fn) {
   listeners.add(fn);
 }
 
-async function send(method, path, body, token) {
-  const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const res = await fetch(`/api/v1${path}`, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = res.status === 204 ? null : await res.json().catch(() => null);
-  return { res, data };
-}
-
-/**
- * A usable access token. `stale` is a token the server just refused: it is
- * replaced unless another caller already did so.
- */
-export async function freshToken({ stale } = {}) {
-  if (!session) throw new ApiError(401, { detail: 'not logged in' });
-  const expiring = session.expiresAt - Date.now() < margin(session);
-  if (!expiring && (stale === undefined || stale !== session.access)) return session.access;
-  refreshing ??= refresh().finally(() => {
-    refreshing = null;
-  });
-  await refreshing;
-  return session.access;
-}
-
-async function refresh() {
-  const { res, data } = await send('POST', '/auth/refresh', { refresh_token: session.refresh });
-  if (!res.ok) {
-    // Spent or revoked: the user must log in again. Other failures may pass.
-    if (res.status === 400 || res.status === 401) save(null);
-    throw new ApiError(res.status, data);
-  }
-  save(fromTokens(data));
-}
-
 /** An authenticated JSON request; retried once with a new token on 401. */
-export async function request(method, path, body) {
-  let token = await freshToken();
-  let { res, data } = await send(method, path, body, token);
-  if (res.status === 401) {
-    token = await freshToken({ stale: token });
-    ({ res, data } = await send(method, path, body, token));
-  }
-  if (!res.ok) throw new ApiError(res.status, data);
-  return data;
+export function request(method, path, body) {
+  if (!session) return Promise.reject(new Error('not logged in'));
+  return session.request(method, path, body);
+}
+
+/** A usable access token (refreshed first when about to expire). */
+export function freshToken() {
+  if (!session) return Promise.reject(new Error('not logged in'));
+  return session.token();
 }
 
 async function authenticate(path, body) {
-  const { res, data } = await send('POST', path, body);
-  if (!res.ok) throw new ApiError(res.status, data);
-  save(fromTokens(data));
-  return session;
+  const opened = open(null);
+  await opened.signIn(path, body);
+  session?.close();
+  session = opened;
+  sessionStorage.setItem(STORAGE_KEY, JSON.stringify(opened.tokens));
+  notify();
+  return currentSession();
 }
 
 export const register = (username, email, password) =>
@@ -132,11 +89,8 @@ export const login = (username, password) => authenticate('/auth/login', { usern
 
 export async function logout() {
   const current = session;
-  save(null);
-  if (!current) return;
-  await send('POST', '/auth/logout', { refresh_token: current.refresh }, current.access).catch(
-    () => {},
-  );
+  end();
+  await current?.logout();
 }
 
 /**
@@ -148,7 +102,7 @@ export async function logoutAll() {
   try {
     await request('POST', '/auth/logout-all');
   } finally {
-    save(null);
+    end();
   }
 }
 
@@ -215,7 +169,8 @@ export const markAllRead = () => request('POST', '/notifications/read-all');
 const names = new Map();
 /** A user's name, fetched once per id. */
 export function userName(id) {
-  if (session?.user?.id === id) return Promise.resolve(session.user.username);
+  const me = session?.user;
+  if (me?.id === id) return Promise.resolve(me.username);
   if (!names.has(id)) {
     const lookup = request('GET', `/users/${id}`).then(
       (u) => u.username,

@@ -1,7 +1,7 @@
 // The chat state and its rules: rooms, and per room a Timeline (the fold
 // of its events), members, presence, typing, messages being sent and the
 // message being replied to; unread counts and the read cursor. Talks to
-// the server through api.js and one ChatSocket; views listen to its events:
+// the server through api.js and one SDK Connection; views listen to its events:
 //   status {status} · rooms · room {room} · messages {room, seqs}
 //   members {room} · typing {room} · pending {room} · reply {room}
 //   unread · visibility · notification {frame} · error {room, message}
@@ -11,7 +11,7 @@
 // deleted, reacted to, or fetched to be quoted).
 
 import * as api from './api.js';
-import { ChatSocket } from './socket.js';
+import { Connection } from '../sdk/parley.js';
 import { targetOf, Timeline } from './timeline.js';
 import { Unread } from './unread.js';
 
@@ -67,14 +67,19 @@ export class Chat extends EventTarget {
     this.unreadFetch = null;
     this.unreadAgain = false;
     this.blocked = new Set(); // users this user blocked
-    this.socket = new ChatSocket({
+    // The SDK's socket: reconnects with jittered backoff, honours a drain's
+    // `reconnect`, pings, and notices a silent server.
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    this.socket = new Connection({
+      url: `${scheme}//${location.host}/ws`,
+      WebSocket,
       // A single-use ticket keeps the access token out of the URL (and so
       // out of proxy logs). Getting one is a REST call, which refreshes a
       // refused token by itself, or fails while the server is away.
       ticket: () => api.wsTicket(),
       onReady: () => this.#resubscribe(),
       onFrame: (frame) => this.#receive(frame),
-      onStatus: (status) => {
+      onState: (status) => {
         this.status = status;
         this.#emit('status', { status });
       },
@@ -98,7 +103,7 @@ export class Chat extends EventTarget {
   }
 
   stop() {
-    this.socket.stop();
+    this.socket.stop('offline');
     this.states.clear();
     this.rooms = [];
     this.current = null;

@@ -457,3 +457,63 @@ export interface Client {
 }
 
 export declare function createClient(options: ClientOptions): Client;
+
+// ------------------------------------------------------ building blocks
+// What `createClient` is made of, for applications that keep their own
+// room state but want the SDK's token handling and reconnecting socket.
+
+export interface SessionOptions {
+  /** The server; `''` for the page's own origin. */
+  baseUrl: string;
+  fetch: typeof fetch;
+  /** Logged in with when there are no tokens (or they are spent). */
+  credentials?: { username: string; password: string } | null;
+  tokens?: Tokens | null;
+  /** After every login and refresh: keep them to start from next time. */
+  onTokens?: (tokens: Tokens) => void;
+  /** The session ended: a refresh was refused, or there was nothing to log in with. */
+  onUnauthorized: (error: ParleyError) => void;
+}
+
+/** The token pair and every REST call (refreshing, one refresh at a time). */
+export declare class Session {
+  constructor(options: SessionOptions);
+  readonly user: User | null;
+  readonly tokens: Tokens | null;
+  /** Signs in with a `/auth/login` or `/auth/register` body; keeps the tokens. */
+  signIn(path: '/auth/login' | '/auth/register', body: Record<string, unknown>): Promise<User | null>;
+  /** Ends this login on the server (best effort) and stops refreshing. */
+  logout(): Promise<void>;
+  /** A usable access token; `stale` is one the server just refused. */
+  token(options?: { stale?: string }): Promise<string>;
+  /** An authenticated JSON request under `/api/v1`, retried once on 401. */
+  request<T = any>(method: string, path: string, body?: unknown): Promise<T>;
+  me(): Promise<User>;
+  /** Stops refreshing. */
+  close(): void;
+}
+
+export interface ConnectionOptions {
+  /** `ws://host/ws` or `wss://host/ws`. */
+  url: string;
+  WebSocket: WebSocketConstructor | (abstract new (...args: any[]) => any);
+  /** A fresh single-use ticket for each connection (POST /api/v1/ws-ticket). */
+  ticket: () => Promise<string>;
+  /** After each `hello`: subscribe again, resend what is pending. */
+  onReady: (hello: Hello) => void;
+  /** Every frame but `hello`, `reconnect` and `pong`. */
+  onFrame: (frame: { type: string; [field: string]: unknown }) => void;
+  onState: (state: ConnectionState, detail?: Omit<StateEvent, 'state'> | Hello) => void;
+}
+
+/** One WebSocket that reconnects by itself with jittered backoff. */
+export declare class Connection {
+  constructor(options: ConnectionOptions);
+  start(): void;
+  /** Closes and stops reconnecting; reports `state` (default `closed`). */
+  stop(state?: ConnectionState | (string & {})): void;
+  /** Sends a frame; false when not connected (resend after `onReady`). */
+  send(frame: { type: string; [field: string]: unknown }): boolean;
+  /** Tries now rather than at the end of a backoff (e.g. back online). */
+  wake(): void;
+}

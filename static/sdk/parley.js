@@ -505,8 +505,11 @@ const RETRY_REFRESH_MS = 5_000;
  * one revokes its family, so only one refresh is ever in flight. A request
  * refused 401 is retried once after a refresh; a refresh refused 400/401
  * ends the session (`onUnauthorized`).
+ *
+ * Exported for applications that keep their own room state (parley's own
+ * chat page does) but want the SDK's token handling; `createClient` uses it.
  */
-class Session {
+export class Session {
   constructor({ baseUrl, fetch, credentials, tokens, onTokens, onUnauthorized }) {
     this.baseUrl = baseUrl;
     this.fetch = fetch;
@@ -550,6 +553,27 @@ class Session {
       throw error;
     }
     this.#keep(data);
+  }
+
+  /**
+   * Signs in with a `/auth/login` or `/auth/register` body (`path` is one
+   * of those) and keeps the tokens it answers.
+   */
+  async signIn(path, body) {
+    const { res, data } = await this.send('POST', path, body);
+    if (!res.ok) throw httpError(res.status, data);
+    this.dead = false;
+    this.#keep(data);
+    return this.user;
+  }
+
+  /** Ends this login on the server (best effort) and stops refreshing. */
+  async logout() {
+    const tokens = this.tokens;
+    this.close();
+    if (!tokens?.refreshToken) return;
+    await this.send('POST', '/auth/logout', { refresh_token: tokens.refreshToken }, tokens.accessToken)
+      .catch(() => {});
   }
 
   #keep(body) {
@@ -653,8 +677,11 @@ class Session {
  * connection, a `reconnect` frame (drain) or a silent server, it waits a
  * backoff with full jitter (plus the server's `retry_after_ms`) and tries
  * again until stopped.
+ *
+ * Exported, like `Session`, for applications that route frames themselves;
+ * `createClient` uses it.
  */
-class Connection {
+export class Connection {
   constructor({ url, WebSocket, ticket, onReady, onFrame, onState }) {
     Object.assign(this, { url, WebSocketImpl: WebSocket, ticketFor: ticket, onReady, onFrame, onState });
     this.ws = null;

@@ -90,7 +90,7 @@ async function openRoomFromList(page, roomId) {
 }
 
 const accessToken = (page) =>
-  page.evaluate(() => JSON.parse(sessionStorage.getItem('parley.session')).access);
+  page.evaluate(() => JSON.parse(sessionStorage.getItem('parley.session')).accessToken);
 
 async function postAs(page, roomId, body, clientId) {
   // Through the page's own api.js, which refreshes a token about to expire.
@@ -202,7 +202,7 @@ test('two people chat, and a page catches up after a server restart with nothing
   // it on a timer, there is no event to hook).
   for (const page of [ada, bob]) {
     await page.waitForFunction(
-      (first) => JSON.parse(sessionStorage.getItem('parley.session')).access !== first,
+      (first) => JSON.parse(sessionStorage.getItem('parley.session')).accessToken !== first,
       page.firstToken,
       { timeout: 20_000, polling: 200 },
     );

@@ -4,6 +4,8 @@
 
 import WebSocket from 'ws';
 import {
+  Connection,
+  Session,
   backoffDelay,
   BASE_MS,
   CAP_MS,
@@ -130,4 +132,35 @@ async function main(): Promise<void> {
   client.close();
 }
 
+/** The building blocks, as an app that keeps its own room state uses them. */
+async function blocks(): Promise<void> {
+  const session = new Session({
+    baseUrl: 'http://127.0.0.1:8080',
+    fetch,
+    tokens: null,
+    onTokens: (t: Tokens) => console.log(t.accessToken, t.expiresAt),
+    onUnauthorized: (e: ParleyError) => console.log(e.code),
+  });
+  const user = await session.signIn('/auth/login', { username: 'ada', password: 'pw' });
+  console.log(user?.id, session.user?.username, await session.token(), await session.me());
+  const rooms = await session.request<{ items: unknown[] }>('GET', '/rooms');
+  console.log(rooms.items.length);
+  const connection = new Connection({
+    url: 'ws://127.0.0.1:8080/ws',
+    WebSocket,
+    ticket: async () => (await session.request<{ ticket: string }>('POST', '/ws-ticket')).ticket,
+    onReady: (hello: Hello) => console.log(hello.instance),
+    onFrame: (frame) => console.log(frame.type),
+    onState: (state: ConnectionState) => console.log(state),
+  });
+  connection.start();
+  const sent: boolean = connection.send({ type: 'ping' });
+  connection.wake();
+  connection.stop('offline');
+  await session.logout();
+  session.close();
+  console.log(sent);
+}
+
 void main();
+void blocks();
