@@ -443,6 +443,8 @@ export interface Client {
   connect(): Promise<Hello>;
   /** Closes the socket; pending calls reject with `closed`. */
   close(): void;
+  /** Ends this login on the server (its refresh token stops working), then closes. */
+  logout(): Promise<void>;
   room(id: RoomId): Room;
   /** Any REST call under /api/v1, with the token handling of the SDK. */
   request<T = any>(method: string, path: string, body?: unknown): Promise<T>;

@@ -1087,6 +1087,13 @@ class Client extends Emitter {
     this.#rejectPending(new ParleyError('closed', 'the client was closed'));
   }
 
+  /** Ends this login on the server (its refresh token stops working), then closes. */
+  async logout() {
+    this.connection.stop('closed');
+    await this.session.logout();
+    this.close();
+  }
+
   /** The room object for `id` (one per id). */
   room(id) {
     if (!this.rooms.has(id)) this.rooms.set(id, new Room(this, id));

@@ -130,6 +130,7 @@ async function main(): Promise<void> {
 
   for (const off of offs) off();
   client.close();
+  await client.logout();
 }
 
 /** The building blocks, as an app that keeps its own room state uses them. */
