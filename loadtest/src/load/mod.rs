@@ -69,51 +69,47 @@ pub async fn main_with(args: Args) -> anyhow::Result<ExitCode> {
     }
     let plan = Plan::from_args(&args)?;
     if args.scenario == Scenario::Users {
-        return users_main(&args, &plan).await;
+        let report = bounded(&args, users::run(&args, &plan)).await?;
+        let clean = report.clean();
+        return finish(&args, &report, report.table(), clean);
     }
-    let bound = Duration::from_secs(
-        args.setup_timeout_s + args.connect_timeout_s + args.duration_s + args.drain_s,
-    ) + OPEN_TIMEOUT
-        + JOIN_TIMEOUT;
-    let report = tokio::time::timeout(bound, run(&args, &plan))
-        .await
-        .map_err(|_| anyhow::anyhow!("the run exceeded its bound of {bound:?}"))??;
-    let json = serde_json::to_string_pretty(&report)?;
-    if let Some(path) = &args.out {
-        std::fs::write(path, &json).with_context(|| format!("writing {}", path.display()))?;
-    }
-    if args.json {
-        println!("{json}");
-    } else {
-        print!("{}", report.table());
-    }
+    let report = bounded(&args, run(&args, &plan)).await?;
     let failed = report.connections.failed > 0 || report.connections.ended_early > 0;
-    if args.strict && (failed || !report.correctness.clean()) {
-        eprintln!("parley-load: --strict: failed connections or correctness counters not zero");
-        return Ok(ExitCode::from(2));
-    }
-    Ok(ExitCode::SUCCESS)
+    let clean = !failed && report.correctness.clean();
+    finish(&args, &report, report.table(), clean)
 }
 
-/// The `users` scenario, bounded like the others; its own report.
-async fn users_main(args: &Args, plan: &Plan) -> anyhow::Result<ExitCode> {
+/// Runs `work` within the run's bound: every phase's own bound, added up.
+async fn bounded<T>(
+    args: &Args,
+    work: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
     let bound = Duration::from_secs(
         args.setup_timeout_s + args.connect_timeout_s + args.duration_s + args.drain_s,
     ) + OPEN_TIMEOUT
         + JOIN_TIMEOUT;
-    let report = tokio::time::timeout(bound, users::run(args, plan))
+    tokio::time::timeout(bound, work)
         .await
-        .map_err(|_| anyhow::anyhow!("the run exceeded its bound of {bound:?}"))??;
-    let json = serde_json::to_string_pretty(&report)?;
+        .map_err(|_| anyhow::anyhow!("the run exceeded its bound of {bound:?}"))?
+}
+
+/// Writes and prints the report; with `--strict`, exit status 2 unless `clean`.
+fn finish(
+    args: &Args,
+    report: &impl serde::Serialize,
+    table: String,
+    clean: bool,
+) -> anyhow::Result<ExitCode> {
+    let json = serde_json::to_string_pretty(report)?;
     if let Some(path) = &args.out {
         std::fs::write(path, &json).with_context(|| format!("writing {}", path.display()))?;
     }
     if args.json {
         println!("{json}");
     } else {
-        print!("{}", report.table());
+        print!("{table}");
     }
-    if args.strict && !report.clean() {
+    if args.strict && !clean {
         eprintln!("parley-load: --strict: errors, failed connections or correctness counters");
         return Ok(ExitCode::from(2));
     }
@@ -258,7 +254,7 @@ fn spawn_all(ctx: &Ctx, plan: &Plan, setup: &setup::Setup) -> JoinSet<Outcome> {
 }
 
 /// Waits (bounded) for every task; the ones still running are aborted.
-async fn join_all(tasks: &mut JoinSet<Outcome>) -> Vec<Outcome> {
+async fn join_all<T: 'static>(tasks: &mut JoinSet<T>) -> Vec<T> {
     let mut outcomes = Vec::with_capacity(tasks.len());
     let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
     while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, tasks.join_next()).await {

@@ -22,7 +22,7 @@ use super::seq::SeqTracker;
 use super::setup::{self, Setup};
 use super::stats::{BATCH, Latency, LatencySummary, Phase};
 use super::task::{self, Ctx};
-use super::{POLL, note, rss};
+use super::{POLL, join_all, note, rss};
 use crate::wire::{ClientFrame, Frame, body_timestamp, timestamp_body, unix_nanos};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -729,19 +729,6 @@ impl Session<'_> {
             }
         }
     }
-}
-
-/// Waits (bounded) for every task; the ones still running are aborted.
-async fn join_all(tasks: &mut JoinSet<Outcome>) -> Vec<Outcome> {
-    let mut outcomes = Vec::with_capacity(tasks.len());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, tasks.join_next()).await {
-        if let Ok(outcome) = joined {
-            outcomes.push(outcome);
-        }
-    }
-    tasks.abort_all();
-    outcomes
 }
 
 #[allow(clippy::too_many_arguments)]
