@@ -54,6 +54,13 @@ async fn every_subscriber_gets_every_acked_message_once_in_order_through_a_failo
         }
     }
 
+    // Each room's channel is a shard channel on its slot's master, one
+    // subscription per instance, and nobody subscribes to it classically.
+    for room in rooms {
+        let channel = format!("{}room:{}", cluster.prefix, room.id);
+        assert_eq!(redis.subscribers(&channel).await, (3, 0));
+    }
+
     let faults_over = Cell::new(false);
     let acked: RefCell<Vec<(String, String)>> = RefCell::new(Vec::new());
     let publishing = async {
@@ -89,6 +96,11 @@ async fn every_subscriber_gets_every_acked_message_once_in_order_through_a_failo
     let (_, (promoted, new_owner), received) = tokio::join!(publishing, faults, reading);
     assert_eq!(redis.master_of(busy.slot).await, promoted);
     assert_eq!(redis.master_of(moving.slot).await, new_owner);
+    // Every instance subscribed again on the new owners.
+    for room in rooms {
+        let channel = format!("{}room:{}", cluster.prefix, room.id);
+        assert_eq!(redis.subscribers(&channel).await, (3, 0));
+    }
 
     let acked = acked.into_inner();
     for ((room, _), got) in subscribers.iter().zip(received) {

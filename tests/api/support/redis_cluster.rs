@@ -92,6 +92,21 @@ impl RedisCluster {
             .unwrap_or_else(|| panic!("no master serves slot {slot}: {nodes:?}"))
     }
 
+    /// Subscribers of shard channel `channel` on the master owning it
+    /// (`PUBSUB SHARDNUMSUB`), and of the classic channel of that name on
+    /// every live node (`PUBSUB NUMSUB`, which a node counts for its own
+    /// clients only).
+    pub async fn subscribers(&self, channel: &str) -> (u64, u64) {
+        let owner = self.master_of(self.slot_of(channel).await).await;
+        let count = |out: String| out.lines().nth(1).and_then(|n| n.trim().parse().ok());
+        let sharded = count(self.cli(owner, &["pubsub", "shardnumsub", channel]).await);
+        let mut classic = 0;
+        for &port in self.children.keys() {
+            classic += count(self.cli(port, &["pubsub", "numsub", channel]).await).unwrap_or(0);
+        }
+        (sharded.unwrap_or(0), classic)
+    }
+
     /// Kills the master serving `slot` with SIGKILL and returns once its
     /// replica serves the slot and every live node sees the cluster ok.
     /// Returns the new master's port.
