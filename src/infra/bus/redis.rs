@@ -197,11 +197,18 @@ impl RedisBus {
             done = false;
         }
         // Idempotent: a channel still subscribed on its owner stays so.
+        // Under the lock, one channel at a time, so a channel released
+        // meanwhile is not subscribed again after its SUNSUBSCRIBE.
         for channel in sharded {
+            let watched = self.watched.lock().await;
+            if !watched.contains_key(&channel) {
+                continue;
+            }
             if let Err(error) = self.redis.subscriber.ssubscribe(channel).await {
                 tracing::debug!(%error, "resubscribing a shard channel failed; retried");
                 done = false;
             }
+            drop(watched);
         }
         if let Some(inbox) = self.inbox.get() {
             inbox.resync_rooms();
