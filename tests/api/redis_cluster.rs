@@ -1,6 +1,7 @@
 //! parley on a real Redis Cluster (`redis-cluster://`): the bus uses
 //! sharded pub/sub, and delivery across instances survives a master's
-//! failover and a slot's migration with no acked message lost or repeated.
+//! failover and a slot's migration with no acked message lost or repeated;
+//! presence and the shared rate limit still hold afterwards.
 
 use crate::support::cluster::Cluster;
 use crate::support::redis_cluster::RedisCluster;
@@ -42,7 +43,8 @@ async fn every_subscriber_gets_every_acked_message_once_in_order_through_a_failo
     let (busy, moving) = rooms_on_two_masters(&cluster, &redis, &owner).await;
     let rooms = [&busy, &moving];
 
-    // On every instance, a subscriber and a publisher in each room.
+    // On every instance, a subscriber and a publisher in each room (public
+    // rooms: a late visitor subscribes without a membership below).
     let mut subscribers = Vec::new();
     let mut publishers = Vec::new();
     for room in rooms {
@@ -119,6 +121,18 @@ async fn every_subscriber_gets_every_acked_message_once_in_order_through_a_failo
         assert_eq!(ids, expected, "every acked message, nothing else");
     }
 
+    // Presence crosses instances through the new owners too: a user
+    // joining on one instance is seen online on another.
+    let late = cluster.lb.register("late").await;
+    let mut late_ws = cluster.nodes[1].app.ws(&late).await;
+    late_ws.subscribe(&busy.id, None).await;
+    let (_, on_node0) = &mut subscribers[0];
+    let online = on_node0.next_of("presence").await;
+    assert_eq!(
+        (online["user"].as_str(), online["state"].as_str()),
+        (Some(late.id.as_str()), Some("online"))
+    );
+
     // Every instance saw the slot owners change and says so.
     for node in &cluster.nodes {
         let metrics = node.app.metrics_text().await;
@@ -167,7 +181,7 @@ async fn rooms_on_two_masters(
     for attempt in 0..8 {
         let id = cluster
             .lb
-            .create_room(owner, &format!("room{attempt}"), "private")
+            .create_room(owner, &format!("room{attempt}"), "public")
             .await;
         let slot = redis.slot_of(&format!("{}room:{id}", cluster.prefix)).await;
         let master = redis.master_of(slot).await;
