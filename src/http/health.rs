@@ -6,7 +6,7 @@
 //! (`parley_actors::dependency`): checks are bounded, so a hung database
 //! never hangs a probe, and shared, so probes never pile queries on it.
 
-use crate::infra::redis::Redis;
+use crate::infra::redis::{ClusterInfo, Redis};
 use crate::observability::lifecycle::Lifecycle;
 use crate::observability::version;
 use crate::service::Services;
@@ -217,6 +217,11 @@ pub struct RedisStats {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub info: Option<serde_json::Value>,
+    /// On a Redis Cluster (`redis-cluster://`), on the admin listener only:
+    /// its state, slots served, nodes, and this instance's masters and
+    /// shard channels; absent otherwise or when no node answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterInfo>,
 }
 
 #[utoipa::path(get, path = "/health/redis-stats", tag = "health", responses((status = 200, body = RedisStats)))]
@@ -227,9 +232,15 @@ pub async fn redis_stats(
 ) -> HttpResponse {
     let exposure = Exposure::of(&req);
     let component = check_redis(&state, exposure).await;
-    let info = match (&probes.redis, exposure) {
-        (Some(redis), Exposure::Admin) => redis.stats().await.ok(),
-        _ => None,
+    let (info, cluster) = match (&probes.redis, exposure) {
+        (Some(redis), Exposure::Admin) => {
+            (redis.stats().await.ok(), redis.cluster_info().await.ok())
+        }
+        _ => (None, None),
     };
-    HttpResponse::Ok().json(RedisStats { component, info })
+    HttpResponse::Ok().json(RedisStats {
+        component,
+        info,
+        cluster,
+    })
 }

@@ -15,6 +15,7 @@ use crate::config::RedisSettings;
 use crate::infra::breaker::Breaker;
 use anyhow::Context as _;
 use fred::clients::SubscriberClient;
+use fred::interfaces::ClusterInterface as _;
 use fred::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,6 +42,21 @@ pub struct RedisHealth {
     pub connected: bool,
     pub latency: Duration,
     pub error: Option<String>,
+}
+
+/// A Redis Cluster as `/health/redis-stats` reports it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ClusterInfo {
+    /// `cluster_state`: `ok`, or `fail` while some slot has no master.
+    pub state: String,
+    /// Slots served (16384 when every slot has a master).
+    pub slots_ok: u32,
+    /// Nodes the answering node knows, masters and replicas.
+    pub known_nodes: u32,
+    /// Masters owning slots in this instance's routing table.
+    pub masters: usize,
+    /// Shard channels this instance's bus subscribes to.
+    pub shard_channels: usize,
 }
 
 impl Redis {
@@ -134,16 +150,29 @@ impl Redis {
     pub async fn health(&self) -> RedisHealth {
         let started = Instant::now();
         let ping = tokio::time::timeout(PING_TIMEOUT, self.client.ping::<String>(None)).await;
-        let error = match ping {
+        let mut error = match ping {
             Ok(Ok(_)) => None,
             Ok(Err(e)) => Some(e.to_string()),
             Err(_) => Some(format!("no answer within {PING_TIMEOUT:?}")),
         };
+        // A cluster answering PING may still have slots no master serves.
+        if error.is_none() && self.is_cluster() {
+            error = match self.cluster_info().await {
+                Ok(info) if info.state == "ok" => None,
+                Ok(info) => Some(format!("cluster_state:{}", info.state)),
+                Err(e) => Some(e),
+            };
+        }
         RedisHealth {
             connected: error.is_none() && self.subscriber.is_connected(),
             latency: started.elapsed(),
             error,
         }
+    }
+
+    /// Whether `REDIS_URL` names a Redis Cluster (`redis-cluster://`).
+    pub fn is_cluster(&self) -> bool {
+        self.client.is_clustered()
     }
 
     /// A few `INFO` fields an operator looks at first.
@@ -179,6 +208,32 @@ impl Redis {
             })
             .collect();
         Ok(map.into())
+    }
+
+    /// `CLUSTER INFO` as one node sees it, with the masters and shard
+    /// channels of this instance's subscriber. `Err` off a cluster too.
+    pub async fn cluster_info(&self) -> Result<ClusterInfo, String> {
+        if !self.is_cluster() {
+            return Err("not a Redis Cluster".into());
+        }
+        let info: String = tokio::time::timeout(PING_TIMEOUT, self.client.cluster_info())
+            .await
+            .map_err(|_| "no answer".to_owned())?
+            .map_err(|e| e.to_string())?;
+        let field = |name: &str| {
+            info.lines()
+                .filter_map(|line| line.split_once(':'))
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.trim().to_owned())
+                .unwrap_or_default()
+        };
+        Ok(ClusterInfo {
+            state: field("cluster_state"),
+            slots_ok: field("cluster_slots_ok").parse().unwrap_or(0),
+            known_nodes: field("cluster_known_nodes").parse().unwrap_or(0),
+            masters: self.subscriber.num_primary_cluster_nodes(),
+            shard_channels: self.subscriber.tracked_shard_channels().len(),
+        })
     }
 
     /// Closes both connections (end of drain).

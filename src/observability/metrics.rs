@@ -89,6 +89,16 @@ pub struct Metrics {
     /// `parley_bridge_messages_total{direction}`: bus events `in` from other
     /// instances, `out` to them, `dropped` (not sent) and `lost` (missed).
     pub bridge_messages: IntCounterVec,
+    /// `parley_redis_cluster_masters`: masters owning slots, as the bus last
+    /// read the Redis Cluster's slot map (0 off a cluster).
+    pub redis_cluster_masters: IntGauge,
+    /// `parley_bus_shard_channels`: shard channels the bus watches on a
+    /// Redis Cluster.
+    pub bus_shard_channels: IntGauge,
+    /// `parley_bus_resubscribes_total{reason}`: times the bus subscribed its
+    /// channels again on a Redis Cluster: `slots_moved` (a failover or a
+    /// migration changed slot owners) or `reconnect`.
+    pub bus_resubscribes: IntCounterVec,
     /// `parley_cache_requests_total{cache,result}`: hit, miss or error.
     pub cache_requests: IntCounterVec,
     /// `parley_cache_evictions_total{cache}`: in-process entries evicted.
@@ -262,6 +272,21 @@ impl Metrics {
                 ),
                 &["direction"],
             )?,
+            redis_cluster_masters: IntGauge::new(
+                "redis_cluster_masters",
+                "Masters owning slots in the Redis Cluster's slot map (0 off a cluster)",
+            )?,
+            bus_shard_channels: IntGauge::new(
+                "bus_shard_channels",
+                "Shard channels the bus watches on a Redis Cluster",
+            )?,
+            bus_resubscribes: IntCounterVec::new(
+                Opts::new(
+                    "bus_resubscribes_total",
+                    "Times the bus subscribed its channels again on a Redis Cluster, by reason",
+                ),
+                &["reason"],
+            )?,
             cache_requests: IntCounterVec::new(
                 Opts::new("cache_requests_total", "Cache lookups by cache and result"),
                 &["cache", "result"],
@@ -327,6 +352,12 @@ impl Metrics {
         r.register(Box::new(self.writer_batch_size.clone()))?;
         r.register(Box::new(self.writer_queue_depth.clone()))?;
         r.register(Box::new(self.bridge_messages.clone()))?;
+        r.register(Box::new(self.redis_cluster_masters.clone()))?;
+        r.register(Box::new(self.bus_shard_channels.clone()))?;
+        r.register(Box::new(self.bus_resubscribes.clone()))?;
+        for reason in ["slots_moved", "reconnect"] {
+            self.bus_resubscribes.with_label_values(&[reason]);
+        }
         r.register(Box::new(self.cache_requests.clone()))?;
         r.register(Box::new(self.cache_evictions.clone()))?;
         r.register(Box::new(self.rate_limit_local_fallback.clone()))?;

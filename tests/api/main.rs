@@ -24,6 +24,7 @@ mod notifications;
 mod postgres_outage;
 mod posts;
 mod rate_limits;
+mod redis_cluster;
 mod retention;
 mod revocation;
 mod room_events;

@@ -16,8 +16,16 @@
 //! Subscriptions are counted here, not trusted to the client: after a
 //! reconnect every watched channel is subscribed again and every room is
 //! told to check the log for what the outage lost.
+//!
+//! On a Redis Cluster (`redis-cluster://`) room and user channels use
+//! sharded pub/sub (SPUBLISH / SSUBSCRIBE), so each channel lives on the
+//! shard owning its hash slot instead of being broadcast to every node;
+//! [`super::shards`] keeps them subscribed on their owners through
+//! failovers and slot migrations. The `all` channel stays classic: it is
+//! small and every instance listens to it.
 
 use super::envelope;
+use super::shards;
 use crate::infra::redis::Redis;
 use crate::observability::metrics::Metrics;
 use async_trait::async_trait;
@@ -48,6 +56,11 @@ pub struct RedisBus {
     inbox: OnceLock<BusInbox>,
     metrics: Arc<Metrics>,
     this: Weak<RedisBus>,
+    /// Room and user channels are shard channels (the URL names a cluster).
+    sharded: bool,
+    /// Wakes the cluster's topology watch at once (a reconnect) instead of
+    /// at its next tick.
+    topology_changed: Arc<tokio::sync::Notify>,
 }
 
 impl RedisBus {
@@ -62,6 +75,7 @@ impl RedisBus {
         resync: std::time::Duration,
     ) -> Arc<Self> {
         let (outgoing, queue) = mpsc::channel(QUEUE);
+        let sharded = redis.is_cluster();
         let bus = Arc::new_cyclic(|this| Self {
             redis,
             instance: instance.to_owned(),
@@ -70,18 +84,29 @@ impl RedisBus {
             inbox: OnceLock::new(),
             metrics,
             this: this.clone(),
+            sharded,
+            topology_changed: Arc::new(tokio::sync::Notify::new()),
         });
         tokio::spawn(publish_loop(bus.clone(), queue));
         tokio::spawn(receive_loop(bus.clone()));
         if !resync.is_zero() {
             tokio::spawn(resync_loop(bus.clone(), resync));
         }
+        if bus.sharded {
+            tokio::spawn(shards::watch_topology(bus.clone()));
+        }
         let on_reconnect = bus.clone();
         bus.redis.subscriber.on_reconnect(move |_| {
             let bus = on_reconnect.clone();
             async move {
-                // Its own task: the listener must not wait on Redis calls.
-                tokio::spawn(async move { bus.resubscribe().await });
+                if bus.sharded {
+                    // A cluster reconnects node by node: the topology watch
+                    // resubscribes once for the lot.
+                    bus.topology_changed.notify_one();
+                } else {
+                    // Its own task: the listener must not wait on Redis calls.
+                    tokio::spawn(async move { bus.resubscribe().await });
+                }
                 Ok(())
             }
         });
@@ -102,6 +127,47 @@ impl RedisBus {
         }
     }
 
+    /// Whether `channel` is a shard channel (room and user channels on a
+    /// cluster).
+    fn is_sharded(&self, channel: &str) -> bool {
+        self.sharded && channel != self.channel(BusScope::All)
+    }
+
+    /// One channel at a time: fred 10.1 matches a multi-channel SSUBSCRIBE's
+    /// confirmations to the wrong commands.
+    async fn subscribe(&self, channel: String) -> Result<(), Error> {
+        if self.is_sharded(&channel) {
+            self.redis.subscriber.ssubscribe(channel).await
+        } else {
+            self.redis.subscriber.subscribe(channel).await
+        }
+    }
+
+    async fn unsubscribe(&self, channel: String) -> Result<(), Error> {
+        if self.is_sharded(&channel) {
+            self.redis.subscriber.sunsubscribe(channel).await
+        } else {
+            self.redis.subscriber.unsubscribe(channel).await
+        }
+    }
+
+    /// Shard channels this instance watches (0 off a cluster).
+    pub fn shard_channels(&self) -> usize {
+        self.redis.subscriber.tracked_shard_channels().len()
+    }
+
+    pub(super) fn topology_changed(&self) -> &tokio::sync::Notify {
+        &self.topology_changed
+    }
+
+    pub(super) fn redis(&self) -> &Redis {
+        &self.redis
+    }
+
+    pub(super) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     fn presence_key(&self, room: RoomId) -> String {
         self.redis.key(&format!("presence:{}", room.0))
     }
@@ -110,22 +176,44 @@ impl RedisBus {
         format!("{}|{}", self.instance, user.0)
     }
 
-    /// After a reconnect: every watched channel again, then every room
-    /// checks the log for messages published while the link was down.
-    async fn resubscribe(&self) {
+    /// After a reconnect (or, on a cluster, a change of slot owners):
+    /// every watched channel again, then every room checks the log for
+    /// messages published while the link was down. False when a channel
+    /// could not be subscribed (the caller tries again).
+    pub(super) async fn resubscribe(&self) -> bool {
         let channels: Vec<String> = self.watched.lock().await.keys().cloned().collect();
+        let (sharded, classic): (Vec<String>, Vec<String>) =
+            channels.into_iter().partition(|c| self.is_sharded(c));
         tracing::info!(
-            channels = channels.len(),
+            channels = classic.len(),
+            shard_channels = sharded.len(),
             "Redis reconnected; resubscribing"
         );
-        if !channels.is_empty()
-            && let Err(error) = self.redis.subscriber.subscribe(channels).await
+        let mut done = true;
+        if !classic.is_empty()
+            && let Err(error) = self.redis.subscriber.subscribe(classic).await
         {
             tracing::warn!(%error, "resubscribing after a Redis reconnect failed");
+            done = false;
+        }
+        // Idempotent: a channel still subscribed on its owner stays so.
+        // Under the lock, one channel at a time, so a channel released
+        // meanwhile is not subscribed again after its SUNSUBSCRIBE.
+        for channel in sharded {
+            let watched = self.watched.lock().await;
+            if !watched.contains_key(&channel) {
+                continue;
+            }
+            if let Err(error) = self.redis.subscriber.ssubscribe(channel).await {
+                tracing::debug!(%error, "resubscribing a shard channel failed; retried");
+                done = false;
+            }
+            drop(watched);
         }
         if let Some(inbox) = self.inbox.get() {
             inbox.resync_rooms();
         }
+        done
     }
 
     fn receive(&self, channel: &str, payload: &str) {
@@ -195,7 +283,7 @@ impl Bus for RedisBus {
         if *count == 1 {
             // Counted even if this fails: the reconnect handler subscribes
             // every watched channel again.
-            if let Err(error) = self.redis.subscriber.subscribe(channel).await {
+            if let Err(error) = self.subscribe(channel).await {
                 tracing::debug!(%error, "subscribe failed; retried on reconnect");
             }
         }
@@ -211,7 +299,7 @@ impl Bus for RedisBus {
         tokio::spawn(async move {
             let mut watched = bus.watched.lock().await;
             if release(&mut watched, &channel) {
-                let _ = bus.redis.subscriber.unsubscribe(channel).await;
+                let _ = bus.unsubscribe(channel).await;
             }
         });
     }
@@ -301,7 +389,11 @@ async fn publish_loop(bus: Arc<RedisBus>, mut queue: mpsc::Receiver<BusEvent>) {
             let Ok(payload) = envelope::encode(&bus.instance, &event) else {
                 continue;
             };
-            let queued: Result<(), Error> = pipeline.publish(channel, payload).await;
+            let queued: Result<(), Error> = if bus.is_sharded(&channel) {
+                pipeline.spublish(channel, payload).await
+            } else {
+                pipeline.publish(channel, payload).await
+            };
             if queued.is_ok() {
                 sent += 1;
             }

@@ -20,6 +20,9 @@ pub struct Cluster {
     pub nodes: Vec<ServerProcess>,
     /// The load balancer, as clients see the service.
     pub lb: TestApp,
+    /// The instances' Redis key prefix (a room's channel is
+    /// `{prefix}room:{id}`).
+    pub prefix: String,
     /// Each node's environment, to start it again ([`Cluster::restart`]).
     envs: Vec<Vec<(String, String)>>,
     _haproxy: Haproxy,
@@ -27,7 +30,8 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// `n` instances on one fresh database and `redis`, each on its own
+    /// `n` instances on one fresh database and `redis` (any `REDIS_URL`:
+    /// one Redis, a Sentinel's, a Redis Cluster's), each on its own
     /// 127.0.0.x address, plus haproxy in front.
     pub async fn start(n: usize, redis: &str, extra: &[(&str, &str)]) -> Self {
         let database = fresh_database_url().await;
@@ -74,6 +78,7 @@ impl Cluster {
         Self {
             nodes,
             lb,
+            prefix,
             envs,
             _haproxy: haproxy,
             _keys: keys,

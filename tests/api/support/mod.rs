@@ -11,6 +11,8 @@
 //!   through a store.
 //! - [`cluster`]: several processes behind haproxy, private Redis and
 //!   Sentinel.
+//! - [`redis_cluster`]: a private Redis Cluster (three masters, three
+//!   replicas) to fail over and reshard.
 
 pub mod app;
 pub mod cluster;
@@ -19,6 +21,7 @@ pub mod fixtures;
 pub mod jwt;
 pub mod metrics;
 pub mod process;
+pub mod redis_cluster;
 pub mod store;
 pub mod ws;
 
