@@ -11,6 +11,8 @@
 //!   through a store.
 //! - [`cluster`]: several processes behind haproxy, private Redis and
 //!   Sentinel.
+//! - [`webhook_receiver`]: a real webhook endpoint that verifies signatures
+//!   and records deliveries; the admin calls for endpoints and API keys.
 
 pub mod app;
 pub mod cluster;
@@ -20,6 +22,7 @@ pub mod jwt;
 pub mod metrics;
 pub mod process;
 pub mod store;
+pub mod webhook_receiver;
 pub mod ws;
 
 pub use app::{
