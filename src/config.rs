@@ -612,7 +612,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PARLEY_WEBHOOK_RETRY_BASE_MS", "webhooks.retry_base_ms"),
     ("PARLEY_WEBHOOK_RETRY_MAX_MS", "webhooks.retry_max_ms"),
     ("PARLEY_WEBHOOK_DISABLE_AFTER", "webhooks.disable_after"),
-    ("PARLEY_WEBHOOK_DISABLE_WINDOW_S", "webhooks.disable_window_s"),
+    (
+        "PARLEY_WEBHOOK_DISABLE_WINDOW_S",
+        "webhooks.disable_window_s",
+    ),
     ("PARLEY_WEBHOOK_REFRESH_MS", "webhooks.refresh_ms"),
     ("PARLEY_WEBHOOK_LOG_DAYS", "webhooks.log_days"),
     ("PARLEY_INSTANCE_ID", "instance_id"),

@@ -106,7 +106,9 @@ impl EventTypes {
     }
 
     pub fn iter(self) -> impl Iterator<Item = EventType> {
-        EventType::ALL.into_iter().filter(move |k| self.contains(*k))
+        EventType::ALL
+            .into_iter()
+            .filter(move |k| self.contains(*k))
     }
 
     /// The names, in the contract's order (how the store keeps them).
@@ -245,7 +247,12 @@ mod tests {
     fn only_http_urls_with_a_host_are_targets() {
         assert!(WebhookUrl::parse("https://example.com/hook").is_ok());
         assert!(WebhookUrl::parse("http://127.0.0.1:9000/x").is_ok());
-        for bad in ["ftp://example.com", "file:///etc/passwd", "example.com", "http://"] {
+        for bad in [
+            "ftp://example.com",
+            "file:///etc/passwd",
+            "example.com",
+            "http://",
+        ] {
             assert!(WebhookUrl::parse(bad).is_err(), "{bad}");
         }
     }

@@ -32,11 +32,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/server/rooms/{id}/messages",
-        web::post().to(post_message),
-    )
-    .route("/server/notifications", web::post().to(notify_user));
+    cfg.route("/server/rooms/{id}/messages", web::post().to(post_message))
+        .route("/server/notifications", web::post().to(notify_user));
 }
 
 /// A caller holding a valid, unrevoked API key.
@@ -70,7 +67,11 @@ impl FromRequest for ServerKey {
             };
             let services = services
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("services not registered")))?;
-            match services.store.api_key_by_hash(&api_key::hash(&token)).await? {
+            match services
+                .store
+                .api_key_by_hash(&api_key::hash(&token))
+                .await?
+            {
                 Some(key) => Ok(ServerKey(key)),
                 None => Err(ApiError::unauthorized(
                     "unknown or revoked API key; ask an operator for a valid one",
@@ -92,7 +93,7 @@ pub struct ServerMessage {
 }
 
 impl ServerMessage {
-    fn parse(&self) -> Result<(MessageBody, ClientId, UserId), ApiError> {
+    pub fn parse(&self) -> Result<(MessageBody, ClientId, UserId), ApiError> {
         let mut fields = Fields::default();
         let body = fields.check("body", MessageBody::parse(&self.body));
         let client_id = fields.check("client_id", ClientId::parse(&self.client_id));
@@ -152,7 +153,7 @@ pub struct ServerNotification {
 }
 
 impl ServerNotification {
-    fn parse(&self) -> Result<(UserId, NotificationKind, NotificationPayload), ApiError> {
+    pub fn parse(&self) -> Result<(UserId, NotificationKind, NotificationPayload), ApiError> {
         let mut fields = Fields::default();
         let user = fields.check("user_id", UserId::parse(&self.user_id));
         let kind = fields.check("kind", NotificationKind::parse(&self.kind));

@@ -128,7 +128,10 @@ fn not_found(e: crate::store::StoreError) -> ApiError {
 
 fn parse_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
     let mut fields = Fields::default();
-    let id = fields.check("id", uuid::Uuid::parse_str(raw).map_err(|_| "must be a UUID"));
+    let id = fields.check(
+        "id",
+        uuid::Uuid::parse_str(raw).map_err(|_| "must be a UUID"),
+    );
     fields.finish(id)
 }
 

@@ -21,8 +21,8 @@ pub mod worker;
 use crate::domain::UserId;
 use crate::domain::webhook::{EventType, OutboxEvent};
 use crate::store::SharedStore;
-use std::collections::HashMap;
 use serde_json::json;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Notify;
 

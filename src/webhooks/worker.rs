@@ -65,7 +65,11 @@ impl Worker {
                 if free == 0 {
                     break;
                 }
-                let claimed = match self.webhooks.store.claim_webhooks(free.min(CLAIM_MAX), lease).await
+                let claimed = match self
+                    .webhooks
+                    .store
+                    .claim_webhooks(free.min(CLAIM_MAX), lease)
+                    .await
                 {
                     Ok(claimed) => claimed,
                     Err(error) => {
@@ -124,7 +128,9 @@ impl Worker {
             }
             Ok(false) => {}
             // The lease runs out and the row is tried again: at least once.
-            Err(error) => tracing::warn!(error = %error.describe(), "could not record a webhook attempt"),
+            Err(error) => {
+                tracing::warn!(error = %error.describe(), "could not record a webhook attempt")
+            }
         }
     }
 
@@ -148,7 +154,10 @@ impl Worker {
                 });
                 self.metrics.webhooks.outbox_lag.set(lag);
             }
-            if let Err(error) = store.prune_webhook_deliveries(chrono::Utc::now() - keep).await {
+            if let Err(error) = store
+                .prune_webhook_deliveries(chrono::Utc::now() - keep)
+                .await
+            {
                 tracing::warn!(error = %error.describe(), "could not prune the webhook delivery log");
             }
         }
@@ -166,7 +175,11 @@ async fn send(client: &reqwest::Client, row: &Claimed) -> Attempt {
         duration_ms: 0,
     };
     let Some(signature) = signature::sign(&row.secret, &id, timestamp, &row.body) else {
-        return failed(Outcome::Error, None, "the endpoint's secret is malformed".into());
+        return failed(
+            Outcome::Error,
+            None,
+            "the endpoint's secret is malformed".into(),
+        );
     };
     let sent = client
         .post(&row.url)
@@ -186,7 +199,11 @@ async fn send(client: &reqwest::Client, row: &Claimed) -> Attempt {
         },
         Ok(response) => {
             let status = response.status();
-            failed(Outcome::Failed, Some(status.as_u16()), format!("answered {status}"))
+            failed(
+                Outcome::Failed,
+                Some(status.as_u16()),
+                format!("answered {status}"),
+            )
         }
         Err(error) => failed(Outcome::Error, None, describe(&error)),
     }
@@ -212,7 +229,9 @@ fn describe(error: &reqwest::Error) -> String {
 /// base × 2^(attempt − 1), capped, then scaled by a random 50–100 % so
 /// endpoints coming back from an outage are not hit in lockstep.
 pub fn backoff(settings: &WebhookSettings, attempt: i32) -> Duration {
-    let doublings = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(32);
+    let doublings = u32::try_from(attempt.saturating_sub(1))
+        .unwrap_or(0)
+        .min(32);
     let pause = settings
         .retry_base_ms
         .saturating_mul(1u64 << doublings)
@@ -232,7 +251,13 @@ mod tests {
             retry_max_ms: 10_000,
             ..WebhookSettings::default()
         };
-        for (attempt, full) in [(1, 1_000), (2, 2_000), (3, 4_000), (5, 10_000), (60, 10_000)] {
+        for (attempt, full) in [
+            (1, 1_000),
+            (2, 2_000),
+            (3, 4_000),
+            (5, 10_000),
+            (60, 10_000),
+        ] {
             let pause = backoff(&settings, attempt).as_millis() as u64;
             assert!((full / 2..=full).contains(&pause), "{attempt}: {pause}");
         }

@@ -82,7 +82,8 @@ impl Integration {
         let until = later(lease);
         let mut claimed = Vec::with_capacity(due.len());
         for (_, key) in due {
-            let (Some(row), Some(endpoint)) = (self.outbox.get_mut(&key), self.endpoints.get(&key.0))
+            let (Some(row), Some(endpoint)) =
+                (self.outbox.get_mut(&key), self.endpoints.get(&key.0))
             else {
                 continue;
             };
@@ -186,7 +187,13 @@ impl WebhookStore for MemoryStore {
     }
 
     async fn webhooks(&self) -> Result<Vec<Endpoint>, StoreError> {
-        Ok(self.lock().integration.endpoints.values().cloned().collect())
+        Ok(self
+            .lock()
+            .integration
+            .endpoints
+            .values()
+            .cloned()
+            .collect())
     }
 
     async fn webhook(&self, id: uuid::Uuid) -> Result<Option<Endpoint>, StoreError> {
@@ -238,9 +245,7 @@ impl WebhookStore for MemoryStore {
     }
 
     async fn enqueue_webhook(&self, event: &OutboxEvent) -> Result<(), StoreError> {
-        self.lock()
-            .integration
-            .enqueue(std::slice::from_ref(event));
+        self.lock().integration.enqueue(std::slice::from_ref(event));
         Ok(())
     }
 

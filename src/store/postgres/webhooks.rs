@@ -74,13 +74,13 @@ fn endpoint(row: &Row) -> anyhow::Result<Endpoint> {
         id: sql::get(row, "id")?,
         url: sql::get(row, "url")?,
         // Stored by this server, so every name parses; a stray one is skipped.
-        events: events
-            .iter()
-            .filter_map(|e| EventType::parse(e).ok())
-            .fold(EventTypes::default(), |mut set, k| {
+        events: events.iter().filter_map(|e| EventType::parse(e).ok()).fold(
+            EventTypes::default(),
+            |mut set, k| {
                 set.insert(k);
                 set
-            }),
+            },
+        ),
         secret: sql::get(row, "secret")?,
         enabled: sql::get(row, "enabled")?,
         failures: sql::get(row, "failures")?,
@@ -196,9 +196,7 @@ async fn finish(
             None => false,
         }
     };
-    tx.commit()
-        .await
-        .context("committing a webhook attempt")?;
+    tx.commit().await.context("committing a webhook attempt")?;
     Ok(disabled)
 }
 

@@ -25,7 +25,10 @@ pub struct Received {
 pub enum Answer {
     Ok,
     /// This status, `n` more times, then 200.
-    Fail { status: u16, times: u32 },
+    Fail {
+        status: u16,
+        times: u32,
+    },
     /// This status, always.
     AlwaysFail(u16),
     /// Holds the request this long before answering 200.
@@ -112,15 +115,20 @@ async fn receive(
             .unwrap_or_default()
             .to_owned()
     };
-    let verified = state.secret.lock().unwrap().as_deref().is_some_and(|secret| {
-        let mut headers = http::HeaderMap::new();
-        for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
-            headers.insert(name, header(name).parse().unwrap());
-        }
-        standardwebhooks::Webhook::new(secret)
-            .and_then(|hook| hook.verify(&body, &headers))
-            .is_ok()
-    });
+    let verified = state
+        .secret
+        .lock()
+        .unwrap()
+        .as_deref()
+        .is_some_and(|secret| {
+            let mut headers = http::HeaderMap::new();
+            for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+                headers.insert(name, header(name).parse().unwrap());
+            }
+            standardwebhooks::Webhook::new(secret)
+                .and_then(|hook| hook.verify(&body, &headers))
+                .is_ok()
+        });
     let answer = {
         let mut answer = state.answer.lock().unwrap();
         let now = answer.unwrap_or(Answer::Ok);
@@ -182,7 +190,10 @@ impl TestApp {
     /// Creates an endpoint for `receiver` and teaches it the secret; the id.
     pub async fn webhook(&self, receiver: &Receiver, events: &[&str]) -> String {
         let (status, created) = self
-            .admin_post("/admin/webhooks", json!({"url": receiver.url, "events": events}))
+            .admin_post(
+                "/admin/webhooks",
+                json!({"url": receiver.url, "events": events}),
+            )
             .await;
         assert_eq!(status, 201, "{created}");
         receiver.set_secret(created["secret"].as_str().unwrap());
@@ -192,7 +203,10 @@ impl TestApp {
     /// A new API key with `scopes`: (id, key).
     pub async fn api_key(&self, scopes: &[&str]) -> (String, String) {
         let (status, created) = self
-            .admin_post("/admin/api-keys", json!({"name": "backend", "scopes": scopes}))
+            .admin_post(
+                "/admin/api-keys",
+                json!({"name": "backend", "scopes": scopes}),
+            )
             .await;
         assert_eq!(status, 201, "{created}");
         (
