@@ -238,15 +238,18 @@ pub fn deliver(services: &Services, stored: &[Notification]) {
     }
     services.live.deliver(stored);
     if services.webhooks.wants(EventType::NotificationCreated) {
-        let (webhooks, stored) = (services.webhooks.clone(), stored.to_vec());
+        let webhooks = services.webhooks.clone();
+        let data = stored
+            .iter()
+            .map(|n| {
+                json!({ "id": n.id, "user": n.user, "kind": n.kind, "payload": n.payload,
+                        "created_at": n.created_at })
+            })
+            .collect();
         actix_web::rt::spawn(async move {
-            for n in stored {
-                let data = || {
-                    json!({ "id": n.id, "user": n.user, "kind": n.kind, "payload": n.payload,
-                            "created_at": n.created_at })
-                };
-                webhooks.emit(EventType::NotificationCreated, data).await;
-            }
+            webhooks
+                .emit_many(EventType::NotificationCreated, data)
+                .await;
         });
     }
 }

@@ -155,10 +155,10 @@ pub trait WebhookStore: Send + Sync {
         limit: Limit,
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
 
-    /// Puts `event` in the outbox of every enabled endpoint subscribing to
-    /// its type (none: nothing is written). Room events never come here:
-    /// the append writes theirs in its own transaction.
-    async fn enqueue_webhook(&self, event: &OutboxEvent) -> Result<(), StoreError>;
+    /// Puts `events` in the outbox of every enabled endpoint subscribing to
+    /// their types (none: nothing is written), in one write. Room events
+    /// never come here: the append writes theirs in its own transaction.
+    async fn enqueue_webhooks(&self, events: &[OutboxEvent]) -> Result<(), StoreError>;
     /// Claims at most `limit` due rows of enabled endpoints for one attempt
     /// each: they are not due again before `lease` has passed, so no other
     /// instance takes them meanwhile, and a crashed instance's claims come

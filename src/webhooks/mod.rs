@@ -54,14 +54,25 @@ impl Webhooks {
     /// Puts an event of `kind` in the outbox, if an endpoint wants it. The
     /// change it reports has happened: a failure is logged, not returned.
     pub async fn emit(&self, kind: EventType, data: impl FnOnce() -> serde_json::Value) {
-        if !self.wants(kind) {
+        if self.wants(kind) {
+            self.emit_many(kind, vec![data()]).await;
+        }
+    }
+
+    /// [`Webhooks::emit`] for several events of one kind, in one write (a
+    /// post's notifications to its author's followers).
+    pub async fn emit_many(&self, kind: EventType, data: Vec<serde_json::Value>) {
+        if data.is_empty() || !self.wants(kind) {
             return;
         }
-        let event = OutboxEvent::new(kind, data());
-        match self.store.enqueue_webhook(&event).await {
+        let events: Vec<OutboxEvent> = data
+            .into_iter()
+            .map(|d| OutboxEvent::new(kind, d))
+            .collect();
+        match self.store.enqueue_webhooks(&events).await {
             Ok(()) => self.nudge(),
             Err(error) => {
-                tracing::warn!(error = %error.describe(), kind = kind.as_str(), "could not queue a webhook event")
+                tracing::warn!(error = %error.describe(), kind = kind.as_str(), events = events.len(), "could not queue webhook events")
             }
         }
     }

@@ -244,8 +244,8 @@ impl WebhookStore for MemoryStore {
             .collect())
     }
 
-    async fn enqueue_webhook(&self, event: &OutboxEvent) -> Result<(), StoreError> {
-        self.lock().integration.enqueue(std::slice::from_ref(event));
+    async fn enqueue_webhooks(&self, events: &[OutboxEvent]) -> Result<(), StoreError> {
+        self.lock().integration.enqueue(events);
         Ok(())
     }
 

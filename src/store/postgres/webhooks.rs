@@ -308,14 +308,14 @@ impl WebhookStore for PgStore {
         .await
     }
 
-    async fn enqueue_webhook(&self, event: &OutboxEvent) -> Result<(), StoreError> {
-        self.run("enqueue_webhook", async {
+    async fn enqueue_webhooks(&self, events: &[OutboxEvent]) -> Result<(), StoreError> {
+        self.run("enqueue_webhooks", async {
             let client = self
                 .pool
                 .get()
                 .await
                 .context("taking a pooled connection")?;
-            enqueue_in(&client, std::slice::from_ref(event)).await?;
+            enqueue_in(&client, events).await?;
             Ok::<_, StoreError>(())
         })
         .await
