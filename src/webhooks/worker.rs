@@ -12,7 +12,7 @@
 
 use super::{Webhooks, signature};
 use crate::config::WebhookSettings;
-use crate::domain::webhook::OutboxEvent;
+use crate::domain::webhook::{EventTypes, OutboxEvent};
 use crate::observability::lifecycle::Lifecycle;
 use crate::observability::metrics::WebhookMetrics;
 use crate::store::integration::{Attempt, Claimed, OnFailure, Outcome};
@@ -60,6 +60,11 @@ impl Worker {
             if self.lifecycle.draining() {
                 return;
             }
+            // No enabled endpoint (the filter is their event types): nothing
+            // is claimable, and the database is not asked.
+            if self.idle() {
+                continue;
+            }
             loop {
                 let free = slots.available_permits() as u32;
                 if free == 0 {
@@ -94,6 +99,10 @@ impl Worker {
                 }
             }
         }
+    }
+
+    fn idle(&self) -> bool {
+        self.webhooks.store.webhook_filter().get() == EventTypes::default()
     }
 
     /// One attempt of one row, recorded.
@@ -135,7 +144,8 @@ impl Worker {
     }
 
     /// Every `PARLEY_WEBHOOK_REFRESH_MS`: re-reads the filter (endpoints
-    /// changed on other instances), the outbox lag, and prunes the log.
+    /// changed on other instances), the outbox lag, and prunes the log;
+    /// only the first while no endpoint is enabled.
     async fn housekeeping(self: Arc<Self>) {
         let every = Duration::from_millis(self.settings.refresh_ms);
         let keep = chrono::Duration::days(i64::from(self.settings.log_days));
@@ -147,6 +157,10 @@ impl Worker {
             }
             if let Err(error) = store.refresh_webhook_filter().await {
                 tracing::warn!(error = %error.describe(), "could not refresh the webhook filter");
+            }
+            if self.idle() {
+                self.metrics.webhooks.outbox_lag.set(0.0);
+                continue;
             }
             if let Ok(oldest) = store.webhook_outbox_oldest().await {
                 let lag = oldest.map_or(0.0, |t| {
