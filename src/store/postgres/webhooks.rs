@@ -17,7 +17,7 @@ use crate::store::integration::{
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{GenericClient, Pool};
+use deadpool_postgres::{GenericClient, Pool, Transaction};
 use std::time::Duration;
 use tokio_postgres::Row;
 
@@ -133,6 +133,8 @@ async fn filter_of(pool: &Pool) -> Result<EventTypes, StoreError> {
     Ok(set)
 }
 
+/// Records an attempt and its effect on the row and the endpoint, in one
+/// transaction: the log line never exists without its outcome applied.
 async fn finish(
     pool: &Pool,
     claimed: &Claimed,
@@ -143,61 +145,76 @@ async fn finish(
     let tx = client.transaction().await?;
     let status = attempt.status.map(i32::from);
     let duration = i32::try_from(attempt.duration_ms).unwrap_or(i32::MAX);
-    tx.execute(
-        LOG,
-        &[
-            &uuid::Uuid::now_v7(),
-            &claimed.endpoint,
-            &claimed.event,
-            &claimed.event_type,
-            &claimed.attempt,
-            &status,
-            &attempt.outcome.as_str(),
-            &attempt.error,
-            &duration,
-        ],
-    )
-    .await
-    .context("logging a webhook delivery")?;
+    let line: sql::Params = &[
+        &uuid::Uuid::now_v7(),
+        &claimed.endpoint,
+        &claimed.event,
+        &claimed.event_type,
+        &claimed.attempt,
+        &status,
+        &attempt.outcome.as_str(),
+        &attempt.error,
+        &duration,
+    ];
+    tx.execute(LOG, line)
+        .await
+        .context("logging a webhook delivery")?;
     let disabled = if attempt.outcome == Outcome::Delivered {
-        const DONE: &str = "\
-            WITH done AS (DELETE FROM webhook_outbox WHERE endpoint_id = $1 AND event_id = $2) \
-            UPDATE webhook_endpoints SET failures = 0, failing_since = NULL \
-            WHERE id = $1 AND failures > 0";
-        tx.execute(DONE, &[&claimed.endpoint, &claimed.event])
-            .await
-            .context("completing a webhook delivery")?;
+        delivered(&tx, claimed).await?;
         false
     } else {
-        const RETRY: &str = "\
-            UPDATE webhook_outbox SET due_at = now() + make_interval(secs => $3) \
-            WHERE endpoint_id = $1 AND event_id = $2";
-        const COUNT: &str = "\
-            UPDATE webhook_endpoints e SET failures = e.failures + 1, \
-                failing_since = COALESCE(e.failing_since, now()), \
-                enabled = NOT (e.failures + 1 >= $2 \
-                    AND COALESCE(e.failing_since, now()) <= now() - make_interval(secs => $3)), \
-                disabled_at = CASE WHEN e.failures + 1 >= $2 \
-                    AND COALESCE(e.failing_since, now()) <= now() - make_interval(secs => $3) \
-                    THEN now() END \
-            WHERE e.id = $1 AND e.enabled RETURNING e.enabled";
-        let retry = on_failure.retry_in.as_secs_f64();
-        tx.execute(RETRY, &[&claimed.endpoint, &claimed.event, &retry])
-            .await
-            .context("scheduling a webhook retry")?;
-        let after = i32::try_from(on_failure.disable_after).unwrap_or(i32::MAX);
-        let window = on_failure.window.as_secs_f64();
-        let row = tx
-            .query_opt(COUNT, &[&claimed.endpoint, &after, &window])
-            .await
-            .context("counting a webhook failure")?;
-        match row {
-            Some(row) => !sql::get::<bool>(&row, "enabled")?,
-            None => false,
-        }
+        failed(&tx, claimed, on_failure).await?
     };
     tx.commit().await.context("committing a webhook attempt")?;
     Ok(disabled)
+}
+
+/// The row leaves the outbox; the endpoint's failure run ends.
+async fn delivered(tx: &Transaction<'_>, claimed: &Claimed) -> anyhow::Result<()> {
+    const DONE: &str = "\
+        WITH done AS (DELETE FROM webhook_outbox WHERE endpoint_id = $1 AND event_id = $2) \
+        UPDATE webhook_endpoints SET failures = 0, failing_since = NULL \
+        WHERE id = $1 AND failures > 0";
+    tx.execute(DONE, &[&claimed.endpoint, &claimed.event])
+        .await
+        .context("completing a webhook delivery")?;
+    Ok(())
+}
+
+/// The row is due again after the pause; the endpoint counts the failure
+/// and is disabled once the run is long enough. Answers whether it was.
+async fn failed(
+    tx: &Transaction<'_>,
+    claimed: &Claimed,
+    on_failure: OnFailure,
+) -> anyhow::Result<bool> {
+    const RETRY: &str = "\
+        UPDATE webhook_outbox SET due_at = now() + make_interval(secs => $3) \
+        WHERE endpoint_id = $1 AND event_id = $2";
+    const COUNT: &str = "\
+        WITH give_up AS ( \
+            SELECT e.failures + 1 >= $2 \
+                AND COALESCE(e.failing_since, now()) <= now() - make_interval(secs => $3) AS stop \
+            FROM webhook_endpoints e WHERE e.id = $1) \
+        UPDATE webhook_endpoints e SET failures = e.failures + 1, \
+            failing_since = COALESCE(e.failing_since, now()), \
+            enabled = NOT give_up.stop, \
+            disabled_at = CASE WHEN give_up.stop THEN now() END \
+        FROM give_up WHERE e.id = $1 AND e.enabled RETURNING e.enabled";
+    let retry = on_failure.retry_in.as_secs_f64();
+    tx.execute(RETRY, &[&claimed.endpoint, &claimed.event, &retry])
+        .await
+        .context("scheduling a webhook retry")?;
+    let after = i32::try_from(on_failure.disable_after).unwrap_or(i32::MAX);
+    let window = on_failure.window.as_secs_f64();
+    let row = tx
+        .query_opt(COUNT, &[&claimed.endpoint, &after, &window])
+        .await
+        .context("counting a webhook failure")?;
+    Ok(match row {
+        Some(row) => !sql::get::<bool>(&row, "enabled")?,
+        None => false,
+    })
 }
 
 #[async_trait]
