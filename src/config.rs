@@ -42,6 +42,8 @@ pub struct Settings {
     pub health: HealthSettings,
     /// `[retention]`: how long new rooms keep their events, and the purge.
     pub retention: RetentionSettings,
+    /// `[webhooks]`: how webhook deliveries are sent, retried and given up on.
+    pub webhooks: WebhookSettings,
     /// `PARLEY_INSTANCE_ID`: shown in `hello`, logs and metrics. Default: the
     /// host name plus a random suffix.
     pub instance_id: Option<String>,
@@ -449,6 +451,101 @@ impl Default for RetentionSettings {
     }
 }
 
+/// `[webhooks]` in `parley.toml` (see `docs/webhooks.md`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// `PARLEY_WEBHOOK_TIMEOUT_MS`: how long one delivery waits for the
+    /// endpoint's answer (at least 100). Default: 10000.
+    pub timeout_ms: u64,
+    /// `PARLEY_WEBHOOK_CONCURRENCY`: deliveries in flight per instance
+    /// (1 to 1000). Default: 16.
+    pub concurrency: u32,
+    /// `PARLEY_WEBHOOK_LEASE_MS`: how long a claimed delivery is held by
+    /// its instance before another may take it (after a crash); more than
+    /// the timeout. Default: 60000.
+    pub lease_ms: u64,
+    /// `PARLEY_WEBHOOK_POLL_MS`: how often the worker looks for due
+    /// deliveries when nothing woke it (at least 10). Default: 1000.
+    pub poll_ms: u64,
+    /// `PARLEY_WEBHOOK_RETRY_BASE_MS`: the pause after a first failed
+    /// attempt, doubled after each further one, with jitter (at least 10).
+    /// Default: 1000.
+    pub retry_base_ms: u64,
+    /// `PARLEY_WEBHOOK_RETRY_MAX_MS`: the longest pause between attempts
+    /// (at least the base). Default: 3600000 (an hour).
+    pub retry_max_ms: u64,
+    /// `PARLEY_WEBHOOK_DISABLE_AFTER`: consecutive failed attempts after
+    /// which an endpoint is disabled (at least 1), once the first of them is
+    /// `PARLEY_WEBHOOK_DISABLE_WINDOW_S` old. Default: 20.
+    pub disable_after: u32,
+    /// `PARLEY_WEBHOOK_DISABLE_WINDOW_S`: how long an endpoint must have been
+    /// failing before it is disabled (0: at once). Default: 86400 (a day).
+    pub disable_window_s: u64,
+    /// `PARLEY_WEBHOOK_REFRESH_MS`: how often each instance re-reads which
+    /// event types enabled endpoints subscribe to (endpoints created on
+    /// another instance start receiving events after at most this), the
+    /// outbox lag metric with it (at least 100). Default: 5000.
+    pub refresh_ms: u64,
+    /// `PARLEY_WEBHOOK_LOG_DAYS`: how long delivery log lines are kept
+    /// (at least 1). Default: 7.
+    pub log_days: u32,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 10_000,
+            concurrency: 16,
+            lease_ms: 60_000,
+            poll_ms: 1_000,
+            retry_base_ms: 1_000,
+            retry_max_ms: 3_600_000,
+            disable_after: 20,
+            disable_window_s: 86_400,
+            refresh_ms: 5_000,
+            log_days: 7,
+        }
+    }
+}
+
+impl WebhookSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |var: &str, what: &str| Err(ConfigError(format!("{var}: {what}")));
+        if self.timeout_ms < 100 {
+            return fail("PARLEY_WEBHOOK_TIMEOUT_MS", "must be at least 100");
+        }
+        if !(1..=1_000).contains(&self.concurrency) {
+            return fail("PARLEY_WEBHOOK_CONCURRENCY", "must be 1 to 1000");
+        }
+        if self.lease_ms <= self.timeout_ms {
+            return fail(
+                "PARLEY_WEBHOOK_LEASE_MS",
+                "must be more than PARLEY_WEBHOOK_TIMEOUT_MS",
+            );
+        }
+        if self.poll_ms < 10 {
+            return fail("PARLEY_WEBHOOK_POLL_MS", "must be at least 10");
+        }
+        if self.retry_base_ms < 10 || self.retry_max_ms < self.retry_base_ms {
+            return fail(
+                "PARLEY_WEBHOOK_RETRY_*",
+                "base at least 10 ms, max at least the base",
+            );
+        }
+        if self.disable_after == 0 {
+            return fail("PARLEY_WEBHOOK_DISABLE_AFTER", "must be at least 1");
+        }
+        if self.refresh_ms < 100 {
+            return fail("PARLEY_WEBHOOK_REFRESH_MS", "must be at least 100");
+        }
+        if self.log_days == 0 {
+            return fail("PARLEY_WEBHOOK_LOG_DAYS", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
 /// Environment variables and the setting (`section.key` in `parley.toml`)
 /// each one sets. `docs/configuration.md` documents every pair; the test
 /// `docs::configuration_reference_lists_every_variable` keeps it complete.
@@ -508,6 +605,19 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "PARLEY_RETENTION_PURGE_PAUSE_MS",
         "retention.purge_pause_ms",
     ),
+    ("PARLEY_WEBHOOK_TIMEOUT_MS", "webhooks.timeout_ms"),
+    ("PARLEY_WEBHOOK_CONCURRENCY", "webhooks.concurrency"),
+    ("PARLEY_WEBHOOK_LEASE_MS", "webhooks.lease_ms"),
+    ("PARLEY_WEBHOOK_POLL_MS", "webhooks.poll_ms"),
+    ("PARLEY_WEBHOOK_RETRY_BASE_MS", "webhooks.retry_base_ms"),
+    ("PARLEY_WEBHOOK_RETRY_MAX_MS", "webhooks.retry_max_ms"),
+    ("PARLEY_WEBHOOK_DISABLE_AFTER", "webhooks.disable_after"),
+    (
+        "PARLEY_WEBHOOK_DISABLE_WINDOW_S",
+        "webhooks.disable_window_s",
+    ),
+    ("PARLEY_WEBHOOK_REFRESH_MS", "webhooks.refresh_ms"),
+    ("PARLEY_WEBHOOK_LOG_DAYS", "webhooks.log_days"),
     ("PARLEY_INSTANCE_ID", "instance_id"),
 ];
 
@@ -617,6 +727,7 @@ impl Settings {
                 "interval at least 1 second, batch 1 to 100000 events",
             );
         }
+        self.webhooks.validate()?;
         if self.database.pool_size == 0 {
             return fail("PARLEY_DB_POOL_SIZE", "must be at least 1");
         }

@@ -16,6 +16,7 @@
 //! | `ws/` | the WebSocket edge: `protocol` (the two frame enums), `upgrade`, `session` (one actor per connection), `pump`, tickets, connection caps, the publish quota, `live` (notification frames) |
 //! | `http/` | the HTTP edge: one module per REST resource, `health`, `admin`, `error` (`ApiError`, problem+json), `page` (`PageQuery`, `Page`), `middleware/` (request id and span, authn, limits, metrics, drain gate, CORS and security headers, problem+json) |
 //! | `service/` | the policies both edges call, each once: `rooms` (who may read, write, manage), `publish` (store, answer, count, notify), `notify` (who is notified of what) |
+//! | `webhooks/` | the webhook outbox's door (`emit`, presence counts), Standard Webhooks signing, the delivery worker |
 //! | `auth/` | RS256 access tokens with rotating keys, refresh-token families, argon2id, login backoff; no actix |
 //! | `store/` | the `Store` trait, its PostgreSQL and embedded implementations, and the cache in front of it |
 //! | `infra/` | the Redis connections, the engine's bus over Redis pub/sub, request limits across instances, circuit breakers |
@@ -35,4 +36,5 @@ pub mod infra;
 pub mod observability;
 pub mod service;
 pub mod store;
+pub mod webhooks;
 pub mod ws;

@@ -12,8 +12,8 @@
 
 use crate::http::middleware::problem::PROBLEM_JSON;
 use crate::http::{
-    auth, blocks, health, moderation, notifications, page::Page, posts, reports, room_events,
-    room_retention, rooms, sdk, users,
+    api_keys, auth, blocks, health, moderation, notifications, page::Page, posts, reports,
+    room_events, room_retention, rooms, sdk, server_api, users, webhooks,
 };
 use crate::ws::ticket_endpoint as ws_ticket;
 use actix_web::HttpResponse;
@@ -45,12 +45,17 @@ use utoipa::{Modify, OpenApi};
         crate::app::drain::start_drain, crate::ws::upgrade::upgrade,
         auth::logout_all,
         sdk::module, sdk::declarations,
+        webhooks::create, webhooks::list, webhooks::get_endpoint, webhooks::delete, webhooks::enable,
+        webhooks::deliveries,
+        api_keys::create, api_keys::list, api_keys::revoke,
+        server_api::post_message, server_api::notify_user,
     ),
     components(schemas(
         crate::http::error::Problem, crate::http::error::FieldError,
         Page<posts::PostResponse>, Page<rooms::RoomResponse>, Page<users::UserBody>, Page<room_events::MessageResponse>,
         Page<notifications::NotificationResponse>, Page<blocks::BlockResponse>,
         Page<moderation::RestrictionResponse>, Page<reports::ReportResponse>,
+        Page<webhooks::DeliveryResponse>,
     )),
     modifiers(&BearerAuth, &SharedProblems),
     tags(
@@ -60,6 +65,7 @@ use utoipa::{Modify, OpenApi};
         (name = "health", description = "Probes; also served on the admin listener"),
         (name = "sdk", description = "The client SDK (docs/sdk.md): an ES module and its TypeScript declarations"),
         (name = "admin", description = "Served on the admin listener only (PARLEY_ADMIN_ADDR)"),
+        (name = "server", description = "The server API: a backend with an API key (`Authorization: Bearer psk_...`) posts into rooms and notifies users"),
     )
 )]
 pub struct ApiDoc;
@@ -75,6 +81,15 @@ impl Modify for BearerAuth {
                     HttpBuilder::new()
                         .scheme(HttpAuthScheme::Bearer)
                         .bearer_format("JWT")
+                        .build(),
+                ),
+            );
+            components.add_security_scheme(
+                "api_key",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("psk_ API key (POST /admin/api-keys)")
                         .build(),
                 ),
             );

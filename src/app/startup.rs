@@ -104,7 +104,15 @@ impl Application {
             bus: bus.bus.clone(),
             metrics: metrics.clone(),
         });
+        // Before the first event: what the stored endpoints subscribe to.
+        store
+            .refresh_webhook_filter()
+            .await
+            .map_err(|e| anyhow::anyhow!(e.describe()))
+            .context("reading webhook endpoints")?;
+        let webhooks = Arc::new(crate::webhooks::Webhooks::new(store.clone()));
         let services = Services {
+            webhooks,
             store,
             cache,
             engine,
@@ -151,6 +159,14 @@ impl Application {
         let public = serve(public_listener, &state, routes::public, true)?;
         let admin = serve(admin_listener, &state, routes::admin, false)?;
         crate::service::retention::spawn_purger(&state.services, state.probes.lifecycle.clone());
+        crate::webhooks::worker::Worker {
+            webhooks: state.services.webhooks.clone(),
+            settings: settings.webhooks.clone(),
+            metrics: state.services.metrics.clone(),
+            lifecycle: state.probes.lifecycle.clone(),
+        }
+        .spawn()
+        .context("starting the webhook worker")?;
         state.lifecycle().mark_started();
         let services = &state.services;
         tracing::info!(%public_addr, %admin_addr, instance = %services.instance_id, store = services.store.backend(), "parley is up");

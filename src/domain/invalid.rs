@@ -42,6 +42,12 @@ pub enum Invalid {
     /// A password zxcvbn scores below 3: its warning and a suggestion.
     #[error("is too weak: {why} {hint}")]
     WeakPassword { why: String, hint: String },
+    #[error("must be an http or https URL with a host, at most 2000 characters")]
+    WebhookUrl,
+    #[error("must be 1 to 64 characters of lower-case ASCII letters, digits, '_', '.' and '-'")]
+    NotificationKind,
+    #[error("must be a JSON object of at most {max_bytes} bytes")]
+    Payload { max_bytes: usize },
 }
 
 /// `"a", "b", "c"`.

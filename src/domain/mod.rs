@@ -2,6 +2,7 @@
 //! parsed into one of these first, so handlers, the store and the actors
 //! only ever see valid data ("parse, don't validate").
 
+pub mod api_key;
 pub mod code;
 mod ids;
 pub mod invalid;
@@ -10,6 +11,7 @@ mod retention;
 pub mod room;
 pub mod safety;
 pub mod user;
+pub mod webhook;
 
 pub use code::Code;
 pub use ids::{NotificationId, PostId, ReportId};

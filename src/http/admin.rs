@@ -15,6 +15,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/admin/reports", web::get().to(super::reports::admin_list))
         .route("/admin/retention/purge", web::post().to(purge_now))
+        .configure(super::webhooks::configure)
+        .configure(super::api_keys::configure)
         .route("/metrics", web::get().to(metrics));
 }
 

@@ -7,6 +7,7 @@
 //! (per-user or per-IP GCRA, `X-RateLimit-*` headers) → the handler.
 
 pub mod admin;
+pub mod api_keys;
 pub mod auth;
 pub mod auth_user;
 pub mod blocks;
@@ -23,8 +24,10 @@ pub mod room_events;
 pub mod room_retention;
 pub mod rooms;
 pub mod sdk;
+pub mod server_api;
 pub mod static_files;
 pub mod users;
+pub mod webhooks;
 
 use crate::http::error::ApiError;
 use actix_web::middleware::from_fn;
@@ -45,6 +48,7 @@ pub fn configure_api(cfg: &mut ServiceConfig, edge: fn(&mut ServiceConfig)) {
             .configure(posts::configure)
             .configure(rooms::configure)
             .configure(notifications::configure)
+            .configure(server_api::configure)
             .configure(edge)
             .default_service(web::to(not_found)),
     );

@@ -266,7 +266,7 @@ fn derived_client_id(action: &Action) -> ClientId {
 /// Stores `action` by the caller in the room of `access` (already checked
 /// readable), if they may publish it there, and answers with its ack:
 /// `201` for a new message, `200` otherwise.
-async fn submit(
+pub(crate) async fn submit(
     state: &Services,
     caller: &AuthUser,
     access: &rooms::Access,

@@ -6,7 +6,7 @@
 
 use parley_actors::dependency::DependencyHandle;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
@@ -116,6 +116,8 @@ pub struct Metrics {
     pub revocation_closes: IntCounter,
     /// The retention purge's series.
     pub retention: RetentionMetrics,
+    /// The webhook delivery worker's series.
+    pub webhooks: WebhookMetrics,
 }
 
 /// Batch sizes from 1 to the writers' cap.
@@ -317,9 +319,11 @@ impl Metrics {
             registry,
             process: Registry::new(),
             retention: RetentionMetrics::new()?,
+            webhooks: WebhookMetrics::new()?,
         };
         m.register()?;
         m.retention.register(&m.registry)?;
+        m.webhooks.register(&m.registry)?;
         Ok(m)
     }
 
@@ -448,6 +452,60 @@ impl RetentionMetrics {
         registry.register(Box::new(self.duration.clone()))?;
         for outcome in ["ok", "error"] {
             self.runs.with_label_values(&[outcome]);
+        }
+        Ok(())
+    }
+}
+
+/// What the webhook delivery worker (`webhooks::worker`) reports.
+pub struct WebhookMetrics {
+    /// `parley_webhook_deliveries_total{outcome}`: attempts by outcome
+    /// (`delivered`, `failed`: a non-2xx answer, `error`: no answer).
+    pub deliveries: IntCounterVec,
+    /// `parley_webhook_outbox_lag_seconds`: age of the oldest row waiting
+    /// for an enabled endpoint (0 when none), as this instance last read it.
+    pub outbox_lag: Gauge,
+    /// `parley_webhook_endpoints_disabled_total`: endpoints this instance
+    /// disabled after repeated failure.
+    pub endpoints_disabled: IntCounter,
+    /// `parley_webhook_delivery_seconds`: one attempt, answer or not.
+    pub duration: Histogram,
+}
+
+impl WebhookMetrics {
+    pub const OUTCOMES: [&'static str; 3] = ["delivered", "failed", "error"];
+
+    fn new() -> prometheus::Result<Self> {
+        Ok(Self {
+            deliveries: IntCounterVec::new(
+                Opts::new(
+                    "webhook_deliveries_total",
+                    "Webhook delivery attempts by outcome",
+                ),
+                &["outcome"],
+            )?,
+            outbox_lag: Gauge::new(
+                "webhook_outbox_lag_seconds",
+                "Age of the oldest webhook delivery waiting for an enabled endpoint",
+            )?,
+            endpoints_disabled: IntCounter::new(
+                "webhook_endpoints_disabled_total",
+                "Webhook endpoints disabled after repeated failure",
+            )?,
+            duration: Histogram::with_opts(
+                HistogramOpts::new("webhook_delivery_seconds", "One webhook delivery attempt")
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+        })
+    }
+
+    fn register(&self, registry: &Registry) -> prometheus::Result<()> {
+        registry.register(Box::new(self.deliveries.clone()))?;
+        registry.register(Box::new(self.outbox_lag.clone()))?;
+        registry.register(Box::new(self.endpoints_disabled.clone()))?;
+        registry.register(Box::new(self.duration.clone()))?;
+        for outcome in Self::OUTCOMES {
+            self.deliveries.with_label_values(&[outcome]);
         }
         Ok(())
     }

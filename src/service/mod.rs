@@ -50,4 +50,6 @@ pub struct Services {
     pub live: Arc<dyn notify::LiveDelivery>,
     /// The revoked logins this instance refuses (see [`revocation`]).
     pub revocations: Arc<crate::auth::Revocations>,
+    /// Events for webhook endpoints, through the outbox.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
 }

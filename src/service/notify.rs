@@ -17,6 +17,7 @@
 //! and does not fail the request.
 
 use super::Services;
+use crate::domain::webhook::EventType;
 use crate::domain::{RoomId, RoomKind, Seq, UserId};
 use crate::store::{NewNotification, Notification, Post, Room};
 use parley_actors::model::StoredEvent;
@@ -229,10 +230,27 @@ async fn send(state: &Services, user: UserId, kind: &str, payload: serde_json::V
     }
 }
 
-/// Pushes stored notifications to their users' live sessions.
-fn deliver(services: &Services, stored: &[Notification]) {
-    if !stored.is_empty() {
-        services.live.deliver(stored);
+/// Pushes stored notifications to their users' live sessions, and tells
+/// webhook endpoints (`notification.created`; off the caller's path).
+pub fn deliver(services: &Services, stored: &[Notification]) {
+    if stored.is_empty() {
+        return;
+    }
+    services.live.deliver(stored);
+    if services.webhooks.wants(EventType::NotificationCreated) {
+        let webhooks = services.webhooks.clone();
+        let data = stored
+            .iter()
+            .map(|n| {
+                json!({ "id": n.id, "user": n.user, "kind": n.kind, "payload": n.payload,
+                        "created_at": n.created_at })
+            })
+            .collect();
+        actix_web::rt::spawn(async move {
+            webhooks
+                .emit_many(EventType::NotificationCreated, data)
+                .await;
+        });
     }
 }
 

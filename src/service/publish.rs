@@ -52,8 +52,12 @@ pub fn submit(
         span: span.clone(),
     });
     let metrics = services.metrics.clone();
+    let webhooks = services.webhooks.clone();
     async move {
         let outcome = pending.await.unwrap_or(Err(PublishError::Unavailable));
+        if matches!(outcome, Ok(Appended::New(_))) {
+            webhooks.nudge();
+        }
         let label = record(&metrics, kind, &outcome, received);
         span.record("outcome", label);
         if matches!(outcome, Err(ref e) if !matches!(e, PublishError::Refused(_))) {

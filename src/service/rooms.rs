@@ -11,6 +11,7 @@
 //!   adds a banned user back.
 
 use super::Services;
+use crate::domain::webhook::EventType;
 use crate::domain::{RoomId, RoomKind, RoomRole, UserId};
 use crate::store::{Room, RoomAccess, StoreError};
 use chrono::{DateTime, Utc};
@@ -19,6 +20,7 @@ use parley_actors::hub::revoke_room_access;
 use parley_actors::model::Action;
 use parley_actors::ports::BusEvent;
 use parley_actors::room::messages::Eviction;
+use serde_json::json;
 
 /// Why a room operation was refused, in words a client can act on.
 #[derive(Debug)]
@@ -213,7 +215,10 @@ pub async fn add_member(
         .map_err(|e| match e {
             StoreError::NotFound => RoomError::NotFound("user"),
             other => other.into(),
-        })
+        })?;
+    let data = || json!({ "room": room, "user": user, "role": role.as_str(), "by": caller });
+    services.webhooks.emit(EventType::MemberAdded, data).await;
+    Ok(())
 }
 
 /// Removes `user` from `room` (`caller` leaving, or a manager removing
@@ -248,6 +253,8 @@ pub async fn remove_member(
             other => other.into(),
         })?;
     revoke(services, room, user, Eviction::Removed).await;
+    let data = || json!({ "room": room, "user": user, "by": caller });
+    services.webhooks.emit(EventType::MemberRemoved, data).await;
     Ok(())
 }
 

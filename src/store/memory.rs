@@ -17,11 +17,13 @@
 //! | `memory/safety.rs` | room bans and mutes, blocks, reports |
 //! | `memory/revocations.rs` | session revocations |
 //! | `memory/retention.rs` | each room's retention horizon, purging below it |
+//! | `memory/integration.rs` | webhook endpoints, outbox and log; API keys |
 //!
 //! Rows are kept in `BTreeMap`s keyed by UUIDv7 ids, which sort by creation
 //! time, so keyset pagination is a `range` over the map.
 
 mod accounts;
+mod integration;
 mod posts;
 mod retention;
 mod revocations;
@@ -48,6 +50,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// What `append` writes webhook outbox rows for.
+    webhook_filter: crate::domain::webhook::EventFilter,
 }
 
 impl MemoryStore {
@@ -87,6 +91,8 @@ struct State {
     reports: BTreeMap<ReportId, Report>,
     /// Session revocations in the order they were recorded.
     revocations: Vec<crate::store::RecordedRevocation>,
+    /// Webhooks and API keys (`memory/integration.rs`).
+    integration: integration::Integration,
 }
 
 /// A user with the one column [`User`] never carries.
@@ -138,8 +144,25 @@ struct Folded {
 
 #[async_trait]
 impl MessageLog for MemoryStore {
+    /// The webhook outbox rows of the batch's new events are written under
+    /// the same lock: in the outbox if and only if appended.
     async fn append(&self, batch: &[NewEvent]) -> Result<Vec<Result<Appended, Refusal>>, LogError> {
-        self.lock().append(batch)
+        let mut state = self.lock();
+        let appended = state.append(batch)?;
+        let wanted = self.webhook_filter.get();
+        if wanted != crate::domain::webhook::EventTypes::default() {
+            let events: Vec<_> = appended
+                .iter()
+                .filter_map(|outcome| match outcome {
+                    Ok(Appended::New(event)) => {
+                        crate::domain::webhook::OutboxEvent::of_room_event(event, wanted)
+                    }
+                    _ => None,
+                })
+                .collect();
+            state.integration.enqueue(&events);
+        }
+        Ok(appended)
     }
 
     async fn range(

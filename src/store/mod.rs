@@ -13,10 +13,12 @@
 //! enforces integrity (uniqueness, referential integrity, gapless `seq`).
 
 pub mod cache;
+pub mod integration;
 pub mod memory;
 pub mod models;
 pub mod postgres;
 
+pub use integration::{ApiKeyStore, WebhookStore};
 pub use models::*;
 
 use crate::domain::{
@@ -119,7 +121,7 @@ pub struct PoolStats {
 
 /// Every persistent operation parley performs.
 #[async_trait]
-pub trait Store: MessageLog {
+pub trait Store: MessageLog + WebhookStore + ApiKeyStore {
     /// Which implementation this is (`postgres` or `memory`), for probes.
     fn backend(&self) -> &'static str;
 

@@ -16,6 +16,7 @@ const LAYERS: &[&str] = &[
     "infra",
     "store",
     "auth",
+    "webhooks",
     "service",
     "http",
     "ws",

@@ -1732,3 +1732,245 @@ async fn a_purge_pass_visits_only_rooms_with_a_retention(store: SharedStore) {
     let unknown = store.set_retention(RoomId::new(), Some(days)).await;
     assert!(matches!(unknown, Err(StoreError::NotFound)));
 }
+
+// --- webhooks and API keys (contract 6.3) --------------------------------------
+
+conformance!(
+    a_room_event_enters_the_outbox_of_the_endpoints_that_want_it_in_its_append,
+    a_claimed_delivery_waits_out_its_lease_and_a_failure_is_retried_as_the_same_event,
+    an_endpoint_failing_enough_is_disabled_queues_nothing_and_resumes_when_enabled,
+    api_keys_are_found_by_hash_until_revoked,
+);
+
+use parley::store::integration::Outcome;
+use std::time::Duration;
+
+mod integration {
+    use parley::domain::webhook::{EventType, EventTypes, OutboxEvent, WebhookUrl};
+    use parley::store::SharedStore;
+    use parley::store::integration::{Attempt, Endpoint, NewEndpoint, OnFailure, Outcome};
+    use std::time::Duration;
+
+    pub async fn endpoint(store: &SharedStore, events: &[&str]) -> Endpoint {
+        let names: Vec<String> = events.iter().map(|e| (*e).to_owned()).collect();
+        store
+            .create_webhook(NewEndpoint {
+                url: WebhookUrl::parse("http://127.0.0.1:9/hook").unwrap(),
+                events: EventTypes::parse(&names).unwrap(),
+                secret: "whsec_c2VjcmV0".into(),
+            })
+            .await
+            .unwrap()
+    }
+
+    pub fn attempt(outcome: Outcome) -> Attempt {
+        Attempt {
+            outcome,
+            status: Some(if outcome == Outcome::Delivered {
+                200
+            } else {
+                500
+            }),
+            error: None,
+            duration_ms: 3,
+        }
+    }
+
+    /// Retry at once; disable after `after` failures, however recent.
+    pub fn retry_now(after: u32) -> OnFailure {
+        OnFailure {
+            retry_in: Duration::ZERO,
+            disable_after: after,
+            window: Duration::ZERO,
+        }
+    }
+
+    pub fn member_added() -> OutboxEvent {
+        OutboxEvent::new(EventType::MemberAdded, serde_json::json!({"user": "u"}))
+    }
+
+    pub const HOUR: Duration = Duration::from_secs(3600);
+}
+
+async fn a_room_event_enters_the_outbox_of_the_endpoints_that_want_it_in_its_append(
+    store: SharedStore,
+) {
+    let ada = user(&*store, "ada").await;
+    let room = room(&*store, &ada, RoomKind::Public).await;
+    store
+        .append_accepted(&[message(room.id, &ada, "before")])
+        .await
+        .unwrap();
+    let wants = integration::endpoint(&store, &["message.created"]).await;
+    let other = integration::endpoint(&store, &["member.added"]).await;
+    let appended = store
+        .append_accepted(&[message(room.id, &ada, "after")])
+        .await
+        .unwrap();
+
+    let claimed = store.claim_webhooks(10, integration::HOUR).await.unwrap();
+    assert_eq!(
+        claimed.len(),
+        1,
+        "one row: the event after the endpoint, for the endpoint that wants it"
+    );
+    let row = &claimed[0];
+    assert_eq!(
+        (row.endpoint, row.event, row.attempt),
+        (wants.id, appended[0].event().id.0, 1)
+    );
+    assert_eq!(row.event_type, "message.created");
+    let body: serde_json::Value = serde_json::from_str(&row.body).unwrap();
+    assert_eq!(body["data"]["body"], "message after");
+    assert_ne!(row.endpoint, other.id);
+    assert!(store.webhook_outbox_oldest().await.unwrap().is_some());
+}
+
+async fn a_claimed_delivery_waits_out_its_lease_and_a_failure_is_retried_as_the_same_event(
+    store: SharedStore,
+) {
+    let endpoint = integration::endpoint(&store, &["member.added"]).await;
+    store
+        .enqueue_webhooks(&[integration::member_added()])
+        .await
+        .unwrap();
+    let first = store.claim_webhooks(10, integration::HOUR).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(
+        store
+            .claim_webhooks(10, integration::HOUR)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+
+    let failed = integration::attempt(Outcome::Failed);
+    let disabled = store
+        .finish_webhook(&first[0], &failed, integration::retry_now(5))
+        .await
+        .unwrap();
+    assert!(!disabled);
+    let second = store.claim_webhooks(10, integration::HOUR).await.unwrap();
+    assert_eq!((second[0].event, second[0].attempt), (first[0].event, 2));
+    assert_eq!(
+        second[0].body, first[0].body,
+        "the same bytes on every attempt"
+    );
+    let delivered = integration::attempt(Outcome::Delivered);
+    store
+        .finish_webhook(&second[0], &delivered, integration::retry_now(5))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_webhooks(10, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty(),
+        "delivered rows leave"
+    );
+    assert_eq!(store.webhook_outbox_oldest().await.unwrap(), None);
+
+    let log = store
+        .webhook_deliveries(endpoint.id, None, Limit::parse(None).unwrap())
+        .await
+        .unwrap();
+    let lines: Vec<(i32, Outcome)> = log.iter().map(|d| (d.attempt, d.outcome)).collect();
+    assert_eq!(
+        lines,
+        [(2, Outcome::Delivered), (1, Outcome::Failed)],
+        "newest first"
+    );
+    let older = store.webhook_deliveries(endpoint.id, Some(log[0].id), Limit::parse(None).unwrap());
+    assert_eq!(older.await.unwrap().len(), 1);
+    assert_eq!(
+        store.webhook(endpoint.id).await.unwrap().unwrap().failures,
+        0
+    );
+}
+
+async fn an_endpoint_failing_enough_is_disabled_queues_nothing_and_resumes_when_enabled(
+    store: SharedStore,
+) {
+    use parley::domain::webhook::EventType;
+    let endpoint = integration::endpoint(&store, &["member.added"]).await;
+    assert!(store.webhook_filter().wants(EventType::MemberAdded));
+    store
+        .enqueue_webhooks(&[integration::member_added()])
+        .await
+        .unwrap();
+    let failed = integration::attempt(Outcome::Error);
+    for expect_disabled in [false, true] {
+        let claimed = store.claim_webhooks(10, integration::HOUR).await.unwrap();
+        let disabled = store
+            .finish_webhook(&claimed[0], &failed, integration::retry_now(2))
+            .await;
+        assert_eq!(disabled.unwrap(), expect_disabled);
+    }
+    let stored = store.webhook(endpoint.id).await.unwrap().unwrap();
+    assert!(!stored.enabled && stored.disabled_at.is_some() && stored.failures == 2);
+    assert!(!store.webhook_filter().wants(EventType::MemberAdded));
+    assert!(
+        store
+            .claim_webhooks(10, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.webhook_outbox_oldest().await.unwrap(),
+        None,
+        "a disabled endpoint is not lag"
+    );
+    store
+        .enqueue_webhooks(&[integration::member_added()])
+        .await
+        .unwrap();
+
+    let enabled = store.enable_webhook(endpoint.id).await.unwrap();
+    assert!(enabled.enabled && enabled.failures == 0 && enabled.disabled_at.is_none());
+    let resumed = store.claim_webhooks(10, integration::HOUR).await.unwrap();
+    assert_eq!(
+        resumed.len(),
+        1,
+        "the kept row, not the event queued while disabled"
+    );
+    store.delete_webhook(endpoint.id).await.unwrap();
+    assert!(matches!(
+        store.delete_webhook(endpoint.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.enable_webhook(endpoint.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn api_keys_are_found_by_hash_until_revoked(store: SharedStore) {
+    use parley::domain::api_key::Scope;
+    use parley::store::integration::NewApiKey;
+    let key = store
+        .create_api_key(NewApiKey {
+            name: "backend".into(),
+            prefix: "psk_abcdefgh".into(),
+            hash: vec![7; 32],
+            scopes: vec![Scope::RoomsWrite],
+        })
+        .await
+        .unwrap();
+    let found = store.api_key_by_hash(&[7; 32]).await.unwrap().unwrap();
+    assert_eq!(
+        (found.id, found.scopes.as_slice()),
+        (key.id, &[Scope::RoomsWrite][..])
+    );
+    assert!(store.api_key_by_hash(&[8; 32]).await.unwrap().is_none());
+    store.revoke_api_key(key.id).await.unwrap();
+    store.revoke_api_key(key.id).await.unwrap();
+    assert!(store.api_key_by_hash(&[7; 32]).await.unwrap().is_none());
+    let listed = store.api_keys().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].revoked_at.is_some());
+    let unknown = store.revoke_api_key(uuid::Uuid::now_v7()).await;
+    assert!(matches!(unknown, Err(StoreError::NotFound)));
+}

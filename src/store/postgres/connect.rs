@@ -57,6 +57,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             guard: Default::default(),
+            webhook_filter: Default::default(),
         })
     }
 }

@@ -22,6 +22,7 @@
 //! answered with the earlier item's new message.
 
 use super::sql::{self, LogContext};
+use crate::domain::webhook::{EventTypes, OutboxEvent};
 use crate::domain::{MessageId, RoomId, Seq, UserId};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Pool, Transaction};
@@ -221,6 +222,7 @@ struct Plan {
 pub(super) async fn append(
     pool: &Pool,
     batch: &[NewEvent],
+    webhooks: EventTypes,
 ) -> Result<Vec<Result<Appended, Refusal>>, LogError> {
     if batch.is_empty() {
         return Ok(Vec::new());
@@ -233,7 +235,7 @@ pub(super) async fn append(
     let mut before = read_before(&tx, batch).await?;
     let plan = decide(batch, &mut before);
     if !plan.fresh.is_empty() {
-        write(&tx, &plan, &before).await?;
+        write(&tx, &plan, &before, webhooks).await?;
     }
     // Dropping `tx` on an early return above rolls the whole batch back.
     tx.commit()
@@ -415,8 +417,15 @@ fn fold(event: &mut StoredEvent, before: &mut Before, reactions: &mut HashMap<Re
 
 /// Writes a decided batch, pipelined: the new events (with the rooms' seqs
 /// and the authors' cursors), then what they change in messages stored
-/// before. Statements that have nothing to do are not sent.
-async fn write(tx: &Transaction<'_>, plan: &Plan, before: &Before) -> Result<(), LogError> {
+/// before, and the webhook outbox rows of the event types `webhooks` holds
+/// (in this transaction: an event is in the outbox if and only if it
+/// committed). Statements that have nothing to do are not sent.
+async fn write(
+    tx: &Transaction<'_>,
+    plan: &Plan,
+    before: &Before,
+    webhooks: EventTypes,
+) -> Result<(), LogError> {
     let deleted: Vec<(uuid::Uuid, i64)> = before
         .targets
         .iter()
@@ -445,8 +454,28 @@ async fn write(tx: &Transaction<'_>, plan: &Plan, before: &Before) -> Result<(),
         erase(tx, &deleted),
         react(tx, REACT_ON, &on),
         react(tx, REACT_OFF, &off),
+        outbox(tx, &plan.fresh, webhooks),
     )?;
     Ok(())
+}
+
+/// The batch's webhook events, if any endpoint wants their types: with no
+/// endpoint (`webhooks` empty) nothing is built and nothing is sent.
+async fn outbox(
+    tx: &Transaction<'_>,
+    fresh: &[StoredEvent],
+    webhooks: EventTypes,
+) -> Result<(), LogError> {
+    if webhooks == EventTypes::default() {
+        return Ok(());
+    }
+    let events: Vec<OutboxEvent> = fresh
+        .iter()
+        .filter_map(|event| OutboxEvent::of_room_event(event, webhooks))
+        .collect();
+    super::webhooks::enqueue_in(tx, &events)
+        .await
+        .log_context("writing webhook outbox rows")
 }
 
 /// Locks the batch's rooms; returns each one's `last_seq`.

@@ -22,10 +22,13 @@
 //! | `safety.rs` | room bans and mutes, blocks, reports |
 //! | `revocations.rs` | session revocations: log out everywhere, reused families |
 //! | `retention.rs` | rooms' retention and horizon, purging expired events |
+//! | `webhooks.rs` | webhook endpoints, their outbox and delivery log |
+//! | `api_keys.rs` | the server API's keys |
 //!
 //! Every list is keyset-paginated on a UUIDv7 id (or a room's `seq`) and
 //! served by an index named in the migration.
 
+mod api_keys;
 mod connect;
 mod follows;
 mod guard;
@@ -40,6 +43,7 @@ mod safety;
 mod sql;
 mod tokens;
 mod users;
+mod webhooks;
 
 use crate::domain::{
     Limit, NotificationId, PostId, ReportId, RestrictionKind, RetentionDays, RoomId, RoomKind,
@@ -64,6 +68,8 @@ pub struct PgStore {
     /// Connections to one database, already migrated.
     pool: Pool,
     guard: Guard,
+    /// What the append path writes webhook outbox rows for (see `webhooks.rs`).
+    webhook_filter: std::sync::Arc<crate::domain::webhook::EventFilter>,
 }
 
 pub use guard::Guard;
@@ -85,7 +91,8 @@ impl PgStore {
 #[async_trait]
 impl MessageLog for PgStore {
     async fn append(&self, batch: &[NewEvent]) -> Result<Vec<Result<Appended, Refusal>>, LogError> {
-        self.run("append", messages::append(&self.pool, batch))
+        let webhooks = self.webhook_filter.get();
+        self.run("append", messages::append(&self.pool, batch, webhooks))
             .await
     }
 

@@ -487,6 +487,7 @@ impl Actor for WsSession {
             session: self.id,
             outbox: self.outbox.clone(),
         });
+        self.state.webhooks.opened(self.user);
         let heartbeat = Duration::from_millis(self.state.settings.ws.heartbeat_ms);
         self.send(
             ServerFrame::Hello {
@@ -539,6 +540,7 @@ impl Actor for WsSession {
             user: self.user,
             session: self.id,
         });
+        self.state.webhooks.closed(self.user);
         let _ = self
             .outbox
             .push(Outgoing::close(CloseReason::Normal, String::new()));

@@ -13,6 +13,8 @@
 //!   Sentinel.
 //! - [`redis_cluster`]: a private Redis Cluster (three masters, three
 //!   replicas) to fail over and reshard.
+//! - [`webhook_receiver`]: a real webhook endpoint that verifies signatures
+//!   and records deliveries; the admin calls for endpoints and API keys.
 
 pub mod app;
 pub mod cluster;
@@ -23,6 +25,7 @@ pub mod metrics;
 pub mod process;
 pub mod redis_cluster;
 pub mod store;
+pub mod webhook_receiver;
 pub mod ws;
 
 pub use app::{
