@@ -12,7 +12,8 @@ use crate::config::{AuthSettings, Settings};
 use crate::domain::{MessageBody, RoomId, Seq};
 use crate::http::page::PageQuery;
 use crate::http::{
-    auth, moderation, notifications, posts, reports, room_events, room_retention, rooms, users,
+    auth, moderation, notifications, posts, push, reports, room_events, room_retention, rooms,
+    users,
 };
 use crate::ws::protocol::{self, ClientFrame};
 use actix_web::web::Query;
@@ -67,7 +68,7 @@ pub fn rest_body(data: &[u8]) {
     let Some((&route, body)) = data.split_first() else {
         return;
     };
-    match route % 12 {
+    match route % 13 {
         0 => json(body, |r: auth::RegisterRequest| r.parse().map(drop)),
         1 => json(body, |r: auth::LoginRequest| r.name().map(drop)),
         2 => json(body, |_: auth::RefreshRequest| Ok(())),
@@ -80,6 +81,10 @@ pub fn rest_body(data: &[u8]) {
         9 => json(body, |r: moderation::RestrictRequest| r.parse().map(drop)),
         10 => json(body, |r: reports::NewReportRequest| r.parse().map(drop)),
         11 => json(body, |r: room_retention::RoomPatch| r.parse().map(drop)),
+        12 => json(body, |r: push::SubscriptionRequest| {
+            r.parse(&crate::domain::push::AllowHosts::default())
+                .map(drop)
+        }),
         _ => {
             // Any body at all must come out as a problem, never a panic.
             let _ = serde_json::from_slice::<serde_json::Value>(body);

@@ -12,7 +12,7 @@
 
 use crate::http::middleware::problem::PROBLEM_JSON;
 use crate::http::{
-    auth, blocks, health, moderation, notifications, page::Page, posts, reports, room_events,
+    auth, blocks, health, moderation, notifications, page::Page, posts, push, reports, room_events,
     room_retention, rooms, sdk, users,
 };
 use crate::ws::ticket_endpoint as ws_ticket;
@@ -45,6 +45,7 @@ use utoipa::{Modify, OpenApi};
         crate::app::drain::start_drain, crate::ws::upgrade::upgrade,
         auth::logout_all,
         sdk::module, sdk::declarations,
+        push::vapid_public_key, push::subscribe, push::unsubscribe,
     ),
     components(schemas(
         crate::http::error::Problem, crate::http::error::FieldError,
@@ -56,6 +57,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "auth", description = "Registration, login, token refresh and JWKS"),
         (name = "users"), (name = "posts"), (name = "rooms"), (name = "notifications"),
+        (name = "push", description = "Web Push subscriptions (docs/push.md)"),
         (name = "reports", description = "Reports of messages and users, for operators"),
         (name = "health", description = "Probes; also served on the admin listener"),
         (name = "sdk", description = "The client SDK (docs/sdk.md): an ES module and its TypeScript declarations"),

@@ -6,13 +6,14 @@ pub mod code;
 mod ids;
 pub mod invalid;
 pub mod post;
+pub mod push;
 mod retention;
 pub mod room;
 pub mod safety;
 pub mod user;
 
 pub use code::Code;
-pub use ids::{NotificationId, PostId, ReportId};
+pub use ids::{NotificationId, PostId, PushSubscriptionId, ReportId};
 pub use invalid::Invalid;
 pub use parley_actors::ids::{ClientId, IdError, MessageId, RoomId, Seq, UserId};
 pub use parley_actors::model::{BodyError, MessageBody};

@@ -17,12 +17,14 @@
 //! | `memory/safety.rs` | room bans and mutes, blocks, reports |
 //! | `memory/revocations.rs` | session revocations |
 //! | `memory/retention.rs` | each room's retention horizon, purging below it |
+//! | `memory/push.rs` | Web Push subscriptions and the push outbox |
 //!
 //! Rows are kept in `BTreeMap`s keyed by UUIDv7 ids, which sort by creation
 //! time, so keyset pagination is a `range` over the map.
 
 mod accounts;
 mod posts;
+mod push;
 mod retention;
 mod revocations;
 mod rooms;
@@ -87,6 +89,8 @@ struct State {
     reports: BTreeMap<ReportId, Report>,
     /// Session revocations in the order they were recorded.
     revocations: Vec<crate::store::RecordedRevocation>,
+    /// Web Push subscriptions and the push outbox.
+    push: push::PushState,
 }
 
 /// A user with the one column [`User`] never carries.

@@ -16,6 +16,7 @@ pub mod cache;
 pub mod memory;
 pub mod models;
 pub mod postgres;
+pub mod push;
 
 pub use models::*;
 
@@ -119,7 +120,7 @@ pub struct PoolStats {
 
 /// Every persistent operation parley performs.
 #[async_trait]
-pub trait Store: MessageLog {
+pub trait Store: MessageLog + push::PushStore {
     /// Which implementation this is (`postgres` or `memory`), for probes.
     fn backend(&self) -> &'static str;
 

@@ -22,6 +22,7 @@
 //! | `safety.rs` | room bans and mutes, blocks, reports |
 //! | `revocations.rs` | session revocations: log out everywhere, reused families |
 //! | `retention.rs` | rooms' retention and horizon, purging expired events |
+//! | `push.rs` | Web Push subscriptions, the push outbox: claim with a lease, finish |
 //!
 //! Every list is keyset-paginated on a UUIDv7 id (or a room's `seq`) and
 //! served by an index named in the migration.
@@ -32,6 +33,7 @@ mod guard;
 mod messages;
 mod notifications;
 mod posts;
+mod push;
 mod read_state;
 mod retention;
 mod revocations;

@@ -11,6 +11,7 @@
 //!   through a store.
 //! - [`cluster`]: several processes behind haproxy, private Redis and
 //!   Sentinel.
+//! - [`push_service`]: a Web Push service that decrypts like a browser.
 
 pub mod app;
 pub mod cluster;
@@ -19,6 +20,7 @@ pub mod fixtures;
 pub mod jwt;
 pub mod metrics;
 pub mod process;
+pub mod push_service;
 pub mod store;
 pub mod ws;
 
