@@ -32,7 +32,7 @@ impl AllowHosts {
 
     fn admits(&self, host: &str, port: u16) -> bool {
         let wanted = format!("{}:{port}", host.to_ascii_lowercase());
-        self.0.iter().any(|h| *h == wanted)
+        self.0.contains(&wanted)
     }
 }
 
