@@ -465,7 +465,7 @@ pub struct PushSettings {
     /// only).
     pub allow_hosts: Vec<String>,
     /// `PARLEY_PUSH_VAPID_PRIVATE_KEY`: the VAPID private key (RFC 8292),
-    /// the base64url 32-byte P-256 scalar. Unset: one is generated at start
+    /// the base64url 32-byte P-256 scalar. Unset or empty: one is generated at start
     /// (with a warning), and subscriptions made with it stop working at the
     /// next restart. Every instance must share one.
     pub vapid_private_key: Option<String>,
@@ -486,6 +486,17 @@ pub struct PushSettings {
     /// `PARLEY_PUSH_TTL_S`: how long a push service keeps a push for an
     /// offline device (the `TTL` header). Default: 86400.
     pub ttl_s: u32,
+}
+
+impl PushSettings {
+    /// `PARLEY_PUSH_VAPID_PRIVATE_KEY` when set and not blank (compose
+    /// passes an unset variable through as empty).
+    pub fn vapid_key(&self) -> Option<&str> {
+        self.vapid_private_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+    }
 }
 
 impl Default for PushSettings {
@@ -785,7 +796,7 @@ impl Settings {
                 "TTL at least 1 second, delay at most a day",
             );
         }
-        if let Some(key) = &push.vapid_private_key {
+        if let Some(key) = push.vapid_key() {
             use base64::Engine;
             let decoded =
                 base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key.trim_end_matches('='));
@@ -1022,6 +1033,34 @@ mod tests {
     fn secrets_are_not_in_debug_output() {
         let s = Settings::from_env(env(&[("DATABASE_URL", "postgres://u:hunter2@db/p")])).unwrap();
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn push_settings_are_checked_and_name_their_variable() {
+        let s = Settings::from_env(Vec::new()).unwrap();
+        assert_eq!((s.push.delay_ms, s.push.vapid_key()), (2000, None));
+        let key = "4fV9Jr8W4X1Z2QbXo1q3dZ6yqgYbR7y2kq8m3tB6Zx0";
+        let s = Settings::from_env(env(&[
+            ("PARLEY_PUSH_VAPID_PRIVATE_KEY", key),
+            ("PARLEY_PUSH_ALLOW_HOSTS", "push.internal:8443, 127.0.0.1:9"),
+        ]))
+        .unwrap();
+        assert_eq!(s.push.vapid_key(), Some(key));
+        assert_eq!(s.push.allow_hosts, ["push.internal:8443", "127.0.0.1:9"]);
+        // Empty is unset (compose passes an unset variable as empty).
+        let s = Settings::from_env(env(&[("PARLEY_PUSH_VAPID_PRIVATE_KEY", "")])).unwrap();
+        assert_eq!(s.push.vapid_key(), None);
+        for (var, value) in [
+            ("PARLEY_PUSH_VAPID_PRIVATE_KEY", "c2hvcnQ"),
+            ("PARLEY_PUSH_ALLOW_HOSTS", "push.internal"),
+            ("PARLEY_PUSH_VAPID_SUBJECT", "ops@example.com"),
+            ("PARLEY_PUSH_LEASE_MS", "10"),
+        ] {
+            let err = Settings::from_env(env(&[(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("PARLEY_PUSH_"), "{var}: {err}");
+        }
     }
 
     #[test]

@@ -34,7 +34,7 @@ impl Vapid {
     /// From `PARLEY_PUSH_VAPID_PRIVATE_KEY` (base64url 32-byte scalar), or
     /// a new key with a warning when unset.
     pub fn load(settings: &crate::config::PushSettings) -> anyhow::Result<Self> {
-        let secret = match &settings.vapid_private_key {
+        let secret = match settings.vapid_key() {
             Some(raw) => {
                 let bytes = URL_SAFE_NO_PAD
                     .decode(raw.trim_end_matches('='))
