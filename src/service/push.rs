@@ -118,26 +118,38 @@ pub fn send_timeout(settings: &PushSettings) -> Duration {
     Duration::from_millis(settings.lease_ms / 3).min(Duration::from_secs(10))
 }
 
-/// Runs the sender every `PARLEY_PUSH_POLL_MS` until the instance drains
-/// (its claimed rows then wait out their lease for another instance).
-/// Never dies of a failed pass: a store error is logged and the next tick
-/// tries again.
+/// Runs the sender every `PARLEY_PUSH_POLL_MS` (at once again after a full
+/// batch) until the instance drains; rows it claimed then wait out their
+/// lease for another instance. Never dies of a failed pass: a store error
+/// is logged once per outage and the next tick tries again.
 pub fn spawn_sender(sender: Sender, lifecycle: Arc<Lifecycle>) {
     let sender = Arc::new(sender);
     let poll = Duration::from_millis(sender.settings.poll_ms);
     actix_web::rt::spawn(async move {
         let mut ticks = tokio::time::interval(poll);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Logged once per outage, not once per tick.
+        let mut failing = false;
         loop {
             ticks.tick().await;
             if lifecycle.draining() {
                 return;
             }
-            // A full batch means more are due: go again without waiting.
-            while let Ok(CLAIM_BATCH) = sender.pass().await {
-                if lifecycle.draining() {
-                    return;
+            match sender.pass().await {
+                Ok(claimed) => {
+                    if std::mem::take(&mut failing) {
+                        tracing::info!("claiming due pushes works again");
+                    }
+                    // A full batch means more are due: go again at once.
+                    if claimed == CLAIM_BATCH {
+                        ticks.reset_immediately();
+                    }
                 }
+                Err(error) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %error.describe(), "could not claim due pushes; retrying every tick");
+                }
+                Err(_) => {}
             }
         }
     });
@@ -152,13 +164,7 @@ impl Sender {
             lease_for: Duration::from_millis(self.settings.lease_ms),
             limit: CLAIM_BATCH,
         };
-        let claimed = match self.store.claim_pushes(claim).await {
-            Ok(claimed) => claimed,
-            Err(error) => {
-                tracing::warn!(error = %error.describe(), "could not claim due pushes; retrying next tick");
-                return Err(error);
-            }
-        };
+        let claimed = self.store.claim_pushes(claim).await?;
         let lag = claimed
             .iter()
             .map(|p| (chrono::Utc::now() - p.due_at).num_milliseconds())
