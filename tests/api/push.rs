@@ -5,7 +5,7 @@
 //! every VAPID token against the server's public key.
 
 use crate::both_backends;
-use crate::support::cluster::{Cluster, redis_url};
+use crate::support::cluster::{Cluster, PrivateRedis, redis_url};
 use crate::support::metrics::labelled;
 use crate::support::push_service::{Answer, PushService, TestSubscription};
 use crate::support::{Backend, TestApp, TestUser, assert_problem, eventually, metric, parts};
@@ -336,8 +336,8 @@ async fn subscriptions_are_validated_idempotent_and_private_to_their_user(backen
     assert_problem(res, StatusCode::BAD_REQUEST, "bad_request").await;
 }
 
-/// Two instances sharing a VAPID key, with short push timings.
-async fn cluster(push: &PushService) -> Cluster {
+/// Two instances on `redis` sharing a VAPID key, with short push timings.
+async fn cluster_on(push: &PushService, redis: &str) -> Cluster {
     let allow = push.allow_host();
     let key = URL_SAFE_NO_PAD.encode(p256::SecretKey::random(&mut rand::rngs::OsRng).to_bytes());
     let env = [
@@ -348,13 +348,17 @@ async fn cluster(push: &PushService) -> Cluster {
         ("PARLEY_PUSH_LEASE_MS", "4000"),
         ("PARLEY_PUSH_RETRY_BASE_MS", "100"),
     ];
-    let cluster = Cluster::start(2, &redis_url(), &env).await;
+    let cluster = Cluster::start(2, redis, &env).await;
     push.trust(&vapid_key(&cluster.nodes[0].app).await);
     assert_eq!(
         vapid_key(&cluster.nodes[1].app).await,
         vapid_key(&cluster.nodes[0].app).await
     );
     cluster
+}
+
+async fn cluster(push: &PushService) -> Cluster {
+    cluster_on(push, &redis_url()).await
 }
 
 /// `outcome` summed over every node still running.
@@ -443,4 +447,35 @@ async fn pushes_claimed_by_a_killed_instance_are_sent_once_by_the_other_after_th
         assert_eq!(delivered.len(), 2, "{delivered:?}");
         assert_ne!(delivered[0].message["id"], delivered[1].message["id"]);
     }
+}
+
+#[actix_web::test]
+async fn pending_pushes_survive_a_redis_restart_and_go_out_once() {
+    let mut redis = PrivateRedis::start().await;
+    let push = PushService::start().await;
+    let cluster = cluster_on(&push, &redis.url()).await;
+    let one = &cluster.nodes[0].app;
+    let [ada, bob] = one.users(["ada", "bob"]).await;
+    let phone = push.subscription();
+    subscribe(one, &bob, &phone).await;
+    let room = one.create_room(&ada, "general", "public").await;
+
+    // Pending in the outbox when Redis goes away: nothing of it is in Redis.
+    mention(one, &ada, &room, &bob, 1).await;
+    redis.stop().await;
+    push.await_delivered(&phone, 1).await;
+    // While Redis is down, "online" is each instance's own sessions.
+    mention(one, &ada, &room, &bob, 2).await;
+    push.await_delivered(&phone, 2).await;
+    redis.restart().await;
+    mention(one, &ada, &room, &bob, 3).await;
+    let delivered = push.await_delivered(&phone, 3).await;
+    let excerpts: Vec<&str> = delivered
+        .iter()
+        .map(|d| d.message["payload"]["excerpt"].as_str().unwrap())
+        .collect();
+    for (i, n) in ["(1)", "(2)", "(3)"].iter().enumerate() {
+        assert!(excerpts[i].contains(n), "{excerpts:?}");
+    }
+    assert_eq!(push.requests(&phone), 3);
 }
