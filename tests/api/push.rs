@@ -479,3 +479,104 @@ async fn pending_pushes_survive_a_redis_restart_and_go_out_once() {
     }
     assert_eq!(push.requests(&phone), 3);
 }
+
+/// The benchmark of docs/benchmarks.md ("Web Push throughput and lag"):
+/// 1,000 users with one subscription each get 1,000 notifications a second
+/// for 10 s, stored straight into PostgreSQL as the notification paths
+/// store them (batches of 10); one parley sends them to the local push
+/// service. Prints the throughput and the lag from due (notification time
+/// plus the delay) to accepted. Run it alone:
+/// `cargo nextest run -p parley --test api --run-ignored only -E 'test(push::throughput)' --no-capture`
+#[actix_web::test]
+#[ignore = "a benchmark: minutes of CPU"]
+async fn throughput_at_1000_notifications_per_second() {
+    const USERS: usize = 1_000;
+    const PER_TICK: usize = 10;
+    const TICKS: usize = 1_000; // every 10 ms: 1,000/s for 10 s
+    let push = PushService::start().await;
+    let url = crate::support::db::fresh_database_url().await;
+    let allow = push.allow_host();
+    let db_url = url.clone();
+    let app = TestApp::spawn_with(Backend::Postgres, |s| {
+        s.database.url = Some(db_url);
+        s.database.pool_size = 8;
+        s.push.delay_ms = 200;
+        s.push.allow_hosts = vec![allow];
+        s.push.poll_ms = 50;
+    })
+    .await;
+    push.trust(&vapid_key(&app).await);
+    let store = crate::support::db::pg_store(&url, 4).await;
+    let mut users = Vec::with_capacity(USERS);
+    for i in 0..USERS {
+        let user = crate::support::store::user(&store, &format!("user{i}")).await;
+        let browser = push.subscription();
+        let parsed: parley::http::push::SubscriptionRequest =
+            serde_json::from_value(browser.body.clone()).unwrap();
+        let allow = parley::domain::push::AllowHosts::new(&[push.allow_host()]);
+        let (endpoint, keys) = parsed.parse(&allow).unwrap();
+        let new = parley::store::push::NewPushSubscription {
+            user: user.id,
+            endpoint,
+            keys,
+        };
+        parley::store::push::PushStore::save_push_subscription(&store, new)
+            .await
+            .unwrap();
+        users.push(user.id);
+    }
+    let started = std::time::Instant::now();
+    let mut ticks = tokio::time::interval(Duration::from_millis(10));
+    for tick in 0..TICKS {
+        ticks.tick().await;
+        let first = (tick * PER_TICK) % USERS;
+        let batch = &users[first..first + PER_TICK];
+        parley::store::Store::create_notifications(&store, batch, "mention", &json!({"n": tick}))
+            .await
+            .unwrap();
+    }
+    let offered = started.elapsed();
+    let total = TICKS * PER_TICK;
+    let delivered = eventually("every push", Duration::from_secs(600), || async {
+        let all = push.all_delivered();
+        (all.len() >= total).then_some(all)
+    })
+    .await;
+    let mut ids: Vec<&str> = delivered
+        .iter()
+        .map(|d| d.message["id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!((delivered.len(), ids.len()), (total, total), "each once");
+    let mut lags: Vec<f64> = delivered
+        .iter()
+        .map(|d| {
+            let ts: chrono::DateTime<chrono::Utc> =
+                d.message["ts"].as_str().unwrap().parse().unwrap();
+            (d.at - ts).num_milliseconds() as f64 - 200.0
+        })
+        .collect();
+    lags.sort_by(f64::total_cmp);
+    let at = |q: f64| lags[((lags.len() - 1) as f64 * q) as usize];
+    let first = delivered.iter().map(|d| d.at).min().unwrap();
+    let last = delivered.iter().map(|d| d.at).max().unwrap();
+    let span = (last - first).num_milliseconds() as f64 / 1000.0;
+    let text = app.metrics_text().await;
+    let sends = metric(&text, "parley_push_send_seconds_count", &[]).unwrap_or(1.0);
+    let send_ms = metric(&text, "parley_push_send_seconds_sum", &[]).unwrap_or(0.0) * 1000.0;
+    println!(
+        "mean request to the push service: {:.1} ms",
+        send_ms / sends
+    );
+    println!(
+        "offered {total} notifications in {:.1} s; delivered {total} in {span:.1} s ({:.0}/s); \
+         lag from due: p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        offered.as_secs_f64(),
+        total as f64 / span,
+        at(0.5),
+        at(0.95),
+        at(0.99),
+        at(1.0),
+    );
+}

@@ -39,6 +39,8 @@ pub struct Delivery {
     pub message: Value,
     pub ttl: String,
     pub urgency: String,
+    /// When the push service accepted it.
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 struct Browser {
@@ -152,6 +154,13 @@ impl PushService {
             .collect()
     }
 
+    /// Every accepted push, in order.
+    pub fn all_delivered(&self) -> Vec<Delivery> {
+        let inner = self.inner.lock().unwrap();
+        assert!(inner.problems.is_empty(), "{:?}", inner.problems);
+        inner.delivered.clone()
+    }
+
     /// Waits until `subscription` has `n` accepted pushes (at most 20 s).
     pub async fn await_delivered(
         &self,
@@ -211,8 +220,18 @@ async fn receive(
         }
         Answer::Status(status, _) => status,
     };
+    // Decrypted outside the lock: requests are checked in parallel.
+    let (browser, key) = {
+        let inner = inner.lock().unwrap();
+        let browser = inner
+            .browsers
+            .get(id.as_str())
+            .map(|b| (b.secret.clone(), b.auth));
+        (browser, inner.vapid_key.clone())
+    };
+    let opened = open(browser, key.as_deref(), &id, &request, &body);
     let mut inner = inner.lock().unwrap();
-    match open(&inner, &id, &request, &body) {
+    match opened {
         Ok(delivery) => {
             inner.delivered.push(delivery);
             HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
@@ -225,7 +244,13 @@ async fn receive(
 }
 
 /// Checks the headers and the VAPID token, then decrypts the body.
-fn open(inner: &Inner, id: &str, request: &HttpRequest, body: &[u8]) -> Result<Delivery, String> {
+fn open(
+    browser: Option<(p256::SecretKey, [u8; 16])>,
+    vapid_key: Option<&str>,
+    id: &str,
+    request: &HttpRequest,
+    body: &[u8],
+) -> Result<Delivery, String> {
     let header = |name: &str| {
         request
             .headers()
@@ -238,10 +263,14 @@ fn open(inner: &Inner, id: &str, request: &HttpRequest, body: &[u8]) -> Result<D
         return Err("Content-Encoding is not aes128gcm".into());
     }
     let host = header("host")?;
-    verify_vapid(inner, &header("authorization")?, &format!("http://{host}"))?;
-    let browser = inner.browsers.get(id).ok_or("unknown subscription")?;
-    let auth = web_push_native::Auth::from(browser.auth);
-    let plain = web_push_native::decrypt(body.to_vec(), &browser.secret, &auth)
+    verify_vapid(
+        vapid_key,
+        &header("authorization")?,
+        &format!("http://{host}"),
+    )?;
+    let (secret, auth) = browser.ok_or("unknown subscription")?;
+    let auth = web_push_native::Auth::from(auth);
+    let plain = web_push_native::decrypt(body.to_vec(), &secret, &auth)
         .map_err(|e| format!("cannot decrypt: {e}"))?;
     let message = serde_json::from_slice(&plain).map_err(|e| format!("not JSON: {e}"))?;
     Ok(Delivery {
@@ -249,16 +278,14 @@ fn open(inner: &Inner, id: &str, request: &HttpRequest, body: &[u8]) -> Result<D
         message,
         ttl: header("ttl")?,
         urgency: header("urgency")?,
+        at: chrono::Utc::now(),
     })
 }
 
 /// `vapid t=<ES256 JWT>, k=<key>`: `k` is the server's key, the token is
 /// signed by it, names this origin and a contact, and expires within a day.
-fn verify_vapid(inner: &Inner, value: &str, origin: &str) -> Result<(), String> {
-    let expected = inner
-        .vapid_key
-        .as_deref()
-        .ok_or("the test never trusted a VAPID key")?;
+fn verify_vapid(vapid_key: Option<&str>, value: &str, origin: &str) -> Result<(), String> {
+    let expected = vapid_key.ok_or("the test never trusted a VAPID key")?;
     let rest = value
         .strip_prefix("vapid t=")
         .ok_or("not a vapid Authorization")?;
