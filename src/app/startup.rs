@@ -219,6 +219,7 @@ fn start_push(
     let web_push = Arc::new(WebPush::new(vapid, settings.ttl_s, timeout)?);
     let sender = crate::service::push::Sender {
         store: services.store.clone(),
+        slots: crate::service::push::send_slots(),
         web_push: web_push.clone(),
         presence: ws.conn_caps.clone(),
         metrics: services.metrics.clone(),

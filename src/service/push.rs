@@ -33,14 +33,15 @@ use crate::observability::lifecycle::Lifecycle;
 use crate::observability::metrics::PushMetrics;
 use crate::store::push::{ClaimedPush, NewPushSubscription, PushClaim};
 use crate::store::{SharedStore, StoreError};
-use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Rows one claim takes at most.
-const CLAIM_BATCH: u32 = 64;
-/// Sends in flight at once per instance.
-const CONCURRENT_SENDS: usize = 16;
+/// Sends in flight at once per instance. A claim takes at most as many
+/// rows as there are free slots, so every claimed row starts its send at
+/// once and ends within a third of its lease: a row never waits in this
+/// instance while its lease runs out (and another instance takes it too),
+/// and a slow push service holds its own slots only.
+const CONCURRENT_SENDS: usize = 32;
 /// Attempts before a push is given up.
 pub const MAX_ATTEMPTS: u32 = 10;
 /// The longest wait between two attempts (a `Retry-After` included).
@@ -105,6 +106,8 @@ pub async fn unsubscribe(
 /// What the sender works with.
 pub struct Sender {
     pub store: SharedStore,
+    /// Free send slots ([`CONCURRENT_SENDS`]).
+    pub slots: Arc<tokio::sync::Semaphore>,
     pub web_push: Arc<WebPush>,
     pub presence: Arc<dyn Presence>,
     pub metrics: Arc<crate::observability::metrics::Metrics>,
@@ -116,6 +119,11 @@ pub struct Sender {
 /// may claim the row. At most 10 s.
 pub fn send_timeout(settings: &PushSettings) -> Duration {
     Duration::from_millis(settings.lease_ms / 3).min(Duration::from_secs(10))
+}
+
+/// The send slots of one instance.
+pub fn send_slots() -> Arc<tokio::sync::Semaphore> {
+    Arc::new(tokio::sync::Semaphore::new(CONCURRENT_SENDS))
 }
 
 /// Runs the sender every `PARLEY_PUSH_POLL_MS` (at once again after a full
@@ -140,8 +148,8 @@ pub fn spawn_sender(sender: Sender, lifecycle: Arc<Lifecycle>) {
                     if std::mem::take(&mut failing) {
                         tracing::info!("claiming due pushes works again");
                     }
-                    // A full batch means more are due: go again at once.
-                    if claimed == CLAIM_BATCH {
+                    // It filled the free slots: more may be due.
+                    if claimed > 0 && sender.slots.available_permits() >= CONCURRENT_SENDS / 2 {
                         ticks.reset_immediately();
                     }
                 }
@@ -156,13 +164,20 @@ pub fn spawn_sender(sender: Sender, lifecycle: Arc<Lifecycle>) {
 }
 
 impl Sender {
-    /// Claims due rows and handles each; returns how many it claimed.
-    pub async fn pass(self: &Arc<Self>) -> Result<u32, StoreError> {
+    /// Claims as many due rows as there are free send slots and starts a
+    /// task for each; returns how many it claimed.
+    pub async fn pass(self: &Arc<Self>) -> Result<usize, StoreError> {
+        // Claims wait for half the slots: a claim is one statement for many
+        // rows, not one per slot freed.
+        let free = self.slots.available_permits();
+        if free < CONCURRENT_SENDS / 2 {
+            return Ok(0);
+        }
         let claim = PushClaim {
             lease: uuid::Uuid::new_v4(),
             delay: Duration::from_millis(self.settings.delay_ms),
             lease_for: Duration::from_millis(self.settings.lease_ms),
-            limit: CLAIM_BATCH,
+            limit: u32::try_from(free).unwrap_or(u32::MAX),
         };
         let claimed = self.store.claim_pushes(claim).await?;
         let lag = claimed
@@ -171,13 +186,19 @@ impl Sender {
             .max()
             .unwrap_or(0);
         self.push_metrics().lag.set(lag.max(0) as f64 / 1000.0);
-        let count = claimed.len() as u32;
-        futures_util::stream::iter(claimed)
-            .for_each_concurrent(CONCURRENT_SENDS, |push| {
-                let sender = self.clone();
-                async move { sender.handle(push, claim.lease).await }
-            })
-            .await;
+        let count = claimed.len();
+        for push in claimed {
+            // Only this task takes slots, and it claimed no more than were
+            // free: the permit is there.
+            let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+                break; // unreachable; the row's lease ends and it is retried
+            };
+            let sender = self.clone();
+            actix_web::rt::spawn(async move {
+                sender.handle(push, claim.lease).await;
+                drop(slot);
+            });
+        }
         Ok(count)
     }
 
