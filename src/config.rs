@@ -44,6 +44,8 @@ pub struct Settings {
     pub retention: RetentionSettings,
     /// `[webhooks]`: how webhook deliveries are sent, retried and given up on.
     pub webhooks: WebhookSettings,
+    /// `[push]`: Web Push to users with no open WebSocket.
+    pub push: PushSettings,
     /// `PARLEY_INSTANCE_ID`: shown in `hello`, logs and metrics. Default: the
     /// host name plus a random suffix.
     pub instance_id: Option<String>,
@@ -509,6 +511,69 @@ impl Default for WebhookSettings {
     }
 }
 
+/// `[push]` in `parley.toml`: Web Push (docs/push.md).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushSettings {
+    /// `PARLEY_PUSH_DELAY_MS`: how long after a notification its push is
+    /// sent, if the user has no open WebSocket then and has not read it.
+    /// Default: 2000.
+    pub delay_ms: u64,
+    /// `PARLEY_PUSH_ALLOW_HOSTS`: comma-separated `host:port` pairs whose
+    /// endpoints are admitted on any address, plain `http` included (tests,
+    /// private push services). Default: none (`https` on public addresses
+    /// only).
+    pub allow_hosts: Vec<String>,
+    /// `PARLEY_PUSH_VAPID_PRIVATE_KEY`: the VAPID private key (RFC 8292),
+    /// the base64url 32-byte P-256 scalar. Unset or empty: one is generated at start
+    /// (with a warning), and subscriptions made with it stop working at the
+    /// next restart. Every instance must share one.
+    pub vapid_private_key: Option<String>,
+    /// `PARLEY_PUSH_VAPID_SUBJECT`: the contact push services see
+    /// (`mailto:` or `https:`). Change the default.
+    pub vapid_subject: String,
+    /// `PARLEY_PUSH_LEASE_MS`: how long a claimed push is an instance's to
+    /// send (at least 200); a crashed instance's claims are retried after
+    /// it. A send is abandoned well within it. Default: 30000.
+    pub lease_ms: u64,
+    /// `PARLEY_PUSH_RETRY_BASE_MS`: the first retry's wait after a `5xx`,
+    /// `429` without `Retry-After` or a network error; doubled per attempt,
+    /// at most an hour. Default: 1000.
+    pub retry_base_ms: u64,
+    /// `PARLEY_PUSH_POLL_MS`: how often each instance looks for due pushes
+    /// (at least 10). Default: 250.
+    pub poll_ms: u64,
+    /// `PARLEY_PUSH_TTL_S`: how long a push service keeps a push for an
+    /// offline device (the `TTL` header). Default: 86400.
+    pub ttl_s: u32,
+}
+
+impl PushSettings {
+    /// `PARLEY_PUSH_VAPID_PRIVATE_KEY` when set and not blank (compose
+    /// passes an unset variable through as empty).
+    pub fn vapid_key(&self) -> Option<&str> {
+        self.vapid_private_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+    }
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        Self {
+            delay_ms: 2_000,
+            allow_hosts: Vec::new(),
+            vapid_private_key: None,
+            vapid_subject: "mailto:change-me@example.com".into(),
+            lease_ms: 30_000,
+            retry_base_ms: 1_000,
+            poll_ms: 250,
+            ttl_s: 86_400,
+        }
+    }
+}
+
 impl WebhookSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         let fail = |var: &str, what: &str| Err(ConfigError(format!("{var}: {what}")));
@@ -618,6 +683,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     ("PARLEY_WEBHOOK_REFRESH_MS", "webhooks.refresh_ms"),
     ("PARLEY_WEBHOOK_LOG_DAYS", "webhooks.log_days"),
+    ("PARLEY_PUSH_DELAY_MS", "push.delay_ms"),
+    ("PARLEY_PUSH_ALLOW_HOSTS", "push.allow_hosts"),
+    ("PARLEY_PUSH_VAPID_PRIVATE_KEY", "push.vapid_private_key"),
+    ("PARLEY_PUSH_VAPID_SUBJECT", "push.vapid_subject"),
+    ("PARLEY_PUSH_LEASE_MS", "push.lease_ms"),
+    ("PARLEY_PUSH_RETRY_BASE_MS", "push.retry_base_ms"),
+    ("PARLEY_PUSH_POLL_MS", "push.poll_ms"),
+    ("PARLEY_PUSH_TTL_S", "push.ttl_s"),
     ("PARLEY_INSTANCE_ID", "instance_id"),
 ];
 
@@ -632,6 +705,8 @@ const TEXT_VARS: &[&str] = &[
     "PARLEY_LOG",
     "PARLEY_LOG_FORMAT",
     "PARLEY_INSTANCE_ID",
+    "PARLEY_PUSH_VAPID_PRIVATE_KEY",
+    "PARLEY_PUSH_VAPID_SUBJECT",
 ];
 
 /// Variables whose value is a comma-separated list.
@@ -639,6 +714,7 @@ const LIST_VARS: &[&str] = &[
     "PARLEY_TRUSTED_PROXIES",
     "PARLEY_WS_ALLOWED_ORIGINS",
     "PARLEY_CORS_ORIGINS",
+    "PARLEY_PUSH_ALLOW_HOSTS",
 ];
 
 /// A setting that could not be loaded, with the reason in words.
@@ -728,6 +804,7 @@ impl Settings {
             );
         }
         self.webhooks.validate()?;
+        self.validate_push()?;
         if self.database.pool_size == 0 {
             return fail("PARLEY_DB_POOL_SIZE", "must be at least 1");
         }
@@ -809,6 +886,53 @@ impl Settings {
                     "must start with redis://, rediss://, redis-cluster:// or redis-sentinel://",
                 );
             }
+        }
+        Ok(())
+    }
+
+    /// `[push]`: timings within bounds, a VAPID key of the right form, a
+    /// subject push services accept, `host:port` allow-list entries.
+    fn validate_push(&self) -> Result<(), ConfigError> {
+        let fail = |var: &str, what: &str| Err(ConfigError(format!("{var}: {what}")));
+        let push = &self.push;
+        if push.lease_ms < 200 || push.poll_ms < 10 || push.retry_base_ms == 0 {
+            return fail(
+                "PARLEY_PUSH_*",
+                "lease at least 200 ms, poll at least 10 ms, retry base at least 1 ms",
+            );
+        }
+        if push.ttl_s == 0 || push.delay_ms > 86_400_000 {
+            return fail(
+                "PARLEY_PUSH_TTL_S / PARLEY_PUSH_DELAY_MS",
+                "TTL at least 1 second, delay at most a day",
+            );
+        }
+        if let Some(key) = push.vapid_key() {
+            use base64::Engine;
+            let decoded =
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key.trim_end_matches('='));
+            if decoded.map(|k| k.len()) != Ok(32) {
+                return fail(
+                    "PARLEY_PUSH_VAPID_PRIVATE_KEY",
+                    "must be the base64url of a 32-byte P-256 private key (docs/push.md shows how to make one)",
+                );
+            }
+        }
+        let subject = &push.vapid_subject;
+        if !(subject.starts_with("mailto:") || subject.starts_with("https://")) {
+            return fail(
+                "PARLEY_PUSH_VAPID_SUBJECT",
+                "must be a mailto: or https: URL push services can reach you at",
+            );
+        }
+        if let Some(bad) = push.allow_hosts.iter().find(|h| {
+            h.rsplit_once(':')
+                .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+        }) {
+            return fail(
+                "PARLEY_PUSH_ALLOW_HOSTS",
+                &format!("`{bad}` is not host:port, as in `push.internal:8443`"),
+            );
         }
         Ok(())
     }
@@ -1020,6 +1144,34 @@ mod tests {
     fn secrets_are_not_in_debug_output() {
         let s = Settings::from_env(env(&[("DATABASE_URL", "postgres://u:hunter2@db/p")])).unwrap();
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn push_settings_are_checked_and_name_their_variable() {
+        let s = Settings::from_env(Vec::new()).unwrap();
+        assert_eq!((s.push.delay_ms, s.push.vapid_key()), (2000, None));
+        let key = "4fV9Jr8W4X1Z2QbXo1q3dZ6yqgYbR7y2kq8m3tB6Zx0";
+        let s = Settings::from_env(env(&[
+            ("PARLEY_PUSH_VAPID_PRIVATE_KEY", key),
+            ("PARLEY_PUSH_ALLOW_HOSTS", "push.internal:8443, 127.0.0.1:9"),
+        ]))
+        .unwrap();
+        assert_eq!(s.push.vapid_key(), Some(key));
+        assert_eq!(s.push.allow_hosts, ["push.internal:8443", "127.0.0.1:9"]);
+        // Empty is unset (compose passes an unset variable as empty).
+        let s = Settings::from_env(env(&[("PARLEY_PUSH_VAPID_PRIVATE_KEY", "")])).unwrap();
+        assert_eq!(s.push.vapid_key(), None);
+        for (var, value) in [
+            ("PARLEY_PUSH_VAPID_PRIVATE_KEY", "c2hvcnQ"),
+            ("PARLEY_PUSH_ALLOW_HOSTS", "push.internal"),
+            ("PARLEY_PUSH_VAPID_SUBJECT", "ops@example.com"),
+            ("PARLEY_PUSH_LEASE_MS", "10"),
+        ] {
+            let err = Settings::from_env(env(&[(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("PARLEY_PUSH_"), "{var}: {err}");
+        }
     }
 
     #[test]

@@ -12,8 +12,8 @@ use crate::config::{AuthSettings, Settings};
 use crate::domain::{MessageBody, RoomId, Seq};
 use crate::http::page::PageQuery;
 use crate::http::{
-    api_keys, auth, moderation, notifications, posts, reports, room_events, room_retention, rooms,
-    server_api, users, webhooks,
+    api_keys, auth, moderation, notifications, posts, push, reports, room_events, room_retention,
+    rooms, server_api, users, webhooks,
 };
 use crate::ws::protocol::{self, ClientFrame};
 use actix_web::web::Query;
@@ -68,7 +68,7 @@ pub fn rest_body(data: &[u8]) {
     let Some((&route, body)) = data.split_first() else {
         return;
     };
-    match route % 16 {
+    match route % 17 {
         0 => json(body, |r: auth::RegisterRequest| r.parse().map(drop)),
         1 => json(body, |r: auth::LoginRequest| r.name().map(drop)),
         2 => json(body, |_: auth::RefreshRequest| Ok(())),
@@ -86,6 +86,10 @@ pub fn rest_body(data: &[u8]) {
         14 => json(body, |r: server_api::ServerMessage| r.parse().map(drop)),
         15 => json(body, |r: server_api::ServerNotification| {
             r.parse().map(drop)
+        }),
+        16 => json(body, |r: push::SubscriptionRequest| {
+            r.parse(&crate::domain::push::AllowHosts::default())
+                .map(drop)
         }),
         _ => {
             // Any body at all must come out as a problem, never a panic.

@@ -42,5 +42,5 @@ if ! cmp -s package-lock.json "$stamp" 2>/dev/null; then
     cp package-lock.json "$stamp"
 fi
 mkdir -p artifacts
-node --test --test-reporter=spec --test-timeout=120000 unit.test.mjs chat.test.mjs events.test.mjs safety.test.mjs
+node --test --test-reporter=spec --test-timeout=120000 unit.test.mjs chat.test.mjs events.test.mjs safety.test.mjs push.test.mjs
 log "screenshot: tests/browser/artifacts/chat.png"

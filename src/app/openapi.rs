@@ -12,7 +12,7 @@
 
 use crate::http::middleware::problem::PROBLEM_JSON;
 use crate::http::{
-    api_keys, auth, blocks, health, moderation, notifications, page::Page, posts, reports,
+    api_keys, auth, blocks, health, moderation, notifications, page::Page, posts, push, reports,
     room_events, room_retention, rooms, sdk, server_api, users, webhooks,
 };
 use crate::ws::ticket_endpoint as ws_ticket;
@@ -49,6 +49,7 @@ use utoipa::{Modify, OpenApi};
         webhooks::deliveries,
         api_keys::create, api_keys::list, api_keys::revoke,
         server_api::post_message, server_api::notify_user,
+        push::vapid_public_key, push::subscribe, push::unsubscribe,
     ),
     components(schemas(
         crate::http::error::Problem, crate::http::error::FieldError,
@@ -61,6 +62,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "auth", description = "Registration, login, token refresh and JWKS"),
         (name = "users"), (name = "posts"), (name = "rooms"), (name = "notifications"),
+        (name = "push", description = "Web Push subscriptions (docs/push.md)"),
         (name = "reports", description = "Reports of messages and users, for operators"),
         (name = "health", description = "Probes; also served on the admin listener"),
         (name = "sdk", description = "The client SDK (docs/sdk.md): an ES module and its TypeScript declarations"),

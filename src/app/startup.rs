@@ -14,6 +14,7 @@ use crate::http::{self, middleware};
 use crate::infra::bus::RedisBus;
 use crate::infra::limiter::{LocalLimiter, RedisLimiter, SharedLimiter};
 use crate::infra::redis::Redis;
+use crate::infra::webpush::{Vapid, WebPush};
 use crate::observability::lifecycle::Lifecycle;
 use crate::service::{Services, revocation};
 use crate::store::SharedStore;
@@ -124,6 +125,7 @@ impl Application {
             revocations,
         };
         revocation::start_poller(services.clone()).await;
+        let lifecycle = Arc::new(Lifecycle::default());
         let ws = Arc::new(WsParts {
             tickets: Arc::new(crate::ws::ticket::Tickets::new(redis.clone())),
             conn_caps: crate::ws::caps::ConnCaps::new(
@@ -137,17 +139,16 @@ impl Application {
                 redis.clone(),
             )),
         });
+        let push = start_push(&services, &ws, &lifecycle)?;
         let state = AppState {
             services,
             keys,
             limiter,
             login_backoff: Arc::new(LoginBackoff::new(redis.clone())),
             breakers,
-            probes: Arc::new(Probes {
-                lifecycle: Arc::new(Lifecycle::default()),
-                redis,
-            }),
+            probes: Arc::new(Probes { lifecycle, redis }),
             ws,
+            push,
             drained: Arc::default(),
         };
         let public_listener = TcpListener::bind(settings.http.addr)
@@ -219,6 +220,29 @@ impl Application {
         crate::observability::telemetry::shutdown();
         Ok(())
     }
+}
+
+/// The VAPID key, the push client and this instance's push sender, which
+/// asks the WebSocket caps who is connected.
+fn start_push(
+    services: &Services,
+    ws: &WsParts,
+    lifecycle: &Arc<Lifecycle>,
+) -> anyhow::Result<Arc<WebPush>> {
+    let settings = &services.settings.push;
+    let vapid = Arc::new(Vapid::load(settings).context("loading the VAPID key")?);
+    let timeout = crate::service::push::send_timeout(settings);
+    let web_push = Arc::new(WebPush::new(vapid, settings.ttl_s, timeout)?);
+    let sender = crate::service::push::Sender {
+        store: services.store.clone(),
+        slots: crate::service::push::send_slots(),
+        web_push: web_push.clone(),
+        presence: ws.conn_caps.clone(),
+        metrics: services.metrics.clone(),
+        settings: settings.clone(),
+    };
+    crate::service::push::spawn_sender(sender, lifecycle.clone());
+    Ok(web_push)
 }
 
 /// Resolves on `SIGTERM` or `SIGINT`.

@@ -30,6 +30,8 @@ pub struct AppState {
     pub probes: Arc<Probes>,
     /// Tickets, connection caps and the publish quota of `GET /ws`.
     pub ws: Arc<WsParts>,
+    /// Web Push requests and the VAPID key (`GET /push/vapid-public-key`).
+    pub push: Arc<crate::infra::webpush::WebPush>,
     /// The drain's report, once it ran (it runs at most once).
     pub drained: Arc<tokio::sync::OnceCell<DrainReport>>,
 }
@@ -53,6 +55,7 @@ impl AppState {
             .app_data(web::Data::new(self.breakers.clone()))
             .app_data(web::Data::from(self.probes.clone()))
             .app_data(web::Data::from(self.probes.lifecycle.clone()))
-            .app_data(web::Data::from(self.ws.clone()));
+            .app_data(web::Data::from(self.ws.clone()))
+            .app_data(web::Data::from(self.push.clone()));
     }
 }

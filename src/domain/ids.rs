@@ -15,3 +15,7 @@ uuid_id!(
     /// A user's report of a message or a user.
     ReportId
 );
+uuid_id!(
+    /// A browser's Web Push subscription.
+    PushSubscriptionId
+);

@@ -39,6 +39,14 @@ pub enum Invalid {
     Timestamp,
     #[error("must be at most {max_days} days ahead; leave it out for no end")]
     TooFarAhead { max_days: i64 },
+    #[error(
+        "must be an https URL of a push service on a public address (as PushSubscription.endpoint gives it)"
+    )]
+    PushEndpoint,
+    #[error("must be base64url of an uncompressed P-256 public key (65 bytes)")]
+    P256Point,
+    #[error("must be base64url of {bytes} bytes")]
+    Base64Url { bytes: usize },
     /// A password zxcvbn scores below 3: its warning and a suggestion.
     #[error("is too weak: {why} {hint}")]
     WeakPassword { why: String, hint: String },

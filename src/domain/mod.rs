@@ -7,6 +7,7 @@ pub mod code;
 mod ids;
 pub mod invalid;
 pub mod post;
+pub mod push;
 mod retention;
 pub mod room;
 pub mod safety;
@@ -14,7 +15,7 @@ pub mod user;
 pub mod webhook;
 
 pub use code::Code;
-pub use ids::{NotificationId, PostId, ReportId};
+pub use ids::{NotificationId, PostId, PushSubscriptionId, ReportId};
 pub use invalid::Invalid;
 pub use parley_actors::ids::{ClientId, IdError, MessageId, RoomId, Seq, UserId};
 pub use parley_actors::model::{BodyError, MessageBody};

@@ -19,6 +19,7 @@ pub mod moderation;
 pub mod notifications;
 pub mod page;
 pub mod posts;
+pub mod push;
 pub mod reports;
 pub mod room_events;
 pub mod room_retention;
@@ -49,6 +50,7 @@ pub fn configure_api(cfg: &mut ServiceConfig, edge: fn(&mut ServiceConfig)) {
             .configure(rooms::configure)
             .configure(notifications::configure)
             .configure(server_api::configure)
+            .configure(push::configure)
             .configure(edge)
             .default_service(web::to(not_found)),
     );

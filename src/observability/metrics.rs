@@ -118,6 +118,8 @@ pub struct Metrics {
     pub retention: RetentionMetrics,
     /// The webhook delivery worker's series.
     pub webhooks: WebhookMetrics,
+    /// Web Push's series.
+    pub push: PushMetrics,
 }
 
 /// Batch sizes from 1 to the writers' cap.
@@ -320,10 +322,13 @@ impl Metrics {
             process: Registry::new(),
             retention: RetentionMetrics::new()?,
             webhooks: WebhookMetrics::new()?,
+            push: PushMetrics::new()?,
         };
         m.register()?;
         m.retention.register(&m.registry)?;
+
         m.webhooks.register(&m.registry)?;
+        m.push.register(&m.registry)?;
         Ok(m)
     }
 
@@ -506,6 +511,83 @@ impl WebhookMetrics {
         registry.register(Box::new(self.duration.clone()))?;
         for outcome in Self::OUTCOMES {
             self.deliveries.with_label_values(&[outcome]);
+        }
+        Ok(())
+    }
+}
+
+/// What Web Push (`service::push`) reports.
+pub struct PushMetrics {
+    /// `parley_push_sends_total{outcome}`: claimed pushes by what became of
+    /// them: `delivered`, `retried`, `gone` (subscription removed),
+    /// `rejected` (another 4xx, or an unusable endpoint), `gave_up` (out of
+    /// attempts), `skipped_read`, `skipped_online`, `lost_claim` (the
+    /// lease ran out before the send ended; another instance may send it
+    /// too).
+    pub sends: IntCounterVec,
+    /// `parley_push_outbox_lag_seconds`: how late the last claim picked up
+    /// its oldest row (0 when it found none due).
+    pub lag: prometheus::Gauge,
+    /// `parley_push_send_seconds`: one request to a push service.
+    pub send_duration: Histogram,
+    /// `parley_push_sends_in_flight`: requests to push services under way.
+    pub in_flight: IntGauge,
+    /// `parley_push_subscriptions_removed_total{reason}`: `gone` (the push
+    /// service said `404`/`410`), `unsubscribed` (the user).
+    pub subscriptions_removed: IntCounterVec,
+}
+
+impl PushMetrics {
+    pub const OUTCOMES: [&'static str; 8] = [
+        "delivered",
+        "retried",
+        "gone",
+        "rejected",
+        "gave_up",
+        "skipped_read",
+        "skipped_online",
+        "lost_claim",
+    ];
+
+    fn new() -> prometheus::Result<Self> {
+        Ok(Self {
+            sends: IntCounterVec::new(
+                Opts::new("push_sends_total", "Claimed Web Pushes by outcome"),
+                &["outcome"],
+            )?,
+            lag: prometheus::Gauge::new(
+                "push_outbox_lag_seconds",
+                "How late the last claim picked up its oldest due push",
+            )?,
+            send_duration: Histogram::with_opts(
+                HistogramOpts::new("push_send_seconds", "One request to a push service")
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+            in_flight: IntGauge::new(
+                "push_sends_in_flight",
+                "Requests to push services under way",
+            )?,
+            subscriptions_removed: IntCounterVec::new(
+                Opts::new(
+                    "push_subscriptions_removed_total",
+                    "Push subscriptions removed, by reason",
+                ),
+                &["reason"],
+            )?,
+        })
+    }
+
+    fn register(&self, registry: &Registry) -> prometheus::Result<()> {
+        registry.register(Box::new(self.sends.clone()))?;
+        registry.register(Box::new(self.lag.clone()))?;
+        registry.register(Box::new(self.send_duration.clone()))?;
+        registry.register(Box::new(self.in_flight.clone()))?;
+        registry.register(Box::new(self.subscriptions_removed.clone()))?;
+        for outcome in Self::OUTCOMES {
+            self.sends.with_label_values(&[outcome]);
+        }
+        for reason in ["gone", "unsubscribed"] {
+            self.subscriptions_removed.with_label_values(&[reason]);
         }
         Ok(())
     }

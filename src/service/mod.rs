@@ -11,6 +11,8 @@
 //!   users; [`reports`]: reports for operators;
 //! - [`revocation`]: revoked logins, refused and closed on every instance.
 //! - [`retention`]: who sets how long a room keeps its events, and the purge.
+//! - [`push`]: Web Push subscriptions, and the sender that pushes what
+//!   was not seen in the app.
 //!
 //! Both edges hold a [`Services`] and nothing wider: the HTTP handlers as
 //! `web::Data<Services>`, each WebSocket session by value.
@@ -19,6 +21,7 @@ pub mod blocks;
 pub mod moderation;
 pub mod notify;
 pub mod publish;
+pub mod push;
 pub mod read_state;
 pub mod reports;
 pub mod retention;

@@ -18,6 +18,7 @@
 //! | `memory/revocations.rs` | session revocations |
 //! | `memory/retention.rs` | each room's retention horizon, purging below it |
 //! | `memory/integration.rs` | webhook endpoints, outbox and log; API keys |
+//! | `memory/push.rs` | Web Push subscriptions and the push outbox |
 //!
 //! Rows are kept in `BTreeMap`s keyed by UUIDv7 ids, which sort by creation
 //! time, so keyset pagination is a `range` over the map.
@@ -25,6 +26,7 @@
 mod accounts;
 mod integration;
 mod posts;
+mod push;
 mod retention;
 mod revocations;
 mod rooms;
@@ -93,6 +95,8 @@ struct State {
     revocations: Vec<crate::store::RecordedRevocation>,
     /// Webhooks and API keys (`memory/integration.rs`).
     integration: integration::Integration,
+    /// Web Push subscriptions and the push outbox.
+    push: push::PushState,
 }
 
 /// A user with the one column [`User`] never carries.

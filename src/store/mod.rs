@@ -17,6 +17,7 @@ pub mod integration;
 pub mod memory;
 pub mod models;
 pub mod postgres;
+pub mod push;
 
 pub use integration::{ApiKeyStore, WebhookStore};
 pub use models::*;
@@ -121,7 +122,7 @@ pub struct PoolStats {
 
 /// Every persistent operation parley performs.
 #[async_trait]
-pub trait Store: MessageLog + WebhookStore + ApiKeyStore {
+pub trait Store: MessageLog + WebhookStore + ApiKeyStore + push::PushStore {
     /// Which implementation this is (`postgres` or `memory`), for probes.
     fn backend(&self) -> &'static str;
 

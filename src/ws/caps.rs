@@ -12,6 +12,9 @@
 //!
 //! A granted slot is a [`Slot`]: the session holds it, and dropping it
 //! gives the slot back.
+//!
+//! The per-user sets are also who is connected anywhere: Web Push asks
+//! [`ConnCaps::user_connected`] before pushing (`service::push::Presence`).
 
 use crate::infra::redis::Redis;
 use crate::observability::metrics::Metrics;
@@ -48,6 +51,14 @@ redis.call('PEXPIRE', KEYS[1], ttl * 2)
 return 1
 "#;
 
+/// Counts the live entries of KEYS[1] by Redis's clock (expired entries
+/// of a crashed instance do not count).
+const COUNT_LUA: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+"#;
+
 /// Which cap refused an upgrade.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refused {
@@ -73,6 +84,8 @@ pub struct ConnCaps {
     /// the fallback count, and what the refresh task re-scores.
     local: Mutex<HashMap<String, Vec<SessionId>>>,
     redis: Option<(Arc<Redis>, Script)>,
+    /// [`COUNT_LUA`].
+    count: Script,
     metrics: Arc<Metrics>,
 }
 
@@ -97,6 +110,7 @@ impl ConnCaps {
             per_ip,
             local: Mutex::new(HashMap::new()),
             redis: shared,
+            count: Script::from_lua(COUNT_LUA),
             metrics,
         });
         if caps.redis.is_some() {
@@ -169,6 +183,34 @@ impl ConnCaps {
         allowed
     }
 
+    /// Whether `user` has an open WebSocket on any instance: in Redis when
+    /// it answers, else on this instance only.
+    pub async fn user_connected(&self, user: UserId) -> bool {
+        let key = format!("user:{}", user.0);
+        let here = self
+            .local
+            .lock()
+            .is_ok_and(|local| local.get(&key).is_some_and(|s| !s.is_empty()));
+        let Some((redis, _)) = &self.redis else {
+            return here;
+        };
+        if here {
+            return true;
+        }
+        let call = self.count.evalsha_with_reload::<i64, _, _>(
+            &redis.client,
+            redis.key(&format!("conns:{key}")),
+            Vec::<String>::new(),
+        );
+        match redis.call(REDIS_DEADLINE, call).await {
+            Ok(live) => live > 0,
+            Err(error) => {
+                tracing::debug!(%error, "presence: Redis failed; asking this instance only");
+                false
+            }
+        }
+    }
+
     fn release(&self, session: SessionId, keys: &[String]) {
         if let Ok(mut local) = self.local.lock() {
             for key in keys {
@@ -217,6 +259,13 @@ impl ConnCaps {
         if let Err(error) = pipeline.all::<Vec<Value>>().await {
             tracing::debug!(%error, "connection caps: refresh failed; entries may expire");
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::service::push::Presence for ConnCaps {
+    async fn is_online(&self, user: crate::domain::UserId) -> bool {
+        self.user_connected(user).await
     }
 }
 

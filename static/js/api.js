@@ -113,6 +113,11 @@ const query = (params) => {
   return s ? `?${s}` : '';
 };
 
+/** Web Push (docs/push.md). */
+export const vapidPublicKey = () => request('GET', '/push/vapid-public-key');
+export const subscribePush = (subscription) => request('POST', '/push/subscriptions', subscription);
+export const unsubscribePush = (id) => request('DELETE', `/push/subscriptions/${id}`);
+
 /** A single-use ticket for `GET /ws?ticket=`, valid for 30 s. */
 export const wsTicket = async () => (await request('POST', '/ws-ticket')).ticket;
 export const listRooms = () => request('GET', '/rooms?limit=200');

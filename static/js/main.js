@@ -4,6 +4,7 @@
 import * as api from './api.js';
 import { Chat } from './chat.js';
 import { byId } from './dom.js';
+import { disable as disablePush, mountPush, pushEnabled } from './push.js';
 import { mountAuth } from './views/auth.js';
 import { mountNotifications } from './views/notifications.js';
 import { mountRoom } from './views/room.js';
@@ -28,10 +29,20 @@ chat.addEventListener('status', ({ detail }) => {
   status.textContent = STATUS_TEXT[detail.status] ?? detail.status;
 });
 
-byId('logout').addEventListener('click', () => api.logout());
-byId('logout-all').addEventListener('click', () => {
+// A browser logged out of an account gets no more of its pushes.
+const forgetPush = async () => {
+  if (signedInAs && pushEnabled(signedInAs)) await disablePush(signedInAs).catch(() => {});
+};
+
+byId('logout').addEventListener('click', async () => {
+  await forgetPush();
+  api.logout();
+});
+byId('logout-all').addEventListener('click', async () => {
   // Every device, this one included: worth a second thought.
-  if (window.confirm('Log out on every device, this one included?')) api.logoutAll().catch(() => {});
+  if (!window.confirm('Log out on every device, this one included?')) return;
+  await forgetPush();
+  api.logoutAll().catch(() => {});
 });
 
 function show(session) {
@@ -43,6 +54,18 @@ function show(session) {
     byId('my-name').textContent = session.user.username;
     byId('my-id').value = session.user.id;
     chat.start();
+    mountPush({
+      toggle: byId('push-toggle'),
+      status: byId('push-status'),
+      user: session.user.id,
+      onOpenRoom: (room) => chat.open(room),
+    });
+    // A push notification's click opens the app at its room: /#room=<id>.
+    const room = new URLSearchParams(location.hash.slice(1)).get('room');
+    if (room) {
+      history.replaceState(null, '', location.pathname);
+      chat.open(room);
+    }
   } else {
     chat.stop();
   }

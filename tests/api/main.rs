@@ -23,6 +23,7 @@ mod metrics;
 mod notifications;
 mod postgres_outage;
 mod posts;
+mod push;
 mod rate_limits;
 mod redis_cluster;
 mod retention;

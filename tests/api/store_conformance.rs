@@ -1974,3 +1974,202 @@ async fn api_keys_are_found_by_hash_until_revoked(store: SharedStore) {
     let unknown = store.revoke_api_key(uuid::Uuid::now_v7()).await;
     assert!(matches!(unknown, Err(StoreError::NotFound)));
 }
+
+// --- Web Push (contract 1.1, 6.3) ----------------------------------------------
+
+conformance!(
+    a_notification_enqueues_one_push_per_subscription_of_its_user,
+    a_claimed_push_is_held_until_its_lease_ends_and_only_its_claim_ends_it,
+    a_push_subscription_is_saved_once_per_endpoint_and_deleted_by_its_owner_only,
+);
+
+fn push_subscription(user: &User, endpoint: &str) -> parley::store::push::NewPushSubscription {
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    use parley::domain::push::{AllowHosts, PushEndpoint, PushKeys};
+    let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
+    let point = secret.public_key().to_encoded_point(false);
+    let b64 =
+        |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b);
+    parley::store::push::NewPushSubscription {
+        user: user.id,
+        endpoint: PushEndpoint::parse(endpoint, &AllowHosts::default()).unwrap(),
+        keys: PushKeys::parse(&b64(point.as_bytes()), &b64(&[9; 16])).unwrap(),
+    }
+}
+
+fn push_claim(delay_ms: u64, lease_ms: u64) -> parley::store::push::PushClaim {
+    parley::store::push::PushClaim {
+        lease: uuid::Uuid::new_v4(),
+        delay: std::time::Duration::from_millis(delay_ms),
+        lease_for: std::time::Duration::from_millis(lease_ms),
+        limit: 10,
+    }
+}
+
+fn mention_of(user: &User) -> NewNotification {
+    NewNotification {
+        user: user.id,
+        kind: "mention".into(),
+        payload: serde_json::json!({ "excerpt": "hi" }),
+    }
+}
+
+async fn a_notification_enqueues_one_push_per_subscription_of_its_user(store: SharedStore) {
+    let ada = user(&*store, "ada").await;
+    let bob = user(&*store, "bob").await;
+    for device in ["https://push.example.com/1", "https://push.example.com/2"] {
+        store
+            .save_push_subscription(push_subscription(&ada, device))
+            .await
+            .unwrap();
+    }
+    // Not due before the delay.
+    store.create_notification(mention_of(&ada)).await.unwrap();
+    store.create_notification(mention_of(&bob)).await.unwrap();
+    assert!(
+        store
+            .claim_pushes(push_claim(60_000, 1_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Due at once: one per subscription of Ada, none for Bob (none), and
+    // a batch of notifications enqueues as a single one does.
+    store
+        .create_notifications(&[ada.id, bob.id], "new_post", &serde_json::json!({}))
+        .await
+        .unwrap();
+    let claimed = store.claim_pushes(push_claim(0, 60_000)).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    assert!(
+        claimed
+            .iter()
+            .all(|p| p.notification.user == ada.id && p.attempts == 1)
+    );
+    assert!(
+        claimed
+            .iter()
+            .all(|p| p.unread == 2 && !p.notification.read)
+    );
+    let subscriptions: std::collections::BTreeSet<_> =
+        claimed.iter().map(|p| p.subscription).collect();
+    assert_eq!(subscriptions.len(), 2);
+}
+
+async fn a_claimed_push_is_held_until_its_lease_ends_and_only_its_claim_ends_it(
+    store: SharedStore,
+) {
+    let ada = user(&*store, "ada").await;
+    store
+        .save_push_subscription(push_subscription(&ada, "https://push.example.com/1"))
+        .await
+        .unwrap();
+    store.create_notification(mention_of(&ada)).await.unwrap();
+    let first = push_claim(0, 300);
+    let claimed = store.claim_pushes(first).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let id = claimed[0].id;
+    // Held: another claim gets nothing while the lease runs.
+    assert!(
+        store
+            .claim_pushes(push_claim(0, 300))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Once it ran out, another claim takes it over; the first can no
+    // longer end it, the second can, once.
+    let second = push_claim(0, 60_000);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let again = loop {
+        let again = store.claim_pushes(second).await.unwrap();
+        if !again.is_empty() {
+            break again;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lease never ended"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!((again.len(), again[0].id, again[0].attempts), (1, id, 2));
+    assert!(!store.finish_push(id, first.lease).await.unwrap());
+    assert!(
+        !store
+            .retry_push(id, first.lease, chrono::Utc::now())
+            .await
+            .unwrap()
+    );
+    // A retry frees it for a later time; then it is due again.
+    assert!(
+        store
+            .retry_push(id, second.lease, chrono::Utc::now())
+            .await
+            .unwrap()
+    );
+    let third = push_claim(0, 60_000);
+    let retried = store.claim_pushes(third).await.unwrap();
+    assert_eq!((retried.len(), retried[0].attempts), (1, 3));
+    assert!(store.finish_push(id, third.lease).await.unwrap());
+    assert!(!store.finish_push(id, third.lease).await.unwrap());
+    assert!(
+        store
+            .claim_pushes(push_claim(0, 60_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn a_push_subscription_is_saved_once_per_endpoint_and_deleted_by_its_owner_only(
+    store: SharedStore,
+) {
+    let ada = user(&*store, "ada").await;
+    let bob = user(&*store, "bob").await;
+    let endpoint = "https://push.example.com/device";
+    let id = store
+        .save_push_subscription(push_subscription(&ada, endpoint))
+        .await
+        .unwrap();
+    let again = store
+        .save_push_subscription(push_subscription(&ada, endpoint))
+        .await
+        .unwrap();
+    assert_eq!(id, again);
+    // Another user's subscription of the same browser is their own.
+    let bobs = store
+        .save_push_subscription(push_subscription(&bob, endpoint))
+        .await
+        .unwrap();
+    assert_ne!(bobs, id);
+    assert_eq!(store.push_subscription_count(ada.id).await.unwrap(), 1);
+    assert!(matches!(
+        store.delete_push_subscription(bob.id, id).await,
+        Err(StoreError::NotFound)
+    ));
+    // Deleting takes its pending pushes with it.
+    store.create_notification(mention_of(&ada)).await.unwrap();
+    store.delete_push_subscription(ada.id, id).await.unwrap();
+    assert!(matches!(
+        store.delete_push_subscription(ada.id, id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        store
+            .claim_pushes(push_claim(0, 60_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Dropped by the sender (the push service said gone), whoever owns it.
+    assert!(store.drop_push_subscription(bobs).await.unwrap());
+    assert!(!store.drop_push_subscription(bobs).await.unwrap());
+    let unknown = parley::store::push::NewPushSubscription {
+        user: UserId::new(),
+        ..push_subscription(&ada, endpoint)
+    };
+    assert!(matches!(
+        store.save_push_subscription(unknown).await,
+        Err(StoreError::NotFound)
+    ));
+}

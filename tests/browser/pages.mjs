@@ -18,10 +18,12 @@ export const connected = (page) =>
 /**
  * A tab on `parley`, registered (or logged in) as `username` and connected.
  * `page.problems` collects page errors and CSP refusals; confirm dialogs
- * are accepted.
+ * are accepted. `prepare(context)`, if given, runs before the first load.
  */
-export async function tab(browser, parley, username, { register }) {
+export async function tab(browser, parley, username, { register, prepare }) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+  // Permissions and init scripts a test sets before the page loads.
+  await prepare?.(context);
   const page = await context.newPage();
   const problems = [];
   page.on('console', (m) => /Content Security Policy|Refused to/i.test(m.text()) && problems.push(m.text()));

@@ -79,6 +79,7 @@ impl State {
         };
         let key = (notification.user, notification.id);
         self.notifications.insert(key, notification.clone());
+        self.enqueue_pushes(&notification);
         Ok(notification)
     }
 

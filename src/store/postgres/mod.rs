@@ -24,6 +24,7 @@
 //! | `retention.rs` | rooms' retention and horizon, purging expired events |
 //! | `webhooks.rs` | webhook endpoints, their outbox and delivery log |
 //! | `api_keys.rs` | the server API's keys |
+//! | `push.rs` | Web Push subscriptions, the push outbox: claim with a lease, finish |
 //!
 //! Every list is keyset-paginated on a UUIDv7 id (or a room's `seq`) and
 //! served by an index named in the migration.
@@ -35,6 +36,7 @@ mod guard;
 mod messages;
 mod notifications;
 mod posts;
+mod push;
 mod read_state;
 mod retention;
 mod revocations;

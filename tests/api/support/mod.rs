@@ -15,6 +15,7 @@
 //!   replicas) to fail over and reshard.
 //! - [`webhook_receiver`]: a real webhook endpoint that verifies signatures
 //!   and records deliveries; the admin calls for endpoints and API keys.
+//! - [`push_service`]: a Web Push service that decrypts like a browser.
 
 pub mod app;
 pub mod cluster;
@@ -23,6 +24,7 @@ pub mod fixtures;
 pub mod jwt;
 pub mod metrics;
 pub mod process;
+pub mod push_service;
 pub mod redis_cluster;
 pub mod store;
 pub mod webhook_receiver;
