@@ -109,7 +109,7 @@ test('the push switch subscribes with the server key, posts the subscription and
   // The server holds the subscription: posting it again is the same one.
   const stored = await page.evaluate((user) => JSON.parse(localStorage.getItem(`parley.push.${user}`)), page.userId);
   const again = await page.evaluate(async (body) => {
-    const { access } = JSON.parse(sessionStorage.getItem('parley.session'));
+    const { accessToken: access } = JSON.parse(sessionStorage.getItem('parley.session'));
     const res = await fetch('/api/v1/push/subscriptions', {
       method: 'POST',
       headers: { authorization: `Bearer ${access}`, 'content-type': 'application/json' },
@@ -129,7 +129,7 @@ test('the push switch subscribes with the server key, posts the subscription and
   await byId(page, 'push-toggle').uncheck();
   await byId(page, 'push-status').filter({ hasText: 'off' }).waitFor(WAIT);
   const gone = await page.evaluate(async (id) => {
-    const { access } = JSON.parse(sessionStorage.getItem('parley.session'));
+    const { accessToken: access } = JSON.parse(sessionStorage.getItem('parley.session'));
     const res = await fetch(`/api/v1/push/subscriptions/${id}`, {
       method: 'DELETE',
       headers: { authorization: `Bearer ${access}` },
