@@ -133,7 +133,7 @@ pub struct NewApiKey {
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
     /// The event types enabled endpoints subscribe to, as last read: what
-    /// the append path and [`crate::webhooks::Webhooks::emit`] check first.
+    /// the append path and `Webhooks::emit` (in `src/webhooks`) check first.
     fn webhook_filter(&self) -> &EventFilter;
     /// Re-reads the filter from the stored endpoints (other instances').
     async fn refresh_webhook_filter(&self) -> Result<(), StoreError>;
