@@ -51,7 +51,14 @@ impl BusInbox {
     }
 
     /// Routes one event from instance `origin` (never this one).
-    pub fn deliver(&self, origin: &str, event: BusEvent) {
+    ///
+    /// Async for one reason: a revocation is finished (the hub has told
+    /// every session to forget the access, the room has been asked to
+    /// evict) before the caller hands over the next event, so a message
+    /// committed after a ban and received after it can never reach the
+    /// banned user's sessions ahead of the eviction. Every other event is
+    /// only queued on an actor's mailbox, in arrival order.
+    pub async fn deliver(&self, origin: &str, event: BusEvent) {
         match event {
             BusEvent::Committed { room, messages } => {
                 // Nobody here subscribes to the room: nothing to do.
@@ -88,10 +95,7 @@ impl BusInbox {
                 });
             }
             BusEvent::Revoke { room, user, reason } => {
-                let (hub, rooms) = (self.hub.clone(), self.rooms.clone());
-                tokio::spawn(async move {
-                    revoke_room_access(&hub, &rooms, user, room, reason).await;
-                });
+                revoke_room_access(&self.hub, &self.rooms, user, room, reason).await;
             }
             BusEvent::Recheck { user, room } => {
                 self.hub.do_send(RecheckAccess { user, room });

@@ -127,10 +127,11 @@ pub async fn revoke(
         uuid::Uuid::parse_str(&path).map_err(|_| "must be a UUID"),
     );
     let id = fields.finish(id)?;
-    state.store.revoke_api_key(id).await.map_err(|e| match e {
-        crate::store::StoreError::NotFound => ApiError::not_found("API key"),
-        other => other.into(),
-    })?;
+    state
+        .store
+        .revoke_api_key(id)
+        .await
+        .map_err(ApiError::missing("API key"))?;
     tracing::info!(api_key = %id, "API key revoked");
     Ok(HttpResponse::NoContent().finish())
 }

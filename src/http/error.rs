@@ -60,6 +60,16 @@ impl ApiError {
         Self::new(Code::NotFound, format!("{what} not found"))
     }
 
+    /// Maps a store error where `NotFound` means the named resource is
+    /// missing (a 404 that says what); every other error as usual:
+    /// `.map_err(ApiError::missing("post"))`.
+    pub fn missing(what: &'static str) -> impl Fn(StoreError) -> Self {
+        move |e| match e {
+            StoreError::NotFound => Self::not_found(what),
+            other => other.into(),
+        }
+    }
+
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::new(Code::Conflict, detail)
     }

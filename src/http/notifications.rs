@@ -5,7 +5,7 @@ use crate::http::auth_user::AuthUser;
 use crate::http::error::{ApiError, Fields};
 use crate::http::page::{Page, PageQuery};
 use crate::service::Services;
-use crate::store::{Notification, StoreError};
+use crate::store::Notification;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -106,10 +106,7 @@ pub async fn read_one(
         .store
         .mark_read(caller.id, id)
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found("notification"),
-            other => other.into(),
-        })?;
+        .map_err(ApiError::missing("notification"))?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -130,10 +130,11 @@ pub async fn delete(
     if post.author != caller.id {
         return Err(ApiError::forbidden("only the author may delete a post"));
     }
-    state.store.delete_post(id).await.map_err(|e| match e {
-        crate::store::StoreError::NotFound => ApiError::not_found("post"),
-        other => other.into(),
-    })?;
+    state
+        .store
+        .delete_post(id)
+        .await
+        .map_err(ApiError::missing("post"))?;
     state.cache.post_deleted(id).await;
     state
         .cache

@@ -9,7 +9,6 @@ use crate::http::error::{ApiError, Fields};
 use crate::infra::webpush::WebPush;
 use crate::service::Services;
 use crate::service::push::{self, SubscribeError};
-use crate::store::StoreError;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -129,9 +128,8 @@ pub async fn unsubscribe(
     let mut fields = Fields::default();
     let id = fields.check("id", PushSubscriptionId::parse(&path));
     let id = fields.finish(id)?;
-    match push::unsubscribe(&state, caller.id, id).await {
-        Ok(()) => Ok(HttpResponse::NoContent().finish()),
-        Err(StoreError::NotFound) => Err(ApiError::not_found("push subscription")),
-        Err(e) => Err(e.into()),
-    }
+    push::unsubscribe(&state, caller.id, id)
+        .await
+        .map_err(ApiError::missing("push subscription"))?;
+    Ok(HttpResponse::NoContent().finish())
 }

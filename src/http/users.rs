@@ -213,10 +213,7 @@ pub async fn follow(
         .store
         .follow(caller.id, id)
         .await
-        .map_err(|e| match e {
-            crate::store::StoreError::NotFound => ApiError::not_found("user"),
-            other => other.into(),
-        })?;
+        .map_err(ApiError::missing("user"))?;
     // Following twice is idempotent, and so is the notification.
     if new {
         state.cache.feeds_changed(&[caller.id]).await;

@@ -119,11 +119,15 @@ impl From<&DeliveryRecord> for DeliveryResponse {
     }
 }
 
-fn not_found(e: crate::store::StoreError) -> ApiError {
-    match e {
-        crate::store::StoreError::NotFound => ApiError::not_found("webhook endpoint"),
-        other => other.into(),
-    }
+const ENDPOINT: &str = "webhook endpoint";
+
+/// The endpoint `id`, or the 404 that says it does not exist.
+async fn load(state: &Services, id: uuid::Uuid) -> Result<Endpoint, ApiError> {
+    state
+        .store
+        .webhook(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(ENDPOINT))
 }
 
 fn parse_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
@@ -180,11 +184,7 @@ pub async fn get_endpoint(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    let endpoint = state
-        .store
-        .webhook(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook endpoint"))?;
+    let endpoint = load(&state, id).await?;
     Ok(HttpResponse::Ok().json(WebhookResponse::from(&endpoint)))
 }
 
@@ -198,7 +198,11 @@ pub async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    state.store.delete_webhook(id).await.map_err(not_found)?;
+    state
+        .store
+        .delete_webhook(id)
+        .await
+        .map_err(ApiError::missing(ENDPOINT))?;
     tracing::info!(endpoint = %id, "webhook endpoint deleted");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -213,7 +217,11 @@ pub async fn enable(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    let endpoint = state.store.enable_webhook(id).await.map_err(not_found)?;
+    let endpoint = state
+        .store
+        .enable_webhook(id)
+        .await
+        .map_err(ApiError::missing(ENDPOINT))?;
     state.webhooks.nudge();
     Ok(HttpResponse::Ok().json(WebhookResponse::from(&endpoint)))
 }
@@ -232,9 +240,7 @@ pub async fn deliveries(
     let id = parse_id(&path)?;
     let (before, limit) =
         query.parse(|c| uuid::Uuid::parse_str(c).map_err(|_| "must be a delivery id"))?;
-    if state.store.webhook(id).await?.is_none() {
-        return Err(ApiError::not_found("webhook endpoint"));
-    }
+    load(&state, id).await?;
     let rows = state
         .store
         .webhook_deliveries(id, before, limit.overfetch())

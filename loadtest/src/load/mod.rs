@@ -40,14 +40,12 @@ use stats::{Phase, Shared, Window};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use task::{Ctx, Outcome};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// Longest wait for one connection (handshake, hello, subscribe).
-const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the tasks get to finish once told to stop.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often the connect and drain waits look at the counters.
@@ -86,7 +84,7 @@ async fn bounded<T>(
 ) -> anyhow::Result<T> {
     let bound = Duration::from_secs(
         args.setup_timeout_s + args.connect_timeout_s + args.duration_s + args.drain_s,
-    ) + OPEN_TIMEOUT
+    ) + task::OPEN_TIMEOUT
         + JOIN_TIMEOUT;
     tokio::time::timeout(bound, work)
         .await
@@ -138,27 +136,18 @@ pub async fn run(args: &Args, plan: &Plan) -> anyhow::Result<Report> {
 
     let shared = Arc::new(Shared::new(plan.rooms, plan.subscribers)?);
     let (phase_tx, phase_rx) = watch::channel(Phase::Connect);
-    let ctx = Ctx {
-        shared: shared.clone(),
-        endpoint: Endpoint {
-            addr,
-            url: args.ws.clone(),
-            source_ips: args.source_ips,
-        },
-        phase: phase_rx,
-        opening: Arc::new(Semaphore::new(args.connect_concurrency)),
-        open_timeout: OPEN_TIMEOUT.min(Duration::from_secs(args.connect_timeout_s.max(1))),
-        connected: Arc::new(AtomicUsize::new(0)),
-        failed: Arc::new(AtomicUsize::new(0)),
+    let endpoint = Endpoint {
+        addr,
+        url: args.ws.clone(),
+        source_ips: args.source_ips,
     };
+    let ctx = Ctx::new(shared.clone(), endpoint, phase_rx, args);
     let mut tasks = spawn_all(&ctx, plan, &setup);
     let total = plan.subscribers + plan.publishers;
-    let deadline = Instant::now() + Duration::from_secs(args.connect_timeout_s);
-    while ctx.connected.load(Ordering::Acquire) + ctx.failed.load(Ordering::Acquire) < total
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(POLL).await;
-    }
+    wait_until(Duration::from_secs(args.connect_timeout_s), || {
+        ctx.connected.load(Ordering::Acquire) + ctx.failed.load(Ordering::Acquire) >= total
+    })
+    .await;
     note(
         clock,
         &format!(
@@ -177,10 +166,10 @@ pub async fn run(args: &Args, plan: &Plan) -> anyhow::Result<Report> {
     let _ = phase_tx.send(Phase::Publish);
     tokio::time::sleep_until(window.end.into()).await;
     let _ = phase_tx.send(Phase::Drain);
-    let drain_deadline = Instant::now() + Duration::from_secs(args.drain_s);
-    while !shared.drained(|i| plan.room_of_subscriber(i)) && Instant::now() < drain_deadline {
-        tokio::time::sleep(POLL).await;
-    }
+    wait_until(Duration::from_secs(args.drain_s), || {
+        shared.drained(|i| plan.room_of_subscriber(i))
+    })
+    .await;
     note(clock, "publishing over, drained");
     let rss_end = args.server_pid.map(rss::rss_kib).transpose()?;
     let _ = phase_tx.send(Phase::Stop);
@@ -251,6 +240,15 @@ fn spawn_all(ctx: &Ctx, plan: &Plan, setup: &setup::Setup) -> JoinSet<Outcome> {
         ));
     }
     tasks
+}
+
+/// Polls `done` until it holds or `limit` has passed (the connect and drain
+/// phases watch counters the tasks keep, so there is no event to await).
+async fn wait_until(limit: Duration, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() && Instant::now() < deadline {
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 /// Waits (bounded) for every task; the ones still running are aborted.

@@ -12,6 +12,8 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 use tokio_tungstenite::tungstenite::Message;
 
+/// Longest wait for one connection (handshake, hello, subscribe).
+pub const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long closing a connection politely may take at the end.
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
@@ -27,6 +29,28 @@ pub struct Ctx {
     pub open_timeout: Duration,
     pub connected: Arc<AtomicUsize>,
     pub failed: Arc<AtomicUsize>,
+}
+
+impl Ctx {
+    /// The context of a run's connection tasks, in the connect phase until
+    /// `phase` moves on. Opening one connection is bounded by `OPEN_TIMEOUT`
+    /// and never by more than the whole connect phase.
+    pub fn new(
+        shared: Arc<Shared>,
+        endpoint: Endpoint,
+        phase: watch::Receiver<Phase>,
+        args: &super::cli::Args,
+    ) -> Self {
+        Self {
+            shared,
+            endpoint,
+            phase,
+            opening: Arc::new(Semaphore::new(args.connect_concurrency)),
+            open_timeout: OPEN_TIMEOUT.min(Duration::from_secs(args.connect_timeout_s.max(1))),
+            connected: Arc::new(AtomicUsize::new(0)),
+            failed: Arc::new(AtomicUsize::new(0)),
+        }
+    }
 }
 
 /// One connection's account of the run.

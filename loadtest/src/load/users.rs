@@ -22,7 +22,7 @@ use super::seq::SeqTracker;
 use super::setup::{self, Setup};
 use super::stats::{BATCH, Latency, LatencySummary, Phase};
 use super::task::{self, Ctx};
-use super::{POLL, join_all, note, rss};
+use super::{join_all, note, rss, wait_until};
 use crate::wire::{ClientFrame, Frame, body_timestamp, timestamp_body, unix_nanos};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -31,7 +31,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -339,20 +339,19 @@ pub async fn run(args: &Args, plan: &Plan) -> anyhow::Result<UsersReport> {
         errors: Mutex::new(BTreeMap::new()),
     });
     let (phase_tx, phase_rx) = watch::channel(Phase::Connect);
-    let ctx = Ctx {
-        shared: Arc::new(super::stats::Shared::new(0, 0)?),
-        endpoint: connect::Endpoint {
-            addr,
-            url: args.ws.clone(),
-            source_ips: args.source_ips,
-        },
-        phase: phase_rx,
-        opening: Arc::new(Semaphore::new(args.connect_concurrency)),
-        open_timeout: Duration::from_secs(30)
-            .min(Duration::from_secs(args.connect_timeout_s.max(1))),
-        connected: Arc::new(AtomicUsize::new(0)),
-        failed: Arc::new(AtomicUsize::new(0)),
+    let endpoint = connect::Endpoint {
+        addr,
+        url: args.ws.clone(),
+        source_ips: args.source_ips,
     };
+    // The users keep their own counters (`Shared` here); the connection
+    // context's are unused.
+    let ctx = Ctx::new(
+        Arc::new(super::stats::Shared::new(0, 0)?),
+        endpoint,
+        phase_rx,
+        args,
+    );
     let rest = reqwest::Client::builder()
         .timeout(REST_TIMEOUT)
         .pool_max_idle_per_host(256)
@@ -360,12 +359,10 @@ pub async fn run(args: &Args, plan: &Plan) -> anyhow::Result<UsersReport> {
     let mut tasks = spawn_users(args, plan, &setup, k, &ctx, &shared, &rest);
 
     let total = plan.subscribers;
-    let deadline = Instant::now() + Duration::from_secs(args.connect_timeout_s);
-    while shared.ready.load(Ordering::Acquire) + shared.not_ready.load(Ordering::Acquire) < total
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(POLL).await;
-    }
+    wait_until(Duration::from_secs(args.connect_timeout_s), || {
+        shared.ready.load(Ordering::Acquire) + shared.not_ready.load(Ordering::Acquire) >= total
+    })
+    .await;
     note(
         clock,
         &format!(
@@ -381,16 +378,16 @@ pub async fn run(args: &Args, plan: &Plan) -> anyhow::Result<UsersReport> {
     let _ = phase_tx.send(Phase::Publish);
     let rss_samples = sample_rss(args, &shared, start, end, intervals, clock).await;
     let _ = phase_tx.send(Phase::Drain);
-    let drain_deadline = Instant::now() + Duration::from_secs(args.drain_s);
     let room_of_slot = |j: usize| {
         rooms_of_user(j / k, plan.rooms, k)
             .get(j % k)
             .copied()
             .unwrap_or(0)
     };
-    while !shared.drained(room_of_slot) && Instant::now() < drain_deadline {
-        tokio::time::sleep(POLL).await;
-    }
+    wait_until(Duration::from_secs(args.drain_s), || {
+        shared.drained(room_of_slot)
+    })
+    .await;
     note(clock, "publishing over, drained");
     let _ = phase_tx.send(Phase::Stop);
     let outcomes = join_all(&mut tasks).await;

@@ -216,7 +216,7 @@ impl RedisBus {
         done
     }
 
-    fn receive(&self, channel: &str, payload: &str) {
+    async fn receive(&self, channel: &str, payload: &str) {
         // A payload this version cannot read (a newer instance's, during a
         // rolling deploy) is dropped: rooms refill messages from the log.
         let received = match envelope::decode(payload) {
@@ -234,7 +234,7 @@ impl RedisBus {
             .with_label_values(&["in"])
             .inc();
         if let Some(inbox) = self.inbox.get() {
-            inbox.deliver(&received.origin, received.event);
+            inbox.deliver(&received.origin, received.event).await;
         }
     }
 
@@ -438,7 +438,7 @@ async fn receive_loop(bus: Arc<RedisBus>) {
             Ok(message) => {
                 let channel = message.channel.to_string();
                 match message.value.as_str() {
-                    Some(payload) => bus.receive(&channel, &payload),
+                    Some(payload) => bus.receive(&channel, &payload).await,
                     None => tracing::warn!(channel, "ignoring a non-text bus message"),
                 }
             }
