@@ -21,11 +21,12 @@
 //! original message and takes no seq; a repeat within the batch itself is
 //! answered with the earlier item's new message.
 
+use super::pipelined::PipelinedTx;
 use super::sql::{self, LogContext};
 use crate::domain::webhook::{EventTypes, OutboxEvent};
 use crate::domain::{MessageId, RoomId, Seq, UserId};
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{Pool, Transaction};
+use deadpool_postgres::{ClientWrapper, Pool};
 use parley_actors::model::{
     Action, Appended, EventData, NewEvent, Refusal, StoredEvent, TargetState,
 };
@@ -214,10 +215,11 @@ struct Plan {
 }
 
 /// Appends a batch in one transaction and two round trips however many
-/// rooms and kinds it spans (commit aside): the reads under the lock go
-/// out pipelined, and so do the writes. Group commit only pays off if a
-/// batch's cost does not grow per room, and every round trip is time each
-/// publisher waits for its ack.
+/// rooms and kinds it spans, commit included: `BEGIN` and the reads under
+/// the lock go out pipelined, then the writes and `COMMIT` (see
+/// [`PipelinedTx`]). Group commit only pays off if a batch's cost does not
+/// grow per room, and every round trip is time each publisher waits for
+/// its ack.
 #[tracing::instrument(skip_all, fields(batch = batch.len()))]
 pub(super) async fn append(
     pool: &Pool,
@@ -227,20 +229,23 @@ pub(super) async fn append(
     if batch.is_empty() {
         return Ok(Vec::new());
     }
-    let mut client = pool.get().await.log_context("taking a pooled connection")?;
-    let tx = client
-        .transaction()
+    let mut tx = PipelinedTx::take(pool)
         .await
-        .log_context("starting an append transaction")?;
-    let mut before = read_before(&tx, batch).await?;
+        .log_context("taking a pooled connection")?;
+    let reads = ReadStatements::prepare(&tx, batch).await?;
+    let writes = WriteStatements::prepare(&tx).await?;
+    tx.opened();
+    let mut before = match read_before(&tx, &reads, batch).await {
+        Ok(before) => before,
+        Err(error) => {
+            tx.rollback().await;
+            return Err(error);
+        }
+    };
     let plan = decide(batch, &mut before);
-    if !plan.fresh.is_empty() {
-        write(&tx, &plan, &before, webhooks).await?;
-    }
-    // Dropping `tx` on an early return above rolls the whole batch back.
-    tx.commit()
-        .await
-        .log_context("committing appended messages")?;
+    let written = write_and_commit(&tx, &writes, &plan, &before, webhooks).await;
+    tx.closed();
+    written?;
     let Plan {
         fresh, outcomes, ..
     } = plan;
@@ -255,53 +260,106 @@ pub(super) async fn append(
         .collect())
 }
 
-/// Locks the rooms and reads what the batch depends on, pipelined: every
-/// statement goes out before the first answer comes back. `try_join!`
-/// polls the lock first, so it is sent first; the server runs them in
-/// order, and under READ COMMITTED each later statement's snapshot is
-/// taken after the lock is granted, so it sees everything committed by
-/// whoever held the lock before us. (Were it not so, the unique index would
-/// still refuse a second copy: the batch would fail, not duplicate.)
-async fn read_before(tx: &Transaction<'_>, batch: &[NewEvent]) -> Result<Before, LogError> {
-    let lock = tx
-        .prepare_cached(LOCK_ROOMS)
-        .await
-        .log_context("locking rooms")?;
-    let now = tx
-        .prepare_cached(NOW)
-        .await
-        .log_context("reading the clock")?;
-    let look_up = tx
-        .prepare_cached(EXISTING)
-        .await
-        .log_context("looking up repeated publishes")?;
-    let targeted = batch.iter().any(|e| e.action.target().is_some());
-    let (targets, held) = if targeted {
-        let targets = tx
-            .prepare_cached(TARGETS)
-            .await
-            .log_context("reading targeted messages")?;
-        let held = tx
-            .prepare_cached(HELD)
-            .await
-            .log_context("reading reactions")?;
-        (Some(targets), Some(held))
-    } else {
-        (None, None)
-    };
-    let (last, now, stored, targets, held) = futures_util::try_join!(
-        lock_rooms(tx, &lock, batch),
-        read_now(tx, &now),
-        existing(tx, &look_up, batch),
-        read_targets(tx, targets.as_ref(), batch),
-        read_held(tx, held.as_ref(), batch),
-    )?;
+/// The reads of an append, prepared before anything is sent (cached per
+/// connection, so only a connection's first append pays for preparing).
+struct ReadStatements {
+    lock: Statement,
+    now: Statement,
+    look_up: Statement,
+    /// Only for batches with edits, deletes, reactions or replies.
+    targets: Option<Statement>,
+    held: Option<Statement>,
+}
+
+impl ReadStatements {
+    async fn prepare(conn: &ClientWrapper, batch: &[NewEvent]) -> Result<Self, LogError> {
+        let targeted = batch.iter().any(|e| e.action.target().is_some());
+        let (lock, now, look_up) = futures_util::try_join!(
+            conn.prepare_cached(LOCK_ROOMS),
+            conn.prepare_cached(NOW),
+            conn.prepare_cached(EXISTING),
+        )
+        .log_context("preparing an append's reads")?;
+        let (targets, held) = if targeted {
+            let (targets, held) =
+                futures_util::try_join!(conn.prepare_cached(TARGETS), conn.prepare_cached(HELD))
+                    .log_context("preparing an append's reads")?;
+            (Some(targets), Some(held))
+        } else {
+            (None, None)
+        };
+        Ok(Self {
+            lock,
+            now,
+            look_up,
+            targets,
+            held,
+        })
+    }
+}
+
+/// The writes of an append, prepared before the pipeline that ends in
+/// `COMMIT` is sent.
+struct WriteStatements {
+    insert: Statement,
+    update_targets: Statement,
+    erase: Statement,
+    react_on: Statement,
+    react_off: Statement,
+    enqueue: Statement,
+}
+
+impl WriteStatements {
+    async fn prepare(conn: &ClientWrapper) -> Result<Self, LogError> {
+        let (insert, update_targets, erase, react_on, react_off, enqueue) =
+            futures_util::try_join!(
+                conn.prepare_cached(INSERT),
+                conn.prepare_cached(UPDATE_TARGETS),
+                conn.prepare_cached(ERASE),
+                conn.prepare_cached(REACT_ON),
+                conn.prepare_cached(REACT_OFF),
+                conn.prepare_cached(super::webhooks::ENQUEUE),
+            )
+            .log_context("preparing an append's writes")?;
+        Ok(Self {
+            insert,
+            update_targets,
+            erase,
+            react_on,
+            react_off,
+            enqueue,
+        })
+    }
+}
+
+/// `BEGIN`, then the room locks and what the batch depends on, pipelined:
+/// every statement goes out before the first answer comes back. `join!`
+/// polls in order, so `BEGIN` is sent first and the lock second; the
+/// server runs them in order, and under READ COMMITTED each later
+/// statement's snapshot is taken after the lock is granted, so it sees
+/// everything committed by whoever held the lock before us. (Were it not
+/// so, the unique index would still refuse a second copy: the batch would
+/// fail, not duplicate.)
+async fn read_before(
+    tx: &PipelinedTx,
+    statements: &ReadStatements,
+    batch: &[NewEvent],
+) -> Result<Before, LogError> {
+    let (begun, last, now, stored, targets, held) = futures_util::join!(
+        tx.begin(),
+        lock_rooms(tx, &statements.lock, batch),
+        read_now(tx, &statements.now),
+        existing(tx, &statements.look_up, batch),
+        read_targets(tx, statements.targets.as_ref(), batch),
+        read_held(tx, statements.held.as_ref(), batch),
+    );
+    begun.log_context("starting an append transaction")?;
     Ok(Before {
-        last,
-        now,
-        stored,
-        targets,
-        held,
+        last: last?,
+        now: now?,
+        stored: stored?,
+        targets: targets?,
+        held: held?,
     })
 }
 
@@ -415,13 +473,16 @@ fn fold(event: &mut StoredEvent, before: &mut Before, reactions: &mut HashMap<Re
     }
 }
 
-/// Writes a decided batch, pipelined: the new events (with the rooms' seqs
-/// and the authors' cursors), then what they change in messages stored
-/// before, and the webhook outbox rows of the event types `webhooks` holds
-/// (in this transaction: an event is in the outbox if and only if it
-/// committed). Statements that have nothing to do are not sent.
-async fn write(
-    tx: &Transaction<'_>,
+/// Writes a decided batch and commits it, pipelined: the new events (with
+/// the rooms' seqs and the authors' cursors), then what they change in
+/// messages stored before, the webhook outbox rows of the event types
+/// `webhooks` holds (in this transaction: an event is in the outbox if and
+/// only if it committed), then `COMMIT`. Statements that have nothing to
+/// do are not sent. If any statement fails, the `COMMIT` behind it rolls
+/// the transaction back and the first failure is returned.
+async fn write_and_commit(
+    tx: &PipelinedTx,
+    statements: &WriteStatements,
     plan: &Plan,
     before: &Before,
     webhooks: EventTypes,
@@ -448,21 +509,29 @@ async fn write(
         .map(|(k, _)| k)
         .filter(|k| before.held.contains(*k))
         .collect();
-    futures_util::try_join!(
-        insert(tx, &plan.fresh, before),
-        update_targets(tx, before),
-        erase(tx, &deleted),
-        react(tx, REACT_ON, &on),
-        react(tx, REACT_OFF, &off),
-        outbox(tx, &plan.fresh, webhooks),
-    )?;
-    Ok(())
+    let (inserted, updated, erased, reacted, unreacted, enqueued, committed) = futures_util::join!(
+        insert(tx, &statements.insert, &plan.fresh, before),
+        update_targets(tx, &statements.update_targets, before),
+        erase(tx, &statements.erase, &deleted),
+        react(tx, &statements.react_on, &on),
+        react(tx, &statements.react_off, &off),
+        outbox(tx, &statements.enqueue, &plan.fresh, webhooks),
+        tx.commit(),
+    );
+    inserted?;
+    updated?;
+    erased?;
+    reacted?;
+    unreacted?;
+    enqueued?;
+    committed.log_context("committing appended messages")
 }
 
 /// The batch's webhook events, if any endpoint wants their types: with no
 /// endpoint (`webhooks` empty) nothing is built and nothing is sent.
 async fn outbox(
-    tx: &Transaction<'_>,
+    tx: &ClientWrapper,
+    statement: &Statement,
     fresh: &[StoredEvent],
     webhooks: EventTypes,
 ) -> Result<(), LogError> {
@@ -473,14 +542,19 @@ async fn outbox(
         .iter()
         .filter_map(|event| OutboxEvent::of_room_event(event, webhooks))
         .collect();
-    super::webhooks::enqueue_in(tx, &events)
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows = super::webhooks::OutboxRows::of(&events);
+    tx.execute(statement, &rows.params())
         .await
-        .log_context("writing webhook outbox rows")
+        .log_context("writing webhook outbox rows")?;
+    Ok(())
 }
 
 /// Locks the batch's rooms; returns each one's `last_seq`.
 async fn lock_rooms(
-    tx: &Transaction<'_>,
+    tx: &ClientWrapper,
     statement: &Statement,
     batch: &[NewEvent],
 ) -> Result<BTreeMap<RoomId, i64>, LogError> {
@@ -504,7 +578,7 @@ async fn lock_rooms(
         .log_context("locking rooms")
 }
 
-async fn read_now(tx: &Transaction<'_>, statement: &Statement) -> Result<DateTime<Utc>, LogError> {
+async fn read_now(tx: &ClientWrapper, statement: &Statement) -> Result<DateTime<Utc>, LogError> {
     let row = tx
         .query_one(statement, &[])
         .await
@@ -514,7 +588,7 @@ async fn read_now(tx: &Transaction<'_>, statement: &Statement) -> Result<DateTim
 
 /// The events already stored under any of the batch's keys.
 async fn existing(
-    tx: &Transaction<'_>,
+    tx: &ClientWrapper,
     statement: &Statement,
     batch: &[NewEvent],
 ) -> Result<HashMap<Key, StoredEvent>, LogError> {
@@ -536,7 +610,7 @@ async fn existing(
 
 /// The messages the batch refers to, as stored before it.
 async fn read_targets(
-    tx: &Transaction<'_>,
+    tx: &ClientWrapper,
     statement: Option<&Statement>,
     batch: &[NewEvent],
 ) -> Result<HashMap<MessageKey, Target>, LogError> {
@@ -578,7 +652,7 @@ async fn read_targets(
 
 /// Which of the batch's reactions are already held.
 async fn read_held(
-    tx: &Transaction<'_>,
+    tx: &ClientWrapper,
     statement: Option<&Statement>,
     batch: &[NewEvent],
 ) -> Result<HashSet<ReactionKey>, LogError> {
@@ -645,10 +719,14 @@ fn reaction_params(keys: &[&ReactionKey]) -> ReactionParams {
 /// message author's read cursor. A new message goes in as the batch left
 /// it; an edit of a message deleted in the same batch is stored erased.
 async fn insert(
-    tx: &Transaction<'_>,
+    tx: &ClientWrapper,
+    statement: &Statement,
     fresh: &[StoredEvent],
     before: &Before,
 ) -> Result<(), LogError> {
+    if fresh.is_empty() {
+        return Ok(());
+    }
     let target = |room: RoomId, seq: Seq| before.targets.get(&(room, seq));
     let mut rows = InsertColumns::default();
     for event in fresh {
@@ -657,10 +735,6 @@ async fn insert(
     let (advanced_rooms, advanced_to): (Vec<uuid::Uuid>, Vec<i64>) =
         before.last.iter().map(|(r, s)| (r.0, *s)).unzip();
     let (cursor_rooms, cursor_users, cursor_seqs) = own_cursors(fresh);
-    let statement = tx
-        .prepare_cached(INSERT)
-        .await
-        .log_context("inserting messages")?;
     let params: sql::Params = &[
         &rows.rooms,
         &rows.seqs,
@@ -685,7 +759,7 @@ async fn insert(
         &cursor_seqs,
     ];
     let row = tx
-        .query_one(&statement, params)
+        .query_one(statement, params)
         .await
         .log_context("inserting messages")?;
     let written: i64 = sql::get(&row, "written").log_context("inserting messages")?;
@@ -798,7 +872,11 @@ impl InsertColumns {
 
 /// Stores the final state of every message stored before this batch that
 /// the batch changed.
-async fn update_targets(tx: &Transaction<'_>, before: &Before) -> Result<(), LogError> {
+async fn update_targets(
+    tx: &ClientWrapper,
+    statement: &Statement,
+    before: &Before,
+) -> Result<(), LogError> {
     let changed: Vec<(&MessageKey, &Target)> = before
         .targets
         .iter()
@@ -816,12 +894,8 @@ async fn update_targets(tx: &Transaction<'_>, before: &Before) -> Result<(), Log
         .iter()
         .map(|(_, t)| serde_json::json!(t.reactions))
         .collect();
-    let statement = tx
-        .prepare_cached(UPDATE_TARGETS)
-        .await
-        .log_context("folding events into messages")?;
     tx.execute(
-        &statement,
+        statement,
         &[&rooms, &seqs, &bodies, &edited, &deleted, &reactions],
     )
     .await
@@ -830,31 +904,31 @@ async fn update_targets(tx: &Transaction<'_>, before: &Before) -> Result<(), Log
 }
 
 /// Erases the edits and reactions of messages deleted by this batch.
-async fn erase(tx: &Transaction<'_>, deleted: &[(uuid::Uuid, i64)]) -> Result<(), LogError> {
+async fn erase(
+    tx: &ClientWrapper,
+    statement: &Statement,
+    deleted: &[(uuid::Uuid, i64)],
+) -> Result<(), LogError> {
     if deleted.is_empty() {
         return Ok(());
     }
     let (rooms, seqs): (Vec<uuid::Uuid>, Vec<i64>) = deleted.iter().copied().unzip();
-    let statement = tx
-        .prepare_cached(ERASE)
-        .await
-        .log_context("erasing a deleted message")?;
-    tx.execute(&statement, &[&rooms, &seqs])
+    tx.execute(statement, &[&rooms, &seqs])
         .await
         .log_context("erasing a deleted message")?;
     Ok(())
 }
 
-/// Sets or clears reactions (`sql` is [`REACT_ON`] or [`REACT_OFF`]).
-async fn react(tx: &Transaction<'_>, sql: &str, keys: &[&ReactionKey]) -> Result<(), LogError> {
+/// Sets or clears reactions (`statement` is [`REACT_ON`] or [`REACT_OFF`]).
+async fn react(
+    tx: &ClientWrapper,
+    statement: &Statement,
+    keys: &[&ReactionKey],
+) -> Result<(), LogError> {
     if keys.is_empty() {
         return Ok(());
     }
-    let statement = tx
-        .prepare_cached(sql)
-        .await
-        .log_context("storing reactions")?;
-    tx.execute(&statement, &reaction_params(keys).refs())
+    tx.execute(statement, &reaction_params(keys).refs())
         .await
         .log_context("storing reactions")?;
     Ok(())

@@ -11,6 +11,7 @@
 //! | `connect.rs` | the pool, waiting for the database, migrations |
 //! | `guard.rs` | the circuit breaker, span and timing around every operation |
 //! | `sql.rs` | running statements, telling constraint violations apart |
+//! | `pipelined.rs` | a transaction whose `BEGIN` and `COMMIT` ride with its statements |
 //! | `users.rs` | accounts and profiles |
 //! | `follows.rs` | the follow graph |
 //! | `tokens.rs` | refresh tokens: spend once, revoke by family |
@@ -35,6 +36,7 @@ mod follows;
 mod guard;
 mod messages;
 mod notifications;
+mod pipelined;
 mod posts;
 mod push;
 mod read_state;

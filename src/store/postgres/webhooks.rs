@@ -25,7 +25,7 @@ const ENDPOINT_COLUMNS: &str =
     "id, url, events, secret, enabled, failures, failing_since, disabled_at, created_at";
 
 /// Fans events out to the enabled endpoints subscribing to their types.
-const ENQUEUE: &str = "\
+pub(super) const ENQUEUE: &str = "\
     INSERT INTO webhook_outbox (endpoint_id, event_id, event_type, body) \
     SELECT e.id, o.event_id, o.event_type, o.body FROM webhook_endpoints e \
     JOIN UNNEST($1::uuid[], $2::text[], $3::text[]) AS o(event_id, event_type, body) \
@@ -49,7 +49,7 @@ const LOG: &str = "\
     INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, attempt, status, \
         outcome, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
-/// The outbox rows of `events` in the append's transaction `client`.
+/// The outbox rows of `events` in the transaction on `client`.
 pub(super) async fn enqueue_in(
     client: &impl GenericClient,
     events: &[OutboxEvent],
@@ -57,15 +57,35 @@ pub(super) async fn enqueue_in(
     if events.is_empty() {
         return Ok(());
     }
-    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.id).collect();
-    let types: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-    let bodies: Vec<&str> = events.iter().map(|e| e.body.as_str()).collect();
     let statement = client.prepare_cached(ENQUEUE).await?;
+    let rows = OutboxRows::of(events);
     client
-        .execute(&statement, &[&ids, &types, &bodies])
+        .execute(&statement, &rows.params())
         .await
         .context("writing webhook outbox rows")?;
     Ok(())
+}
+
+/// Events as [`ENQUEUE`]'s parameters (the append sends the statement
+/// itself, in a pipeline that must not wait for a prepare).
+pub(super) struct OutboxRows<'a> {
+    ids: Vec<uuid::Uuid>,
+    types: Vec<&'a str>,
+    bodies: Vec<&'a str>,
+}
+
+impl<'a> OutboxRows<'a> {
+    pub(super) fn of(events: &'a [OutboxEvent]) -> Self {
+        Self {
+            ids: events.iter().map(|e| e.id).collect(),
+            types: events.iter().map(|e| e.kind.as_str()).collect(),
+            bodies: events.iter().map(|e| e.body.as_str()).collect(),
+        }
+    }
+
+    pub(super) fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 3] {
+        [&self.ids, &self.types, &self.bodies]
+    }
 }
 
 fn endpoint(row: &Row) -> anyhow::Result<Endpoint> {
