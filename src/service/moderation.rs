@@ -4,8 +4,9 @@
 //! - Only the room's owner and admins ban and mute; the owner cannot be
 //!   banned or muted, nobody restricts themselves, and only the owner
 //!   restricts an admin.
-//! - A ban removes the member (in the store, in the same transaction) and
-//!   ends their subscriptions everywhere with `unsubscribed`
+//! - A ban removes the member (in the store, in the same transaction),
+//!   reports `member.removed` `{reason: "banned"}` to webhooks if they were
+//!   one, and ends their subscriptions everywhere with `unsubscribed`
 //!   `{reason: "banned"}`; [`super::rooms`] refuses them reading,
 //!   joining, being added and publishing until it is lifted or expires.
 //! - A mute keeps them reading; their sessions check access again before
@@ -40,7 +41,8 @@ pub async fn restrict(services: &Services, new: NewRestriction) -> Result<Restri
         _ => {}
     }
     let (room, user, kind) = (new.room, new.user, new.kind);
-    let stored = services.store.restrict(new).await.map_err(|e| match e {
+    let by = new.by;
+    let imposed = services.store.restrict(new).await.map_err(|e| match e {
         StoreError::NotFound => RoomError::NotFound("user"),
         other => other.into(),
     })?;
@@ -48,9 +50,12 @@ pub async fn restrict(services: &Services, new: NewRestriction) -> Result<Restri
         RestrictionKind::Ban => rooms::revoke(services, room, user, Eviction::Banned).await,
         RestrictionKind::Mute => rooms::recheck(services, user, Some(room)).await,
     }
+    if imposed.ended_membership {
+        rooms::member_removed(services, room, user, by, Eviction::Banned).await;
+    }
     count(services, kind.as_str());
     tracing::info!(%room, %user, action = kind.as_str(), "room restriction imposed");
-    Ok(stored)
+    Ok(imposed.restriction)
 }
 
 /// Lifts `user`'s ban or mute in `room` on behalf of `caller`.

@@ -253,9 +253,26 @@ pub async fn remove_member(
             other => other.into(),
         })?;
     revoke(services, room, user, Eviction::Removed).await;
-    let data = || json!({ "room": room, "user": user, "by": caller });
-    services.webhooks.emit(EventType::MemberRemoved, data).await;
+    member_removed(services, room, user, caller, Eviction::Removed).await;
     Ok(())
+}
+
+/// Reports that `user` stopped being a member of `room` because of `by`:
+/// `reason` is `left` (they removed themselves), `removed` or `banned`.
+pub(super) async fn member_removed(
+    services: &Services,
+    room: RoomId,
+    user: UserId,
+    by: UserId,
+    why: Eviction,
+) {
+    let reason = match why {
+        Eviction::Banned => "banned",
+        Eviction::Removed if user == by => "left",
+        Eviction::Removed => "removed",
+    };
+    let data = || json!({ "room": room, "user": user, "by": by, "reason": reason });
+    services.webhooks.emit(EventType::MemberRemoved, data).await;
 }
 
 /// Ends `user`'s access to `room` in live sessions. Their sessions forget

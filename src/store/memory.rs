@@ -37,7 +37,7 @@ use crate::domain::{
     RoomName, RoomRole, SearchPrefix, Seq, UserId,
 };
 use crate::store::{
-    Block, CursorMove, HistoryItem, HistoryQuery, Member, NewNotification, NewPost,
+    Block, CursorMove, HistoryItem, HistoryQuery, Imposed, Member, NewNotification, NewPost,
     NewRefreshToken, NewReport, NewRestriction, NewUser, Notification, Post, ProfilePatch,
     ReadCursor, RefreshSpend, Report, Restriction, Room, RoomAccess, RoomUnread, Store, StoreError,
     User,
@@ -368,7 +368,7 @@ impl Store for MemoryStore {
         Ok(self.lock().room_access(room, user))
     }
 
-    async fn restrict(&self, restriction: NewRestriction) -> Result<Restriction, StoreError> {
+    async fn restrict(&self, restriction: NewRestriction) -> Result<Imposed, StoreError> {
         self.lock().restrict(restriction)
     }
 

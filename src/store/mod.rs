@@ -257,7 +257,7 @@ pub trait Store: MessageLog + WebhookStore + ApiKeyStore + push::PushStore {
     /// (in force or expired). A ban also removes the user from the room's
     /// members, in the same transaction. `NotFound` for an unknown room or
     /// user.
-    async fn restrict(&self, restriction: NewRestriction) -> Result<Restriction, StoreError>;
+    async fn restrict(&self, restriction: NewRestriction) -> Result<Imposed, StoreError>;
     /// Lifts a ban or mute in force; `NotFound` when there is none.
     async fn lift_restriction(
         &self,

@@ -110,6 +110,17 @@ pub struct Restriction {
     pub created_at: DateTime<Utc>,
 }
 
+/// A ban or mute as stored, and whether storing it ended a membership.
+#[derive(Clone, Debug)]
+pub struct Imposed {
+    pub restriction: Restriction,
+    /// A ban of a member ends the membership (in the same transaction); a
+    /// ban of a non-member, and every mute, does not. Told apart so that
+    /// `member.removed` is reported exactly when someone stopped being a
+    /// member.
+    pub ended_membership: bool,
+}
+
 /// A ban or mute to store (replacing one of the same kind).
 #[derive(Clone, Debug)]
 pub struct NewRestriction {

@@ -1238,7 +1238,11 @@ async fn a_ban_ends_membership_and_shows_in_access_until_lifted_or_expired(store
         .await
         .unwrap();
     let ban = restriction(lobby.id, &bob, &ada, RestrictionKind::Ban, None);
-    let stored = store.restrict(ban.clone()).await.unwrap();
+    let imposed = store.restrict(ban.clone()).await.unwrap();
+    assert!(imposed.ended_membership, "bob was a member");
+    let again = store.restrict(ban.clone()).await.unwrap();
+    assert!(!again.ended_membership, "a second ban removes nobody");
+    let stored = again.restriction;
     assert_eq!(
         (stored.user, stored.kind, stored.until),
         (bob.id, RestrictionKind::Ban, None)
@@ -1303,7 +1307,8 @@ async fn a_mute_keeps_membership_and_lists_with_bans_apart(store: SharedStore) {
     let (bob, cat, dan, eve) = (&users[0], &users[1], &users[2], &users[3]);
     for muted in [bob, cat, dan] {
         let mute = restriction(lobby.id, muted, &ada, RestrictionKind::Mute, None);
-        store.restrict(mute).await.unwrap();
+        let imposed = store.restrict(mute).await.unwrap();
+        assert!(!imposed.ended_membership, "a mute keeps the member");
     }
     store
         .restrict(restriction(

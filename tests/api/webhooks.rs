@@ -22,6 +22,7 @@ both_backends!(
     a_slow_receiver_does_not_delay_websocket_delivery,
     events_no_endpoint_subscribes_to_are_not_sent,
     a_bad_endpoint_is_refused_with_a_clear_problem,
+    a_member_banned_removed_or_leaving_is_reported_once_with_why,
 );
 
 /// Short pauses, so retries happen within a test (never slept on: tests
@@ -321,6 +322,57 @@ async fn events_no_endpoint_subscribes_to_are_not_sent(backend: Backend) {
         .filter_map(|r| r.body["type"].as_str())
         .collect();
     assert_eq!(types, ["member.added"]);
+}
+
+/// Every way of stopping being a member is `member.removed`, with why; a
+/// ban of someone who was not a member removes nobody and says nothing.
+async fn a_member_banned_removed_or_leaving_is_reported_once_with_why(backend: Backend) {
+    let app = spawn(backend).await;
+    let receiver = Receiver::start(Answer::Ok).await;
+    app.webhook(&receiver, &["member.removed"]).await;
+    let [ada, bob, cat, dan, eve] = app.users(["ada", "bob", "cat", "dan", "eve"]).await;
+    let room = app.create_room(&ada, "ops", "private").await;
+    for user in [&bob, &cat, &dan] {
+        app.add_member(&ada, &room, &user.id).await;
+    }
+    let ban = |user: &str| json!({"user_id": user, "reason": "spam"});
+    let bans = format!("/api/v1/rooms/{room}/bans");
+    let res = app.post(&bans, &ada.access, ban(&eve.id)).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "eve was never a member");
+    let res = app.post(&bans, &ada.access, ban(&bob.id)).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let remove = |user: &str| format!("/api/v1/rooms/{room}/members/{user}");
+    let res = app.delete(&remove(&cat.id), &ada.access).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = app.delete(&remove(&dan.id), &dan.access).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    // Dan's leaving is the last change; eve's ban, had it been reported,
+    // was queued before it.
+    let received = receiver
+        .until("dan's member.removed", |received| {
+            received
+                .iter()
+                .any(|r| r.body["data"]["user"] == dan.id.as_str())
+                .then(|| received.to_vec())
+        })
+        .await;
+    let mut removed: Vec<(String, String, String)> = received
+        .iter()
+        .map(|r| {
+            let data = &r.body["data"];
+            let field = |name: &str| data[name].as_str().unwrap_or_default().to_owned();
+            (field("user"), field("reason"), field("by"))
+        })
+        .collect();
+    removed.sort();
+    let mut expected = vec![
+        (bob.id.clone(), "banned".to_owned(), ada.id.clone()),
+        (cat.id.clone(), "removed".to_owned(), ada.id.clone()),
+        (dan.id.clone(), "left".to_owned(), dan.id.clone()),
+    ];
+    expected.sort();
+    assert_eq!(removed, expected);
 }
 
 async fn a_bad_endpoint_is_refused_with_a_clear_problem(backend: Backend) {

@@ -5,7 +5,9 @@
 
 use super::State;
 use crate::domain::{Limit, RestrictionKind, RoomId, RoomKind, UserId};
-use crate::store::{Block, NewReport, NewRestriction, Report, Restriction, RoomAccess, StoreError};
+use crate::store::{
+    Block, Imposed, NewReport, NewRestriction, Report, Restriction, RoomAccess, StoreError,
+};
 use chrono::Utc;
 
 /// Whether a stored restriction holds now.
@@ -36,14 +38,13 @@ impl State {
         })
     }
 
-    pub(super) fn restrict(&mut self, new: NewRestriction) -> Result<Restriction, StoreError> {
+    pub(super) fn restrict(&mut self, new: NewRestriction) -> Result<Imposed, StoreError> {
         if !self.users.contains_key(&new.user) || !self.users.contains_key(&new.by) {
             return Err(StoreError::NotFound);
         }
         let row = self.rooms.get_mut(&new.room).ok_or(StoreError::NotFound)?;
-        if new.kind == RestrictionKind::Ban {
-            row.members.remove(&new.user);
-        }
+        let ended_membership =
+            new.kind == RestrictionKind::Ban && row.members.remove(&new.user).is_some();
         let restriction = Restriction {
             room: new.room,
             user: new.user,
@@ -55,7 +56,10 @@ impl State {
         };
         self.restrictions
             .insert((new.room, new.kind, new.user), restriction.clone());
-        Ok(restriction)
+        Ok(Imposed {
+            restriction,
+            ended_membership,
+        })
     }
 
     pub(super) fn lift_restriction(

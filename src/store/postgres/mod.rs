@@ -54,7 +54,7 @@ use crate::domain::{
     RoomName, RoomRole, SearchPrefix, Seq, UserId,
 };
 use crate::store::{
-    Block, CursorMove, HistoryItem, HistoryQuery, Member, NewNotification, NewPost,
+    Block, CursorMove, HistoryItem, HistoryQuery, Imposed, Member, NewNotification, NewPost,
     NewRefreshToken, NewReport, NewRestriction, NewUser, Notification, Post, ProfilePatch,
     ReadCursor, RefreshSpend, Report, Restriction, Room, RoomAccess, RoomUnread, Store, StoreError,
     User,
@@ -348,7 +348,7 @@ impl Store for PgStore {
             .await
     }
 
-    async fn restrict(&self, restriction: NewRestriction) -> Result<Restriction, StoreError> {
+    async fn restrict(&self, restriction: NewRestriction) -> Result<Imposed, StoreError> {
         self.run("restrict", safety::restrict(&self.pool, restriction))
             .await
     }

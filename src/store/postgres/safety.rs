@@ -7,7 +7,7 @@
 
 use super::sql;
 use crate::domain::{Limit, ReportId, ReportKind, RestrictionKind, RoomId, Seq, UserId};
-use crate::store::{Block, NewReport, NewRestriction, Report, Restriction, StoreError};
+use crate::store::{Block, Imposed, NewReport, NewRestriction, Report, Restriction, StoreError};
 use anyhow::{Context, anyhow};
 use deadpool_postgres::Pool;
 use tokio_postgres::Row;
@@ -44,7 +44,7 @@ pub(super) fn restriction_from_json(
 /// A ban ends the membership in the same statement, so a banned user is
 /// never still a member, whichever instance looks.
 #[tracing::instrument(skip_all, fields(room = %new.room, user = %new.user, kind = new.kind.as_str()))]
-pub(super) async fn restrict(pool: &Pool, new: NewRestriction) -> Result<Restriction, StoreError> {
+pub(super) async fn restrict(pool: &Pool, new: NewRestriction) -> Result<Imposed, StoreError> {
     const RESTRICT: &str = "\
         WITH stored AS ( \
             INSERT INTO room_restrictions (room_id, user_id, kind, reason, until, created_by) \
@@ -53,8 +53,10 @@ pub(super) async fn restrict(pool: &Pool, new: NewRestriction) -> Result<Restric
               until = excluded.until, created_by = excluded.created_by, created_at = now() \
             RETURNING room_id, user_id, reason, until, created_by, created_at), \
         removed AS ( \
-            DELETE FROM room_members WHERE $3 = 'ban' AND room_id = $1 AND user_id = $2) \
-        SELECT room_id, user_id, reason, until, created_by, created_at FROM stored";
+            DELETE FROM room_members WHERE $3 = 'ban' AND room_id = $1 AND user_id = $2 \
+            RETURNING 1) \
+        SELECT room_id, user_id, reason, until, created_by, created_at, \
+          EXISTS (SELECT 1 FROM removed) AS ended_membership FROM stored";
     let until = new.until.map(|u| u.get());
     let params: sql::Params = &[
         &new.room.0,
@@ -65,7 +67,10 @@ pub(super) async fn restrict(pool: &Pool, new: NewRestriction) -> Result<Restric
         &new.by.0,
     ];
     match sql::query_opt(pool, RESTRICT, params).await {
-        Ok(Some(row)) => Ok(restriction_from_row(&row, new.kind)?),
+        Ok(Some(row)) => Ok(Imposed {
+            restriction: restriction_from_row(&row, new.kind)?,
+            ended_membership: sql::get(&row, "ended_membership")?,
+        }),
         Ok(None) => Err(anyhow!("INSERT ... RETURNING returned no row").into()),
         Err(error) if sql::foreign_key_violation(&error) => Err(StoreError::NotFound),
         Err(error) => Err(StoreError::from(error.context("storing a ban or mute"))),
