@@ -9,12 +9,13 @@
 #
 # The load is parley-load's `rooms` scenario through haproxy (round-robin),
 # so each room has subscribers on every instance and every message crosses
-# Redis; many rooms spread the channels over the slots. Around each run the
-# script reads `INFO cpu` (used_cpu_sys + used_cpu_user) of every Redis node
-# and the instances' parley_bridge_messages_total{direction="out"} (the
-# PUBLISHes), and prints per setup and rate: deliveries/s, end-to-end
-# p50/p99, lost/duplicated/out of order, Redis CPU seconds per node and per
-# 1,000 acked messages, with ratios to `single` at the same rate.
+# Redis; many rooms spread the channels over the slots. Around the
+# publishing phase of each run the script reads `INFO cpu` (used_cpu_sys +
+# used_cpu_user) of every Redis node and the instances'
+# parley_bridge_messages_total{direction="out"} (the PUBLISHes), and prints
+# per setup and rate: deliveries/s, end-to-end p50/p99, lost/duplicated/out
+# of order, Redis CPU seconds per node and per 1,000 acked messages, with
+# ratios to `single` at the same rate.
 #
 #   loadtest/redis-cluster.sh [--rates "1000 3000"] [--connections 1000]
 #       [--rooms 100] [--publishers 100] [--duration 30]
@@ -255,21 +256,32 @@ bridge_out() {
 # --- one run --------------------------------------------------------------------
 
 # run_load SETUP RATE: one parley-load run; appends a line to results.tsv.
+# Redis CPU and PUBLISHes are read when the harness reports its
+# connections open and again when publishing is over and drained, so they
+# cover the publishing phase only (not the set-up's registrations and room
+# creations).
 run_load() {
-    local setup=$1 rate=$2 report="$OUT/$1-$2.json" cpu_before cpu_after out_before out_after load start
+    local setup=$1 rate=$2 report="$OUT/$1-$2.json" progress="$OUT/$1-$2.progress"
+    local cpu_before cpu_after out_before out_after load start pid
     load=$(cut -d' ' -f1-3 /proc/loadavg)
     start=$(date -u +%H:%M:%S)
     log "== $setup, rate $rate msg/s, load average $load at $start UTC"
-    cpu_before=$(redis_cpu)
-    out_before=$(bridge_out)
     taskset -c "$LOAD_CPU" "$BIN/parley-load" --target parley --scenario rooms \
         --connections "$CONNECTIONS" --rooms "$ROOMS" --publishers "$PUBLISHERS" \
         --rate "$rate" --duration-s "$DURATION" --warmup-s "$WARMUP" \
         --http "http://$LB_ADDR" --ws "ws://$LB_ADDR/ws" \
-        --label "redis-$setup" --out "$report" >"$OUT/$setup-$rate.txt" || true
+        --label "redis-$setup" --out "$report" >"$OUT/$setup-$rate.txt" 2>"$progress" &
+    pid=$!
+    wait_for_line "$progress" "$pid" '] connected '
+    reset_commandstats
+    cpu_before=$(redis_cpu)
+    out_before=$(bridge_out)
+    wait_for_line "$progress" "$pid" 'publishing over'
     cpu_after=$(redis_cpu)
     out_after=$(bridge_out)
-    cat "$OUT/$setup-$rate.txt"
+    save_commandstats "$setup-$rate"
+    wait "$pid" || true
+    cat "$progress" "$OUT/$setup-$rate.txt"
     [[ -s $report ]] || { log "no report for $setup at $rate"; return 0; }
     local per_node acked
     acked=$(jq '.publishes.acked' "$report")
@@ -282,6 +294,32 @@ run_load() {
           .correctness.lost, .correctness.duplicated, .correctness.out_of_order,
           $cpu] | @tsv' "$report" >>"$RESULTS"
     log "acked $acked; Redis CPU s per node (${NODES[*]}): $per_node"
+}
+
+# Which commands each node ran in the publishing phase (calls and
+# microseconds; a classic PUBLISH that reaches a node over the cluster bus
+# costs CPU there but is no command), saved beside the reports.
+reset_commandstats() {
+    local port
+    for port in "${NODES[@]}"; do redis-cli -p "$port" config resetstat >/dev/null; done
+}
+
+save_commandstats() {
+    local port
+    for port in "${NODES[@]}"; do
+        redis-cli -p "$port" info commandstats | tr -d '\r' | grep '^cmdstat_' |
+            sort -t= -k3 -rn >"$OUT/$1-commandstats-$port.txt"
+    done
+}
+
+# wait_for_line FILE PID TEXT: until FILE holds TEXT, PID exits, or 10
+# minutes (more than parley-load's own set-up, connect and run bounds).
+wait_for_line() {
+    for _ in $(seq 1 6000); do
+        grep -qF "$3" "$1" && return 0
+        kill -0 "$2" 2>/dev/null || return 0
+        sleep 0.1
+    done
 }
 
 # --- the table ------------------------------------------------------------------
