@@ -196,6 +196,23 @@ pub struct RedisSettings {
     /// bus did not bring (an instance that died between its commit and its
     /// publish, a message Redis dropped). 0: only after a bus reconnect.
     pub resync_s: u64,
+    /// `PARLEY_REDIS_CLUSTER_PUBSUB`: with a `redis-cluster://` URL, how
+    /// room and user channels travel: `sharded` (SPUBLISH / SSUBSCRIBE, each
+    /// channel on its slot's master) or `classic` (PUBLISH, broadcast to
+    /// every node), for measuring the difference and for clusters that
+    /// cannot run Redis 7's sharded pub/sub. Ignored off a cluster.
+    pub cluster_pubsub: ClusterPubSub,
+}
+
+/// How the bus uses pub/sub on a Redis Cluster.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterPubSub {
+    /// SPUBLISH / SSUBSCRIBE: a channel lives on the master owning its slot.
+    #[default]
+    Sharded,
+    /// PUBLISH / SUBSCRIBE: every message is broadcast to every node.
+    Classic,
 }
 
 impl Default for RedisSettings {
@@ -204,6 +221,7 @@ impl Default for RedisSettings {
             url: None,
             prefix: String::new(),
             resync_s: 30,
+            cluster_pubsub: ClusterPubSub::Sharded,
         }
     }
 }
@@ -214,6 +232,7 @@ impl fmt::Debug for RedisSettings {
             .field("url", &self.url.as_ref().map(|_| "<redacted>"))
             .field("prefix", &self.prefix)
             .field("resync_s", &self.resync_s)
+            .field("cluster_pubsub", &self.cluster_pubsub)
             .finish()
     }
 }
@@ -636,6 +655,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("REDIS_URL", "redis.url"),
     ("PARLEY_REDIS_PREFIX", "redis.prefix"),
     ("PARLEY_BUS_RESYNC_S", "redis.resync_s"),
+    ("PARLEY_REDIS_CLUSTER_PUBSUB", "redis.cluster_pubsub"),
     ("PARLEY_JWT_KEYS_DIR", "auth.keys_dir"),
     ("PARLEY_ACCESS_TTL_S", "auth.access_ttl_s"),
     ("PARLEY_REFRESH_TTL_S", "auth.refresh_ttl_s"),
@@ -704,6 +724,7 @@ const TEXT_VARS: &[&str] = &[
     "PARLEY_JWT_AUDIENCE",
     "PARLEY_LOG",
     "PARLEY_LOG_FORMAT",
+    "PARLEY_REDIS_CLUSTER_PUBSUB",
     "PARLEY_INSTANCE_ID",
     "PARLEY_PUSH_VAPID_PRIVATE_KEY",
     "PARLEY_PUSH_VAPID_SUBJECT",
@@ -1041,6 +1062,7 @@ mod tests {
         assert_eq!(s.ws.conns_per_user.get(), 100);
         assert_eq!(s.ws.conns_per_ip.get(), 1000);
         assert_eq!(s.drain.timeout_s, 30);
+        assert_eq!(s.redis.cluster_pubsub, ClusterPubSub::Sharded);
         assert!(s.database.url.is_none());
     }
 
@@ -1052,6 +1074,7 @@ mod tests {
             ("PARLEY_TRUSTED_PROXIES", "127.0.0.1, ::1"),
             ("PARLEY_LOG_FORMAT", "json"),
             ("PARLEY_INSTANCE_ID", "12345"),
+            ("PARLEY_REDIS_CLUSTER_PUBSUB", "classic"),
         ]))
         .unwrap();
         assert_eq!(s.http.addr.port(), 0);
@@ -1059,6 +1082,7 @@ mod tests {
         assert_eq!(s.http.trusted_proxies.len(), 2);
         assert_eq!(s.log.format, Some(LogFormat::Json));
         assert_eq!(s.instance_id.as_deref(), Some("12345"));
+        assert_eq!(s.redis.cluster_pubsub, ClusterPubSub::Classic);
     }
 
     #[test]
@@ -1076,6 +1100,13 @@ mod tests {
             .to_string();
         assert!(
             err.contains("PARLEY_LOG_FORMAT") && err.contains("json"),
+            "{err}"
+        );
+        let err = Settings::from_env(env(&[("PARLEY_REDIS_CLUSTER_PUBSUB", "spublish")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("PARLEY_REDIS_CLUSTER_PUBSUB") && err.contains("sharded"),
             "{err}"
         );
         let err = Settings::from_env(env(&[("PARLEY_TRUSTED_PROXIES", "10.0.0.1,nope")]))

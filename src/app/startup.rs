@@ -393,7 +393,13 @@ async fn connect_redis(
     };
     let redis = Redis::connect(url, &settings.redis, breakers.get_or_register("redis")).await?;
     let resync = std::time::Duration::from_secs(settings.redis.resync_s);
-    let redis_bus = RedisBus::start(redis.clone(), instance_id, metrics.clone(), resync);
+    let redis_bus = RedisBus::start(
+        redis.clone(),
+        instance_id,
+        metrics.clone(),
+        resync,
+        settings.redis.cluster_pubsub,
+    );
     let limiter = Arc::new(RedisLimiter::new(redis.clone(), api, auth, metrics.clone()));
     let buses = Buses {
         bus: redis_bus.clone(),

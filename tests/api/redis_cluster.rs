@@ -1,7 +1,9 @@
 //! parley on a real Redis Cluster (`redis-cluster://`): the bus uses
 //! sharded pub/sub, and delivery across instances survives a master's
 //! failover and a slot's migration with no acked message lost or repeated;
-//! presence and the shared rate limit still hold afterwards.
+//! presence and the shared rate limit still hold afterwards. With
+//! `PARLEY_REDIS_CLUSTER_PUBSUB=classic` the bus uses classic channels on
+//! the cluster, and messages still cross instances.
 
 use crate::support::cluster::Cluster;
 use crate::support::redis_cluster::RedisCluster;
@@ -169,6 +171,37 @@ async fn every_subscriber_gets_every_acked_message_once_in_order_through_a_failo
     }
     // 10 per minute in total; one more may have refilled on a slow machine.
     assert!((10..=11).contains(&allowed), "{allowed} allowed");
+}
+
+/// `classic` mode, kept for measurement and for clusters without sharded
+/// pub/sub: the room's channel is a classic channel (no shard
+/// subscriber), and a message published on one instance reaches a
+/// subscriber on the other.
+#[actix_web::test]
+async fn classic_pubsub_on_a_cluster_still_delivers_across_instances() {
+    let redis = RedisCluster::start().await;
+    let cluster = Cluster::start(
+        2,
+        &redis.url(),
+        &[("PARLEY_REDIS_CLUSTER_PUBSUB", "classic")],
+    )
+    .await;
+    let owner = cluster.lb.register("owner").await;
+    let room = cluster.lb.create_room(&owner, "classic", "public").await;
+    let mut subscriber = cluster.nodes[0].app.ws(&owner).await;
+    subscriber.subscribe(&room, None).await;
+    let mut publisher = cluster.nodes[1].app.ws(&owner).await;
+    publisher.subscribe(&room, None).await;
+
+    let channel = format!("{}room:{room}", cluster.prefix);
+    assert_eq!(redis.subscribers(&channel).await, (0, 2));
+
+    let (ack, _) = publisher.publish(&room, "across", "classic-1").await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let message = subscriber.next_of("message").await;
+    assert_eq!(message["client_id"], "classic-1", "{message}");
+    let stats = cluster.nodes[0].app.admin_json("/health/redis-stats").await;
+    assert_eq!(stats["cluster"]["shard_channels"], 0, "{stats}");
 }
 
 /// Creates rooms until two have their channels on different masters.

@@ -22,10 +22,15 @@
 //! shard owning its hash slot instead of being broadcast to every node;
 //! [`super::shards`] keeps them subscribed on their owners through
 //! failovers and slot migrations. The `all` channel stays classic: it is
-//! small and every instance listens to it.
+//! small and every instance listens to it. `PARLEY_REDIS_CLUSTER_PUBSUB=
+//! classic` keeps every channel classic on a cluster too (to measure the
+//! difference, or for a cluster without sharded pub/sub); the cluster then
+//! broadcasts each PUBLISH to every node, and a subscription follows its
+//! connection, not a slot, so there is no slot map to watch.
 
 use super::envelope;
 use super::shards;
+use crate::config::ClusterPubSub;
 use crate::infra::redis::Redis;
 use crate::observability::metrics::Metrics;
 use async_trait::async_trait;
@@ -56,7 +61,8 @@ pub struct RedisBus {
     inbox: OnceLock<BusInbox>,
     metrics: Arc<Metrics>,
     this: Weak<RedisBus>,
-    /// Room and user channels are shard channels (the URL names a cluster).
+    /// Room and user channels are shard channels (the URL names a cluster
+    /// and `cluster_pubsub` is `sharded`).
     sharded: bool,
     /// Wakes the cluster's topology watch at once (a reconnect) instead of
     /// at its next tick.
@@ -67,15 +73,17 @@ impl RedisBus {
     /// Starts the publishing and receiving tasks. Incoming events wait until
     /// [`RedisBus::attach`] names the engine they go to.
     /// Every `resync` (unless zero) each room with subscribers here checks
-    /// the log for events the bus did not bring.
+    /// the log for events the bus did not bring. On a cluster, `pubsub`
+    /// chooses sharded or classic channels.
     pub fn start(
         redis: Arc<Redis>,
         instance: &str,
         metrics: Arc<Metrics>,
         resync: std::time::Duration,
+        pubsub: ClusterPubSub,
     ) -> Arc<Self> {
         let (outgoing, queue) = mpsc::channel(QUEUE);
-        let sharded = redis.is_cluster();
+        let sharded = redis.is_cluster() && pubsub == ClusterPubSub::Sharded;
         let bus = Arc::new_cyclic(|this| Self {
             redis,
             instance: instance.to_owned(),
