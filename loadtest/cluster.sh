@@ -55,14 +55,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_ready() {
-    for _ in $(seq 1 600); do
-        curl -fsS -o /dev/null "http://$1/readyz" && return 0
-        sleep 0.1
-    done
-    echo "cluster.sh: $1 not ready after 60 s; see $OUT" >&2
-    return 1
-}
+# shellcheck source=loadtest/instances.sh
+source "$ROOT/loadtest/instances.sh"
 
 if [[ $BUILD -eq 1 ]]; then
     (cd "$ROOT" && cargo build --release -p parley -p parley-loadtest)
@@ -85,39 +79,12 @@ PREFIX="bench-$(date +%s):"
 SERVERS=""
 for i in $(seq 1 "$INSTANCES"); do
     addr="127.0.0.$((10 + i)):18080"
-    env -u PARLEY_CONFIG \
-        PARLEY_HTTP_ADDR="$addr" PARLEY_ADMIN_ADDR="127.0.0.$((10 + i)):19090" \
-        PARLEY_INSTANCE_ID="bench-$i" DATABASE_URL="$DB_URL" REDIS_URL="$REDIS_URL" \
-        PARLEY_REDIS_PREFIX="$PREFIX" PARLEY_JWT_KEYS_DIR="$KEYS" \
-        PARLEY_RATE_AUTH_PER_MIN=1000000 PARLEY_RATE_API_PER_MIN=1000000 \
-        PARLEY_WS_MSGS_PER_S=100000 PARLEY_ACCESS_TTL_S=3600 PARLEY_DRAIN_TIMEOUT_S=5 \
-        PARLEY_WS_USER_MSGS_PER_S=1000000 PARLEY_WS_CONNS_PER_USER=1000000 PARLEY_WS_CONNS_PER_IP=1000000 \
-        PARLEY_LOG=warn PARLEY_LOG_FORMAT=json \
-        taskset -c "$SERVER_CPU" "$BIN/parley" >"$OUT/parley-$i.log" 2>&1 &
-    PIDS+=($!)
+    start_bench_parley "$addr" "127.0.0.$((10 + i)):19090" "bench-$i" "$PREFIX" "$OUT/parley-$i.log"
     SERVERS+="    server n$i $addr"$'\n'
 done
 for i in $(seq 1 "$INSTANCES"); do wait_ready "127.0.0.$((10 + i)):18080"; done
 
-cat >"$OUT/haproxy.cfg" <<EOF
-global
-    maxconn 9000
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 60s
-    timeout server 60s
-    timeout tunnel 1h
-frontend parley
-    bind $LB_ADDR
-    default_backend nodes
-backend nodes
-    balance roundrobin
-$SERVERS
-EOF
-taskset -c "$SERVER_CPU" haproxy -db -f "$OUT/haproxy.cfg" >"$OUT/haproxy.log" 2>&1 &
-PIDS+=($!)
-wait_ready "$LB_ADDR"
+start_haproxy "$OUT/haproxy.cfg" "$LB_ADDR" "$SERVERS" "$OUT/haproxy.log"
 
 for rate in "${RATE_LIST[@]}"; do
     echo "== $INSTANCES instances behind haproxy, fanout, $CONNECTIONS subscribers, rate $rate"

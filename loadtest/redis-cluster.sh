@@ -99,13 +99,8 @@ stop_all() {
 on_exit stop_all
 trap 'exit 130' INT TERM
 
-wait_ready() {
-    for _ in $(seq 1 600); do
-        curl -fsS -o /dev/null "http://$1/readyz" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    die "$1 not ready after 60 s; see $OUT"
-}
+# shellcheck source=loadtest/instances.sh
+source "$ROOT/loadtest/instances.sh"
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -207,39 +202,12 @@ start_parley_instances() {
     prefix="bench-$setup-$(date +%s):"
     for i in $(seq 1 "$INSTANCES"); do
         addr="127.0.0.$((20 + i)):18180"
-        env -u PARLEY_CONFIG \
-            PARLEY_HTTP_ADDR="$addr" PARLEY_ADMIN_ADDR="127.0.0.$((20 + i)):19190" \
-            PARLEY_INSTANCE_ID="bench-$setup-$i" DATABASE_URL="$DB_URL" REDIS_URL="$REDIS_URL" \
-            PARLEY_REDIS_PREFIX="$prefix" PARLEY_REDIS_CLUSTER_PUBSUB="$pubsub" \
-            PARLEY_JWT_KEYS_DIR="$KEYS" \
-            PARLEY_RATE_AUTH_PER_MIN=1000000 PARLEY_RATE_API_PER_MIN=1000000 \
-            PARLEY_WS_MSGS_PER_S=100000 PARLEY_ACCESS_TTL_S=3600 PARLEY_DRAIN_TIMEOUT_S=5 \
-            PARLEY_WS_USER_MSGS_PER_S=1000000 PARLEY_WS_CONNS_PER_USER=1000000 \
-            PARLEY_WS_CONNS_PER_IP=1000000 PARLEY_LOG=warn PARLEY_LOG_FORMAT=json \
-            taskset -c "$SERVER_CPU" "$BIN/parley" >"$OUT/parley-$setup-$i.log" 2>&1 &
-        PIDS+=($!)
+        start_bench_parley "$addr" "127.0.0.$((20 + i)):19190" "bench-$setup-$i" "$prefix" \
+            "$OUT/parley-$setup-$i.log" PARLEY_REDIS_CLUSTER_PUBSUB="$pubsub"
         servers+="    server n$i $addr"$'\n'
     done
     for i in $(seq 1 "$INSTANCES"); do wait_ready "127.0.0.$((20 + i)):18180"; done
-    cat >"$OUT/haproxy-$setup.cfg" <<EOF
-global
-    maxconn 9000
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 60s
-    timeout server 60s
-    timeout tunnel 1h
-frontend parley
-    bind $LB_ADDR
-    default_backend nodes
-backend nodes
-    balance roundrobin
-$servers
-EOF
-    taskset -c "$SERVER_CPU" haproxy -db -f "$OUT/haproxy-$setup.cfg" >"$OUT/haproxy-$setup.log" 2>&1 &
-    PIDS+=($!)
-    wait_ready "$LB_ADDR"
+    start_haproxy "$OUT/haproxy-$setup.cfg" "$LB_ADDR" "$servers" "$OUT/haproxy-$setup.log"
 }
 
 # bridge_out: PUBLISHes the instances sent to Redis so far, summed.
