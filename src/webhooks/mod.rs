@@ -22,8 +22,7 @@ use crate::domain::UserId;
 use crate::domain::webhook::{EventType, OutboxEvent};
 use crate::store::SharedStore;
 use serde_json::json;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use tokio::sync::Notify;
 
 /// This instance's door to the outbox (cheap to share behind an `Arc`).
@@ -31,9 +30,6 @@ pub struct Webhooks {
     store: SharedStore,
     /// Wakes the worker when something entered the outbox here.
     wake: Notify,
-    /// Open WebSocket sessions per user on this instance: `user.online` on
-    /// the first, `user.offline` when the last closes.
-    sessions: Mutex<HashMap<UserId, usize>>,
 }
 
 impl Webhooks {
@@ -41,7 +37,6 @@ impl Webhooks {
         Self {
             store,
             wake: Notify::new(),
-            sessions: Mutex::default(),
         }
     }
 
@@ -83,46 +78,25 @@ impl Webhooks {
         self.wake.notify_one();
     }
 
-    /// A WebSocket session of `user` opened on this instance: their first
-    /// here emits `user.online`.
-    pub fn opened(self: &Arc<Self>, user: UserId) {
-        if self.session_opened(user) && self.wants(EventType::UserOnline) {
+    /// `user` opened their first WebSocket on any instance (the connection
+    /// caps decide it: `ws::caps::Slot::first_anywhere`).
+    pub fn online(self: &Arc<Self>, user: UserId) {
+        self.presence(EventType::UserOnline, user);
+    }
+
+    /// `user` closed their last WebSocket on any instance
+    /// (`ws::caps::Slot::release`).
+    pub fn offline(self: &Arc<Self>, user: UserId) {
+        self.presence(EventType::UserOffline, user);
+    }
+
+    /// Presence edges are reported off the connection's path.
+    fn presence(self: &Arc<Self>, kind: EventType, user: UserId) {
+        if self.wants(kind) {
             let this = self.clone();
             actix_web::rt::spawn(async move {
-                this.emit(EventType::UserOnline, || json!({ "user": user }))
-                    .await;
+                this.emit(kind, || json!({ "user": user })).await;
             });
         }
-    }
-
-    /// A session of `user` closed here: their last emits `user.offline`.
-    pub fn closed(self: &Arc<Self>, user: UserId) {
-        if self.session_closed(user) && self.wants(EventType::UserOffline) {
-            let this = self.clone();
-            actix_web::rt::spawn(async move {
-                this.emit(EventType::UserOffline, || json!({ "user": user }))
-                    .await;
-            });
-        }
-    }
-
-    fn session_opened(&self, user: UserId) -> bool {
-        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = sessions.entry(user).or_default();
-        *count += 1;
-        *count == 1
-    }
-
-    fn session_closed(&self, user: UserId) -> bool {
-        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(count) = sessions.get_mut(&user) else {
-            return false;
-        };
-        *count -= 1;
-        if *count == 0 {
-            sessions.remove(&user);
-            return true;
-        }
-        false
     }
 }

@@ -14,7 +14,13 @@
 //! gives the slot back.
 //!
 //! The per-user sets are also who is connected anywhere: Web Push asks
-//! [`ConnCaps::user_connected`] before pushing (`service::push::Presence`).
+//! [`ConnCaps::user_connected`] before pushing (`service::push::Presence`),
+//! and a slot knows whether it was its user's first anywhere
+//! ([`Slot::first_anywhere`]) and, when given back, whether it was the last
+//! ([`Slot::release`]): the edges webhooks report as `user.online` and
+//! `user.offline`, decided in the same atomic scripts, so two instances
+//! never both report one edge. Entries of a crashed instance expire
+//! unreported: its users' next connection is `user.online` again.
 
 use crate::infra::redis::Redis;
 use crate::observability::metrics::Metrics;
@@ -36,19 +42,34 @@ pub const RETRY_AFTER_S: u64 = 5;
 const REDIS_DEADLINE: Duration = Duration::from_millis(500);
 
 /// Prunes expired entries of KEYS[1]; adds ARGV[1] unless the set already
-/// holds ARGV[3] live entries. ARGV[2]: TTL in ms. Returns 1 if added. The
-/// clock is Redis's, so instances with skewed clocks agree.
+/// holds ARGV[3] live entries. ARGV[2]: TTL in ms. Returns 0 if refused, 2
+/// if added to an empty set (the first live entry), 1 if added to others.
+/// The clock is Redis's, so instances with skewed clocks agree.
 const ACQUIRE_LUA: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+local live = redis.call('ZCARD', KEYS[1])
+if live >= tonumber(ARGV[3]) then
   return 0
 end
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ttl * 2)
+if live == 0 then
+  return 2
+end
 return 1
+"#;
+
+/// Removes ARGV[1] from KEYS[1]; returns how many live entries are left
+/// (0: it was the last anywhere), expired ones pruned first.
+const RELEASE_LUA: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZCARD', KEYS[1])
 "#;
 
 /// Counts the live entries of KEYS[1] by Redis's clock (expired entries
@@ -86,14 +107,30 @@ pub struct ConnCaps {
     redis: Option<(Arc<Redis>, Script)>,
     /// [`COUNT_LUA`].
     count: Script,
+    /// [`RELEASE_LUA`].
+    release: Script,
     metrics: Arc<Metrics>,
 }
 
-/// One granted connection; gives its slots back when dropped.
+/// One granted connection; gives its slots back when dropped, or, telling
+/// whether it was its user's last, through [`Slot::release`].
 pub struct Slot {
     caps: Arc<ConnCaps>,
     session: SessionId,
+    user: UserId,
     keys: Vec<String>,
+    first_anywhere: bool,
+    released: bool,
+}
+
+/// What taking one cap's slot came to.
+enum Took {
+    Refused,
+    /// `first`: no other live entry held the key (on every instance, or
+    /// on this one while Redis is unreachable).
+    Granted {
+        first: bool,
+    },
 }
 
 impl ConnCaps {
@@ -111,6 +148,7 @@ impl ConnCaps {
             local: Mutex::new(HashMap::new()),
             redis: shared,
             count: Script::from_lua(COUNT_LUA),
+            release: Script::from_lua(RELEASE_LUA),
             metrics,
         });
         if caps.redis.is_some() {
@@ -133,16 +171,26 @@ impl ConnCaps {
         let mut slot = Slot {
             caps: self.clone(),
             session,
+            user,
             keys: Vec::new(),
+            first_anywhere: false,
+            released: false,
         };
         for (key, limit, refusal) in wanted {
             // On refusal `slot` drops, giving back what it already took.
-            if !self.take(&key, limit, session).await {
-                self.metrics
-                    .rate_limit_rejections
-                    .with_label_values(&[refusal.label()])
-                    .inc();
-                return Err(refusal);
+            match self.take(&key, limit, session).await {
+                Took::Refused => {
+                    self.metrics
+                        .rate_limit_rejections
+                        .with_label_values(&[refusal.label()])
+                        .inc();
+                    return Err(refusal);
+                }
+                Took::Granted { first } => {
+                    if refusal == Refused::PerUser {
+                        slot.first_anywhere = first;
+                    }
+                }
             }
             slot.keys.push(key);
         }
@@ -150,7 +198,7 @@ impl ConnCaps {
     }
 
     /// Takes one slot of `key`: in Redis when it answers, else locally.
-    async fn take(&self, key: &str, limit: u32, session: SessionId) -> bool {
+    async fn take(&self, key: &str, limit: u32, session: SessionId) -> Took {
         let shared = match &self.redis {
             Some((redis, script)) => {
                 let call = script.evalsha_with_reload::<i64, _, _>(
@@ -163,7 +211,8 @@ impl ConnCaps {
                     ],
                 );
                 match redis.call(REDIS_DEADLINE, call).await {
-                    Ok(added) => Some(added == 1),
+                    Ok(0) => Some(Took::Refused),
+                    Ok(added) => Some(Took::Granted { first: added == 2 }),
                     Err(error) => {
                         tracing::debug!(%error, "connection caps: Redis failed; counting locally");
                         None
@@ -173,14 +222,21 @@ impl ConnCaps {
             None => None,
         };
         let Ok(mut local) = self.local.lock() else {
-            return true; // poisoned by a panic elsewhere: never refuse everyone
+            // Poisoned by a panic elsewhere: never refuse everyone.
+            return Took::Granted { first: false };
         };
         let sessions = local.entry(key.to_owned()).or_default();
-        let allowed = shared.unwrap_or(sessions.len() < limit as usize);
-        if allowed {
+        let took = shared.unwrap_or(if sessions.len() < limit as usize {
+            Took::Granted {
+                first: sessions.is_empty(),
+            }
+        } else {
+            Took::Refused
+        });
+        if let Took::Granted { .. } = took {
             sessions.push(session);
         }
-        allowed
+        took
     }
 
     /// Whether `user` has an open WebSocket on any instance: in Redis when
@@ -211,32 +267,50 @@ impl ConnCaps {
         }
     }
 
-    fn release(&self, session: SessionId, keys: &[String]) {
-        if let Ok(mut local) = self.local.lock() {
-            for key in keys {
-                if let Some(sessions) = local.get_mut(key) {
-                    sessions.retain(|s| *s != session);
-                    if sessions.is_empty() {
-                        local.remove(key);
-                    }
+    /// Gives `session`'s slots back; whether it was `user_key`'s last live
+    /// entry anywhere (on this instance only, while Redis is unreachable).
+    async fn give_back(&self, session: SessionId, keys: &[String], user_key: &str) -> bool {
+        let last_here = self.forget_locally(session, keys, user_key);
+        let Some((redis, _)) = &self.redis else {
+            return last_here;
+        };
+        let member = session.to_string();
+        let mut last = last_here;
+        for key in keys {
+            let call = self.release.evalsha_with_reload::<i64, _, _>(
+                &redis.client,
+                redis.key(&format!("conns:{key}")),
+                vec![member.clone()],
+            );
+            // An entry not removed expires after TTL.
+            match redis.call(REDIS_DEADLINE, call).await {
+                Ok(left) if key == user_key => last = left == 0,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::debug!(%error, "connection caps: Redis failed; entry left to expire");
                 }
             }
         }
-        let Some((redis, _)) = &self.redis else {
-            return;
+        last
+    }
+
+    /// Removes `session` from this instance's counts; whether it was
+    /// `user_key`'s last here.
+    fn forget_locally(&self, session: SessionId, keys: &[String], user_key: &str) -> bool {
+        let Ok(mut local) = self.local.lock() else {
+            return false;
         };
-        let (redis, member) = (redis.clone(), session.to_string());
-        let keys: Vec<String> = keys
-            .iter()
-            .map(|k| redis.key(&format!("conns:{k}")))
-            .collect();
-        // Best effort: an entry not removed expires after TTL.
-        tokio::spawn(async move {
-            for key in keys {
-                let zrem = redis.client.zrem::<i64, _, _>(key, member.clone());
-                let _ = redis.call(REDIS_DEADLINE, zrem).await;
+        let mut last = false;
+        for key in keys {
+            if let Some(sessions) = local.get_mut(key) {
+                sessions.retain(|s| *s != session);
+                if sessions.is_empty() {
+                    local.remove(key);
+                    last |= key == user_key;
+                }
             }
-        });
+        }
+        last
     }
 
     /// Re-scores every live session of this instance, one `ZADD XX` per key.
@@ -269,9 +343,40 @@ impl crate::service::push::Presence for ConnCaps {
     }
 }
 
+impl Slot {
+    /// Whether no other connection of this user was open on any instance
+    /// when this one was granted.
+    pub fn first_anywhere(&self) -> bool {
+        self.first_anywhere
+    }
+
+    /// Gives the slots back; whether this was the user's last connection
+    /// on any instance.
+    pub async fn release(mut self) -> bool {
+        self.released = true;
+        let user_key = format!("user:{}", self.user.0);
+        self.caps
+            .give_back(self.session, &self.keys, &user_key)
+            .await
+    }
+}
+
 impl Drop for Slot {
+    /// A slot dropped without [`Slot::release`] (a refused or failed
+    /// upgrade) is given back in the background.
     fn drop(&mut self) {
-        self.caps.release(self.session, &self.keys);
+        if self.released {
+            return;
+        }
+        let (caps, session, keys) = (
+            self.caps.clone(),
+            self.session,
+            std::mem::take(&mut self.keys),
+        );
+        let user_key = format!("user:{}", self.user.0);
+        tokio::spawn(async move {
+            caps.give_back(session, &keys, &user_key).await;
+        });
     }
 }
 

@@ -6,8 +6,9 @@
 //! delivered by another (at least once, same `webhook-id`).
 
 use crate::both_backends;
+use crate::support::app::eventually;
 use crate::support::cluster::{Cluster, redis_url};
-use crate::support::webhook_receiver::{Answer, Receiver};
+use crate::support::webhook_receiver::{Answer, Received, Receiver};
 use crate::support::{Backend, TestApp, metric};
 use parley::config::Settings;
 use reqwest::{Method, StatusCode};
@@ -440,4 +441,73 @@ async fn deliveries_pending_on_a_killed_instance_are_delivered_by_another() {
         .await;
     assert_eq!(delivered, pending, "the same webhook-ids, none lost");
     assert!(receiver.received().iter().all(|r| r.verified));
+}
+
+/// Presence is the user's, not an instance's: a user connected to two
+/// instances is `user.online` once, when the first socket opens anywhere,
+/// and `user.offline` once, when the last one closes.
+#[actix_web::test]
+async fn a_user_on_two_instances_is_online_once_and_offline_once() {
+    let env = [
+        ("PARLEY_WEBHOOK_POLL_MS", "50"),
+        ("PARLEY_WEBHOOK_REFRESH_MS", "100"),
+    ];
+    let cluster = Cluster::start(2, &redis_url(), &env).await;
+    let (a, b) = (&cluster.nodes[0].app, &cluster.nodes[1].app);
+    let receiver = Receiver::start(Answer::Ok).await;
+    let kinds = ["user.online", "user.offline", "member.added"];
+    a.webhook(&receiver, &kinds).await;
+    let [ada, bob] = a.users(["ada", "bob"]).await;
+    // The endpoint was created on the first instance; the second learns of
+    // it at its next refresh, seen when one of its events arrives.
+    eventually(
+        "the second instance sending webhooks",
+        Duration::from_secs(10),
+        || async {
+            let room = b.create_room(&ada, "probe", "private").await;
+            b.add_member(&ada, &room, &bob.id).await;
+            receiver
+                .received()
+                .iter()
+                .any(|r| r.body["type"] == "member.added")
+                .then_some(())
+        },
+    )
+    .await;
+    let presence = |received: &[Received]| {
+        let mut kinds: Vec<String> = received
+            .iter()
+            .filter_map(|r| r.body["type"].as_str())
+            .filter(|kind| kind.starts_with("user."))
+            .map(str::to_owned)
+            .collect();
+        kinds.sort();
+        kinds
+    };
+
+    let on_a = a.ws(&ada).await;
+    let on_b = b.ws(&ada).await;
+    on_a.close().await;
+    on_b.close().await;
+    let seen = receiver
+        .until("ada's user.offline", |received| {
+            received
+                .iter()
+                .any(|r| r.body["type"] == "user.offline")
+                .then(|| presence(received))
+        })
+        .await;
+    assert_eq!(seen, ["user.offline", "user.online"]);
+
+    // Back on the first instance alone: online again, and nothing else
+    // came from the first round in the meantime.
+    let again = a.ws(&ada).await;
+    let seen = receiver
+        .until("ada's second user.online", |received| {
+            let seen = presence(received);
+            (seen.len() >= 3).then_some(seen)
+        })
+        .await;
+    assert_eq!(seen, ["user.offline", "user.online", "user.online"]);
+    again.close().await;
 }

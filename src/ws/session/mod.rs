@@ -66,8 +66,8 @@ pub struct WsSession {
     /// it closes the connection ([`Control::SignedOut`]).
     credential: Credential,
     /// This connection's place under the per-user and per-IP caps, given
-    /// back when the session ends.
-    _slot: Slot,
+    /// back when the session ends (taken out then).
+    slot: Option<Slot>,
     /// Set by the socket writer when it closed as a slow consumer: client
     /// frames are discarded until the client's close frame.
     linger: Arc<Linger>,
@@ -101,7 +101,7 @@ impl WsSession {
                 began_ms: claims.login_began_ms(),
                 family: claims.sid,
             },
-            _slot: slot,
+            slot: Some(slot),
             linger,
         }
     }
@@ -487,7 +487,9 @@ impl Actor for WsSession {
             session: self.id,
             outbox: self.outbox.clone(),
         });
-        self.state.webhooks.opened(self.user);
+        if self.slot.as_ref().is_some_and(Slot::first_anywhere) {
+            self.state.webhooks.online(self.user);
+        }
         let heartbeat = Duration::from_millis(self.state.settings.ws.heartbeat_ms);
         self.send(
             ServerFrame::Hello {
@@ -540,7 +542,14 @@ impl Actor for WsSession {
             user: self.user,
             session: self.id,
         });
-        self.state.webhooks.closed(self.user);
+        if let Some(slot) = self.slot.take() {
+            let (webhooks, user) = (self.state.webhooks.clone(), self.user);
+            actix::spawn(async move {
+                if slot.release().await {
+                    webhooks.offline(user);
+                }
+            });
+        }
         let _ = self
             .outbox
             .push(Outgoing::close(CloseReason::Normal, String::new()));
