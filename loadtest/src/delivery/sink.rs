@@ -17,6 +17,7 @@
 //! read one clock.
 
 use super::Lags;
+use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -181,16 +182,25 @@ impl Sink {
     }
 }
 
-fn record(
-    m: &Mutex<Arrivals>,
-    peer: Option<SocketAddr>,
+/// Records what `opened` found and answers `ok`, or `400` for a request
+/// that could not be read (parley drops such a push as rejected).
+fn answer(
+    arrivals: &Mutex<Arrivals>,
+    request: &HttpRequest,
     at: DateTime<Utc>,
     opened: Result<(String, f64), String>,
-) {
-    let mut arrivals = m.lock().unwrap_or_else(|p| p.into_inner());
+    ok: StatusCode,
+) -> HttpResponse {
+    let mut arrivals = arrivals.lock().unwrap_or_else(|p| p.into_inner());
     match opened {
-        Ok((id, lag)) => arrivals.record(peer, at, id, lag),
-        Err(problem) => arrivals.problem(problem),
+        Ok((id, lag)) => {
+            arrivals.record(request.peer_addr(), at, id, lag);
+            HttpResponse::new(ok)
+        }
+        Err(problem) => {
+            arrivals.problem(problem);
+            HttpResponse::BadRequest().finish()
+        }
     }
 }
 
@@ -202,12 +212,7 @@ async fn push(
 ) -> HttpResponse {
     let at = Utc::now();
     let opened = open_push(&sink, *n, &request, body.to_vec(), at);
-    let failed = opened.is_err();
-    record(&sink.push, request.peer_addr(), at, opened);
-    if failed {
-        return HttpResponse::BadRequest().finish();
-    }
-    HttpResponse::Created().finish()
+    answer(&sink.push, &request, at, opened, StatusCode::CREATED)
 }
 
 /// The notification id and its lag from due, if browser `n` can read it.
@@ -241,12 +246,7 @@ fn open_push(
 async fn webhook(sink: web::Data<Sink>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
     let at = Utc::now();
     let opened = open_webhook(&request, &body, at);
-    let failed = opened.is_err();
-    record(&sink.webhook, request.peer_addr(), at, opened);
-    if failed {
-        return HttpResponse::BadRequest().finish();
-    }
-    HttpResponse::NoContent().finish()
+    answer(&sink.webhook, &request, at, opened, StatusCode::NO_CONTENT)
 }
 
 /// The `webhook-id` and the lag from the event's `timestamp`.
