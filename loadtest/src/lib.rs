@@ -13,9 +13,13 @@
 //!   per-subscriber seq check (`seq`), server memory (`rss`) and the
 //!   report (`report`). `load::run` drives one run through its phases.
 //!
+//! - [`delivery`]: `delivery-sink` and `delivery-offer`, the two ends of
+//!   the Web Push and webhook benchmark (`loadtest/delivery.sh`).
+//!
 //! `loadtest/run.sh` runs a scenario against both servers and prints the
 //! two reports side by side; `loadtest/README.md` explains the numbers.
 
+pub mod delivery;
 pub mod frame_types;
 pub mod load;
 pub mod server;

@@ -238,6 +238,10 @@ fn start_push(
         slots: crate::service::push::send_slots(),
         web_push: web_push.clone(),
         presence: ws.conn_caps.clone(),
+        finisher: crate::service::push::Finisher::spawn(
+            services.store.clone(),
+            services.metrics.clone(),
+        ),
         metrics: services.metrics.clone(),
         settings: settings.clone(),
     };

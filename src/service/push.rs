@@ -18,7 +18,8 @@
 //!   wins when given); `404`/`410` delete the subscription; any other
 //!   answer drops the push with a log line.
 //! - A row ends with a statement that succeeds only while the claim holds
-//!   its lease. The one way a push goes out twice is a send that outlives
+//!   its lease; finished rows are deleted in groups ([`Finisher`]). The
+//!   one way a push goes out twice is a send that outlives
 //!   its lease (a process frozen or killed after the push service accepted
 //!   it and before the row was deleted): requests time out at a fraction
 //!   of the lease to keep that window to crashes alone.
@@ -36,12 +37,16 @@ use crate::store::{SharedStore, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod finisher;
+pub use finisher::Finisher;
+
 /// Sends in flight at once per instance. A claim takes at most as many
 /// rows as there are free slots, so every claimed row starts its send at
 /// once and ends within a third of its lease: a row never waits in this
 /// instance while its lease runs out (and another instance takes it too),
-/// and a slow push service holds its own slots only.
-const CONCURRENT_SENDS: usize = 32;
+/// and a slow push service holds its own slots only. 1,000 pushes a second
+/// at 100 ms each need 100 (docs/benchmarks.md).
+const CONCURRENT_SENDS: usize = 128;
 /// Attempts before a push is given up.
 pub const MAX_ATTEMPTS: u32 = 10;
 /// The longest wait between two attempts (a `Retry-After` included).
@@ -110,6 +115,8 @@ pub struct Sender {
     pub slots: Arc<tokio::sync::Semaphore>,
     pub web_push: Arc<WebPush>,
     pub presence: Arc<dyn Presence>,
+    /// Deletes finished rows in groups.
+    pub finisher: Finisher,
     pub metrics: Arc<crate::observability::metrics::Metrics>,
     pub settings: PushSettings,
 }
@@ -208,15 +215,14 @@ impl Sender {
 
     /// One claimed row, from the checks to its end.
     async fn handle(&self, push: ClaimedPush, lease: uuid::Uuid) {
-        let outcome = if push.notification.read {
-            self.finish(&push, lease, "skipped_read").await
-        } else if self.presence.is_online(push.notification.user).await {
-            self.finish(&push, lease, "skipped_online").await
-        } else {
-            let sent = self.send(&push).await;
-            self.settle(&push, lease, sent).await
-        };
-        if let Err(error) = outcome {
+        if push.notification.read {
+            return self.finish(&push, lease, "skipped_read").await;
+        }
+        if self.presence.is_online(push.notification.user).await {
+            return self.finish(&push, lease, "skipped_online").await;
+        }
+        let sent = self.send(&push).await;
+        if let Err(error) = self.settle(&push, lease, sent).await {
             // The row stays claimed; its lease ends and it is tried again.
             tracing::warn!(error = %error.describe(), push = push.id.0, "could not settle a push");
         }
@@ -263,7 +269,10 @@ impl Sender {
         sent: SendOutcome,
     ) -> Result<(), StoreError> {
         match sent {
-            SendOutcome::Delivered => self.finish(push, lease, "delivered").await,
+            SendOutcome::Delivered => {
+                self.finish(push, lease, "delivered").await;
+                Ok(())
+            }
             SendOutcome::Gone => {
                 if self.store.drop_push_subscription(push.subscription).await? {
                     self.push_metrics()
@@ -277,11 +286,13 @@ impl Sender {
             }
             SendOutcome::Rejected(reason) => {
                 tracing::warn!(%reason, subscription = %push.subscription, "push refused; dropped");
-                self.finish(push, lease, "rejected").await
+                self.finish(push, lease, "rejected").await;
+                Ok(())
             }
             SendOutcome::Retry { reason, .. } if push.attempts >= MAX_ATTEMPTS => {
                 tracing::warn!(%reason, attempts = push.attempts, "push failed too often; given up");
-                self.finish(push, lease, "gave_up").await
+                self.finish(push, lease, "gave_up").await;
+                Ok(())
             }
             SendOutcome::Retry { reason, after } => {
                 let wait = backoff(&self.settings, push.attempts, after);
@@ -297,24 +308,10 @@ impl Sender {
         }
     }
 
-    /// Deletes the row if the claim still holds, counting `outcome`.
-    async fn finish(
-        &self,
-        push: &ClaimedPush,
-        lease: uuid::Uuid,
-        outcome: &'static str,
-    ) -> Result<(), StoreError> {
-        if self.store.finish_push(push.id, lease).await? {
-            self.count(outcome);
-        } else {
-            tracing::warn!(
-                push = push.id.0,
-                outcome,
-                "a push outlived its lease; another instance may send it again"
-            );
-            self.count("lost_claim");
-        }
-        Ok(())
+    /// Ends the row (if the claim still holds it) with the next group of
+    /// the [`Finisher`], counting `outcome`.
+    async fn finish(&self, push: &ClaimedPush, lease: uuid::Uuid, outcome: &'static str) {
+        self.finisher.finish(push.id, lease, outcome).await;
     }
 
     fn count(&self, outcome: &str) {

@@ -5,7 +5,7 @@
 //! embedded store: in the same locked call). The sender claims due rows
 //! with a lease ([`PushStore::claim_pushes`]) and ends each with a call
 //! that only succeeds while the claim is still its own
-//! ([`PushStore::finish_push`], [`PushStore::retry_push`]): a claim that
+//! ([`PushStore::finish_pushes`], [`PushStore::retry_push`]): a claim that
 //! outlived its lease and was taken over by another instance changes
 //! nothing.
 //!
@@ -26,6 +26,9 @@ pub struct NewPushSubscription {
     pub endpoint: PushEndpoint,
     pub keys: PushKeys,
 }
+
+/// Most rows one [`PushStore::finish_pushes`] call ends.
+pub const FINISH_MAX: usize = 256;
 
 /// One outbox row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -92,9 +95,12 @@ pub trait PushStore: Send + Sync {
     /// skipped, never waited for.
     async fn claim_pushes(&self, claim: PushClaim) -> Result<Vec<ClaimedPush>, StoreError>;
 
-    /// Deletes row `id` if claim `lease` still holds it: sent, skipped or
-    /// given up. `false`: the claim was lost (another instance has it).
-    async fn finish_push(&self, id: PushId, lease: uuid::Uuid) -> Result<bool, StoreError>;
+    /// Deletes each row `(id, lease)` that claim `lease` still holds (sent,
+    /// skipped or given up), at most [`FINISH_MAX`] in one call, and
+    /// answers the ids deleted; a row left out lost its claim (another
+    /// instance has it).
+    async fn finish_pushes(&self, rows: &[(PushId, uuid::Uuid)])
+    -> Result<Vec<PushId>, StoreError>;
 
     /// Frees row `id`, if claim `lease` still holds it, for another attempt
     /// at `at`. `false`: the claim was lost.

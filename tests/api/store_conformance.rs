@@ -2103,7 +2103,13 @@ async fn a_claimed_push_is_held_until_its_lease_ends_and_only_its_claim_ends_it(
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert_eq!((again.len(), again[0].id, again[0].attempts), (1, id, 2));
-    assert!(!store.finish_push(id, first.lease).await.unwrap());
+    assert!(
+        store
+            .finish_pushes(&[(id, first.lease)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         !store
             .retry_push(id, first.lease, chrono::Utc::now())
@@ -2120,8 +2126,19 @@ async fn a_claimed_push_is_held_until_its_lease_ends_and_only_its_claim_ends_it(
     let third = push_claim(0, 60_000);
     let retried = store.claim_pushes(third).await.unwrap();
     assert_eq!((retried.len(), retried[0].attempts), (1, 3));
-    assert!(store.finish_push(id, third.lease).await.unwrap());
-    assert!(!store.finish_push(id, third.lease).await.unwrap());
+    // In a group, only the row whose claim holds it is ended, once.
+    let finished = store
+        .finish_pushes(&[(id, second.lease), (id, third.lease)])
+        .await
+        .unwrap();
+    assert_eq!(finished, vec![id]);
+    assert!(
+        store
+            .finish_pushes(&[(id, third.lease)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         store
             .claim_pushes(push_claim(0, 60_000))

@@ -24,7 +24,7 @@ mod publisher;
 mod report;
 mod rss;
 mod seq;
-mod setup;
+pub(crate) mod setup;
 mod stats;
 mod subscriber;
 mod task;

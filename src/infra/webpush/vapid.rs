@@ -2,6 +2,11 @@
 //! whose public half browsers subscribe with, and the signed JWT each push
 //! request carries. jsonwebtoken signs (ES256), as it does parley's own
 //! access tokens (RS256); this module only states the claims.
+//!
+//! A token names a push service's origin, not a subscription, so one is
+//! signed per origin and reused (RFC 8292 section 2 lets a token be reused
+//! while it is valid) until less than half its life is left: a signature
+//! per origin every few hours, not one per push.
 
 use anyhow::Context;
 use base64::Engine;
@@ -9,9 +14,21 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::pkcs8::EncodePrivateKey;
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 
 /// How long a VAPID token is valid (RFC 8292 allows at most 24 hours).
 const TOKEN_TTL_S: i64 = 12 * 3600;
+/// Origins whose token is kept. Push services are a handful (FCM,
+/// Mozilla's, Apple's, ...); when users' endpoints name more, the cache
+/// starts over rather than grow.
+const CACHE_MAX: usize = 1024;
+
+/// A signed `Authorization` value and when its token expires.
+struct Signed {
+    header: String,
+    exp: i64,
+}
 
 /// The VAPID key pair and contact of this deployment.
 pub struct Vapid {
@@ -21,6 +38,8 @@ pub struct Vapid {
     public: String,
     /// `sub`: `mailto:` or `https:` (`PARLEY_PUSH_VAPID_SUBJECT`).
     subject: String,
+    /// Tokens by origin, reused while more than half their life is left.
+    signed: Mutex<HashMap<String, Signed>>,
 }
 
 #[derive(serde::Serialize)]
@@ -63,6 +82,7 @@ impl Vapid {
             signing: EncodingKey::from_ec_der(der.as_bytes()),
             public: URL_SAFE_NO_PAD.encode(point.as_bytes()),
             subject: subject.to_owned(),
+            signed: Mutex::default(),
         })
     }
 
@@ -73,11 +93,38 @@ impl Vapid {
     }
 
     /// The `Authorization` header value for a push to `origin` (the
-    /// endpoint's `scheme://host[:port]`, RFC 8292 section 2).
+    /// endpoint's `scheme://host[:port]`, RFC 8292 section 2): the token
+    /// signed for it earlier while more than half its life is left, else a
+    /// new one.
     pub fn authorization(&self, origin: &str) -> anyhow::Result<String> {
+        let now = chrono::Utc::now().timestamp();
+        let fresh = |s: &Signed| s.exp - now > TOKEN_TTL_S / 2;
+        if let Some(signed) = self.tokens().get(origin).filter(|s| fresh(s)) {
+            return Ok(signed.header.clone());
+        }
+        let exp = now + TOKEN_TTL_S;
+        let header = self.sign(origin, exp)?;
+        let mut tokens = self.tokens();
+        if tokens.len() >= CACHE_MAX {
+            tokens.clear();
+        }
+        let signed = Signed {
+            header: header.clone(),
+            exp,
+        };
+        tokens.insert(origin.to_owned(), signed);
+        Ok(header)
+    }
+
+    fn tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, Signed>> {
+        // A panic while holding it left a map that is still whole.
+        self.signed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn sign(&self, origin: &str, exp: i64) -> anyhow::Result<String> {
         let claims = Claims {
             aud: origin,
-            exp: chrono::Utc::now().timestamp() + TOKEN_TTL_S,
+            exp,
             sub: &self.subject,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &self.signing)
@@ -110,5 +157,16 @@ mod tests {
         validation.set_audience(&["https://push.example.com"]);
         let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).unwrap();
         assert_eq!(data.claims["sub"], "mailto:ops@example.com");
+    }
+
+    #[test]
+    fn a_token_is_signed_once_per_origin_and_reused() {
+        let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
+        let vapid = Vapid::from_secret(&secret, "mailto:ops@example.com").unwrap();
+        let first = vapid.authorization("https://push.example.com").unwrap();
+        let again = vapid.authorization("https://push.example.com").unwrap();
+        let other = vapid.authorization("https://fcm.example.com").unwrap();
+        assert_eq!(first, again);
+        assert_ne!(first, other);
     }
 }

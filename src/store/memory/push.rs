@@ -5,7 +5,9 @@
 
 use super::{MemoryStore, State};
 use crate::domain::{NotificationId, PushSubscriptionId, UserId};
-use crate::store::push::{ClaimedPush, NewPushSubscription, PushClaim, PushId, PushStore};
+use crate::store::push::{
+    ClaimedPush, FINISH_MAX, NewPushSubscription, PushClaim, PushId, PushStore,
+};
 use crate::store::{Notification, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -185,13 +187,19 @@ impl PushStore for MemoryStore {
         Ok(self.lock().claim_pushes(claim, Utc::now()))
     }
 
-    async fn finish_push(&self, id: PushId, lease: uuid::Uuid) -> Result<bool, StoreError> {
+    async fn finish_pushes(
+        &self,
+        rows: &[(PushId, uuid::Uuid)],
+    ) -> Result<Vec<PushId>, StoreError> {
         let mut state = self.lock();
-        if state.leased(id, lease).is_none() {
-            return Ok(false);
+        let mut done = Vec::with_capacity(rows.len());
+        for &(id, lease) in rows.iter().take(FINISH_MAX) {
+            if state.leased(id, lease).is_some() {
+                state.push.outbox.remove(&id);
+                done.push(id);
+            }
         }
-        state.push.outbox.remove(&id);
-        Ok(true)
+        Ok(done)
     }
 
     async fn retry_push(

@@ -4,7 +4,9 @@
 
 use super::{PgStore, sql};
 use crate::domain::{NotificationId, PushSubscriptionId, UserId};
-use crate::store::push::{ClaimedPush, NewPushSubscription, PushClaim, PushId, PushStore};
+use crate::store::push::{
+    ClaimedPush, FINISH_MAX, NewPushSubscription, PushClaim, PushId, PushStore,
+};
 use crate::store::{Notification, StoreError};
 use anyhow::Context;
 use async_trait::async_trait;
@@ -99,14 +101,30 @@ impl PushStore for PgStore {
         self.run("claim_pushes", claim_due(&self.pool, claim)).await
     }
 
-    async fn finish_push(&self, id: PushId, lease: uuid::Uuid) -> Result<bool, StoreError> {
-        // The lease in the WHERE clause is the proof the claim still holds.
-        const FINISH: &str = "DELETE FROM push_outbox WHERE id = $1 AND lease = $2";
-        self.run("finish_push", async {
-            let done = sql::execute(&self.pool, FINISH, &[&id.0, &lease])
+    async fn finish_pushes(
+        &self,
+        rows: &[(PushId, uuid::Uuid)],
+    ) -> Result<Vec<PushId>, StoreError> {
+        // The lease beside each id is the proof its claim still holds. One
+        // statement (and one commit) for a batch: the sender ends rows in
+        // groups, not one round trip each.
+        const FINISH: &str = "\
+            DELETE FROM push_outbox o \
+            USING unnest($1::bigint[], $2::uuid[]) AS f(id, lease) \
+            WHERE o.id = f.id AND o.lease = f.lease \
+            RETURNING o.id";
+        let ids: Vec<i64> = rows.iter().take(FINISH_MAX).map(|(id, _)| id.0).collect();
+        let leases: Vec<uuid::Uuid> = rows.iter().take(FINISH_MAX).map(|(_, l)| *l).collect();
+        self.run("finish_pushes", async {
+            let params: sql::Params = &[&ids, &leases];
+            let done = sql::query(&self.pool, FINISH, params)
                 .await
-                .context("finishing a push")?;
-            Ok(done == 1)
+                .context("finishing pushes")?;
+            let done: anyhow::Result<Vec<PushId>> = done
+                .iter()
+                .map(|r| Ok(PushId(sql::get(r, "id")?)))
+                .collect();
+            Ok(done?)
         })
         .await
     }

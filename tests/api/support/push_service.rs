@@ -39,8 +39,6 @@ pub struct Delivery {
     pub message: Value,
     pub ttl: String,
     pub urgency: String,
-    /// When the push service accepted it.
-    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 struct Browser {
@@ -152,13 +150,6 @@ impl PushService {
             .filter(|d| d.subscription == subscription.id)
             .cloned()
             .collect()
-    }
-
-    /// Every accepted push, in order.
-    pub fn all_delivered(&self) -> Vec<Delivery> {
-        let inner = self.inner.lock().unwrap();
-        assert!(inner.problems.is_empty(), "{:?}", inner.problems);
-        inner.delivered.clone()
     }
 
     /// Waits until `subscription` has `n` accepted pushes (at most 20 s).
@@ -278,7 +269,6 @@ fn open(
         message,
         ttl: header("ttl")?,
         urgency: header("urgency")?,
-        at: chrono::Utc::now(),
     })
 }
 
