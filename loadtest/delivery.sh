@@ -3,7 +3,10 @@
 #
 #   loadtest/delivery.sh [--bin PATH] [--rate R] [--duration S] [--users N]
 #                        [--rooms N] [--delay-ms MS] [--only push|webhooks]
-#                        [--out DIR] [--no-build]
+#                        [--out DIR] [--no-build] [--env VAR=VALUE ...]
+#
+# --env (repeatable) adds a setting to parley's environment, to compare
+# settings in one script: --env PARLEY_WEBHOOK_CONCURRENCY=64.
 #
 # One release parley on PostgreSQL (a fresh database) pinned to CPU 0;
 # the sink and the load on CPU 1. Everything on 127.0.0.0/8.
@@ -46,6 +49,7 @@ LOAD_CPU=1
 # How long deliveries may trail the offered load before the run gives up.
 DRAIN_S=180
 
+EXTRA_ENV=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --bin) BIN=$2; shift ;;
@@ -57,7 +61,8 @@ while [[ $# -gt 0 ]]; do
         --only) ONLY=$2; shift ;;
         --out) OUT=$2; shift ;;
         --no-build) BUILD=0 ;;
-        -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+        --env) EXTRA_ENV+=("$2"); shift ;;
+        -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
         *) echo "delivery.sh: unknown argument: $1" >&2; exit 64 ;;
     esac
     shift
@@ -132,6 +137,7 @@ env -i PATH="$PATH" DATABASE_URL="$PG/$DB" PARLEY_HTTP_ADDR=$HTTP PARLEY_ADMIN_A
     PARLEY_RATE_AUTH_PER_MIN=1000 PARLEY_RATE_API_PER_MIN=100000000 \
     PARLEY_WS_USER_MSGS_PER_S=1000000 \
     PARLEY_PUSH_ALLOW_HOSTS=$SINK PARLEY_PUSH_DELAY_MS="$DELAY_MS" PARLEY_PUSH_POLL_MS=50 \
+    "${EXTRA_ENV[@]}" \
     taskset -c "$SERVER_CPU" "$BIN" >"$OUT/parley.log" 2>&1 &
 PARLEY_PID=$!
 until_ok 60 curl -fsS "http://$HTTP/readyz" || { log "parley is not ready; see $OUT/parley.log"; exit 1; }
