@@ -480,7 +480,8 @@ pub struct WebhookSettings {
     /// endpoint's answer (at least 100). Default: 10000.
     pub timeout_ms: u64,
     /// `PARLEY_WEBHOOK_CONCURRENCY`: deliveries in flight per instance
-    /// (1 to 1000). Default: 16.
+    /// (1 to 1000). Default: 64 (16 kept up with 1,000 events a second only
+    /// at about 930/s; docs/benchmarks.md).
     pub concurrency: u32,
     /// `PARLEY_WEBHOOK_LEASE_MS`: how long a claimed delivery is held by
     /// its instance before another may take it (after a crash); more than
@@ -517,7 +518,7 @@ impl Default for WebhookSettings {
     fn default() -> Self {
         Self {
             timeout_ms: 10_000,
-            concurrency: 16,
+            concurrency: 64,
             lease_ms: 60_000,
             poll_ms: 1_000,
             retry_base_ms: 1_000,
