@@ -161,6 +161,17 @@ impl Outbox {
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }
+
+    /// How many more frames the queue takes now.
+    pub fn room(&self) -> usize {
+        self.tx.capacity()
+    }
+
+    /// The most frames the queue holds: a burst larger than this cannot be
+    /// queued at once however fast the client reads.
+    pub fn capacity(&self) -> usize {
+        self.tx.max_capacity()
+    }
 }
 
 #[cfg(test)]

@@ -36,13 +36,6 @@ async fn every_subscriber_gets_every_acked_message_once_in_order_through_a_failo
         &[
             ("PARLEY_RATE_API_PER_MIN", "10"),
             ("PARLEY_BREAKER_RECOVERY_S", "1"),
-            // What the bus missed during the failover comes back as one
-            // gap fill of up to 500 messages, pushed into each subscriber's
-            // outbox at once; on a loaded machine that overran the default
-            // 256 frames and closed a reader as a slow consumer (1013,
-            // which a client recovers from with `since`; tested in
-            // ws_slow_consumer). Here every reader must stay connected.
-            ("PARLEY_WS_OUTBOX", "4096"),
         ],
     )
     .await;

@@ -68,6 +68,9 @@ struct Subscriber {
     outbox: Outbox,
     phase: Phase,
     last: Seq,
+    /// Which subscribe of this session this is: a replay or a paced send
+    /// that finishes after a re-subscribe must not touch the new stream.
+    generation: u64,
 }
 
 /// A replay that waits for the room to know where its stream starts.
@@ -90,6 +93,8 @@ enum Start {
 pub struct RoomActor {
     room: RoomId,
     subscribers: HashMap<SessionId, Subscriber>,
+    /// Numbers subscribes (see [`Subscriber::generation`]).
+    subscribes: u64,
     presence: Presence,
     sequencer: Sequencer,
     start: Start,
@@ -119,6 +124,7 @@ impl RoomActor {
         Self {
             room,
             subscribers: HashMap::new(),
+            subscribes: 0,
             presence: Presence::default(),
             sequencer: Sequencer::default(),
             start: Start::Unknown,
@@ -183,7 +189,8 @@ impl RoomActor {
     }
 
     /// Sends committed messages, already in order, to every subscriber.
-    fn fan_out(&mut self, messages: &[StoredEvent]) {
+    fn fan_out(&mut self, messages: &[StoredEvent], ctx: &mut Context<Self>) {
+        let paced = self.pace_bursts(messages);
         let started = Instant::now();
         let mut slow = Vec::new();
         let mut delivered = 0u64;
@@ -203,6 +210,101 @@ impl RoomActor {
         for id in slow {
             self.drop_subscriber(id);
         }
+        for session in paced {
+            self.go_live(session, ctx);
+        }
+    }
+
+    /// Switches the live subscribers that `messages` would overflow even
+    /// with an empty outbox (a gap filled from the log after a bus outage,
+    /// say) to a replay's buffered, paced path, and returns them: the burst
+    /// is the server's doing, and closing a reader that keeps up as a slow
+    /// consumer would only make it reconnect and replay the same messages.
+    fn pace_bursts(&mut self, messages: &[StoredEvent]) -> Vec<SessionId> {
+        let mut paced = Vec::new();
+        for (id, sub) in self.subscribers.iter_mut() {
+            let capacity = sub.outbox.capacity();
+            if messages.len() <= capacity || !matches!(sub.phase, Phase::Live) {
+                continue;
+            }
+            if messages.iter().filter(|m| m.seq > sub.last).count() > capacity {
+                sub.phase = Phase::Replaying(Vec::new());
+                paced.push(*id);
+            }
+        }
+        paced
+    }
+
+    /// Hands a replaying subscriber the live messages buffered meanwhile,
+    /// then makes it live. When its outbox cannot take them all now, they
+    /// go out as the client reads (each round bounded by
+    /// [`REPLAY_TIMEOUT`]) while newer messages buffer behind them, until
+    /// what is left fits: a client that reads faster than the room talks
+    /// catches up; one that does not is closed as a slow consumer, by the
+    /// timeout or by the buffer's bound.
+    fn go_live(&mut self, session: SessionId, ctx: &mut Context<Self>) {
+        let Some(sub) = self.subscribers.get_mut(&session) else {
+            return;
+        };
+        let Phase::Replaying(buffer) = &mut sub.phase else {
+            return;
+        };
+        let last = sub.last;
+        let due: Vec<(Seq, Arc<str>)> = std::mem::take(buffer)
+            .into_iter()
+            .filter(|(seq, _)| *seq > last)
+            .collect();
+        if due.len() <= sub.outbox.room() {
+            let mut failed = false;
+            for (seq, frame) in due {
+                failed |= sub.outbox.text(frame).is_err();
+                sub.last = seq;
+            }
+            sub.phase = Phase::Live;
+            if failed {
+                self.drop_subscriber(session);
+            }
+            return;
+        }
+        if let Some((seq, _)) = due.last() {
+            sub.last = *seq;
+        }
+        let (outbox, generation) = (sub.outbox.clone(), sub.generation);
+        let send = async move {
+            let paced = async {
+                for (_, frame) in due {
+                    outbox.send_waiting(frame).await?;
+                }
+                Ok::<(), crate::outbox::PushError>(())
+            };
+            matches!(
+                tokio::time::timeout(REPLAY_TIMEOUT, paced).await,
+                Ok(Ok(()))
+            )
+        };
+        ctx.spawn(send.into_actor(self).map(move |sent, act, ctx| {
+            if !act.is_current(session, generation) {
+                return;
+            }
+            if sent {
+                act.go_live(session, ctx);
+            } else {
+                if let Some(sub) = act.subscribers.get(&session) {
+                    let _ = sub.outbox.push(Outgoing::close(
+                        CloseReason::SlowConsumer,
+                        "did not keep up with the room",
+                    ));
+                }
+                act.drop_subscriber(session);
+            }
+        }));
+    }
+
+    /// Whether `session`'s subscription is still the one numbered `generation`.
+    fn is_current(&self, session: SessionId, generation: u64) -> bool {
+        self.subscribers
+            .get(&session)
+            .is_some_and(|sub| sub.generation == generation)
     }
 
     /// Subscribes to the room's bus channel, then reads where the log ends:
@@ -231,7 +333,7 @@ impl RoomActor {
                 Ok(head) => {
                     act.start = Start::Known;
                     let ready = act.sequencer.start_after(head);
-                    act.fan_out(&ready);
+                    act.fan_out(&ready, ctx);
                     act.check_gap(ctx);
                     for replay in waiting {
                         act.start_replay(replay, ctx);
@@ -258,14 +360,16 @@ impl RoomActor {
             replay.since,
             replay.reference,
         );
-        let session = replay.session;
-        ctx.spawn(
-            run.into_actor(self)
-                .map(move |outcome, act, _| match outcome {
-                    Ok(replayed_to) => act.finish_replay(session, replayed_to),
-                    Err(why) => act.fail_subscribe(session, &why),
-                }),
-        );
+        let (session, generation) = (replay.session, sub.generation);
+        ctx.spawn(run.into_actor(self).map(move |outcome, act, ctx| {
+            if !act.is_current(session, generation) {
+                return; // re-subscribed meanwhile: a newer replay runs
+            }
+            match outcome {
+                Ok(replayed_to) => act.finish_replay(session, replayed_to, ctx),
+                Err(why) => act.fail_subscribe(session, &why),
+            }
+        }));
     }
 
     fn fail_subscribe(&mut self, session: SessionId, why: &str) {
@@ -280,7 +384,7 @@ impl RoomActor {
 
     /// Ends replay: tells the session who else is here, sends the buffered
     /// live messages the replay did not cover, then goes live.
-    fn finish_replay(&mut self, session: SessionId, replayed_to: Seq) {
+    fn finish_replay(&mut self, session: SessionId, replayed_to: Seq, ctx: &mut Context<Self>) {
         let present = self.presence.everyone();
         let Some(sub) = self.subscribers.get_mut(&session) else {
             return;
@@ -290,22 +394,10 @@ impl RoomActor {
                 .outbox
                 .text(self.encoder.presence(self.room, user, true));
         }
-        let Phase::Replaying(buffer) = std::mem::replace(&mut sub.phase, Phase::Live) else {
-            return;
-        };
         // Exactly what the replay covered: a `since` beyond the head (a
         // client from before a restore, say) must not hide live messages.
         sub.last = replayed_to;
-        let mut failed = false;
-        for (seq, frame) in buffer {
-            if seq > sub.last {
-                failed |= sub.outbox.text(frame).is_err();
-                sub.last = seq;
-            }
-        }
-        if failed {
-            self.drop_subscriber(session);
-        }
+        self.go_live(session, ctx);
     }
 
     /// Waits [`GAP_WAIT`] for a gap to close by itself, then fills it.
@@ -340,7 +432,7 @@ impl RoomActor {
                         if empty_fills + 1 >= MAX_EMPTY_FILLS {
                             tracing::error!(room = %act.room, after = %gap.after, "the log lacks messages below a committed one; skipping the gap");
                             let ready = act.sequencer.skip_gap();
-                            act.fan_out(&ready);
+                            act.fan_out(&ready, ctx);
                         } else {
                             act.gap_timer = Some(ctx.run_later(GAP_WAIT, move |act, ctx| {
                                 act.gap_timer = None;
@@ -353,7 +445,7 @@ impl RoomActor {
                 Ok(found) => {
                     tracing::debug!(room = %act.room, filled = found.len(), "filled a gap from the log");
                     let ready = act.sequencer.accept(found);
-                    act.fan_out(&ready);
+                    act.fan_out(&ready, ctx);
                 }
                 Err(error) => {
                     tracing::warn!(room = %act.room, %error, "could not fill a gap; retrying");
@@ -424,6 +516,7 @@ impl Handler<Subscribe> for RoomActor {
         // A re-subscribe restarts the stream from the new `since`; the
         // user's presence does not change.
         let resubscribe = self.subscribers.contains_key(&msg.session);
+        self.subscribes += 1;
         self.subscribers.insert(
             msg.session,
             Subscriber {
@@ -431,6 +524,7 @@ impl Handler<Subscribe> for RoomActor {
                 outbox: msg.outbox,
                 phase: Phase::Replaying(Vec::new()),
                 last: msg.since.unwrap_or_default(),
+                generation: self.subscribes,
             },
         );
         self.empty_since = None;
@@ -531,11 +625,11 @@ impl Handler<Committed> for RoomActor {
             return;
         }
         if self.sequencer.continues(&msg.messages) {
-            self.fan_out(&msg.messages);
+            self.fan_out(&msg.messages, ctx);
             return;
         }
         let ready = self.sequencer.accept(msg.messages.iter().cloned());
-        self.fan_out(&ready);
+        self.fan_out(&ready, ctx);
         self.check_gap(ctx);
     }
 }

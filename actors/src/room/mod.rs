@@ -10,3 +10,6 @@ pub mod sequence;
 
 pub use actor::RoomActor;
 pub use directory::RoomDirectory;
+
+#[cfg(test)]
+mod tests;
