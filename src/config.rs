@@ -259,6 +259,12 @@ pub struct AuthSettings {
     /// tokens may be rotated before the user must log in again, however
     /// active. Default: 90 days.
     pub refresh_family_max_age_s: u64,
+    /// `PARLEY_REFRESH_REUSE_GRACE_S`: how long after a refresh token is
+    /// spent the same token is answered with another new pair instead of
+    /// being treated as stolen: the first answer may never have reached the
+    /// client (a page reloaded mid-request, two tabs refreshing at once).
+    /// 0 turns the window off. At most 60. Default: 10 seconds.
+    pub refresh_reuse_grace_s: u64,
 }
 
 impl Default for AuthSettings {
@@ -270,6 +276,7 @@ impl Default for AuthSettings {
             issuer: "parley".into(),
             audience: "parley".into(),
             refresh_family_max_age_s: 90 * 24 * 3600,
+            refresh_reuse_grace_s: 10,
         }
     }
 }
@@ -666,6 +673,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "PARLEY_REFRESH_FAMILY_MAX_AGE_S",
         "auth.refresh_family_max_age_s",
     ),
+    ("PARLEY_REFRESH_REUSE_GRACE_S", "auth.refresh_reuse_grace_s"),
     ("PARLEY_LOG_FORMAT", "log.format"),
     ("PARLEY_LOG", "log.filter"),
     ("PARLEY_LOG_SAMPLE_SUCCESS", "log.sample_success"),
@@ -856,6 +864,12 @@ impl Settings {
             return fail(
                 "PARLEY_REFRESH_FAMILY_MAX_AGE_S",
                 "a login's refresh tokens must live at least 1 second",
+            );
+        }
+        if self.auth.refresh_reuse_grace_s > 60 {
+            return fail(
+                "PARLEY_REFRESH_REUSE_GRACE_S",
+                "at most 60 seconds: within it a stolen refresh token goes unnoticed",
             );
         }
         if self.ws.max_frame_bytes < 1024 || self.ws.heartbeat_ms < 100 || self.ws.outbox == 0 {

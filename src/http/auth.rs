@@ -186,7 +186,8 @@ pub async fn refresh_tokens(
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let hash = refresh::hash(&body.refresh_token);
-    match state.store.spend_refresh_token(&hash).await? {
+    let grace = std::time::Duration::from_secs(state.settings.auth.refresh_reuse_grace_s);
+    match state.store.spend_refresh_token(&hash, grace).await? {
         RefreshSpend::Spent { user, family } => {
             let deadline =
                 refresh::family_deadline(family, state.settings.auth.refresh_family_max_age_s);

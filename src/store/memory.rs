@@ -110,8 +110,8 @@ struct RefreshRow {
     user: UserId,
     family: uuid::Uuid,
     expires_at: chrono::DateTime<chrono::Utc>,
-    /// Presented once already.
-    spent: bool,
+    /// When it was first presented.
+    spent_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Its family was revoked.
     revoked: bool,
 }
@@ -272,8 +272,14 @@ impl Store for MemoryStore {
         self.lock().insert_refresh_token(token)
     }
 
-    async fn spend_refresh_token(&self, hash: &[u8]) -> Result<RefreshSpend, StoreError> {
-        Ok(self.lock().spend_refresh_token(hash, chrono::Utc::now()))
+    async fn spend_refresh_token(
+        &self,
+        hash: &[u8],
+        grace: std::time::Duration,
+    ) -> Result<RefreshSpend, StoreError> {
+        Ok(self
+            .lock()
+            .spend_refresh_token(hash, grace, chrono::Utc::now()))
     }
 
     async fn revoke_refresh_family(&self, family: uuid::Uuid) -> Result<(), StoreError> {

@@ -173,7 +173,15 @@ pub trait Store: MessageLog + WebhookStore + ApiKeyStore + push::PushStore {
 
     async fn insert_refresh_token(&self, token: NewRefreshToken) -> Result<(), StoreError>;
     /// Atomically spends a refresh token by its hash. See [`RefreshSpend`].
-    async fn spend_refresh_token(&self, hash: &[u8]) -> Result<RefreshSpend, StoreError>;
+    /// A token spent less than `grace` ago (and not revoked or expired
+    /// since) is spent again rather than reported reused: the client that
+    /// spent it may not have received the answer (a page reloaded during
+    /// the request, two tabs refreshing at once).
+    async fn spend_refresh_token(
+        &self,
+        hash: &[u8],
+        grace: std::time::Duration,
+    ) -> Result<RefreshSpend, StoreError>;
     /// Revokes every token of a family (reuse detected, or logout).
     async fn revoke_refresh_family(&self, family: uuid::Uuid) -> Result<(), StoreError>;
     /// The family and owner of a token, spent or not (logout).

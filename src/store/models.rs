@@ -48,7 +48,8 @@ pub struct NewRefreshToken {
 /// The outcome of presenting a refresh token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RefreshSpend {
-    /// Valid and now spent: issue a new token in the same family.
+    /// Valid and now spent, or spent less than the grace window ago by a
+    /// client whose answer was lost: issue a new token in the same family.
     Spent { user: UserId, family: uuid::Uuid },
     /// Already spent or revoked: a replay. The caller revokes the family.
     Reused { user: UserId, family: uuid::Uuid },

@@ -16,6 +16,7 @@ both_backends!(
     register_refuses_a_taken_username_ignoring_case_and_a_taken_email,
     login_works_by_username_or_email_and_refuses_wrong_passwords_alike,
     refresh_rotates_and_a_replayed_token_revokes_its_whole_family,
+    a_refresh_retried_within_the_grace_window_keeps_the_login,
     logout_revokes_the_refresh_token,
 );
 
@@ -126,7 +127,8 @@ async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
 }
 
 async fn refresh_rotates_and_a_replayed_token_revokes_its_whole_family(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // No grace window: the first replay is caught (the window is below).
+    let app = TestApp::spawn_with(backend, |s| s.auth.refresh_reuse_grace_s = 0).await;
     let user = app.register("margaret").await;
     let (status, first) = refresh(&app, &user.refresh).await;
     assert_eq!(status, StatusCode::OK);
@@ -168,6 +170,46 @@ async fn refresh_rotates_and_a_replayed_token_revokes_its_whole_family(backend: 
 
     let (status, _) = refresh(&app, "never-issued").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// A client whose refresh was answered but never heard the answer (a page
+/// reloaded mid-request, two tabs refreshing at once) presents the same
+/// token again within seconds: it gets a pair of its own, the login goes
+/// on, and both descendants work. A logout closes the window.
+async fn a_refresh_retried_within_the_grace_window_keeps_the_login(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = app.register("grace").await;
+    let ((first, a), (second, b)) =
+        tokio::join!(refresh(&app, &user.refresh), refresh(&app, &user.refresh));
+    assert_eq!((first, second), (StatusCode::OK, StatusCode::OK), "{a} {b}");
+    let (status, c) = refresh(&app, &user.refresh).await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    let pairs = [&a, &b, &c];
+    for pair in pairs {
+        let access = pair["access_token"].as_str().unwrap();
+        assert_eq!(
+            app.get("/api/v1/users/me", access).await.status(),
+            StatusCode::OK
+        );
+    }
+    let refreshes: std::collections::HashSet<&str> = pairs
+        .iter()
+        .map(|p| p["refresh_token"].as_str().unwrap())
+        .collect();
+    assert_eq!(refreshes.len(), 3, "each answer is a new token");
+    let (status, _) = refresh(&app, c["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "a descendant rotates on");
+
+    let res = app
+        .post(
+            "/api/v1/auth/logout",
+            a["access_token"].as_str().unwrap(),
+            json!({"refresh_token": user.refresh}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (status, _) = refresh(&app, &user.refresh).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "logged out: no window");
 }
 
 async fn logout_revokes_the_refresh_token(backend: Backend) {

@@ -22,6 +22,9 @@ use parley::store::{
 use parley_actors::model::{Action, Appended, Emoji, EventData, Refusal, StoredEvent};
 use parley_actors::ports::LogError;
 
+/// A refresh token spent before is reported reused at once.
+const NO_GRACE: std::time::Duration = std::time::Duration::ZERO;
+
 /// One module per case with a test per backend. The runtime is
 /// multi-threaded so that concurrent cases really run in parallel against
 /// the in-process store too.
@@ -66,6 +69,7 @@ conformance!(
     a_refresh_token_is_spent_once_then_reported_reused,
     an_expired_refresh_token_is_expired_even_revoked_and_an_unknown_one_unknown,
     revoking_a_family_makes_its_unspent_tokens_reused,
+    a_refresh_token_spent_within_the_grace_window_is_spent_again_unless_revoked,
     notifications_are_newest_first_and_page_with_before,
     the_unread_filter_and_count_see_only_unread_notifications,
     marking_another_users_notification_read_is_not_found,
@@ -579,9 +583,9 @@ async fn a_refresh_token_is_spent_once_then_reported_reused(store: SharedStore) 
         .await
         .unwrap();
     let user = ada.id;
-    let first = store.spend_refresh_token(b"t1").await.unwrap();
+    let first = store.spend_refresh_token(b"t1", NO_GRACE).await.unwrap();
     assert_eq!(first, RefreshSpend::Spent { user, family });
-    let second = store.spend_refresh_token(b"t1").await.unwrap();
+    let second = store.spend_refresh_token(b"t1", NO_GRACE).await.unwrap();
     assert_eq!(second, RefreshSpend::Reused { user, family });
     let owner = store.refresh_token_owner(b"t1").await.unwrap();
     assert_eq!(
@@ -600,20 +604,65 @@ async fn an_expired_refresh_token_is_expired_even_revoked_and_an_unknown_one_unk
         .insert_refresh_token(token(&ada, family, b"old", -1))
         .await
         .unwrap();
-    let expired = store.spend_refresh_token(b"old").await.unwrap();
+    let expired = store.spend_refresh_token(b"old", NO_GRACE).await.unwrap();
     assert_eq!(expired, RefreshSpend::Expired);
     store.revoke_refresh_family(family).await.unwrap();
-    let revoked = store.spend_refresh_token(b"old").await.unwrap();
+    let revoked = store.spend_refresh_token(b"old", NO_GRACE).await.unwrap();
     assert_eq!(
         revoked,
         RefreshSpend::Expired,
         "never spent, so not a replay"
     );
-    let unknown = store.spend_refresh_token(b"never issued").await.unwrap();
+    let unknown = store
+        .spend_refresh_token(b"never issued", NO_GRACE)
+        .await
+        .unwrap();
     assert_eq!(unknown, RefreshSpend::Unknown);
     assert_eq!(
         store.refresh_token_owner(b"never issued").await.unwrap(),
         None
+    );
+}
+
+async fn a_refresh_token_spent_within_the_grace_window_is_spent_again_unless_revoked(
+    store: SharedStore,
+) {
+    let ada = user(&*store, "ada").await;
+    let family = uuid::Uuid::now_v7();
+    for hash in [b"g1", b"g2"] {
+        store
+            .insert_refresh_token(token(&ada, family, hash, 60))
+            .await
+            .unwrap();
+    }
+    let (user, grace) = (ada.id, std::time::Duration::from_secs(60));
+    let spent = RefreshSpend::Spent { user, family };
+    let reused = RefreshSpend::Reused { user, family };
+
+    assert_eq!(
+        store.spend_refresh_token(b"g1", grace).await.unwrap(),
+        spent
+    );
+    assert_eq!(
+        store.spend_refresh_token(b"g1", grace).await.unwrap(),
+        spent,
+        "presented again within the window: its answer may have been lost"
+    );
+    assert_eq!(
+        store.spend_refresh_token(b"g1", NO_GRACE).await.unwrap(),
+        reused,
+        "past the window it is a replay"
+    );
+
+    assert_eq!(
+        store.spend_refresh_token(b"g2", grace).await.unwrap(),
+        spent
+    );
+    store.revoke_refresh_family(family).await.unwrap();
+    assert_eq!(
+        store.spend_refresh_token(b"g2", grace).await.unwrap(),
+        reused,
+        "the window never revives a revoked family"
     );
 }
 
@@ -635,9 +684,9 @@ async fn revoking_a_family_makes_its_unspent_tokens_reused(store: SharedStore) {
     store.revoke_refresh_family(family).await.unwrap();
 
     let user = ada.id;
-    let revoked = store.spend_refresh_token(b"a2").await.unwrap();
+    let revoked = store.spend_refresh_token(b"a2", NO_GRACE).await.unwrap();
     assert_eq!(revoked, RefreshSpend::Reused { user, family });
-    let untouched = store.spend_refresh_token(b"b1").await.unwrap();
+    let untouched = store.spend_refresh_token(b"b1", NO_GRACE).await.unwrap();
     assert_eq!(
         untouched,
         RefreshSpend::Spent {
@@ -1502,12 +1551,12 @@ async fn logging_out_everywhere_revokes_every_family_of_the_user_only(store: Sha
     store.revoke_sessions(&everywhere).await.unwrap();
 
     for (hash, family) in [(b"a1", first), (b"a2", second)] {
-        let spent = store.spend_refresh_token(hash).await.unwrap();
+        let spent = store.spend_refresh_token(hash, NO_GRACE).await.unwrap();
         let user = ada.id;
         assert_eq!(spent, RefreshSpend::Reused { user, family });
     }
     let (user, family) = (bob.id, bobs);
-    let bobs = store.spend_refresh_token(b"b1").await.unwrap();
+    let bobs = store.spend_refresh_token(b"b1", NO_GRACE).await.unwrap();
     assert_eq!(bobs, RefreshSpend::Spent { user, family });
 
     let recorded = store.revocations_since(before, 10).await.unwrap();
@@ -1539,7 +1588,7 @@ async fn revoking_one_family_leaves_the_others_and_is_polled_in_record_order(sto
     ];
     store.revoke_sessions(&revocations[0]).await.unwrap();
     let user = ada.id;
-    let spent = store.spend_refresh_token(b"r1").await.unwrap();
+    let spent = store.spend_refresh_token(b"r1", NO_GRACE).await.unwrap();
     assert_eq!(
         spent,
         RefreshSpend::Reused {
@@ -1547,7 +1596,7 @@ async fn revoking_one_family_leaves_the_others_and_is_polled_in_record_order(sto
             family: reused
         }
     );
-    let spent = store.spend_refresh_token(b"o1").await.unwrap();
+    let spent = store.spend_refresh_token(b"o1", NO_GRACE).await.unwrap();
     assert_eq!(
         spent,
         RefreshSpend::Spent {

@@ -124,7 +124,7 @@ impl State {
                     user: token.user,
                     family: token.family,
                     expires_at: token.expires_at,
-                    spent: false,
+                    spent_at: None,
                     revoked: false,
                 });
                 Ok(())
@@ -133,22 +133,29 @@ impl State {
     }
 
     /// A token presented after it was spent is a replay, even once expired:
-    /// the caller must still revoke its family. One that expired unspent is
-    /// just old, revoked or not.
-    pub(super) fn spend_refresh_token(&mut self, hash: &[u8], now: DateTime<Utc>) -> RefreshSpend {
+    /// the caller must still revoke its family; unless it was spent less
+    /// than `grace` ago and is still valid, when it is spent again. One that
+    /// expired unspent is just old, revoked or not.
+    pub(super) fn spend_refresh_token(
+        &mut self,
+        hash: &[u8],
+        grace: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> RefreshSpend {
         let Some(token) = self.refresh_tokens.get_mut(hash) else {
             return RefreshSpend::Unknown;
         };
         let (user, family) = (token.user, token.family);
-        if token.spent {
-            RefreshSpend::Reused { user, family }
-        } else if token.expires_at <= now {
-            RefreshSpend::Expired
-        } else if token.revoked {
-            RefreshSpend::Reused { user, family }
-        } else {
-            token.spent = true;
-            RefreshSpend::Spent { user, family }
+        let valid = token.expires_at > now && !token.revoked;
+        let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        match token.spent_at {
+            None if valid => {
+                token.spent_at = Some(now);
+                RefreshSpend::Spent { user, family }
+            }
+            Some(at) if valid && now - at < grace => RefreshSpend::Spent { user, family },
+            None if token.expires_at <= now => RefreshSpend::Expired,
+            _ => RefreshSpend::Reused { user, family },
         }
     }
 

@@ -241,9 +241,16 @@ impl Store for PgStore {
             .await
     }
 
-    async fn spend_refresh_token(&self, hash: &[u8]) -> Result<RefreshSpend, StoreError> {
-        self.run("spend_refresh_token", tokens::spend(&self.pool, hash))
-            .await
+    async fn spend_refresh_token(
+        &self,
+        hash: &[u8],
+        grace: std::time::Duration,
+    ) -> Result<RefreshSpend, StoreError> {
+        self.run(
+            "spend_refresh_token",
+            tokens::spend(&self.pool, hash, grace),
+        )
+        .await
     }
 
     async fn revoke_refresh_family(&self, family: uuid::Uuid) -> Result<(), StoreError> {

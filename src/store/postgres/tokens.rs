@@ -3,8 +3,8 @@
 //! A token is spent by one conditional `UPDATE`: of two requests presenting
 //! the same token at once, exactly one sees its row change. Only when that
 //! fails is the row read again, to tell the caller why, and a token that
-//! was already spent or revoked is reported as a replay so the caller can
-//! revoke its whole family.
+//! was already spent (longer than the grace window ago) or revoked is
+//! reported as a replay so the caller can revoke its whole family.
 
 use super::sql;
 use crate::domain::UserId;
@@ -26,15 +26,22 @@ pub(super) async fn insert(pool: &Pool, token: NewRefreshToken) -> Result<(), St
 }
 
 #[tracing::instrument(skip_all)]
-pub(super) async fn spend(pool: &Pool, hash: &[u8]) -> Result<RefreshSpend, StoreError> {
-    const SPEND: &str = "UPDATE refresh_tokens SET spent_at = now() \
-                         WHERE hash = $1 AND spent_at IS NULL AND revoked_at IS NULL \
-                         AND expires_at > now() \
+pub(super) async fn spend(
+    pool: &Pool,
+    hash: &[u8],
+    grace: std::time::Duration,
+) -> Result<RefreshSpend, StoreError> {
+    // Spent within the grace window: spent again, keeping the first time,
+    // so the window never slides. Of two requests at once, the second
+    // waits for the first's row lock and then sees its `spent_at`.
+    const SPEND: &str = "UPDATE refresh_tokens SET spent_at = coalesce(spent_at, now()) \
+                         WHERE hash = $1 AND revoked_at IS NULL AND expires_at > now() \
+                         AND (spent_at IS NULL OR spent_at > now() - make_interval(secs => $2)) \
                          RETURNING user_id, family";
     const INSPECT: &str = "SELECT user_id, family, spent_at IS NOT NULL AS spent, \
                            expires_at <= now() AS expired \
                            FROM refresh_tokens WHERE hash = $1";
-    let spent = sql::query_opt(pool, SPEND, &[&hash])
+    let spent = sql::query_opt(pool, SPEND, &[&hash, &grace.as_secs_f64()])
         .await
         .context("spending a refresh token")?;
     if let Some(row) = spent {
