@@ -234,6 +234,16 @@ for target in parley reference; do
     stop_server
 done
 
+# PostgreSQL's own cost of the append, on the database parley just used,
+# with nothing else running: the reference for the durable path.
+if [[ "$SCENARIO" == ack && -n "$DB_URL" && "$ONLY" != reference ]]; then
+    for rate in "${RATE_LIST[@]}"; do
+        echo "== pgbench, the append's transaction alone, rate $rate msg/s"
+        taskset -c "$LOAD_CPU" "$ROOT/loadtest/pgbench/append.sh" "$DB_URL" "$rate" \
+            "$DURATION" "$OUT/pgbench-$rate" || FAILED=1
+    done
+fi
+
 if [[ "$ONLY" == both ]]; then
     for rate in "${RATE_LIST[@]}"; do
         if [[ -f "$OUT/parley-$rate.json" && -f "$OUT/reference-$rate.json" ]]; then

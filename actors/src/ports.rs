@@ -89,6 +89,14 @@ pub trait MessageLog: Send + Sync + 'static {
     }
 }
 
+/// Opens the log one arbiter's writers append through; called once per
+/// arbiter when the engine starts, never on the arbiter's thread. A log
+/// that holds connections gives each call its own, opened by their first
+/// use: on the writers' thread, where their I/O then runs, instead of on
+/// whichever thread (an HTTP worker's, busy with requests) first took a
+/// shared pool's connection.
+pub type OpenWriterLog = std::sync::Arc<dyn Fn() -> std::sync::Arc<dyn MessageLog> + Send + Sync>;
+
 /// One page of a replay (see [`MessageLog::replay_page`]).
 #[derive(Clone, Debug, Default)]
 pub struct ReplayPage {

@@ -15,7 +15,7 @@ use crate::hub::Hub;
 use crate::notify::Notifier;
 #[cfg(doc)]
 use crate::ports::NoObserver;
-use crate::ports::{Bus, Dependency, FrameEncoder, MessageLog, Observer};
+use crate::ports::{Bus, Dependency, FrameEncoder, MessageLog, Observer, OpenWriterLog};
 use crate::room::RoomDirectory;
 use crate::writer::WriterPool;
 use actix::{Actor, Addr, Arbiter, ArbiterHandle};
@@ -40,6 +40,7 @@ impl Engine {
     pub fn start(parts: EngineParts) -> Self {
         let EngineParts {
             log,
+            writer_log,
             encoder,
             bus,
             observer,
@@ -53,7 +54,7 @@ impl Engine {
         let handles: Vec<ArbiterHandle> = arbiters.iter().map(Arbiter::handle).collect();
         let rooms =
             RoomDirectory::new(handles.clone(), log.clone(), encoder, bus.clone(), observer);
-        let writers = WriterPool::start(&handles, log, rooms.clone(), bus.clone());
+        let writers = WriterPool::start(&handles, &writer_log, rooms.clone(), bus.clone());
         let hub = actix::Supervisor::start(|_| Hub::default());
         let notifier = actix::Supervisor::start(move |_| Notifier::new(bus));
         let dependencies = dependencies
@@ -74,7 +75,10 @@ impl Engine {
 
 /// What the engine is started with: the application's ports.
 pub struct EngineParts {
+    /// What rooms read (replays, gap fills).
     pub log: Arc<dyn MessageLog>,
+    /// What each arbiter's writers append through.
+    pub writer_log: OpenWriterLog,
     pub encoder: Arc<dyn FrameEncoder>,
     pub bus: Arc<dyn Bus>,
     /// Where rooms and writers report for metrics ([`NoObserver`] for none).

@@ -31,7 +31,7 @@ use anyhow::Context;
 use parley_actors::bus::Invalidator;
 use parley_actors::dependency::CheckTiming;
 use parley_actors::ports::Dependency;
-use parley_actors::ports::{Bus, LocalBus, MessageLog};
+use parley_actors::ports::{Bus, LocalBus, MessageLog, OpenWriterLog};
 use parley_actors::supervisor::{Engine, EngineParts};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -75,8 +75,13 @@ impl Application {
         let log: Arc<dyn MessageLog> = store.clone();
         let (redis, bus, limiter) =
             connect_redis(&settings, &instance_id, &metrics, &breakers).await?;
+        let writer_log: OpenWriterLog = {
+            let store = store.clone();
+            Arc::new(move || store.writer_log().unwrap_or_else(|| store.clone()))
+        };
         let engine = Engine::start(EngineParts {
             log,
+            writer_log,
             encoder: Arc::new(JsonEncoder),
             bus: bus.bus.clone(),
             observer: Arc::new(crate::observability::metrics::EngineMetrics(

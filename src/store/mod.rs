@@ -126,6 +126,12 @@ pub trait Store: MessageLog + WebhookStore + ApiKeyStore + push::PushStore {
     /// Which implementation this is (`postgres` or `memory`), for probes.
     fn backend(&self) -> &'static str;
 
+    /// A log for one arbiter's writers, with connections of its own
+    /// (PostgreSQL); `None` when the writers can share the store.
+    fn writer_log(&self) -> Option<Arc<dyn MessageLog>> {
+        None
+    }
+
     /// Connection pool figures (PostgreSQL only).
     fn pool_stats(&self) -> Option<PoolStats> {
         None

@@ -11,7 +11,7 @@
 use super::messages::{Publish, PublishError, WhenIdle};
 use crate::ids::RoomId;
 use crate::model::{Appended, NewEvent, Refusal, StoredEvent};
-use crate::ports::{Bus, BusEvent, LogError, MessageLog};
+use crate::ports::{Bus, BusEvent, LogError, MessageLog, OpenWriterLog};
 use crate::restart::Restarts;
 use crate::room::RoomDirectory;
 use crate::room::messages::Committed;
@@ -245,22 +245,25 @@ pub struct WriterPool {
 impl WriterPool {
     pub fn start(
         arbiters: &[ArbiterHandle],
-        log: Arc<dyn MessageLog>,
+        open_log: &OpenWriterLog,
         rooms: Arc<RoomDirectory>,
         bus: Arc<dyn Bus>,
     ) -> Self {
         let writers: Vec<Addr<Writer>> = if arbiters.is_empty() {
-            vec![Writer::new(log, rooms, bus).start()]
+            vec![Writer::new(open_log(), rooms, bus).start()]
         } else {
             // Several writers per arbiter: a writer waits on its commit (an
             // fsync), so more of them keep more transactions in flight, which
-            // the database group-commits; the arbiter's thread is idle meanwhile.
-            arbiters
-                .iter()
-                .cycle()
-                .take(arbiters.len() * WRITERS_PER_ARBITER)
-                .map(|arbiter| {
-                    let (log, rooms, bus) = (log.clone(), rooms.clone(), bus.clone());
+            // the database group-commits; the arbiter's thread is idle
+            // meanwhile. Each arbiter's writers share one log of their own.
+            // Writers are interleaved across arbiters, so that rooms hashed
+            // to consecutive writers land on different threads.
+            let logs: Vec<Arc<dyn MessageLog>> = arbiters.iter().map(|_| open_log()).collect();
+            (0..arbiters.len() * WRITERS_PER_ARBITER)
+                .map(|i| {
+                    let arbiter = &arbiters[i % arbiters.len()];
+                    let log = logs[i % arbiters.len()].clone();
+                    let (rooms, bus) = (rooms.clone(), bus.clone());
                     actix::Supervisor::start_in_arbiter(arbiter, move |_| {
                         Writer::new(log, rooms, bus)
                     })

@@ -9,5 +9,5 @@
 pub mod actor;
 pub mod messages;
 
-pub use actor::{Writer, WriterPool};
+pub use actor::{WRITERS_PER_ARBITER, Writer, WriterPool};
 pub use messages::{Publish, PublishError, WhenIdle};

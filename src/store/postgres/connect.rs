@@ -10,6 +10,7 @@ use super::PgStore;
 use crate::config::DatabaseSettings;
 use anyhow::{Context, anyhow};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use parley_actors::writer::WRITERS_PER_ARBITER;
 use rand::Rng;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -51,14 +52,64 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("parley");
         }
-        let pool = build_pool(config, settings.pool_size, attempt)?;
+        let pool = build_pool(config.clone(), settings.pool_size, attempt)?;
         let client = wait_for_database(&pool, budget).await?;
         migrate(client).await?;
+        let writer_pools = WriterPools {
+            config: WriterPools::planned_per_batch(config),
+            timeout: attempt,
+            opened: Default::default(),
+        };
         Ok(PgStore {
+            appends: pool.clone(),
             pool,
+            writer_pools: std::sync::Arc::new(writer_pools),
             guard: Default::default(),
             webhook_filter: Default::default(),
         })
+    }
+}
+
+/// The writers' own pools (see [`PgStore::writer_log`]), kept so that the
+/// store's close closes them too.
+pub(super) struct WriterPools {
+    config: tokio_postgres::Config,
+    timeout: Duration,
+    opened: std::sync::Mutex<Vec<Pool>>,
+}
+
+impl WriterPools {
+    /// The writers' sessions plan every statement for its parameters
+    /// (`plan_cache_mode`): an append's statements join the batch's arrays
+    /// against `room_messages` and `rooms`, and a generic plan, cached
+    /// once per connection, is costed on the statistics of that moment. On
+    /// a young database it seq-scanned `room_messages` until the next
+    /// `ANALYZE`: 4.6 ms of every append at 30,000 messages, growing with
+    /// the table (`docs/benchmarks.md`). Planning costs tens of
+    /// microseconds; a custom plan also fits a batch of 1 and of 500.
+    fn planned_per_batch(mut config: tokio_postgres::Config) -> tokio_postgres::Config {
+        let options = match config.get_options() {
+            Some(given) => format!("{given} -c plan_cache_mode=force_custom_plan"),
+            None => "-c plan_cache_mode=force_custom_plan".to_owned(),
+        };
+        config.options(&options);
+        config
+    }
+
+    /// A new pool of [`WRITERS_PER_ARBITER`] connections, none opened yet.
+    pub(super) fn open(&self) -> anyhow::Result<Pool> {
+        let pool = build_pool(self.config.clone(), WRITERS_PER_ARBITER, self.timeout)?;
+        self.opened
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(pool.clone());
+        Ok(pool)
+    }
+
+    pub(super) fn close(&self) {
+        for pool in self.opened.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            pool.close();
+        }
     }
 }
 

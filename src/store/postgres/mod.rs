@@ -71,6 +71,11 @@ use parley_actors::ports::{LogError, MessageLog, ReplayPage};
 pub struct PgStore {
     /// Connections to one database, already migrated.
     pool: Pool,
+    /// Where appends take their connection: `pool`, or in a writer log
+    /// ([`PgStore::writer_log`]) a pool of the writers' own.
+    appends: Pool,
+    /// Opens the writers' pools, and closes them with the store.
+    writer_pools: std::sync::Arc<connect::WriterPools>,
     guard: Guard,
     /// What the append path writes webhook outbox rows for (see `webhooks.rs`).
     webhook_filter: std::sync::Arc<crate::domain::webhook::EventFilter>,
@@ -90,13 +95,30 @@ impl PgStore {
     pub fn pool_status(&self) -> deadpool_postgres::Status {
         self.pool.status()
     }
+
+    /// A handle for one arbiter's writers (see
+    /// [`parley_actors::ports::OpenWriterLog`]): its appends use
+    /// [`parley_actors::writer::WRITERS_PER_ARBITER`] connections of their
+    /// own, outside `pool`, opened by the first appends on the writers'
+    /// thread. Each of an append's two round trips then wakes the thread
+    /// that waits for it, not an HTTP worker that may be busy with requests
+    /// for milliseconds (issue 15; measured in `docs/benchmarks.md`).
+    pub fn for_writers(&self) -> PgStore {
+        let mut log = self.clone();
+        match self.writer_pools.open() {
+            Ok(pool) => log.appends = pool,
+            // Only a builder bug gets here (the settings built `pool`).
+            Err(error) => tracing::error!(%error, "writers share the pool"),
+        }
+        log
+    }
 }
 
 #[async_trait]
 impl MessageLog for PgStore {
     async fn append(&self, batch: &[NewEvent]) -> Result<Vec<Result<Appended, Refusal>>, LogError> {
         let webhooks = self.webhook_filter.get();
-        self.run("append", messages::append(&self.pool, batch, webhooks))
+        self.run("append", messages::append(&self.appends, batch, webhooks))
             .await
     }
 
@@ -150,6 +172,11 @@ impl Store for PgStore {
 
     fn close(&self) {
         self.pool.close();
+        self.writer_pools.close();
+    }
+
+    fn writer_log(&self) -> Option<std::sync::Arc<dyn MessageLog>> {
+        Some(std::sync::Arc::new(self.for_writers()))
     }
 
     fn pool_stats(&self) -> Option<crate::store::PoolStats> {
