@@ -29,6 +29,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN="$TARGET/release/parley"
 RATE=1000
@@ -82,21 +84,12 @@ log "load average before the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 psql_do() { psql "$1" -X -q -v ON_ERROR_STOP=1 "${@:2}" >/dev/null; }
 SINK_PID=""
 PARLEY_PID=""
-stop() { # PID: TERM, then KILL after 10 s
-    kill -TERM "$1" 2>/dev/null || return 0
-    for _ in $(seq 100); do
-        kill -0 "$1" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
 cleanup() {
-    [[ -z "$PARLEY_PID" ]] || stop "$PARLEY_PID"
-    [[ -z "$SINK_PID" ]] || stop "$SINK_PID"
+    [[ -z "$PARLEY_PID" ]] || stop_pid "$PARLEY_PID"
+    [[ -z "$SINK_PID" ]] || stop_pid "$SINK_PID"
     psql_do "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" || true
 }
-trap cleanup EXIT
+on_exit cleanup
 trap 'exit 130' INT TERM
 
 # until_ok SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds.

@@ -18,6 +18,7 @@
 #   timed LABEL CMD...     runs CMD and records how long it took;
 #                          print_timings lists every step at exit
 #   parley_bin, start_parley, stop_parley: a parley for checks (below)
+#   stop_pid PID           SIGTERM, then SIGKILL after 10 s
 
 [[ -n "${PARLEY_LIB_SOURCED:-}" ]] && return 0
 PARLEY_LIB_SOURCED=1
@@ -144,14 +145,18 @@ start_parley() {
 # stop_parley: SIGTERM, then SIGKILL if it is still running after 10 s
 # (the drain timeout start_parley sets is 2 s).
 stop_parley() {
-    if [[ -n "$PARLEY_PID" ]] && kill -0 "$PARLEY_PID" 2>/dev/null; then
-        kill -TERM "$PARLEY_PID" 2>/dev/null || true
-        for _ in $(seq 100); do
-            kill -0 "$PARLEY_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$PARLEY_PID" 2>/dev/null || true
-        wait "$PARLEY_PID" 2>/dev/null || true
-    fi
+    [[ -z "$PARLEY_PID" ]] || stop_pid "$PARLEY_PID"
     PARLEY_PID=
+}
+
+# stop_pid PID: SIGTERM, then SIGKILL if it still runs after 10 s; reaps it
+# when it is this shell's child.
+stop_pid() {
+    kill -TERM "$1" 2>/dev/null || return 0
+    for _ in $(seq 100); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
 }

@@ -1065,6 +1065,14 @@ mod tests {
             .collect()
     }
 
+    /// Why the settings `pairs` make are refused.
+    fn refused(pairs: &[(&str, &str)]) -> String {
+        match Settings::from_env(env(pairs)) {
+            Ok(_) => panic!("{pairs:?} were accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
     #[test]
     fn defaults_match_the_wire_contract() {
         let s = Settings::from_env(env(&[])).unwrap();
@@ -1102,40 +1110,28 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_the_variable() {
-        let err = Settings::from_env(env(&[("PARLEY_RATE_API_PER_MIN", "lots")]))
-            .unwrap_err()
-            .to_string();
+        let err = refused(&[("PARLEY_RATE_API_PER_MIN", "lots")]);
         assert!(err.contains("PARLEY_RATE_API_PER_MIN"), "{err}");
-        let err = Settings::from_env(env(&[("PARLEY_RATE_API_PER_MIN", "0")]))
-            .unwrap_err()
-            .to_string();
+        let err = refused(&[("PARLEY_RATE_API_PER_MIN", "0")]);
         assert!(err.contains("nonzero"), "{err}");
-        let err = Settings::from_env(env(&[("PARLEY_LOG_FORMAT", "xml")]))
-            .unwrap_err()
-            .to_string();
+        let err = refused(&[("PARLEY_LOG_FORMAT", "xml")]);
         assert!(
             err.contains("PARLEY_LOG_FORMAT") && err.contains("json"),
             "{err}"
         );
-        let err = Settings::from_env(env(&[("PARLEY_REDIS_CLUSTER_PUBSUB", "spublish")]))
-            .unwrap_err()
-            .to_string();
+        let err = refused(&[("PARLEY_REDIS_CLUSTER_PUBSUB", "spublish")]);
         assert!(
             err.contains("PARLEY_REDIS_CLUSTER_PUBSUB") && err.contains("sharded"),
             "{err}"
         );
-        let err = Settings::from_env(env(&[("PARLEY_TRUSTED_PROXIES", "10.0.0.1,nope")]))
-            .unwrap_err()
-            .to_string();
+        let err = refused(&[("PARLEY_TRUSTED_PROXIES", "10.0.0.1,nope")]);
         assert!(err.contains("PARLEY_TRUSTED_PROXIES"), "{err}");
-        let err = Settings::from_env(env(&[("PARLEY_LOG", "parley=loud")]))
-            .unwrap_err()
-            .to_string();
+        let err = refused(&[("PARLEY_LOG", "parley=loud")]);
         assert!(err.contains("PARLEY_LOG"), "{err}");
-        let err = Settings::from_env(env(&[("DATABASE_URL", "mysql://x")]))
-            .unwrap_err()
-            .to_string();
+        let err = refused(&[("DATABASE_URL", "mysql://x")]);
         assert!(err.contains("DATABASE_URL"), "{err}");
+        let err = refused(&[("PARLEY_REFRESH_REUSE_GRACE_S", "61")]);
+        assert!(err.contains("PARLEY_REFRESH_REUSE_GRACE_S"), "{err}");
     }
 
     #[test]
@@ -1157,9 +1153,7 @@ mod tests {
             "10.0.0.1-10.0.0.9",
             "10.0.0/8",
         ] {
-            let err = Settings::from_env(env(&[("PARLEY_TRUSTED_PROXIES", bad)]))
-                .unwrap_err()
-                .to_string();
+            let err = refused(&[("PARLEY_TRUSTED_PROXIES", bad)]);
             assert!(
                 err.contains("PARLEY_TRUSTED_PROXIES") && err.contains(bad),
                 "{err}"
@@ -1179,9 +1173,7 @@ mod tests {
             ("PARLEY_WS_ALLOWED_ORIGINS", "a.example"),
             ("PARLEY_CORS_ORIGINS", "*"),
         ] {
-            let err = Settings::from_env(env(&[(var, bad)]))
-                .unwrap_err()
-                .to_string();
+            let err = refused(&[(var, bad)]);
             assert!(err.contains(var), "{err}");
         }
     }
@@ -1213,9 +1205,7 @@ mod tests {
             ("PARLEY_PUSH_VAPID_SUBJECT", "ops@example.com"),
             ("PARLEY_PUSH_LEASE_MS", "10"),
         ] {
-            let err = Settings::from_env(env(&[(var, value)]))
-                .unwrap_err()
-                .to_string();
+            let err = refused(&[(var, value)]);
             assert!(err.contains("PARLEY_PUSH_"), "{var}: {err}");
         }
     }
@@ -1226,9 +1216,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("parley.toml");
         std::fs::write(&path, "[http]\nadr = \"127.0.0.1:1\"\n").unwrap();
-        let err = Settings::from_env(env(&[("PARLEY_CONFIG", path.to_str().unwrap())]))
-            .unwrap_err()
-            .to_string();
+        let err = refused(&[("PARLEY_CONFIG", path.to_str().unwrap())]);
         assert!(err.contains("adr"), "{err}");
         std::fs::write(&path, "[rate]\napi_per_min = 9\n").unwrap();
         let s = Settings::from_env(env(&[("PARLEY_CONFIG", path.to_str().unwrap())])).unwrap();
