@@ -229,12 +229,11 @@ pub(super) async fn append(
     if batch.is_empty() {
         return Ok(Vec::new());
     }
-    let mut tx = PipelinedTx::take(pool)
+    let tx = PipelinedTx::take(pool)
         .await
         .log_context("taking a pooled connection")?;
     let reads = ReadStatements::prepare(&tx, batch).await?;
     let writes = WriteStatements::prepare(&tx).await?;
-    tx.opened();
     let mut before = match read_before(&tx, &reads, batch).await {
         Ok(before) => before,
         Err(error) => {
@@ -243,9 +242,7 @@ pub(super) async fn append(
         }
     };
     let plan = decide(batch, &mut before);
-    let written = write_and_commit(&tx, &writes, &plan, &before, webhooks).await;
-    tx.closed();
-    written?;
+    write_and_commit(&tx, &writes, &plan, &before, webhooks).await?;
     let Plan {
         fresh, outcomes, ..
     } = plan;

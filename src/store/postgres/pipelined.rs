@@ -25,48 +25,47 @@
 //!   the pool mid-transaction.
 
 use deadpool_postgres::{ClientWrapper, Object, Pool};
+use std::future::Future;
 use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A pooled connection that may hold an open transaction.
 pub(super) struct PipelinedTx {
     conn: Option<Object>,
-    open: bool,
+    /// From [`Self::begin`] until a `COMMIT` or `ROLLBACK` is answered. An
+    /// atomic only because the statements joined with `BEGIN` and `COMMIT`
+    /// borrow the transaction too.
+    open: AtomicBool,
 }
 
 impl PipelinedTx {
     pub(super) async fn take(pool: &Pool) -> Result<Self, deadpool_postgres::PoolError> {
         Ok(Self {
             conn: Some(pool.get().await?),
-            open: false,
+            open: AtomicBool::new(false),
         })
     }
 
     /// `BEGIN`, to be joined with the transaction's first statements (and
-    /// polled before them).
-    pub(super) async fn begin(&self) -> Result<(), tokio_postgres::Error> {
-        self.client().batch_execute("BEGIN").await
+    /// polled before them). The transaction counts as open from this call.
+    pub(super) fn begin(&self) -> impl Future<Output = Result<(), tokio_postgres::Error>> + '_ {
+        self.open.store(true, Ordering::Relaxed);
+        self.client().batch_execute("BEGIN")
     }
 
     /// `COMMIT`, to be joined with the transaction's last statements (and
-    /// polled after them).
+    /// polled after them). Answered, the transaction is over: committed, or
+    /// rolled back because a statement before it failed.
     pub(super) async fn commit(&self) -> Result<(), tokio_postgres::Error> {
-        self.client().batch_execute("COMMIT").await
-    }
-
-    /// Marks the transaction open; call before sending [`Self::begin`].
-    pub(super) fn opened(&mut self) {
-        self.open = true;
-    }
-
-    /// Marks the transaction over: its `COMMIT` or `ROLLBACK` was answered.
-    pub(super) fn closed(&mut self) {
-        self.open = false;
+        let answered = self.client().batch_execute("COMMIT").await;
+        self.open.store(false, Ordering::Relaxed);
+        answered
     }
 
     /// Ends the transaction after a failure between the two pipelines.
-    pub(super) async fn rollback(&mut self) {
+    pub(super) async fn rollback(&self) {
         if self.client().batch_execute("ROLLBACK").await.is_ok() {
-            self.open = false;
+            self.open.store(false, Ordering::Relaxed);
         }
         // Otherwise `Drop` closes the connection, which rolls back.
     }
@@ -89,7 +88,7 @@ impl Deref for PipelinedTx {
 
 impl Drop for PipelinedTx {
     fn drop(&mut self) {
-        if self.open
+        if *self.open.get_mut()
             && let Some(conn) = self.conn.take()
         {
             tracing::warn!("closing a connection dropped inside its transaction");
