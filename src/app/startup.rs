@@ -326,6 +326,10 @@ fn serve(
             .wrap(from_fn(middleware::request_id::middleware))
     })
     .on_connect(send_buffer(public.then_some(send_buffer_bytes)))
+    // Every frame goes out when written: with Nagle's algorithm (actix's
+    // default keeps the OS's), a frame written while the one before is
+    // unacknowledged waits for that ACK, which a reading client may delay.
+    .tcp_nodelay(true)
     .listen(listener)?
     // The drain already waited for the work that matters; this bounds the
     // requests still in flight when the listeners stop.
