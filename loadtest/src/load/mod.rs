@@ -234,6 +234,7 @@ fn spawn_all(ctx: &Ctx, plan: &Plan, setup: &setup::Setup) -> JoinSet<Outcome> {
                 conn,
                 rooms,
                 per_second,
+                shift: p as f64 / plan.publishers as f64,
                 token: token(conn),
                 run_id: setup.run_id.clone(),
             },

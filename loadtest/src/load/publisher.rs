@@ -34,6 +34,11 @@ pub struct Assignment {
     /// `(room index, room name)` in turn.
     pub rooms: Vec<(usize, String)>,
     pub per_second: f64,
+    /// Which share of its period this publisher's clock is shifted by
+    /// (0 ≤ shift < 1): the publishers' clocks are spread over the period,
+    /// so that the total rate arrives evenly rather than in bursts of
+    /// every publisher at once.
+    pub shift: f64,
     pub token: Option<String>,
     pub run_id: String,
 }
@@ -69,7 +74,9 @@ pub async fn run(ctx: Ctx, job: Assignment) -> Outcome {
     };
     let (sink, mut stream) = ws.split();
     let period = Duration::from_secs_f64(1.0 / job.per_second.max(1e-6));
-    let mut ticks = tokio::time::interval(period.max(MIN_TICK));
+    let period = period.max(MIN_TICK);
+    let first = tokio::time::Instant::now() + period.mul_f64(job.shift.clamp(0.0, 1.0));
+    let mut ticks = tokio::time::interval_at(first, period);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut phase = ctx.phase.clone();
     let mut me = Publisher {
