@@ -188,9 +188,20 @@ impl RoomActor {
         }
     }
 
-    /// Sends committed messages, already in order, to every subscriber.
-    fn fan_out(&mut self, messages: &[StoredEvent], ctx: &mut Context<Self>) {
+    /// Sends messages filled from the log, already in order, to every
+    /// subscriber; those whose outbox could not take them all at once get
+    /// them paced ([`Self::pace_bursts`]).
+    fn fan_out_fill(&mut self, messages: &[StoredEvent], ctx: &mut Context<Self>) {
         let paced = self.pace_bursts(messages);
+        self.fan_out(messages);
+        for session in paced {
+            self.go_live(session, ctx);
+        }
+    }
+
+    /// Sends committed messages, already in order, to every subscriber. A
+    /// live subscriber whose outbox overflows is a slow consumer.
+    fn fan_out(&mut self, messages: &[StoredEvent]) {
         let started = Instant::now();
         let mut slow = Vec::new();
         let mut delivered = 0u64;
@@ -210,16 +221,15 @@ impl RoomActor {
         for id in slow {
             self.drop_subscriber(id);
         }
-        for session in paced {
-            self.go_live(session, ctx);
-        }
     }
 
-    /// Switches the live subscribers that `messages` would overflow even
-    /// with an empty outbox (a gap filled from the log after a bus outage,
-    /// say) to a replay's buffered, paced path, and returns them: the burst
-    /// is the server's doing, and closing a reader that keeps up as a slow
-    /// consumer would only make it reconnect and replay the same messages.
+    /// Switches the live subscribers that `messages` (a gap filled from the
+    /// log after a bus outage, say) would overflow even with an empty
+    /// outbox to a replay's buffered, paced path, and returns them: the
+    /// burst is the server's doing, and closing a reader that keeps up as a
+    /// slow consumer would only make it reconnect and replay the same
+    /// messages. Live traffic is not paced: a reader that falls behind it
+    /// is a slow consumer, closed at once.
     fn pace_bursts(&mut self, messages: &[StoredEvent]) -> Vec<SessionId> {
         let mut paced = Vec::new();
         for (id, sub) in self.subscribers.iter_mut() {
@@ -333,7 +343,7 @@ impl RoomActor {
                 Ok(head) => {
                     act.start = Start::Known;
                     let ready = act.sequencer.start_after(head);
-                    act.fan_out(&ready, ctx);
+                    act.fan_out(&ready);
                     act.check_gap(ctx);
                     for replay in waiting {
                         act.start_replay(replay, ctx);
@@ -432,7 +442,7 @@ impl RoomActor {
                         if empty_fills + 1 >= MAX_EMPTY_FILLS {
                             tracing::error!(room = %act.room, after = %gap.after, "the log lacks messages below a committed one; skipping the gap");
                             let ready = act.sequencer.skip_gap();
-                            act.fan_out(&ready, ctx);
+                            act.fan_out_fill(&ready, ctx);
                         } else {
                             act.gap_timer = Some(ctx.run_later(GAP_WAIT, move |act, ctx| {
                                 act.gap_timer = None;
@@ -445,7 +455,7 @@ impl RoomActor {
                 Ok(found) => {
                     tracing::debug!(room = %act.room, filled = found.len(), "filled a gap from the log");
                     let ready = act.sequencer.accept(found);
-                    act.fan_out(&ready, ctx);
+                    act.fan_out_fill(&ready, ctx);
                 }
                 Err(error) => {
                     tracing::warn!(room = %act.room, %error, "could not fill a gap; retrying");
@@ -625,11 +635,11 @@ impl Handler<Committed> for RoomActor {
             return;
         }
         if self.sequencer.continues(&msg.messages) {
-            self.fan_out(&msg.messages, ctx);
+            self.fan_out(&msg.messages);
             return;
         }
         let ready = self.sequencer.accept(msg.messages.iter().cloned());
-        self.fan_out(&ready, ctx);
+        self.fan_out(&ready);
         self.check_gap(ctx);
     }
 }
