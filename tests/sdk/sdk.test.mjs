@@ -302,6 +302,20 @@ test('a slow consumer closed with 1013 reconnects and catches up with since', as
 });
 
 test('a refused token is refreshed and the request retried once, then a spent session is unauthorized', async () => {
+  // A cluster of its own without the refresh grace window: a token spent
+  // moments ago is a replay at once (with the default 10 s it would be
+  // answered again, for a client whose first answer was lost).
+  const strict = await Cluster.start(1, { PARLEY_REFRESH_REUSE_GRACE_S: '0' });
+  const local = [];
+  try {
+    await refusedTokenIsRefreshedOnceThenUnauthorized(strict, local);
+  } finally {
+    for (const c of local) c.close();
+    await strict.stop();
+  }
+});
+
+async function refusedTokenIsRefreshedOnceThenUnauthorized(cluster, local) {
   const user = await cluster.user('tok');
   const calls = [];
   const counting = (url, init) => {
@@ -311,7 +325,7 @@ test('a refused token is refreshed and the request retried once, then a spent se
   // A bad access token with a good refresh token: one refresh, one retry.
   const ok = createClient({ baseUrl: cluster.base, WebSocket, fetch: counting,
     tokens: { accessToken: 'not-a-token', refreshToken: user.tokens.refresh_token } });
-  clients.push(ok);
+  local.push(ok);
   const me = await ok.request('GET', '/users/me');
   assert.equal(me.id, user.id);
   assert.deepEqual(calls, ['GET /api/v1/users/me', 'POST /api/v1/auth/refresh', 'GET /api/v1/users/me']);
@@ -323,7 +337,7 @@ test('a refused token is refreshed and the request retried once, then a spent se
   calls.length = 0;
   const spent = createClient({ baseUrl: cluster.base, WebSocket, fetch: counting,
     tokens: { accessToken: 'not-a-token', refreshToken: user.tokens.refresh_token } });
-  clients.push(spent);
+  local.push(spent);
   const states = record(spent, 'state');
   await assert.rejects(spent.connect(), (e) => e instanceof ParleyError && e.code === 'unauthorized');
   assert.equal(spent.state, 'unauthorized');
@@ -331,7 +345,7 @@ test('a refused token is refreshed and the request retried once, then a spent se
   assert.deepEqual(calls, ['GET /api/v1/users/me', 'POST /api/v1/auth/refresh']);
   await assert.rejects(spent.room('00000000-0000-7000-8000-000000000000').publish('x'), (e) => e.code === 'unauthorized');
   assert.equal(calls.length, 2, 'no further calls');
-});
+}
 
 test('logout ends the login on the server: its refresh token no longer works', async () => {
   const user = await cluster.user('bye');
