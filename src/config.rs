@@ -263,7 +263,8 @@ pub struct AuthSettings {
     /// spent the same token is answered with another new pair instead of
     /// being treated as stolen: the first answer may never have reached the
     /// client (a page reloaded mid-request, two tabs refreshing at once).
-    /// 0 turns the window off. At most 60. Default: 10 seconds.
+    /// At most 60. Default: 0, the contract's strict single use (any reuse
+    /// revokes the family); browser applications want about 10.
     pub refresh_reuse_grace_s: u64,
 }
 
@@ -276,7 +277,7 @@ impl Default for AuthSettings {
             issuer: "parley".into(),
             audience: "parley".into(),
             refresh_family_max_age_s: 90 * 24 * 3600,
-            refresh_reuse_grace_s: 10,
+            refresh_reuse_grace_s: 0,
         }
     }
 }

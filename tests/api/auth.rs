@@ -127,8 +127,9 @@ async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
 }
 
 async fn refresh_rotates_and_a_replayed_token_revokes_its_whole_family(backend: Backend) {
-    // No grace window: the first replay is caught (the window is below).
-    let app = TestApp::spawn_with(backend, |s| s.auth.refresh_reuse_grace_s = 0).await;
+    // The default, strict single use: the first replay is caught (the
+    // opt-in grace window is tested below).
+    let app = TestApp::spawn(backend).await;
     let user = app.register("margaret").await;
     let (status, first) = refresh(&app, &user.refresh).await;
     assert_eq!(status, StatusCode::OK);
@@ -177,7 +178,7 @@ async fn refresh_rotates_and_a_replayed_token_revokes_its_whole_family(backend: 
 /// token again within seconds: it gets a pair of its own, the login goes
 /// on, and both descendants work. A logout closes the window.
 async fn a_refresh_retried_within_the_grace_window_keeps_the_login(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, |s| s.auth.refresh_reuse_grace_s = 10).await;
     let user = app.register("grace").await;
     let ((first, a), (second, b)) =
         tokio::join!(refresh(&app, &user.refresh), refresh(&app, &user.refresh));

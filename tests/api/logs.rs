@@ -8,12 +8,7 @@ use serde_json::{Value, json};
 #[actix_web::test]
 async fn logs_carry_request_ids_but_never_emails_passwords_or_tokens() {
     // Debug level: the most a misconfigured production could print.
-    let server = ServerProcess::start(&[
-        ("PARLEY_LOG", "debug"),
-        // No grace window: the replay below is reported as reuse, and logged.
-        ("PARLEY_REFRESH_REUSE_GRACE_S", "0"),
-    ])
-    .await;
+    let server = ServerProcess::start(&[("PARLEY_LOG", "debug")]).await;
     let app = &server.app;
     let user = app.register("privacy").await;
     let login = app

@@ -148,8 +148,7 @@ async fn logging_out_everywhere_ends_every_login_and_a_new_login_works_at_once(b
 }
 
 async fn a_reused_refresh_token_ends_its_login_and_no_other(backend: Backend) {
-    // No grace window: the first replay is caught.
-    let app = TestApp::spawn_with(backend, |s| s.auth.refresh_reuse_grace_s = 0).await;
+    let app = TestApp::spawn(backend).await;
     let ada = app.register("ada").await;
     let laptop = login(&app, &ada).await;
     let mut stolen_ws = app.ws(&ada).await;

@@ -302,8 +302,8 @@ test('a slow consumer closed with 1013 reconnects and catches up with since', as
 });
 
 test('a refused token is refreshed and the request retried once, then a spent session is unauthorized', async () => {
-  // A cluster of its own without the refresh grace window: a token spent
-  // moments ago is a replay at once (with the default 10 s it would be
+  // A cluster of its own with strict single use set explicitly: a token
+  // spent moments ago is a replay at once (with a grace window it would be
   // answered again, for a client whose first answer was lost).
   const strict = await Cluster.start(1, { PARLEY_REFRESH_REUSE_GRACE_S: '0' });
   const local = [];
