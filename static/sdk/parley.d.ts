@@ -402,7 +402,7 @@ export interface Room {
   edit(target: number, body: string, options?: EventOptions): Promise<Ack>;
   delete(target: number, options?: EventOptions): Promise<Ack>;
   react(target: number, emoji: string, on?: boolean, options?: EventOptions): Promise<Ack>;
-  /** Moves the read cursor (default: the newest seq held); resolves with the cursor. */
+  /** Moves the read cursor (default: the newest seq held or acked to this client); resolves with the cursor. */
   markRead(seq?: number): Promise<number>;
   /** False when not connected. */
   typing(): boolean;

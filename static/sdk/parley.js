@@ -841,6 +841,12 @@ class Room extends Emitter {
     this.subscribing = null;
     /** Why the server ended the subscription (`banned`, `removed`), or null. */
     this.closedReason = null;
+    /**
+     * The highest seq this client's own events were acked with: an ack may
+     * arrive before the event's own frame, and what the user just sent is
+     * read by them.
+     */
+    this.ackedSeq = 0;
   }
 
   /**
@@ -893,11 +899,11 @@ class Room extends Emitter {
   }
 
   /**
-   * Moves the read cursor to `seq` (default: the newest seq held); resolves
-   * with the cursor as the server now has it. Every session of the user
-   * gets a `read` event.
+   * Moves the read cursor to `seq` (default: the newest seq held or acked
+   * to this client); resolves with the cursor as the server now has it.
+   * Every session of the user gets a `read` event.
    */
-  async markRead(seq = this.timeline.maxSeq) {
+  async markRead(seq = Math.max(this.timeline.maxSeq, this.ackedSeq)) {
     const answer = await this.client.request('POST', `/rooms/${this.id}/read`, { seq });
     this.client.unread.read(this.id, answer.seq);
     return answer.seq;
@@ -1198,6 +1204,7 @@ class Client extends Emitter {
         if (frame.type === 'message' || frame.type === 'delete') this.emit('unread', this.unreadCounts());
         break;
       case 'ack':
+        if (room && frame.seq > room.ackedSeq) room.ackedSeq = frame.seq;
         this.#settle(frame.client_id, (p) => p.resolve(frame));
         break;
       case 'error':
