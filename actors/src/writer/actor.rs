@@ -163,8 +163,11 @@ impl Writer {
                 by_room.entry(m.room).or_default().push(m.clone());
             }
         }
-        // Deliver before acking: a publisher that also subscribes sees its
-        // message no later than the rest of the room.
+        // Hand to the rooms before acking, so delivery is never later than
+        // the ack by more than a hop. Per connection the two still race:
+        // the room and the session enqueue from different actors, so a
+        // publisher may read its ack before its event's frame (clients
+        // must not rely on the order; the SDK's `markRead` does not).
         for (room, mut messages) in by_room {
             messages.sort_by_key(|m| m.seq);
             let messages: Arc<[StoredEvent]> = messages.into();
