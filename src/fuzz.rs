@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use std::sync::OnceLock;
 
 /// One client WebSocket text frame, then the domain parsers the session
-/// applies to its fields. actix-ws hands the session UTF-8 text only.
+/// applies to its fields. `ws::socket` hands the session UTF-8 text only.
 pub fn client_frame(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;

@@ -24,9 +24,12 @@ use crate::store::postgres::PgStore;
 use crate::ws::WsParts;
 use crate::ws::live::LiveNotifications;
 use crate::ws::protocol::JsonEncoder;
-use actix_web::dev::Server;
+use actix_http::{HttpService, KeepAlive};
+use actix_service::{IntoServiceFactory, ServiceFactory};
+use actix_web::body::MessageBody;
+use actix_web::dev::{AppConfig, Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Condition, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use anyhow::Context;
 use parley_actors::bus::Invalidator;
 use parley_actors::dependency::CheckTiming;
@@ -295,6 +298,10 @@ async fn open_store(
     }
 }
 
+/// One listener's HTTP server. The public one hands WebSocket upgrades
+/// their connection (see [`crate::ws::handoff`]); both serve HTTP/1.1 with
+/// the settings `HttpServer` would apply, which it cannot do with an
+/// upgrade service.
 fn serve(
     listener: TcpListener,
     state: &AppState,
@@ -302,44 +309,81 @@ fn serve(
     public: bool,
 ) -> anyhow::Result<Server> {
     let settings = state.services.settings.clone();
-    let (json, path, query) = http::extractor_config(settings.http.max_body_bytes);
-    let (workers, send_buffer_bytes) = (settings.http.workers, settings.http.send_buffer_bytes);
+    let send_buffer_bytes = public.then_some(settings.http.send_buffer_bytes);
+    let addr = listener.local_addr()?;
+    let builder = actix_server::Server::build();
+    let shutdown = builder.graceful_shutdown_signal();
     let state = state.clone();
-    let mut server = HttpServer::new(move || {
-        App::new()
-            .configure(|app| state.register(app))
-            .app_data(json.clone())
-            .app_data(path.clone())
-            .app_data(query.clone())
-            .configure(routes)
-            .default_service(web::to(http::not_found))
-            .wrap(Condition::new(
-                public,
-                from_fn(middleware::drain_gate::refuse_while_draining),
-            ))
-            .wrap(middleware::security::cors(&settings))
-            .wrap(from_fn(middleware::problem::middleware))
-            .wrap(middleware::security::security_headers())
-            .wrap(from_fn(middleware::security::strict_transport_security))
-            .wrap(from_fn(middleware::metrics::middleware))
-            .wrap(TracingLogger::<middleware::request_span::RequestSpan>::new())
-            .wrap(from_fn(middleware::request_id::middleware))
-    })
-    .on_connect(send_buffer(public.then_some(send_buffer_bytes)))
-    // Every frame goes out when written: with Nagle's algorithm (actix's
-    // default keeps the OS's), a frame written while the one before is
-    // unacknowledged waits for that ACK, which a reading client may delay.
-    .tcp_nodelay(true)
-    .listen(listener)?
-    // The drain already waited for the work that matters; this bounds the
-    // requests still in flight when the listeners stop.
-    .shutdown_timeout(10)
-    .disable_signals();
-    if workers > 0 {
-        server = server.workers(workers);
+    let make_app = move || {
+        let app = app(state.clone(), routes, public).into_factory();
+        actix_service::map_config(app, |_| AppConfig::default())
+    };
+    let mut builder = builder
+        .listen(format!("parley-{addr}"), listener, move || {
+            let shutdown = shutdown.clone();
+            let service = HttpService::build()
+                .keep_alive(KeepAlive::Timeout(Duration::from_secs(30)))
+                .client_disconnect_timeout(Duration::from_secs(1))
+                // Every frame goes out when written: with Nagle's algorithm
+                // (actix's default keeps the OS's), a frame written while the
+                // one before is unacknowledged waits for that ACK, which a
+                // reading client may delay.
+                .tcp_nodelay(true)
+                .local_addr(addr)
+                .graceful_shutdown_signal(move || {
+                    let shutdown = shutdown.clone();
+                    async move { shutdown.notified().await }
+                })
+                .on_connect_ext(send_buffer(send_buffer_bytes));
+            service
+                .upgrade(crate::ws::handoff::factory(make_app()))
+                .finish(make_app())
+                .tcp()
+        })?
+        // The drain already waited for the work that matters; this bounds the
+        // requests still in flight when the listeners stop.
+        .shutdown_timeout(10)
+        .disable_signals();
+    if settings.http.workers > 0 {
+        builder = builder.workers(settings.http.workers);
     }
-    // Keep-alive shorter than typical load balancer idle timeouts.
-    Ok(server.keep_alive(Duration::from_secs(30)).run())
+    Ok(builder.run())
+}
+
+/// The application of one listener: its routes behind parley's middleware.
+fn app(
+    state: AppState,
+    routes: fn(&mut web::ServiceConfig),
+    public: bool,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let settings = state.services.settings.clone();
+    let (json, path, query) = http::extractor_config(settings.http.max_body_bytes);
+    App::new()
+        .configure(|app| state.register(app))
+        .app_data(json)
+        .app_data(path)
+        .app_data(query)
+        .configure(routes)
+        .default_service(web::to(http::not_found))
+        .wrap(Condition::new(
+            public,
+            from_fn(middleware::drain_gate::refuse_while_draining),
+        ))
+        .wrap(middleware::security::cors(&settings))
+        .wrap(from_fn(middleware::problem::middleware))
+        .wrap(middleware::security::security_headers())
+        .wrap(from_fn(middleware::security::strict_transport_security))
+        .wrap(from_fn(middleware::metrics::middleware))
+        .wrap(TracingLogger::<middleware::request_span::RequestSpan>::new())
+        .wrap(from_fn(middleware::request_id::middleware))
 }
 
 /// Sets `PARLEY_HTTP_SEND_BUFFER_BYTES` on each new connection: what a slow
@@ -348,14 +392,12 @@ fn serve(
 /// that close frame.
 fn send_buffer(
     bytes: Option<usize>,
-) -> impl Fn(&dyn std::any::Any, &mut actix_web::dev::Extensions) + Send + Sync + 'static {
-    move |connection, _| {
+) -> impl Fn(&actix_web::rt::net::TcpStream, &mut actix_web::dev::Extensions) + 'static {
+    move |tcp, _| {
         let Some(bytes) = bytes.filter(|b| *b > 0) else {
             return;
         };
-        if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
-            && let Err(error) = socket2::SockRef::from(tcp).set_send_buffer_size(bytes)
-        {
+        if let Err(error) = socket2::SockRef::from(tcp).set_send_buffer_size(bytes) {
             tracing::debug!(%error, "could not set the socket send buffer");
         }
     }

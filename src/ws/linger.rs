@@ -1,28 +1,21 @@
 //! A clean close for a connection the server gives up on (a slow
 //! consumer): its 1013 close frame must reach the client.
 //!
-//! actix-ws ends the response body right after the close frame, and actix
-//! then closes the socket about a second after its last write reached the
-//! kernel. A slow reader still has frames (and the close frame) in flight
-//! at that moment; whatever it sends next (a pong, its own close) hits a
-//! closed socket, the kernel answers with a reset, and the reset makes the
-//! client's kernel discard everything not yet read, close frame included.
+//! A slow reader still has frames (and the close frame) in flight when the
+//! server has written its close. Were the socket closed then, whatever the
+//! client sends next (a pong, its own close) would hit a closed socket, the
+//! kernel would answer with a reset, and the reset makes the client's
+//! kernel discard everything not yet read, close frame included.
 //!
-//! So, after the close frame, the response body is held open: the session
-//! actor keeps reading the client's frames, discards them, and releases the
+//! So, after the close frame, the socket is held open: the session actor
+//! keeps reading the client's frames, discards them, and releases the
 //! connection when the client's own close frame arrives (it has read ours)
 //! or its input ends, or at [`DEADLINE`] at the latest. Only then does the
-//! body end and actix shut the socket down. [`Linger`] is the state the
-//! socket writer, the session and the body share; [`LingeringBody`] is the
-//! body.
+//! socket writer (`super::pump`) let the socket go. [`Linger`] is the state
+//! the writer and the session share.
 
-use actix_web::body::{BodySize, MessageBody};
-use actix_web::web::Bytes;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -80,7 +73,7 @@ impl Linger {
     }
 
     /// Resolves once released, or at the deadline; at once if never begun.
-    async fn wait(&self) {
+    pub async fn wait(&self) {
         let deadline = self
             .deadline
             .lock()
@@ -92,51 +85,5 @@ impl Linger {
             return;
         }
         let _ = tokio::time::timeout_at(deadline, released).await;
-    }
-}
-
-/// The WebSocket response body: actix-ws's, held open after it ends while
-/// the connection lingers.
-pub struct LingeringBody<B> {
-    inner: B,
-    linger: std::sync::Arc<Linger>,
-    waiting: Option<Pin<Box<dyn Future<Output = ()>>>>,
-}
-
-impl<B> LingeringBody<B> {
-    pub fn new(inner: B, linger: std::sync::Arc<Linger>) -> Self {
-        Self {
-            inner,
-            linger,
-            waiting: None,
-        }
-    }
-}
-
-impl<B: MessageBody + Unpin> MessageBody for LingeringBody<B> {
-    type Error = B::Error;
-
-    fn size(&self) -> BodySize {
-        BodySize::Stream
-    }
-
-    fn poll_next(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        let this = self.get_mut();
-        if this.waiting.is_none() {
-            match Pin::new(&mut this.inner).poll_next(cx) {
-                Poll::Ready(None) => {
-                    let linger = this.linger.clone();
-                    this.waiting = Some(Box::pin(async move { linger.wait().await }));
-                }
-                other => return other,
-            }
-        }
-        match this.waiting.as_mut() {
-            Some(waiting) => waiting.as_mut().poll(cx).map(|()| None),
-            None => Poll::Ready(None),
-        }
     }
 }

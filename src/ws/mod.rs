@@ -1,8 +1,11 @@
 //! The WebSocket edge (`GET /ws`): the wire contract ([`protocol`]), the
-//! authenticated upgrade ([`upgrade`]), one actor per connection
-//! ([`session`]) and the socket writer that drains its outbox ([`pump`]).
+//! authenticated upgrade ([`upgrade`]) and the hand-off of its connection
+//! ([`handoff`]), one actor per connection ([`session`]), the frames on the
+//! socket ([`socket`]) and the socket writer that drains its outbox
+//! ([`pump`]).
 
 pub mod caps;
+pub mod handoff;
 pub mod linger;
 pub mod live;
 pub mod origin;
@@ -10,6 +13,7 @@ pub mod protocol;
 pub mod pump;
 pub mod quota;
 pub mod session;
+pub mod socket;
 pub mod ticket;
 pub mod ticket_endpoint;
 pub mod upgrade;

@@ -8,80 +8,96 @@
 
 use super::linger::Linger;
 use super::protocol::close_code;
+use super::socket::FrameWriter;
 use crate::observability::metrics::Metrics;
-use actix_ws::{CloseCode, Session};
+use actix_http::ws::CloseCode;
 use parley_actors::outbox::{CloseReason, Closing, Inbox, Outgoing};
 use std::sync::Arc;
 
-fn reason(closing: Closing) -> actix_ws::CloseReason {
-    actix_ws::CloseReason {
+/// Frames queued together are written with one system call, up to this
+/// many bytes: a burst (a replay, a busy room) costs a write per batch, not
+/// per frame, and the buffer stays small.
+const BATCH_BYTES: usize = 16 * 1024;
+
+fn reason(closing: Closing) -> actix_http::ws::CloseReason {
+    actix_http::ws::CloseReason {
         code: CloseCode::from(close_code(closing.reason)),
         description: Some(closing.description),
     }
 }
 
-/// Runs until the outbox closes, a close is requested, or the socket fails.
+/// Runs until the outbox closes, a close is requested, or the socket
+/// fails; then holds the socket while the connection lingers, and drops
+/// the writer, which shuts the socket's write side down.
 pub async fn run(
-    mut session: Session,
+    mut socket: FrameWriter,
     mut inbox: Inbox,
     linger: Arc<Linger>,
     metrics: Arc<Metrics>,
 ) {
     loop {
-        // The overflow is watched while a frame waits for room in the
+        // The overflow is watched while a batch waits for room in the
         // socket too: a slow reader keeps that wait long.
         let item = tokio::select! {
             biased;
             () = inbox.overflow.wait() => break,
             item = inbox.rx.recv() => item,
         };
-        let item = match item {
-            Some(Outgoing::Close(closing)) => {
-                let _ = session.close(Some(reason(*closing))).await;
-                return;
-            }
-            Some(item) => item,
-            None => {
-                let _ = session.close(None).await;
-                return;
-            }
-        };
-        let sent = tokio::select! {
+        let mut closed = encode(&mut socket, item, &metrics);
+        while !closed && socket.pending() < BATCH_BYTES {
+            let Ok(item) = inbox.rx.try_recv() else { break };
+            closed = encode(&mut socket, Some(item), &metrics);
+        }
+        let written = tokio::select! {
             biased;
             () = inbox.overflow.wait() => break,
-            sent = send(&mut session, item, &metrics) => sent,
+            written = socket.flush() => written,
         };
-        if sent.is_err() {
+        if written.is_err() || closed {
+            linger.wait().await;
             return;
         }
+        if inbox.rx.is_empty() {
+            socket.release();
+        }
     }
-    close_slow_consumer(session, inbox, &linger, &metrics).await;
+    close_slow_consumer(socket, inbox, &linger, &metrics).await;
 }
 
-/// One frame (not a close) into the socket, waiting for room.
-async fn send(
-    session: &mut Session,
-    item: Outgoing,
-    metrics: &Metrics,
-) -> Result<(), actix_ws::Closed> {
+/// Encodes one outbox item; `true` once it was the close (or the outbox
+/// closed: the session is gone), after which nothing more is written.
+fn encode(socket: &mut FrameWriter, item: Option<Outgoing>, metrics: &Metrics) -> bool {
     match item {
-        Outgoing::Text(text) => {
+        Some(Outgoing::Text(text)) => {
             metrics.count_frame_out(&text);
-            session.text(&*text).await
+            socket.text(&text);
+            false
         }
-        Outgoing::Ping => session.ping(b"").await,
-        Outgoing::Pong(payload) => session.pong(&payload).await,
-        // Needs the session by value; `run` closes before it gets here.
-        Outgoing::Close(_) => Ok(()),
+        Some(Outgoing::Ping) => {
+            socket.ping();
+            false
+        }
+        Some(Outgoing::Pong(payload)) => {
+            socket.pong(&payload);
+            false
+        }
+        Some(Outgoing::Close(closing)) => {
+            socket.close(Some(reason(*closing)));
+            true
+        }
+        None => {
+            socket.close(None);
+            true
+        }
     }
 }
 
 /// Nothing more is queued: what is still in the outbox is dropped (the
-/// client recovers it with `since`), what was already handed to the socket
-/// goes out, then the 1013 close frame, and the socket stays open for the
+/// client recovers it with `since`), what was already encoded goes out
+/// whole, then the 1013 close frame, and the socket stays open for the
 /// client's reply until the linger deadline.
 async fn close_slow_consumer(
-    session: Session,
+    mut socket: FrameWriter,
     mut inbox: Inbox,
     linger: &Linger,
     metrics: &Metrics,
@@ -98,5 +114,7 @@ async fn close_slow_consumer(
         reason: CloseReason::SlowConsumer,
         description: "slow consumer: reconnect and resubscribe with since".into(),
     };
-    let _ = tokio::time::timeout_at(deadline, session.close(Some(reason(slow)))).await;
+    socket.close(Some(reason(slow)));
+    let _ = tokio::time::timeout_at(deadline, socket.flush()).await;
+    linger.wait().await;
 }

@@ -1,13 +1,16 @@
 //! `GET /ws`: check `Origin` (see [`super::origin`]), authenticate (bearer
 //! header, a single-use `?ticket=` from `POST /api/v1/ws-ticket`, or
 //! `?access_token=` for older browsers), take a slot under the per-user and
-//! per-IP connection caps, then hand the connection to a [`WsSession`]
-//! actor and its socket writer. Refusals happen before the upgrade, as
-//! plain HTTP problems.
+//! per-IP connection caps, then answer 101 with a [`Handoff`] that starts a
+//! [`WsSession`] actor and its socket writer on the connection (see
+//! [`super::handoff`]). Refusals happen before the upgrade, as plain HTTP
+//! problems.
 
-use super::linger::{Linger, LingeringBody};
+use super::handoff::{Handoff, Upgradable};
+use super::linger::Linger;
 use super::pump;
 use super::session::WsSession;
+use super::socket::{FrameWriter, Frames};
 use crate::auth::Claims;
 use crate::auth::JwtKeys;
 use crate::http::client_ip::client_ip;
@@ -16,15 +19,11 @@ use crate::http::middleware::authn::{SIGNED_OUT, bearer};
 use crate::service::Services;
 use crate::ws::WsParts;
 use actix::{Actor, AsyncContext};
-use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::ProtocolError;
-use futures_util::{Stream, StreamExt};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use parley_actors::ids::SessionId;
 use parley_actors::outbox::Outbox;
 use serde::Deserialize;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 /// The credentials a browser may put in the query string. Both are
 /// redacted from every log line parley writes (request lines log the
@@ -52,7 +51,6 @@ pub struct CredentialQuery {
     ))]
 pub async fn upgrade(
     req: HttpRequest,
-    body: web::Payload,
     state: web::Data<Services>,
     ws: web::Data<WsParts>,
     keys: web::Data<JwtKeys>,
@@ -83,37 +81,47 @@ pub async fn upgrade(
             );
             e
         })?;
-    let (response, session, stream) = actix_ws::handle(&req, body)
-        .map_err(|e| ApiError::bad_request(format!("not a WebSocket upgrade: {e}")))?;
+    let handshake = handshake(&req)?;
     let max = state.settings.ws.max_frame_bytes;
-    let stream = stream
-        .max_frame_size(max)
-        .aggregate_continuations()
-        .max_continuation_size(max)
-        .map(|item| item.map_err(continuation_overflow_as_overflow));
-    let stream = ErrorsLast::new(stream);
-    let (outbox, inbox) = Outbox::channel(state.settings.ws.outbox);
-    let linger = Arc::new(Linger::default());
+    let capacity = state.settings.ws.outbox;
     let state = state.get_ref().clone();
-    let metrics = state.metrics.clone();
-    let session_linger = linger.clone();
     let quota = ws.publish_quota.clone();
-    WsSession::create(|ctx| {
-        ctx.add_stream(stream);
-        WsSession::new(
-            session_id,
-            &claims,
-            outbox,
-            slot,
-            session_linger,
-            state,
-            quota,
-        )
-    });
-    actix_web::rt::spawn(pump::run(session, inbox, linger.clone(), metrics));
-    Ok(response
-        .map_body(|_, body| LingeringBody::new(body, linger))
-        .map_into_boxed_body())
+    let start = move |socket: tokio::net::TcpStream, early| {
+        let (read, write) = socket.into_split();
+        let (outbox, inbox) = Outbox::channel(capacity);
+        let linger = Arc::new(Linger::default());
+        let metrics = state.metrics.clone();
+        let session_linger = linger.clone();
+        WsSession::create(|ctx| {
+            ctx.add_stream(Frames::new(read, early, max));
+            WsSession::new(
+                session_id,
+                &claims,
+                outbox,
+                slot,
+                session_linger,
+                state,
+                quota,
+            )
+        });
+        actix_web::rt::spawn(pump::run(FrameWriter::new(write), inbox, linger, metrics));
+    };
+    let mut response = HttpResponse::from(handshake);
+    response.extensions_mut().insert(Handoff::new(start));
+    Ok(response)
+}
+
+/// The 101 for a valid WebSocket handshake that arrived with its
+/// connection (see [`super::handoff`]).
+fn handshake(req: &HttpRequest) -> Result<actix_http::Response<actix_web::body::BoxBody>, ApiError> {
+    let mut handshake = actix_http::ws::handshake(req.head())
+        .map_err(|e| ApiError::bad_request(format!("not a WebSocket upgrade: {e}")))?;
+    if !req.extensions().contains::<Upgradable>() {
+        return Err(ApiError::bad_request(
+            "not a WebSocket upgrade: the request cannot take over its connection",
+        ));
+    }
+    Ok(handshake.finish().map_into_boxed_body())
 }
 
 /// The caller's verified claims: the `Authorization` header wins, then a
@@ -150,85 +158,4 @@ async fn authenticate(
     })?;
     keys.verify(&token)
         .map_err(|e| ApiError::unauthorized(e.to_string()))
-}
-
-/// Frames handed out after a held error, at most: enough for everything a
-/// client can have sent in one read, and a bound on a client that keeps
-/// writing after its oversized frame.
-const AFTER_ERROR: usize = 256;
-
-/// Hands out the frames decoded before a protocol error first, then the error.
-///
-/// actix-ws decodes every frame of a read before handing out the first, and
-/// returns a decode error (an oversized frame, say) ahead of the frames that
-/// came before it in that read. The session closes on the error, so a
-/// client that wrote quickly (right after the 101, before reading `hello`)
-/// lost those frames without a reply. Holding the error until the inner
-/// stream has nothing ready keeps the client's order.
-struct ErrorsLast<S, E> {
-    inner: S,
-    held: Option<E>,
-    /// Frames handed out since the error was held.
-    after: usize,
-    done: bool,
-}
-
-impl<S, E> ErrorsLast<S, E> {
-    fn new(inner: S) -> Self {
-        Self {
-            inner,
-            held: None,
-            after: 0,
-            done: false,
-        }
-    }
-}
-
-impl<S, T, E> Stream for ErrorsLast<S, E>
-where
-    S: Stream<Item = Result<T, E>> + Unpin,
-    E: Unpin,
-{
-    type Item = Result<T, E>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        if this.done {
-            return Poll::Ready(None);
-        }
-        let Some(held) = this.held.take() else {
-            return match Pin::new(&mut this.inner).poll_next(cx) {
-                Poll::Ready(Some(Err(e))) => {
-                    this.held = Some(e);
-                    Pin::new(this).poll_next(cx)
-                }
-                other => other,
-            };
-        };
-        if this.after < AFTER_ERROR
-            && let Poll::Ready(Some(Ok(item))) = Pin::new(&mut this.inner).poll_next(cx)
-        {
-            this.after += 1;
-            this.held = Some(held);
-            return Poll::Ready(Some(Ok(item)));
-        }
-        this.done = true;
-        Poll::Ready(Some(Err(held)))
-    }
-}
-
-/// What actix-ws says, as an I/O error, when a fragmented message grows past
-/// `max_continuation_size`: a single oversized frame is
-/// [`ProtocolError::Overflow`], fragments are not (actix-ws 0.4).
-const CONTINUATION_OVERFLOW: &str = "Exceeded maximum continuation size";
-
-/// Makes a message over the limit one error however it was framed, so the
-/// session closes both with 1009. The test
-/// `ws_limits::a_fragmented_message_over_the_limit_closes_with_1009` notices
-/// if actix-ws changes its wording.
-fn continuation_overflow_as_overflow(error: ProtocolError) -> ProtocolError {
-    match error {
-        ProtocolError::Io(io) if io.to_string() == CONTINUATION_OVERFLOW => ProtocolError::Overflow,
-        other => other,
-    }
 }

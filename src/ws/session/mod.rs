@@ -32,7 +32,8 @@ use crate::service::{read_state, rooms};
 use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, StreamHandler, WrapFuture,
 };
-use actix_ws::{AggregatedMessage, ProtocolError};
+use super::socket::Incoming;
+use actix_http::ws::ProtocolError;
 use parley_actors::hub::messages::{Connect, Control, Credential, Disconnect};
 use parley_actors::ids::{ClientId, RoomId, Seq, SessionId, UserId};
 use parley_actors::model::Action;
@@ -556,21 +557,21 @@ impl Actor for WsSession {
     }
 }
 
-impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
-    fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Self::Context) {
+impl StreamHandler<Result<Incoming, ProtocolError>> for WsSession {
+    fn handle(&mut self, item: Result<Incoming, ProtocolError>, ctx: &mut Self::Context) {
         self.last_heard = Instant::now();
         if self.linger.is_lingering() {
             // Closed as a slow consumer: read, discard, and let the socket
             // go once the client answered the close (see `super::linger`).
-            if matches!(item, Ok(AggregatedMessage::Close(_)) | Err(_)) {
+            if matches!(item, Ok(Incoming::Close(_)) | Err(_)) {
                 self.linger.release();
                 ctx.stop();
             }
             return;
         }
         match item {
-            Ok(AggregatedMessage::Text(text)) => self.handle_text(&text, ctx),
-            Ok(AggregatedMessage::Binary(_)) => {
+            Ok(Incoming::Text(text)) => self.handle_text(&text, ctx),
+            Ok(Incoming::Binary(_)) => {
                 if self.admit(ctx, None) {
                     self.error(
                         Code::BadRequest,
@@ -579,11 +580,11 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
                     );
                 }
             }
-            Ok(AggregatedMessage::Ping(payload)) => {
+            Ok(Incoming::Ping(payload)) => {
                 let _ = self.outbox.push(Outgoing::Pong(payload.as_ref().into()));
             }
-            Ok(AggregatedMessage::Pong(_)) => {}
-            Ok(AggregatedMessage::Close(_)) => ctx.stop(),
+            Ok(Incoming::Pong(_)) => {}
+            Ok(Incoming::Close(_)) => ctx.stop(),
             Err(ProtocolError::Overflow) => {
                 let limit = self.state.settings.ws.max_frame_bytes;
                 self.close(

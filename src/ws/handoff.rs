@@ -1,0 +1,127 @@
+//! The hand-off of an upgraded connection from HTTP to its WebSocket.
+//!
+//! actix-http sends every request that asks for a WebSocket upgrade to the
+//! listener's upgrade service ([`factory`]) together with the connection
+//! itself. That service still answers it through the whole application
+//! (middleware, routing, `GET /ws`'s checks), with the request marked
+//! [`Upgradable`]. When the answer is a 101 carrying a [`Handoff`], the 101
+//! is written and the socket goes to the handoff, which starts the session
+//! on it (`super::upgrade`); the HTTP dispatcher, its two 8 KiB buffers and
+//! its task end there. Any other answer is written, and the connection
+//! closes.
+
+use actix_codec::Framed;
+use actix_http::body::{BodySize, to_bytes_limited};
+use actix_http::h1::{Codec, Message};
+use actix_http::{ConnectionType, HttpMessage, Request, Response, StatusCode};
+use actix_service::{Service, ServiceFactory, fn_service};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::ServiceResponse;
+use bytes::BytesMut;
+use futures_util::SinkExt;
+use std::rc::Rc;
+use tokio::net::TcpStream;
+
+/// Set on a request that arrived with its connection, so that `GET /ws`
+/// may answer it with a [`Handoff`]: no other request can upgrade.
+#[derive(Clone, Copy, Debug)]
+pub struct Upgradable;
+
+/// What starts the WebSocket on the socket once the 101 is written: the
+/// socket, and what the client sent after its request (already read).
+type Start = Box<dyn FnOnce(TcpStream, BytesMut)>;
+
+/// Put by `GET /ws` on its 101 response.
+pub struct Handoff(Start);
+
+impl Handoff {
+    pub fn new(start: impl FnOnce(TcpStream, BytesMut) + 'static) -> Self {
+        Self(Box::new(start))
+    }
+}
+
+/// The largest error body written on an upgrade request (a problem
+/// document is a few hundred bytes).
+const MAX_REFUSAL_BYTES: usize = 64 * 1024;
+
+/// The upgrade service of one worker: `app` is that worker's instance of
+/// the application, the same one its plain requests reach.
+pub fn factory<A, B>(
+    app: A,
+) -> impl ServiceFactory<
+    (Request, Framed<TcpStream, Codec>),
+    Config = (),
+    Response = (),
+    Error = actix_web::Error,
+    InitError = (),
+>
+where
+    A: ServiceFactory<Request, Config = (), Response = ServiceResponse<B>, Error = actix_web::Error>
+        + 'static,
+    B: MessageBody + 'static,
+    A::InitError: std::fmt::Debug,
+    A::Service: 'static,
+{
+    let app = Rc::new(app);
+    actix_service::fn_factory(move || {
+        let app = app.clone();
+        async move {
+            let app = Rc::new(app.new_service(()).await.map_err(|e| {
+                tracing::error!(error = ?e, "building the upgrade service");
+            })?);
+            Ok(fn_service(move |(req, framed)| {
+                let app = app.clone();
+                async move { answer(&*app, req, framed).await }
+            }))
+        }
+    })
+}
+
+/// Answers one upgrade request through the application, then hands the
+/// socket off or closes it.
+async fn answer<A, B>(
+    app: &A,
+    req: Request,
+    mut framed: Framed<TcpStream, Codec>,
+) -> Result<(), actix_web::Error>
+where
+    A: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody + 'static,
+{
+    req.extensions_mut().insert(Upgradable);
+    let response: Response<BoxBody> = match app.call(req).await {
+        Ok(response) => response.map_into_boxed_body().into(),
+        Err(e) => e.error_response().into(),
+    };
+    let (mut head, body) = response.into_parts();
+    let handoff = head.extensions_mut().remove::<Handoff>();
+    match handoff {
+        Some(Handoff(start)) if head.status() == StatusCode::SWITCHING_PROTOCOLS => {
+            framed.send(Message::Item((head, BodySize::None))).await?;
+            let parts = framed.into_parts();
+            // The dispatcher's read buffer is 8 KiB; keep only its bytes.
+            let early = match parts.read_buf.is_empty() {
+                true => BytesMut::new(),
+                false => BytesMut::from(&parts.read_buf[..]),
+            };
+            start(parts.io, early);
+        }
+        _ => {
+            let body = to_bytes_limited(body, MAX_REFUSAL_BYTES)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default();
+            let size = BodySize::Sized(body.len() as u64);
+            // Otherwise the codec answers in the request's terms
+            // (`Connection: upgrade`); this connection ends here.
+            head.head_mut().set_connection_type(ConnectionType::Close);
+            framed.send(Message::Item((head, size))).await?;
+            if !body.is_empty() {
+                framed.send(Message::Chunk(Some(body))).await?;
+            }
+            framed.send(Message::Chunk(None)).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,351 @@
+//! The WebSocket protocol on a connection of its own: after the 101 the
+//! upgrade hands the TCP socket over (see [`super::handoff`]), and this
+//! module reads and writes RFC 6455 frames on its two halves with
+//! actix-http's frame codec.
+//!
+//! Why not actix-ws: it keeps the connection inside actix-http's HTTP/1
+//! dispatcher, whose two 8 KiB buffers and task live as long as the
+//! WebSocket does, and adds a channel and a body stream between the
+//! session and the socket. Here an idle connection holds no buffer at all:
+//! [`Frames`] keeps bytes only while a frame is incomplete, and
+//! [`FrameWriter`] gives its buffer back when the outbox is empty.
+
+use actix_codec::Decoder;
+use actix_http::ws::{CloseReason, Codec, Frame, Item, OpCode, Parser, ProtocolError};
+use bytes::{Buf, Bytes, BytesMut};
+use bytestring::ByteString;
+use futures_util::Stream;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// What one read of the socket asks for: a frame of the usual size in one
+/// read, and a bound on the stack.
+const READ_CHUNK: usize = 4096;
+
+/// A whole message from the client: continuation frames are joined.
+#[derive(Debug)]
+pub enum Incoming {
+    Text(ByteString),
+    Binary(Bytes),
+    Ping(Bytes),
+    Pong(Bytes),
+    Close(Option<CloseReason>),
+}
+
+/// The client's messages, decoded from the socket's read half in the order
+/// they were sent. A message over `max` bytes, however it was framed, is
+/// [`ProtocolError::Overflow`]; any protocol error ends the stream after it.
+pub struct Frames {
+    read: OwnedReadHalf,
+    /// Bytes read and not yet decoded; empty (no allocation) between frames.
+    buf: BytesMut,
+    codec: Codec,
+    /// A fragmented message being joined: its kind (text?) and its parts.
+    joining: Option<(bool, BytesMut)>,
+    max: usize,
+    done: bool,
+}
+
+impl Frames {
+    /// `early` is what the client sent after its upgrade request, read
+    /// already by the HTTP layer.
+    pub fn new(read: OwnedReadHalf, early: BytesMut, max: usize) -> Self {
+        Self {
+            read,
+            buf: early,
+            codec: Codec::new().max_size(max),
+            joining: None,
+            max,
+            done: false,
+        }
+    }
+
+    /// The next complete message in `buf`, if there is one.
+    fn decode(&mut self) -> Result<Option<Incoming>, ProtocolError> {
+        while let Some(frame) = self.codec.decode(&mut self.buf)? {
+            if let Some(message) = self.join(frame)? {
+                return Ok(Some(message));
+            }
+        }
+        if self.buf.is_empty() {
+            // Give the allocation back while the connection is idle.
+            self.buf = BytesMut::new();
+        }
+        Ok(None)
+    }
+
+    /// A whole message, or `None` while a fragmented one is still arriving.
+    fn join(&mut self, frame: Frame) -> Result<Option<Incoming>, ProtocolError> {
+        let part = match frame {
+            Frame::Text(bytes) => return text(bytes).map(Some),
+            Frame::Binary(bytes) => return Ok(Some(Incoming::Binary(bytes))),
+            Frame::Ping(bytes) => return Ok(Some(Incoming::Ping(bytes))),
+            Frame::Pong(bytes) => return Ok(Some(Incoming::Pong(bytes))),
+            Frame::Close(reason) => return Ok(Some(Incoming::Close(reason))),
+            Frame::Continuation(part) => part,
+        };
+        let (is_text, bytes, last) = match part {
+            Item::FirstText(bytes) => (Some(true), bytes, false),
+            Item::FirstBinary(bytes) => (Some(false), bytes, false),
+            Item::Continue(bytes) => (None, bytes, false),
+            Item::Last(bytes) => (None, bytes, true),
+        };
+        if let Some(is_text) = is_text {
+            self.joining = Some((is_text, BytesMut::new()));
+        }
+        // The codec refuses a continuation without a first frame and a
+        // first frame inside another message, so `joining` is set here.
+        let Some((is_text, parts)) = self.joining.as_mut() else {
+            return Err(ProtocolError::ContinuationNotStarted);
+        };
+        if parts.len() + bytes.len() > self.max {
+            return Err(ProtocolError::Overflow);
+        }
+        parts.extend_from_slice(&bytes);
+        if !last {
+            return Ok(None);
+        }
+        let is_text = *is_text;
+        let whole = std::mem::take(parts).freeze();
+        self.joining = None;
+        if is_text {
+            text(whole).map(Some)
+        } else {
+            Ok(Some(Incoming::Binary(whole)))
+        }
+    }
+}
+
+fn text(bytes: Bytes) -> Result<Incoming, ProtocolError> {
+    ByteString::try_from(bytes)
+        .map(Incoming::Text)
+        .map_err(|e| ProtocolError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))
+}
+
+impl Stream for Frames {
+    type Item = Result<Incoming, ProtocolError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        // Each turn decodes what is buffered or reads more; the codec's
+        // size limit bounds what a turn can add to the buffer, and a read
+        // that returns nothing ready ends the poll.
+        loop {
+            match this.decode() {
+                Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
+                Ok(None) => {}
+                Err(e) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+            let mut chunk = [0u8; READ_CHUNK];
+            let mut read = ReadBuf::new(&mut chunk);
+            match ready!(Pin::new(&mut this.read).poll_read(cx, &mut read)) {
+                Ok(()) if read.filled().is_empty() => {
+                    this.done = true;
+                    return Poll::Ready(None);
+                }
+                Ok(()) => this.buf.extend_from_slice(read.filled()),
+                Err(e) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(ProtocolError::Io(e))));
+                }
+            }
+        }
+    }
+}
+
+/// The frames going to the client, encoded into a buffer and written to
+/// the socket's write half. Dropping it shuts the write side down.
+pub struct FrameWriter {
+    write: OwnedWriteHalf,
+    /// Encoded and not yet written; [`FrameWriter::flush`] advances it, so
+    /// a flush cut short never leaves half a frame to be followed by another.
+    buf: BytesMut,
+}
+
+impl FrameWriter {
+    pub fn new(write: OwnedWriteHalf) -> Self {
+        Self {
+            write,
+            buf: BytesMut::new(),
+        }
+    }
+
+    pub fn text(&mut self, text: &str) {
+        Parser::write_message(&mut self.buf, text, OpCode::Text, true, false);
+    }
+
+    pub fn ping(&mut self) {
+        Parser::write_message(&mut self.buf, b"", OpCode::Ping, true, false);
+    }
+
+    pub fn pong(&mut self, payload: &[u8]) {
+        Parser::write_message(&mut self.buf, payload, OpCode::Pong, true, false);
+    }
+
+    pub fn close(&mut self, reason: Option<CloseReason>) {
+        Parser::write_close(&mut self.buf, reason, false);
+    }
+
+    /// Bytes encoded and not yet written.
+    pub fn pending(&self) -> usize {
+        self.buf.remaining()
+    }
+
+    /// Writes what is encoded, waiting for room in the socket. Cancelling
+    /// it keeps what was not written yet, from a frame boundary or inside
+    /// one, for the next flush.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        while self.buf.has_remaining() {
+            if self.write.write_buf(&mut self.buf).await? == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives the buffer's memory back: the connection has nothing to send.
+    pub fn release(&mut self) {
+        if !self.buf.has_remaining() {
+            self.buf = BytesMut::new();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use tokio::io::AsyncReadExt as _;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A connected pair: the server's socket and the client's.
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let (server, client) = tokio::join!(listener.accept(), client);
+        (server.unwrap().0, client.unwrap())
+    }
+
+    /// A client frame: masked, as RFC 6455 requires of clients.
+    fn client_frame(payload: &[u8], op: OpCode, fin: bool) -> Vec<u8> {
+        let mut buf = BytesMut::new();
+        Parser::write_message(&mut buf, payload, op, fin, true);
+        buf.to_vec()
+    }
+
+    async fn frames(bytes: Vec<u8>, early: &[u8], max: usize) -> Frames {
+        let (server, mut client) = pair().await;
+        client.write_all(&bytes).await.unwrap();
+        // The bytes are in the server's kernel buffer; EOF follows them.
+        client.shutdown().await.unwrap();
+        let (read, _) = server.into_split();
+        Frames::new(read, BytesMut::from(early), max)
+    }
+
+    #[tokio::test]
+    async fn bytes_read_with_the_upgrade_request_come_first_then_the_socket() {
+        let early = client_frame(b"first", OpCode::Text, true);
+        let later = client_frame(b"second", OpCode::Text, true);
+        let mut frames = frames(later, &early, 1024).await;
+        let mut texts = Vec::new();
+        while let Some(Ok(Incoming::Text(text))) = frames.next().await {
+            texts.push(text.to_string());
+        }
+        assert_eq!(texts, ["first", "second"]);
+    }
+
+    #[tokio::test]
+    async fn a_fragmented_message_arrives_whole() {
+        let mut bytes = client_frame(b"hel", OpCode::Text, false);
+        bytes.extend(client_frame(b"lo ", OpCode::Continue, false));
+        bytes.extend(client_frame(b"there", OpCode::Continue, true));
+        let mut frames = frames(bytes, b"", 1024).await;
+        let Some(Ok(Incoming::Text(text))) = frames.next().await else {
+            panic!("expected one text message");
+        };
+        assert_eq!(&*text, "hello there");
+        assert!(frames.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_message_over_the_limit_is_an_overflow_however_it_was_framed() {
+        let whole = client_frame(&[b'a'; 20], OpCode::Text, true);
+        let mut fragmented = client_frame(&[b'a'; 10], OpCode::Text, false);
+        fragmented.extend(client_frame(&[b'a'; 10], OpCode::Continue, true));
+        for bytes in [whole, fragmented] {
+            let mut frames = frames(bytes, b"", 16).await;
+            assert!(matches!(
+                frames.next().await,
+                Some(Err(ProtocolError::Overflow))
+            ));
+            assert!(frames.next().await.is_none(), "the stream ends after an error");
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_before_a_bad_one_are_handed_out_first() {
+        let mut bytes = client_frame(b"kept", OpCode::Text, true);
+        bytes.extend(client_frame(&[b'a'; 64], OpCode::Text, true));
+        let mut frames = frames(bytes, b"", 32).await;
+        assert!(matches!(frames.next().await, Some(Ok(Incoming::Text(t))) if &*t == "kept"));
+        assert!(matches!(
+            frames.next().await,
+            Some(Err(ProtocolError::Overflow))
+        ));
+    }
+
+    #[tokio::test]
+    async fn text_that_is_not_utf8_is_an_error() {
+        let mut frames = frames(client_frame(&[0xff, 0xfe], OpCode::Text, true), b"", 64).await;
+        assert!(matches!(frames.next().await, Some(Err(ProtocolError::Io(_)))));
+    }
+
+    #[tokio::test]
+    async fn an_idle_reader_holds_no_buffer() {
+        let bytes = client_frame(b"hello", OpCode::Text, true);
+        let mut frames = frames(bytes, b"", 1024).await;
+        assert!(frames.next().await.is_some());
+        assert!(frames.next().await.is_none());
+        assert_eq!(frames.buf.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_writer_sends_frames_in_order_and_gives_its_buffer_back() {
+        let (server, mut client) = pair().await;
+        let (_read, write) = server.into_split();
+        let mut writer = FrameWriter::new(write);
+        writer.text("one");
+        writer.ping();
+        writer.close(Some(CloseReason::from(actix_http::ws::CloseCode::Again)));
+        writer.flush().await.unwrap();
+        assert_eq!(writer.pending(), 0);
+        writer.release();
+        assert_eq!(writer.buf.capacity(), 0);
+        drop(writer);
+        let mut received = Vec::new();
+        client.read_to_end(&mut received).await.unwrap();
+        let mut received = BytesMut::from(&received[..]);
+        let mut codec = Codec::new().client_mode();
+        let mut decoded = Vec::new();
+        while let Some(frame) = codec.decode(&mut received).unwrap() {
+            decoded.push(frame);
+        }
+        assert_eq!(
+            decoded,
+            [
+                Frame::Text(Bytes::from_static(b"one")),
+                Frame::Ping(Bytes::new()),
+                Frame::Close(Some(CloseReason::from(actix_http::ws::CloseCode::Again))),
+            ]
+        );
+    }
+}
