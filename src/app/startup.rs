@@ -146,6 +146,7 @@ impl Application {
                 settings.rate.ws_user_msgs_per_s,
                 redis.clone(),
             )),
+            open: Arc::default(),
         });
         let push = start_push(&services, &ws, &lifecycle)?;
         let state = AppState {
@@ -215,6 +216,13 @@ impl Application {
                 std::process::exit(1);
             });
             crate::app::drain::drain(&state).await;
+            // The sessions are gone; their sockets may still be writing
+            // the last frames and waiting for the clients' close frames.
+            let deadline = tokio::time::Instant::now() + crate::ws::linger::DEADLINE;
+            let left = state.ws.open.closed(deadline).await;
+            if left > 0 {
+                tracing::warn!(left, "WebSockets still open at shutdown");
+            }
             for handle in &handles {
                 handle.stop(true).await;
             }

@@ -56,8 +56,12 @@ pub fn factory<A, B>(
     InitError = (),
 >
 where
-    A: ServiceFactory<Request, Config = (), Response = ServiceResponse<B>, Error = actix_web::Error>
-        + 'static,
+    A: ServiceFactory<
+            Request,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+        > + 'static,
     B: MessageBody + 'static,
     A::InitError: std::fmt::Debug,
     A::Service: 'static,

@@ -14,6 +14,7 @@ pub mod pump;
 pub mod quota;
 pub mod session;
 pub mod socket;
+pub mod sockets;
 pub mod ticket;
 pub mod ticket_endpoint;
 pub mod upgrade;
@@ -29,6 +30,8 @@ pub struct WsParts {
     pub conn_caps: Arc<caps::ConnCaps>,
     /// Publishes per user, over all of the user's connections.
     pub publish_quota: Arc<quota::PublishQuota>,
+    /// The sockets handed off and not yet let go (shutdown waits for them).
+    pub open: Arc<sockets::OpenSockets>,
 }
 
 /// `GET /ws`, on the public listener.

@@ -287,7 +287,10 @@ mod tests {
                 frames.next().await,
                 Some(Err(ProtocolError::Overflow))
             ));
-            assert!(frames.next().await.is_none(), "the stream ends after an error");
+            assert!(
+                frames.next().await.is_none(),
+                "the stream ends after an error"
+            );
         }
     }
 
@@ -306,7 +309,10 @@ mod tests {
     #[tokio::test]
     async fn text_that_is_not_utf8_is_an_error() {
         let mut frames = frames(client_frame(&[0xff, 0xfe], OpCode::Text, true), b"", 64).await;
-        assert!(matches!(frames.next().await, Some(Err(ProtocolError::Io(_)))));
+        assert!(matches!(
+            frames.next().await,
+            Some(Err(ProtocolError::Io(_)))
+        ));
     }
 
     #[tokio::test]

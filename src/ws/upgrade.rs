@@ -86,7 +86,9 @@ pub async fn upgrade(
     let capacity = state.settings.ws.outbox;
     let state = state.get_ref().clone();
     let quota = ws.publish_quota.clone();
+    let open = ws.open.clone();
     let start = move |socket: tokio::net::TcpStream, early| {
+        let held = open.hold();
         let (read, write) = socket.into_split();
         let (outbox, inbox) = Outbox::channel(capacity);
         let linger = Arc::new(Linger::default());
@@ -104,7 +106,10 @@ pub async fn upgrade(
                 quota,
             )
         });
-        actix_web::rt::spawn(pump::run(FrameWriter::new(write), inbox, linger, metrics));
+        actix_web::rt::spawn(async move {
+            pump::run(FrameWriter::new(write), inbox, linger, metrics).await;
+            drop(held);
+        });
     };
     let mut response = HttpResponse::from(handshake);
     response.extensions_mut().insert(Handoff::new(start));
@@ -113,7 +118,9 @@ pub async fn upgrade(
 
 /// The 101 for a valid WebSocket handshake that arrived with its
 /// connection (see [`super::handoff`]).
-fn handshake(req: &HttpRequest) -> Result<actix_http::Response<actix_web::body::BoxBody>, ApiError> {
+fn handshake(
+    req: &HttpRequest,
+) -> Result<actix_http::Response<actix_web::body::BoxBody>, ApiError> {
     let mut handshake = actix_http::ws::handshake(req.head())
         .map_err(|e| ApiError::bad_request(format!("not a WebSocket upgrade: {e}")))?;
     if !req.extensions().contains::<Upgradable>() {

@@ -68,6 +68,84 @@ async fn a_browser_may_send_its_token_as_the_access_token_query_parameter() {
     assert_alive(&mut ws, "q").await;
 }
 
+/// Sends `request` on a new connection and reads until the server closes it.
+async fn raw_exchange(app: &TestApp, request: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection after answering")
+        .unwrap();
+    String::from_utf8(answer).unwrap()
+}
+
+const UPGRADE_HEADERS: &str = "connection: upgrade\r\nupgrade: websocket\r\n\
+    sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+
+#[actix_web::test]
+async fn an_upgrade_request_to_any_other_route_gets_that_routes_answer_then_the_connection_closes()
+{
+    let app = TestApp::spawn(Backend::Memory).await;
+    let ada = app.register("ada").await;
+    let answer = raw_exchange(
+        &app,
+        format!(
+            "GET /api/v1/users/me HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\
+             x-request-id: upgrade-elsewhere\r\n{UPGRADE_HEADERS}\r\n",
+            ada.access
+        ),
+    )
+    .await;
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a whole response");
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(head.contains("x-request-id: upgrade-elsewhere"), "{head}");
+    let me: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(me["id"], ada.id.as_str());
+
+    // A refused WebSocket upgrade gets its problem document whole, too.
+    let answer = raw_exchange(
+        &app,
+        format!("GET /ws HTTP/1.1\r\nhost: x\r\n{UPGRADE_HEADERS}\r\n"),
+    )
+    .await;
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a whole response");
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/problem+json"),
+        "{head}"
+    );
+    let problem: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(problem["status"], 401);
+}
+
+#[actix_web::test]
+async fn a_get_of_ws_that_is_not_an_upgrade_is_a_400() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let ada = app.register("ada").await;
+    let res = app
+        .client
+        .get(format!("{}/ws", app.base))
+        .bearer_auth(&ada.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let problem: Value = res.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not a WebSocket upgrade"),
+        "{problem}"
+    );
+}
+
 // --- bad input ---------------------------------------------------------------
 
 #[actix_web::test]

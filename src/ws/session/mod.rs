@@ -23,6 +23,7 @@ use super::linger::Linger;
 use super::protocol::{self, ClientFrame, Envelope, ServerFrame};
 use super::quota::PublishQuota;
 use super::quota::Verdict;
+use super::socket::Incoming;
 use crate::auth::Claims;
 use crate::domain::Code;
 use crate::http::error::ApiError;
@@ -32,7 +33,6 @@ use crate::service::{read_state, rooms};
 use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, StreamHandler, WrapFuture,
 };
-use super::socket::Incoming;
 use actix_http::ws::ProtocolError;
 use parley_actors::hub::messages::{Connect, Control, Credential, Disconnect};
 use parley_actors::ids::{ClientId, RoomId, Seq, SessionId, UserId};
