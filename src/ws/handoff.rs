@@ -75,7 +75,13 @@ where
             })?);
             Ok(fn_service(move |(req, framed)| {
                 let app = app.clone();
-                async move { answer(&*app, req, framed).await }
+                async move {
+                    // The only failure is writing to a client that left.
+                    if let Err(error) = answer(&*app, req, framed).await {
+                        tracing::debug!(%error, "the client left during the upgrade");
+                    }
+                    Ok::<_, actix_web::Error>(())
+                }
             }))
         }
     })
@@ -87,7 +93,7 @@ async fn answer<A, B>(
     app: &A,
     req: Request,
     mut framed: Framed<TcpStream, Codec>,
-) -> Result<(), actix_web::Error>
+) -> std::io::Result<()>
 where
     A: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody + 'static,

@@ -20,6 +20,7 @@
 
 mod cli;
 mod connect;
+mod cpu;
 mod publisher;
 mod report;
 mod rss;
@@ -35,7 +36,7 @@ pub use report::Report;
 
 use anyhow::Context;
 use connect::Endpoint;
-use report::{Connections, Correctness, Deliveries, Publishes, Rss, Shape};
+use report::{Connections, Correctness, Cpu, Deliveries, Publishes, Rss, Shape};
 use stats::{Phase, Shared, Window};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -164,7 +165,11 @@ pub async fn run(args: &Args, plan: &Plan) -> anyhow::Result<Report> {
     };
     let _ = shared.window.set(window);
     let _ = phase_tx.send(Phase::Publish);
+    // The server's CPU over the measurement window only.
+    tokio::time::sleep_until(window.start.into()).await;
+    let cpu_start = args.server_pid.map(cpu::cpu_seconds).transpose()?;
     tokio::time::sleep_until(window.end.into()).await;
+    let cpu_end = args.server_pid.map(cpu::cpu_seconds).transpose()?;
     let _ = phase_tx.send(Phase::Drain);
     wait_until(Duration::from_secs(args.drain_s), || {
         shared.drained(|i| plan.room_of_subscriber(i))
@@ -199,6 +204,7 @@ pub async fn run(args: &Args, plan: &Plan) -> anyhow::Result<Report> {
         established,
         measured_s,
         rss,
+        cpu_start.zip(cpu_end).map(|(a, b)| b - a),
     ))
 }
 
@@ -273,6 +279,7 @@ fn assemble(
     established: usize,
     measured_s: f64,
     rss: Rss,
+    cpu_s: Option<f64>,
 ) -> Report {
     let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
     let mut publishes = Publishes::default();
@@ -301,6 +308,7 @@ fn assemble(
             correctness.out_of_order += v.out_of_order;
         }
     }
+    let deliveries_in_window = deliveries.per_s;
     deliveries.per_s /= measured_s;
     publishes.acked_per_s = shared.acks_in_window.load(Ordering::Acquire) as f64 / measured_s;
     let total = plan.subscribers + plan.publishers;
@@ -344,6 +352,7 @@ fn assemble(
         ack: shared.ack.summary().unwrap_or_default(),
         correctness,
         rss,
+        cpu: Cpu::new(cpu_s, measured_s, deliveries_in_window),
     }
 }
 

@@ -23,6 +23,9 @@ pub struct Report {
     pub ack: LatencySummary,
     pub correctness: Correctness,
     pub rss: Rss,
+    /// Absent from reports saved before it was measured.
+    #[serde(default)]
+    pub cpu: Cpu,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -91,6 +94,27 @@ pub struct Rss {
     pub end_kib: Option<u64>,
     /// (end − idle) / connections established.
     pub per_connection_kib: Option<f64>,
+}
+
+/// The server's CPU over the measurement window (`/proc/PID/stat`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Cpu {
+    /// CPU seconds per second: 1.0 is one core busy.
+    pub cores: Option<f64>,
+    /// CPU time per message delivered to a subscriber (everything the
+    /// server did in the window, divided by the deliveries).
+    pub us_per_delivery: Option<f64>,
+}
+
+impl Cpu {
+    pub fn new(seconds: Option<f64>, measured_s: f64, deliveries: f64) -> Self {
+        Self {
+            cores: seconds.map(|s| s / measured_s),
+            us_per_delivery: seconds
+                .filter(|_| deliveries > 0.0)
+                .map(|s| s * 1e6 / deliveries),
+        }
+    }
 }
 
 fn latency_line(l: &LatencySummary) -> String {
@@ -187,6 +211,16 @@ impl Report {
                 kib(self.rss.end_kib)
             ),
         );
+        if let Some(cores) = self.cpu.cores {
+            let per = self
+                .cpu
+                .us_per_delivery
+                .map_or("-".into(), |us| format!("{us:.2} µs"));
+            line(
+                "server CPU",
+                format!("{:.0} % of a core, per delivery {per}", cores * 100.0),
+            );
+        }
         if !p.errors.is_empty() {
             line("error frames", format!("{:?}", p.errors));
         }
@@ -268,6 +302,16 @@ pub fn compare(a: &Report, b: &Report) -> String {
             a.rss.per_connection_kib.unwrap_or(f64::NAN),
             b.rss.per_connection_kib.unwrap_or(f64::NAN),
         ),
+        (
+            "server CPU % of a core",
+            a.cpu.cores.map_or(f64::NAN, |c| c * 100.0),
+            b.cpu.cores.map_or(f64::NAN, |c| c * 100.0),
+        ),
+        (
+            "CPU µs per delivery",
+            a.cpu.us_per_delivery.unwrap_or(f64::NAN),
+            b.cpu.us_per_delivery.unwrap_or(f64::NAN),
+        ),
     ];
     let mut out = format!(
         "{:<26}{:>16}{:>16}{:>10}\n",
@@ -327,6 +371,7 @@ mod tests {
             ack: LatencySummary::default(),
             correctness: Correctness::default(),
             rss: Rss::default(),
+            cpu: Cpu::default(),
         }
     }
 
