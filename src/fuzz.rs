@@ -61,6 +61,53 @@ pub fn client_frame(data: &[u8]) {
     }
 }
 
+/// Bytes from a WebSocket client, as `ws::socket::MessageDecoder` receives
+/// them: the first byte picks the message limit, the second how the network
+/// split the rest. The same messages (and the same error) come out however
+/// the bytes were split, none over the limit, and the decoder never holds
+/// more than one frame's header and payload.
+pub fn ws_frames(data: &[u8]) {
+    let [limit, split, rest @ ..] = data else {
+        return;
+    };
+    let max = 1 + usize::from(*limit) * 4;
+    let chunk = 1 + usize::from(*split);
+    let whole = decode_frames(rest, max, rest.len().max(1));
+    assert_eq!(decode_frames(rest, max, chunk), whole);
+}
+
+/// The messages decoded (as debug text), and the error that ended them.
+fn decode_frames(bytes: &[u8], max: usize, chunk: usize) -> (Vec<String>, Option<String>) {
+    use crate::ws::socket::{Incoming, MessageDecoder};
+    /// A frame header: 2 bytes, 8 of extended length, 4 of mask.
+    const MAX_HEADER: usize = 14;
+    let mut decoder = MessageDecoder::new(max);
+    let mut messages = Vec::new();
+    for piece in bytes.chunks(chunk) {
+        decoder.extend(piece);
+        loop {
+            match decoder.next_message() {
+                Ok(Some(message)) => {
+                    let len = match &message {
+                        Incoming::Text(text) => text.len(),
+                        Incoming::Binary(bytes) => bytes.len(),
+                        _ => 0,
+                    };
+                    assert!(
+                        len <= max,
+                        "a message of {len} bytes passed a limit of {max}"
+                    );
+                    messages.push(format!("{message:?}"));
+                }
+                Ok(None) => break,
+                Err(e) => return (messages, Some(e.to_string())),
+            }
+        }
+        assert!(decoder.buffered() <= max + MAX_HEADER);
+    }
+    (messages, None)
+}
+
 /// The JSON body of a REST request: the first byte picks the route, the
 /// rest is the body. Deserialized as `web::Json` does (`serde_json`), then
 /// parsed into domain types by the function the handler calls.
@@ -269,6 +316,7 @@ mod tests {
     //! The same entry points on stable, bounded so CI runs them in seconds;
     //! every input a fuzzer ever crashed on is pinned here too.
     use super::*;
+    use actix_http::ws::{OpCode, Parser};
     use proptest::prelude::*;
 
     fn cases(n: u32) -> ProptestConfig {
@@ -339,6 +387,30 @@ mod tests {
         #[test]
         fn client_frames_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
             client_frame(&bytes);
+        }
+
+        #[test]
+        fn ws_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            ws_frames(&bytes);
+        }
+
+        #[test]
+        fn ws_frames_decode_the_same_however_split(
+            limit in any::<u8>(),
+            split in any::<u8>(),
+            frames in prop::collection::vec((any::<bool>(), 0usize..3, prop::collection::vec(any::<u8>(), 0..300)), 0..6),
+        ) {
+            // Well-formed masked client frames (text, binary or a ping),
+            // some fragmented, so the fuzzer's checks meet real messages.
+            let mut bytes = vec![limit, split];
+            for (fin, kind, payload) in frames {
+                let op = [OpCode::Text, OpCode::Binary, OpCode::Ping][kind];
+                let payload = if op == OpCode::Ping { &payload[..payload.len().min(125)] } else { &payload[..] };
+                let mut frame = bytes::BytesMut::new();
+                Parser::write_message(&mut frame, payload, op, fin || op == OpCode::Ping, true);
+                bytes.extend_from_slice(&frame);
+            }
+            ws_frames(&bytes);
         }
 
         #[test]

@@ -6,7 +6,7 @@
 #   scripts/dev/fuzz.sh [SECONDS] [TARGET...]
 #
 # SECONDS per target (default 600); TARGETs default to every target
-# (client_frame rest_body query_path config jwt). Needs the nightly
+# (client_frame rest_body query_path config jwt ws_frames). Needs the nightly
 # toolchain (rustup) and cargo-fuzz, installed here from crates.io when
 # missing. Builds once with `cargo +nightly fuzz build --fuzz-dir tests/fuzz`
 # (release, debug assertions, AddressSanitizer), then runs each binary as
@@ -30,7 +30,7 @@ seconds=${1:-600}
 shift || true
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-    targets=(client_frame rest_body query_path config jwt)
+    targets=(client_frame rest_body query_path config jwt ws_frames)
 fi
 
 rustup toolchain list | grep -q '^nightly' ||

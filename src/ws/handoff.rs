@@ -17,7 +17,6 @@ use actix_http::{ConnectionType, HttpMessage, Request, Response, StatusCode};
 use actix_service::{Service, ServiceFactory, fn_service};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::ServiceResponse;
-use bytes::BytesMut;
 use futures_util::SinkExt;
 use std::rc::Rc;
 use tokio::net::TcpStream;
@@ -29,13 +28,13 @@ pub struct Upgradable;
 
 /// What starts the WebSocket on the socket once the 101 is written: the
 /// socket, and what the client sent after its request (already read).
-type Start = Box<dyn FnOnce(TcpStream, BytesMut)>;
+type Start = Box<dyn FnOnce(TcpStream, &[u8])>;
 
 /// Put by `GET /ws` on its 101 response.
 pub struct Handoff(Start);
 
 impl Handoff {
-    pub fn new(start: impl FnOnce(TcpStream, BytesMut) + 'static) -> Self {
+    pub fn new(start: impl FnOnce(TcpStream, &[u8]) + 'static) -> Self {
         Self(Box::new(start))
     }
 }
@@ -109,12 +108,9 @@ where
         Some(Handoff(start)) if head.status() == StatusCode::SWITCHING_PROTOCOLS => {
             framed.send(Message::Item((head, BodySize::None))).await?;
             let parts = framed.into_parts();
-            // The dispatcher's read buffer is 8 KiB; keep only its bytes.
-            let early = match parts.read_buf.is_empty() {
-                true => BytesMut::new(),
-                false => BytesMut::from(&parts.read_buf[..]),
-            };
-            start(parts.io, early);
+            // The session copies these bytes; the dispatcher's 8 KiB
+            // read buffer is freed here.
+            start(parts.io, &parts.read_buf);
         }
         _ => {
             let body = to_bytes_limited(body, MAX_REFUSAL_BYTES)

@@ -35,40 +35,52 @@ pub enum Incoming {
     Close(Option<CloseReason>),
 }
 
-/// The client's messages, decoded from the socket's read half in the order
-/// they were sent. A message over `max` bytes, however it was framed, is
-/// [`ProtocolError::Overflow`]; any protocol error ends the stream after it.
-pub struct Frames {
-    read: OwnedReadHalf,
-    /// Bytes read and not yet decoded; empty (no allocation) between frames.
+/// Client frames to whole messages, from bytes as they arrive however the
+/// network split them. A message over `max` bytes, whole or fragmented, is
+/// [`ProtocolError::Overflow`] as soon as its frame header says so; the
+/// caller stops after any error.
+pub struct MessageDecoder {
+    /// Bytes received and not yet decoded; no allocation between frames.
     buf: BytesMut,
     codec: Codec,
     /// A fragmented message being joined: its kind (text?) and its parts.
     joining: Option<(bool, BytesMut)>,
     max: usize,
-    done: bool,
 }
 
-impl Frames {
-    /// `early` is what the client sent after its upgrade request, read
-    /// already by the HTTP layer.
-    pub fn new(read: OwnedReadHalf, early: BytesMut, max: usize) -> Self {
+impl MessageDecoder {
+    pub fn new(max: usize) -> Self {
         Self {
-            read,
-            buf: early,
+            buf: BytesMut::new(),
             codec: Codec::new().max_size(max),
             joining: None,
             max,
-            done: false,
         }
     }
 
-    /// The next complete message in `buf`, if there is one.
-    fn decode(&mut self) -> Result<Option<Incoming>, ProtocolError> {
+    /// Bytes received.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes received and not yet part of a decoded frame.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next whole message, if the bytes received hold one.
+    pub fn next_message(&mut self) -> Result<Option<Incoming>, ProtocolError> {
         while let Some(frame) = self.codec.decode(&mut self.buf)? {
             if let Some(message) = self.join(frame)? {
                 return Ok(Some(message));
             }
+        }
+        // actix-http's codec checks the size only once the whole frame is
+        // buffered: a header announcing a huge frame would make it wait for
+        // (and this buffer hold) all of it. It has checked the rest of the
+        // header by now.
+        if declared_len(&self.buf).is_some_and(|len| len > self.max as u64) {
+            return Err(ProtocolError::Overflow);
         }
         if self.buf.is_empty() {
             // Give the allocation back while the connection is idle.
@@ -119,10 +131,45 @@ impl Frames {
     }
 }
 
+/// The payload length a frame header at the start of `buf` announces, once
+/// the header's length bytes have arrived (RFC 6455, section 5.2).
+fn declared_len(buf: &[u8]) -> Option<u64> {
+    let short = u64::from(*buf.get(1)? & 0x7f);
+    match short {
+        126 => Some(u64::from(u16::from_be_bytes(
+            buf.get(2..4)?.try_into().ok()?,
+        ))),
+        127 => Some(u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?)),
+        _ => Some(short),
+    }
+}
+
 fn text(bytes: Bytes) -> Result<Incoming, ProtocolError> {
     ByteString::try_from(bytes)
         .map(Incoming::Text)
         .map_err(|e| ProtocolError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))
+}
+
+/// The client's messages, decoded from the socket's read half in the order
+/// they were sent; any protocol error ends the stream after it.
+pub struct Frames {
+    read: OwnedReadHalf,
+    decoder: MessageDecoder,
+    done: bool,
+}
+
+impl Frames {
+    /// `early` is what the client sent after its upgrade request, read
+    /// already by the HTTP layer.
+    pub fn new(read: OwnedReadHalf, early: &[u8], max: usize) -> Self {
+        let mut decoder = MessageDecoder::new(max);
+        decoder.extend(early);
+        Self {
+            read,
+            decoder,
+            done: false,
+        }
+    }
 }
 
 impl Stream for Frames {
@@ -137,7 +184,7 @@ impl Stream for Frames {
         // size limit bounds what a turn can add to the buffer, and a read
         // that returns nothing ready ends the poll.
         loop {
-            match this.decode() {
+            match this.decoder.next_message() {
                 Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
                 Ok(None) => {}
                 Err(e) => {
@@ -152,7 +199,7 @@ impl Stream for Frames {
                     this.done = true;
                     return Poll::Ready(None);
                 }
-                Ok(()) => this.buf.extend_from_slice(read.filled()),
+                Ok(()) => this.decoder.extend(read.filled()),
                 Err(e) => {
                     this.done = true;
                     return Poll::Ready(Some(Err(ProtocolError::Io(e))));
@@ -248,7 +295,7 @@ mod tests {
         // The bytes are in the server's kernel buffer; EOF follows them.
         client.shutdown().await.unwrap();
         let (read, _) = server.into_split();
-        Frames::new(read, BytesMut::from(early), max)
+        Frames::new(read, early, max)
     }
 
     #[tokio::test]
@@ -306,6 +353,21 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn a_header_announcing_too_much_is_refused_before_the_payload_arrives() {
+        let mut decoder = MessageDecoder::new(1024);
+        // FIN + text, masked, 64-bit length: 1 GiB; then the mask and a
+        // little payload. The codec alone would wait for the whole GiB.
+        let mut header = vec![0x81, 0xff];
+        header.extend_from_slice(&(1u64 << 30).to_be_bytes());
+        header.extend_from_slice(&[1, 2, 3, 4, b'a', b'b']);
+        decoder.extend(&header);
+        assert!(matches!(
+            decoder.next_message(),
+            Err(ProtocolError::Overflow)
+        ));
+    }
+
     #[tokio::test]
     async fn text_that_is_not_utf8_is_an_error() {
         let mut frames = frames(client_frame(&[0xff, 0xfe], OpCode::Text, true), b"", 64).await;
@@ -321,7 +383,7 @@ mod tests {
         let mut frames = frames(bytes, b"", 1024).await;
         assert!(frames.next().await.is_some());
         assert!(frames.next().await.is_none());
-        assert_eq!(frames.buf.capacity(), 0);
+        assert_eq!(frames.decoder.buf.capacity(), 0);
     }
 
     #[tokio::test]

@@ -87,7 +87,7 @@ pub async fn upgrade(
     let state = state.get_ref().clone();
     let quota = ws.publish_quota.clone();
     let open = ws.open.clone();
-    let start = move |socket: tokio::net::TcpStream, early| {
+    let start = move |socket: tokio::net::TcpStream, early: &[u8]| {
         let held = open.hold();
         let (read, write) = socket.into_split();
         let (outbox, inbox) = Outbox::channel(capacity);

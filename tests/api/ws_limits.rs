@@ -244,6 +244,21 @@ async fn a_frame_larger_than_the_limit_closes_the_connection_with_1009() {
 }
 
 #[actix_web::test]
+async fn a_header_announcing_a_frame_over_the_limit_closes_with_1009_before_its_payload() {
+    let app = TestApp::spawn_with(Backend::Memory, |s| s.ws.max_frame_bytes = 4096).await;
+    let ada = app.register("ada").await;
+    let mut ws = app.ws(&ada).await;
+    // A masked text frame that says it is 1 GiB long, and 100 bytes of it:
+    // the server must not wait for (and buffer) the rest.
+    let mut frame = vec![0x81, 0xff];
+    frame.extend_from_slice(&(1u64 << 30).to_be_bytes());
+    frame.extend_from_slice(&[7, 7, 7, 7]);
+    frame.extend_from_slice(&[b'x'; 100]);
+    ws.send_bytes(&frame).await;
+    assert_eq!(close_code(ws.closed().await), 1009);
+}
+
+#[actix_web::test]
 async fn a_fragmented_message_over_the_limit_closes_with_1009() {
     use tokio_tungstenite::tungstenite::protocol::frame::Frame;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};

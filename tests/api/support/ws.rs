@@ -125,6 +125,16 @@ impl WsClient {
         self.socket.send(message).await.unwrap();
     }
 
+    /// Writes `bytes` to the socket as they are, beneath the WebSocket
+    /// library: for what no well-behaved client sends.
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        let tokio_tungstenite::MaybeTlsStream::Plain(tcp) = self.socket.get_mut() else {
+            panic!("the tests speak plain TCP");
+        };
+        tcp.write_all(bytes).await.unwrap();
+    }
+
     /// The next server frame (pings are answered by the library and skipped).
     pub async fn next(&mut self) -> Value {
         loop {
