@@ -203,8 +203,10 @@ pub async fn run(args: &Args, plan: &Plan) -> anyhow::Result<Report> {
         &outcomes,
         established,
         measured_s,
-        rss,
-        cpu_start.zip(cpu_end).map(|(a, b)| b - a),
+        ServerUse {
+            rss,
+            cpu_s: cpu_start.zip(cpu_end).map(|(a, b)| b - a),
+        },
     ))
 }
 
@@ -271,6 +273,12 @@ async fn join_all<T: 'static>(tasks: &mut JoinSet<T>) -> Vec<T> {
     outcomes
 }
 
+/// What the server used: memory, and CPU seconds over the window.
+struct ServerUse {
+    rss: Rss,
+    cpu_s: Option<f64>,
+}
+
 fn assemble(
     args: &Args,
     plan: &Plan,
@@ -278,8 +286,7 @@ fn assemble(
     outcomes: &[Outcome],
     established: usize,
     measured_s: f64,
-    rss: Rss,
-    cpu_s: Option<f64>,
+    server: ServerUse,
 ) -> Report {
     let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
     let mut publishes = Publishes::default();
@@ -351,8 +358,8 @@ fn assemble(
         end_to_end: shared.end_to_end.summary().unwrap_or_default(),
         ack: shared.ack.summary().unwrap_or_default(),
         correctness,
-        rss,
-        cpu: Cpu::new(cpu_s, measured_s, deliveries_in_window),
+        rss: server.rss,
+        cpu: Cpu::new(server.cpu_s, measured_s, deliveries_in_window),
     }
 }
 
