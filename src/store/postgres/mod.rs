@@ -95,23 +95,6 @@ impl PgStore {
     pub fn pool_status(&self) -> deadpool_postgres::Status {
         self.pool.status()
     }
-
-    /// A handle for one arbiter's writers (see
-    /// [`parley_actors::ports::OpenWriterLog`]): its appends use
-    /// [`parley_actors::writer::WRITERS_PER_ARBITER`] connections of their
-    /// own, outside `pool`, opened by the first appends on the writers'
-    /// thread. Each of an append's two round trips then wakes the thread
-    /// that waits for it, not an HTTP worker that may be busy with requests
-    /// for milliseconds (issue 15; measured in `docs/benchmarks.md`).
-    pub fn for_writers(&self) -> PgStore {
-        let mut log = self.clone();
-        match self.writer_pools.open() {
-            Ok(pool) => log.appends = pool,
-            // Only a builder bug gets here (the settings built `pool`).
-            Err(error) => tracing::error!(%error, "writers share the pool"),
-        }
-        log
-    }
 }
 
 #[async_trait]
@@ -175,8 +158,21 @@ impl Store for PgStore {
         self.writer_pools.close();
     }
 
+    /// A log for one arbiter's writers (see
+    /// [`parley_actors::ports::OpenWriterLog`]): its appends use
+    /// [`parley_actors::writer::WRITERS_PER_ARBITER`] connections of their
+    /// own, outside `pool`, opened by the first appends on the writers'
+    /// thread. Each of an append's two round trips then wakes the thread
+    /// that waits for it, not an HTTP worker that may be busy with requests
+    /// for milliseconds (issue 15; measured in `docs/benchmarks.md`).
     fn writer_log(&self) -> Option<std::sync::Arc<dyn MessageLog>> {
-        Some(std::sync::Arc::new(self.for_writers()))
+        let mut log = self.clone();
+        match self.writer_pools.open() {
+            Ok(pool) => log.appends = pool,
+            // Only a builder bug gets here (the settings built `pool`).
+            Err(error) => tracing::error!(%error, "writers share the pool"),
+        }
+        Some(std::sync::Arc::new(log))
     }
 
     fn pool_stats(&self) -> Option<crate::store::PoolStats> {
