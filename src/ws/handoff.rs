@@ -43,10 +43,6 @@ impl Handoff {
 /// document is a few hundred bytes).
 const MAX_REFUSAL_BYTES: usize = 64 * 1024;
 
-/// How long a refused upgrade's connection waits for its client to close,
-/// so that the refusal is not lost to a reset (see `socket::shut_down`).
-const REFUSAL_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// The upgrade service of one worker: `app` is that worker's instance of
 /// the application, the same one its plain requests reach.
 pub fn factory<A, B>(
@@ -117,16 +113,11 @@ where
             start(parts.io, &parts.read_buf);
         }
         _ => {
-            let (mut head, body) = match to_bytes_limited(body, MAX_REFUSAL_BYTES).await {
-                Ok(Ok(body)) => (head, body),
-                _ => {
-                    tracing::warn!(status = %head.status(), "an answer to an upgrade request could not be read whole");
-                    (
-                        Response::internal_server_error().drop_body(),
-                        Default::default(),
-                    )
-                }
-            };
+            let body = to_bytes_limited(body, MAX_REFUSAL_BYTES)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default();
             let size = BodySize::Sized(body.len() as u64);
             // Otherwise the codec answers in the request's terms
             // (`Connection: upgrade`); this connection ends here.
@@ -136,8 +127,6 @@ where
                 framed.send(Message::Chunk(Some(body))).await?;
             }
             framed.send(Message::Chunk(None)).await?;
-            let deadline = tokio::time::Instant::now() + REFUSAL_LINGER;
-            super::socket::shut_down(&framed.into_parts().io, deadline).await;
         }
     }
     Ok(())
