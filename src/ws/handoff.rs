@@ -113,11 +113,16 @@ where
             start(parts.io, &parts.read_buf);
         }
         _ => {
-            let body = to_bytes_limited(body, MAX_REFUSAL_BYTES)
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or_default();
+            let (mut head, body) = match to_bytes_limited(body, MAX_REFUSAL_BYTES).await {
+                Ok(Ok(body)) => (head, body),
+                _ => {
+                    tracing::warn!(status = %head.status(), "an answer to an upgrade request could not be read whole");
+                    (
+                        Response::internal_server_error().drop_body(),
+                        Default::default(),
+                    )
+                }
+            };
             let size = BodySize::Sized(body.len() as u64);
             // Otherwise the codec answers in the request's terms
             // (`Connection: upgrade`); this connection ends here.

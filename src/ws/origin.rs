@@ -38,6 +38,12 @@ pub fn check(req: &HttpRequest, settings: &Settings) -> Result<(), ApiError> {
 /// connection's and the `Host` header's. A browser cannot set those
 /// headers, and non-browser clients are not what this check stops.
 fn is_same_origin(req: &HttpRequest, origin: &str) -> bool {
+    // Without a host from the request, `connection_info` falls back to
+    // actix's configured default, which is nothing the client said.
+    if !req.headers().contains_key(actix_web::http::header::HOST) && req.uri().authority().is_none()
+    {
+        return false;
+    }
     let info = req.connection_info();
     let own = format!("{}://{}", info.scheme(), info.host());
     own.eq_ignore_ascii_case(origin)

@@ -4,7 +4,7 @@
 //! buffered for and then recovers with `since`.
 
 use crate::both_backends;
-use crate::support::{Backend, TestApp, TestKey, TestUser, WsClient};
+use crate::support::{Backend, TestApp, TestKey, TestUser, UPGRADE_HEADERS, WsClient};
 use serde_json::{Value, json};
 use std::cell::Cell;
 use std::num::NonZeroU32;
@@ -68,37 +68,18 @@ async fn a_browser_may_send_its_token_as_the_access_token_query_parameter() {
     assert_alive(&mut ws, "q").await;
 }
 
-/// Sends `request` on a new connection and reads until the server closes it.
-async fn raw_exchange(app: &TestApp, request: String) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = app.base.trim_start_matches("http://");
-    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
-    socket.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer))
-        .await
-        .expect("the server closes the connection after answering")
-        .unwrap();
-    String::from_utf8(answer).unwrap()
-}
-
-const UPGRADE_HEADERS: &str = "connection: upgrade\r\nupgrade: websocket\r\n\
-    sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
-
 #[actix_web::test]
 async fn an_upgrade_request_to_any_other_route_gets_that_routes_answer_then_the_connection_closes()
 {
     let app = TestApp::spawn(Backend::Memory).await;
     let ada = app.register("ada").await;
-    let answer = raw_exchange(
-        &app,
-        format!(
+    let answer = app
+        .raw_exchange(format!(
             "GET /api/v1/users/me HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\
              x-request-id: upgrade-elsewhere\r\n{UPGRADE_HEADERS}\r\n",
             ada.access
-        ),
-    )
-    .await;
+        ))
+        .await;
     let (head, body) = answer.split_once("\r\n\r\n").expect("a whole response");
     let head = head.to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 200"), "{head}");
@@ -108,11 +89,11 @@ async fn an_upgrade_request_to_any_other_route_gets_that_routes_answer_then_the_
     assert_eq!(me["id"], ada.id.as_str());
 
     // A refused WebSocket upgrade gets its problem document whole, too.
-    let answer = raw_exchange(
-        &app,
-        format!("GET /ws HTTP/1.1\r\nhost: x\r\n{UPGRADE_HEADERS}\r\n"),
-    )
-    .await;
+    let answer = app
+        .raw_exchange(format!(
+            "GET /ws HTTP/1.1\r\nhost: x\r\n{UPGRADE_HEADERS}\r\n"
+        ))
+        .await;
     let (head, body) = answer.split_once("\r\n\r\n").expect("a whole response");
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
     assert!(
@@ -255,6 +236,18 @@ async fn a_header_announcing_a_frame_over_the_limit_closes_with_1009_before_its_
     frame.extend_from_slice(&[7, 7, 7, 7]);
     frame.extend_from_slice(&[b'x'; 100]);
     ws.send_bytes(&frame).await;
+    assert_eq!(close_code(ws.closed().await), 1009);
+}
+
+#[actix_web::test]
+async fn a_client_still_sending_a_message_far_over_the_limit_gets_its_1009() {
+    let app = TestApp::spawn_with(Backend::Memory, |s| s.ws.max_frame_bytes = 4096).await;
+    let ada = app.register("ada").await;
+    let mut ws = app.ws(&ada).await;
+    // The server decides on the header and closes while most of the 1 MiB
+    // is still on its way: it must read and discard the rest, or its
+    // socket's close would reset the connection and lose the close frame.
+    ws.send_raw(Message::text("x".repeat(1 << 20))).await;
     assert_eq!(close_code(ws.closed().await), 1009);
 }
 

@@ -69,3 +69,20 @@ async fn listed_origins_are_allowed_and_a_star_allows_any() {
         .await
         .unwrap();
 }
+
+#[actix_web::test]
+async fn a_request_without_a_host_is_not_of_the_sites_own_origin() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let ada = app.register("ada").await;
+    // HTTP/1.0 needs no Host; actix would fill in its own default host,
+    // which must not count as the page's origin.
+    let answer = app
+        .raw_exchange(format!(
+            "GET /ws HTTP/1.0\r\norigin: http://localhost:8080\r\n\
+             authorization: Bearer {}\r\n{}\r\n",
+            ada.access,
+            crate::support::UPGRADE_HEADERS
+        ))
+        .await;
+    assert_eq!(answer.split_whitespace().nth(1), Some("403"), "{answer}");
+}

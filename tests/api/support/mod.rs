@@ -36,4 +36,4 @@ pub use app::{
 pub use jwt::TestKey;
 pub use metrics::metric;
 pub use process::ServerProcess;
-pub use ws::{FRAME_TIMEOUT, WsClient};
+pub use ws::{FRAME_TIMEOUT, UPGRADE_HEADERS, WsClient};

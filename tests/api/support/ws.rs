@@ -20,6 +20,10 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 /// How long any single wait for a frame may take before the test fails.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The headers of a WebSocket upgrade request, for [`TestApp::raw_exchange`].
+pub const UPGRADE_HEADERS: &str = "connection: upgrade\r\nupgrade: websocket\r\n\
+    sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -58,6 +62,21 @@ impl TestApp {
     /// An upgrade request with a bearer token and an `Origin` if given.
     pub fn ws_request(&self, token: Option<&str>, origin: Option<&str>) -> Request {
         ws_request(&self.ws_url(), token, origin)
+    }
+
+    /// Sends `request` as it is on a new connection and reads until the
+    /// server closes it: for requests no HTTP library would send.
+    pub async fn raw_exchange(&self, request: String) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(FRAME_TIMEOUT, socket.read_to_end(&mut answer))
+            .await
+            .expect("the server closes the connection after answering")
+            .unwrap();
+        String::from_utf8(answer).unwrap()
     }
 
     /// A ticket from `POST /api/v1/ws-ticket` for `user`.
