@@ -37,6 +37,7 @@ mod static_files;
 mod store_conformance;
 mod tracing;
 mod trusted_proxies;
+mod unannounced;
 mod users;
 mod webhooks;
 mod ws_access;

@@ -408,6 +408,13 @@ impl RoomActor {
         // client from before a restore, say) must not hide live messages.
         sub.last = replayed_to;
         self.go_live(session, ctx);
+        // The log went further than the live stream: an event was committed
+        // and never announced (its instance died in between). The other
+        // subscribers get it from the log, not only this one.
+        if self.sequencer.delivered().is_some_and(|d| replayed_to > d) {
+            self.sequencer.expect_up_to(replayed_to);
+            self.check_gap(ctx);
+        }
     }
 
     /// Waits [`GAP_WAIT`] for a gap to close by itself, then fills it.

@@ -157,9 +157,15 @@ impl Writer {
                 return;
             }
         };
+        // A duplicate is announced again, not only a new event: the retry
+        // may be of an event whose first commit was never announced (its
+        // instance died between commit and publish), and its announcement
+        // is what brings live subscribers to it. Rooms ignore what they
+        // have delivered, so announcing one twice costs a frame on the
+        // bus, not a second delivery.
         let mut by_room: BTreeMap<RoomId, Vec<StoredEvent>> = BTreeMap::new();
         for item in &appended {
-            if let Ok(Appended::New(m)) = item {
+            if let Ok(Appended::New(m) | Appended::Duplicate(m)) = item {
                 by_room.entry(m.room).or_default().push(m.clone());
             }
         }
@@ -170,6 +176,7 @@ impl Writer {
         // must not rely on the order; the SDK's `markRead` does not).
         for (room, mut messages) in by_room {
             messages.sort_by_key(|m| m.seq);
+            messages.dedup_by_key(|m| m.seq);
             let messages: Arc<[StoredEvent]> = messages.into();
             if let Some(addr) = self.rooms.get(room) {
                 addr.do_send(Committed {

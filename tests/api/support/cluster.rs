@@ -146,6 +146,9 @@ impl Haproxy {
         // draining instance turns unready at once and gets no new work
         // (drain_under_load relies on it). `timeout check` keeps a busy
         // instance answering slower than the 200 ms interval in rotation.
+        // A connection refused by a node that just died goes to another
+        // (as in deploy/haproxy), not three times to the dead one a second
+        // apart.
         let servers: String = backends
             .iter()
             .enumerate()
@@ -153,7 +156,7 @@ impl Haproxy {
             .collect();
         let config = format!(
             "global\n    maxconn 4096\n\
-             defaults\n    mode http\n    timeout check 2s\n    timeout connect 2s\n    timeout client 60s\n    timeout server 60s\n    timeout tunnel 1h\n\
+             defaults\n    mode http\n    timeout check 2s\n    timeout connect 2s\n    timeout client 60s\n    timeout server 60s\n    timeout tunnel 1h\n    retries 2\n    option redispatch 1\n\
              frontend parley\n    bind {addr}\n    default_backend nodes\n\
              backend nodes\n    balance roundrobin\n    option httpchk GET /readyz\n{servers}"
         );
