@@ -43,6 +43,10 @@ impl Handoff {
 /// document is a few hundred bytes).
 const MAX_REFUSAL_BYTES: usize = 64 * 1024;
 
+/// How long a refused upgrade's connection waits for its client to close,
+/// so that the refusal is not lost to a reset (see `socket::shut_down`).
+const REFUSAL_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The upgrade service of one worker: `app` is that worker's instance of
 /// the application, the same one its plain requests reach.
 pub fn factory<A, B>(
@@ -132,6 +136,8 @@ where
                 framed.send(Message::Chunk(Some(body))).await?;
             }
             framed.send(Message::Chunk(None)).await?;
+            let deadline = tokio::time::Instant::now() + REFUSAL_LINGER;
+            super::socket::shut_down(&framed.into_parts().io, deadline).await;
         }
     }
     Ok(())

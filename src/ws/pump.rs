@@ -3,16 +3,20 @@
 //! [`CloseReason::SlowConsumer`]) as soon as the outbox reports a
 //! slow consumer (the frames still queued are dropped: the client recovers
 //! them with `since`). The 1013 close frame follows what was already
-//! written, and the connection lingers until the client answers it (see
-//! [`super::linger`]).
+//! written. After any close frame the writer tells the session it is done
+//! and ends the socket once the client closed its side, or at
+//! [`DEADLINE`] (see [`super::linger`] and [`super::socket::shut_down`]).
 
-use super::linger::Linger;
+use super::linger::{DEADLINE, Linger};
 use super::protocol::close_code;
+use super::session::SocketClosed;
 use super::socket::FrameWriter;
 use crate::observability::metrics::Metrics;
+use actix::WeakRecipient;
 use actix_http::ws::CloseCode;
 use parley_actors::outbox::{CloseReason, Closing, Inbox, Outgoing};
 use std::sync::Arc;
+use tokio::time::Instant;
 
 /// Frames queued together are written with one system call, up to this
 /// many bytes: a burst (a replay, a busy room) costs a write per batch, not
@@ -26,13 +30,27 @@ fn reason(closing: Closing) -> actix_http::ws::CloseReason {
     }
 }
 
+/// The session this writer serves, and what it shares with it.
+pub struct Session {
+    pub linger: Arc<Linger>,
+    /// Weak: the writer must not keep the session alive.
+    pub closed: WeakRecipient<SocketClosed>,
+}
+
+impl Session {
+    fn socket_done(&self) {
+        if let Some(session) = self.closed.upgrade() {
+            session.do_send(SocketClosed);
+        }
+    }
+}
+
 /// Runs until the outbox closes, a close is requested, or the socket
-/// fails; then holds the socket while the connection lingers, and drops
-/// the writer, which shuts the socket's write side down.
+/// fails; then ends the session and, after a close frame, the socket.
 pub async fn run(
     mut socket: FrameWriter,
     mut inbox: Inbox,
-    linger: Arc<Linger>,
+    session: Session,
     metrics: Arc<Metrics>,
 ) {
     loop {
@@ -43,30 +61,48 @@ pub async fn run(
             () = inbox.overflow.wait() => break,
             item = inbox.rx.recv() => item,
         };
-        let mut closed = encode(&mut socket, item, &metrics);
+        let mut closed = encode(&mut socket, item, &session, &metrics);
         while !closed && socket.pending() < BATCH_BYTES {
             let Ok(item) = inbox.rx.try_recv() else { break };
-            closed = encode(&mut socket, Some(item), &metrics);
+            closed = encode(&mut socket, Some(item), &session, &metrics);
+        }
+        if closed {
+            return close(socket, &session).await;
         }
         let written = tokio::select! {
             biased;
             () = inbox.overflow.wait() => break,
             written = socket.flush() => written,
         };
-        if written.is_err() || closed {
-            linger.wait().await;
+        if written.is_err() {
+            // The client is gone: nothing to close.
+            session.socket_done();
             return;
         }
         if inbox.rx.is_empty() {
             socket.release();
         }
     }
-    close_slow_consumer(socket, inbox, &linger, &metrics).await;
+    close_slow_consumer(socket, inbox, &session, &metrics).await;
+}
+
+/// A close frame is encoded: write it, within [`DEADLINE`], after what
+/// was encoded before it; end the session; end the socket.
+async fn close(mut socket: FrameWriter, session: &Session) {
+    let deadline = Instant::now() + DEADLINE;
+    let _ = tokio::time::timeout_at(deadline, socket.flush()).await;
+    session.socket_done();
+    socket.shut_down(deadline).await;
 }
 
 /// Encodes one outbox item; `true` once it was the close (or the outbox
 /// closed: the session is gone), after which nothing more is written.
-fn encode(socket: &mut FrameWriter, item: Option<Outgoing>, metrics: &Metrics) -> bool {
+fn encode(
+    socket: &mut FrameWriter,
+    item: Option<Outgoing>,
+    session: &Session,
+    metrics: &Metrics,
+) -> bool {
     match item {
         Some(Outgoing::Text(text)) => {
             metrics.count_frame_out(&text);
@@ -82,10 +118,12 @@ fn encode(socket: &mut FrameWriter, item: Option<Outgoing>, metrics: &Metrics) -
             false
         }
         Some(Outgoing::Close(closing)) => {
+            session.linger.begin();
             socket.close(Some(reason(*closing)));
             true
         }
         None => {
+            session.linger.begin();
             socket.close(None);
             true
         }
@@ -94,12 +132,11 @@ fn encode(socket: &mut FrameWriter, item: Option<Outgoing>, metrics: &Metrics) -
 
 /// Nothing more is queued: what is still in the outbox is dropped (the
 /// client recovers it with `since`), what was already encoded goes out
-/// whole, then the 1013 close frame, and the socket stays open for the
-/// client's reply until the linger deadline.
+/// whole, then the 1013 close frame.
 async fn close_slow_consumer(
     mut socket: FrameWriter,
     mut inbox: Inbox,
-    linger: &Linger,
+    session: &Session,
     metrics: &Metrics,
 ) {
     let code = close_code(CloseReason::SlowConsumer);
@@ -109,12 +146,11 @@ async fn close_slow_consumer(
         .with_label_values(&[&code.to_string()])
         .inc();
     inbox.rx.close();
-    let deadline = linger.begin();
+    session.linger.begin();
     let slow = Closing {
         reason: CloseReason::SlowConsumer,
         description: "slow consumer: reconnect and resubscribe with since".into(),
     };
     socket.close(Some(reason(slow)));
-    let _ = tokio::time::timeout_at(deadline, socket.flush()).await;
-    linger.wait().await;
+    close(socket, session).await;
 }

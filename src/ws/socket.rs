@@ -1,7 +1,8 @@
 //! The WebSocket protocol on a connection of its own: after the 101 the
 //! upgrade hands the TCP socket over (see [`super::handoff`]), and this
-//! module reads and writes RFC 6455 frames on its two halves with
-//! actix-http's frame codec.
+//! module reads ([`Frames`], the session's input) and writes
+//! ([`FrameWriter`], the socket writer's) RFC 6455 frames on it with
+//! actix-http's frame codec, and closes it ([`shut_down`]).
 //!
 //! Why not actix-ws: it keeps the connection inside actix-http's HTTP/1
 //! dispatcher, whose two 8 KiB buffers and task live as long as the
@@ -17,9 +18,10 @@ use bytestring::ByteString;
 use futures_util::Stream;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 /// What one read of the socket asks for: a frame of the usual size in one
 /// read, and a bound on the stack.
@@ -150,10 +152,12 @@ fn text(bytes: Bytes) -> Result<Incoming, ProtocolError> {
         .map_err(|e| ProtocolError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))
 }
 
-/// The client's messages, decoded from the socket's read half in the order
-/// they were sent; any protocol error ends the stream after it.
+/// The client's messages, decoded from the socket in the order they were
+/// sent; any protocol error ends the stream after it. The socket is shared
+/// with the [`FrameWriter`]: reads and writes go through readiness, so
+/// neither needs the other's half.
 pub struct Frames {
-    read: OwnedReadHalf,
+    socket: Arc<TcpStream>,
     decoder: MessageDecoder,
     done: bool,
 }
@@ -161,11 +165,11 @@ pub struct Frames {
 impl Frames {
     /// `early` is what the client sent after its upgrade request, read
     /// already by the HTTP layer.
-    pub fn new(read: OwnedReadHalf, early: &[u8], max: usize) -> Self {
+    pub fn new(socket: Arc<TcpStream>, early: &[u8], max: usize) -> Self {
         let mut decoder = MessageDecoder::new(max);
         decoder.extend(early);
         Self {
-            read,
+            socket,
             decoder,
             done: false,
         }
@@ -192,14 +196,19 @@ impl Stream for Frames {
                     return Poll::Ready(Some(Err(e)));
                 }
             }
+            if let Err(e) = ready!(this.socket.poll_read_ready(cx)) {
+                this.done = true;
+                return Poll::Ready(Some(Err(ProtocolError::Io(e))));
+            }
             let mut chunk = [0u8; READ_CHUNK];
-            let mut read = ReadBuf::new(&mut chunk);
-            match ready!(Pin::new(&mut this.read).poll_read(cx, &mut read)) {
-                Ok(()) if read.filled().is_empty() => {
+            match this.socket.try_read(&mut chunk) {
+                Ok(0) => {
                     this.done = true;
                     return Poll::Ready(None);
                 }
-                Ok(()) => this.decoder.extend(read.filled()),
+                Ok(n) => this.decoder.extend(&chunk[..n]),
+                // Readiness was stale; the next turn waits for it again.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => {
                     this.done = true;
                     return Poll::Ready(Some(Err(ProtocolError::Io(e))));
@@ -210,18 +219,18 @@ impl Stream for Frames {
 }
 
 /// The frames going to the client, encoded into a buffer and written to
-/// the socket's write half. Dropping it shuts the write side down.
+/// the socket.
 pub struct FrameWriter {
-    write: OwnedWriteHalf,
+    socket: Arc<TcpStream>,
     /// Encoded and not yet written; [`FrameWriter::flush`] advances it, so
     /// a flush cut short never leaves half a frame to be followed by another.
     buf: BytesMut,
 }
 
 impl FrameWriter {
-    pub fn new(write: OwnedWriteHalf) -> Self {
+    pub fn new(socket: Arc<TcpStream>) -> Self {
         Self {
-            write,
+            socket,
             buf: BytesMut::new(),
         }
     }
@@ -252,11 +261,20 @@ impl FrameWriter {
     /// one, for the next flush.
     pub async fn flush(&mut self) -> io::Result<()> {
         while self.buf.has_remaining() {
-            if self.write.write_buf(&mut self.buf).await? == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
+            self.socket.writable().await?;
+            match self.socket.try_write(self.buf.chunk()) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.buf.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(())
+    }
+
+    /// The close frame is written: see [`shut_down`].
+    pub async fn shut_down(self, deadline: Instant) {
+        shut_down(&self.socket, deadline).await;
     }
 
     /// Gives the buffer's memory back: the connection has nothing to send.
@@ -267,11 +285,40 @@ impl FrameWriter {
     }
 }
 
+/// Ends a connection whose last bytes (a close frame, a refusal) are
+/// written: sends FIN, then reads and discards what the client still sends
+/// until it closes its side, or until `deadline`.
+///
+/// Closing the socket with the client's bytes unread would make the kernel
+/// answer with a reset, and a reset makes the client's kernel discard what
+/// the client had not read yet: the close frame, or the last frames before
+/// it for a reader that is behind. A client that read the close answers it
+/// and closes; one that never does costs a socket until the deadline.
+pub async fn shut_down(socket: &TcpStream, deadline: Instant) {
+    let _ = socket2::SockRef::from(socket).shutdown(std::net::Shutdown::Write);
+    let discard = async {
+        let mut chunk = [0u8; READ_CHUNK];
+        loop {
+            if socket.readable().await.is_err() {
+                return;
+            }
+            match socket.try_read(&mut chunk) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout_at(deadline, discard).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use futures_util::StreamExt;
     use tokio::io::AsyncReadExt as _;
+    use tokio::io::AsyncWriteExt as _;
     use tokio::net::{TcpListener, TcpStream};
 
     /// A connected pair: the server's socket and the client's.
@@ -294,8 +341,7 @@ mod tests {
         client.write_all(&bytes).await.unwrap();
         // The bytes are in the server's kernel buffer; EOF follows them.
         client.shutdown().await.unwrap();
-        let (read, _) = server.into_split();
-        Frames::new(read, early, max)
+        Frames::new(Arc::new(server), early, max)
     }
 
     #[tokio::test]
@@ -389,8 +435,7 @@ mod tests {
     #[tokio::test]
     async fn the_writer_sends_frames_in_order_and_gives_its_buffer_back() {
         let (server, mut client) = pair().await;
-        let (_read, write) = server.into_split();
-        let mut writer = FrameWriter::new(write);
+        let mut writer = FrameWriter::new(Arc::new(server));
         writer.text("one");
         writer.ping();
         writer.close(Some(CloseReason::from(actix_http::ws::CloseCode::Again)));
@@ -398,7 +443,10 @@ mod tests {
         assert_eq!(writer.pending(), 0);
         writer.release();
         assert_eq!(writer.buf.capacity(), 0);
-        drop(writer);
+        // The client reads to the end: the writer sent FIN, and waits
+        // for the client's own end no longer than the deadline.
+        let soon = Instant::now() + std::time::Duration::from_millis(100);
+        writer.shut_down(soon).await;
         let mut received = Vec::new();
         client.read_to_end(&mut received).await.unwrap();
         let mut received = BytesMut::from(&received[..]);

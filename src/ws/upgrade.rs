@@ -89,13 +89,13 @@ pub async fn upgrade(
     let open = ws.open.clone();
     let start = move |socket: tokio::net::TcpStream, early: &[u8]| {
         let held = open.hold();
-        let (read, write) = socket.into_split();
+        let socket = Arc::new(socket);
         let (outbox, inbox) = Outbox::channel(capacity);
         let linger = Arc::new(Linger::default());
         let metrics = state.metrics.clone();
         let session_linger = linger.clone();
-        WsSession::create(|ctx| {
-            ctx.add_stream(Frames::new(read, early, max));
+        let session = WsSession::create(|ctx| {
+            ctx.add_stream(Frames::new(socket.clone(), early, max));
             WsSession::new(
                 session_id,
                 &claims,
@@ -106,8 +106,12 @@ pub async fn upgrade(
                 quota,
             )
         });
+        let session = pump::Session {
+            linger,
+            closed: session.downgrade().recipient(),
+        };
         actix_web::rt::spawn(async move {
-            pump::run(FrameWriter::new(write), inbox, linger, metrics).await;
+            pump::run(FrameWriter::new(socket), inbox, session, metrics).await;
             drop(held);
         });
     };

@@ -69,8 +69,8 @@ pub struct WsSession {
     /// This connection's place under the per-user and per-IP caps, given
     /// back when the session ends (taken out then).
     slot: Option<Slot>,
-    /// Set by the socket writer when it closed as a slow consumer: client
-    /// frames are discarded until the client's close frame.
+    /// Set by the socket writer once it is writing a close frame: client
+    /// frames are discarded from then.
     linger: Arc<Linger>,
 }
 
@@ -524,9 +524,6 @@ impl Actor for WsSession {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        // Nobody reads the client's frames any more: no reason to hold the
-        // socket open for them.
-        self.linger.release();
         self.state.metrics.ws_connections.dec();
         let engine = &self.state.engine;
         for room in self.rooms.drain() {
@@ -561,10 +558,9 @@ impl StreamHandler<Result<Incoming, ProtocolError>> for WsSession {
     fn handle(&mut self, item: Result<Incoming, ProtocolError>, ctx: &mut Self::Context) {
         self.last_heard = Instant::now();
         if self.linger.is_lingering() {
-            // Closed as a slow consumer: read, discard, and let the socket
-            // go once the client answered the close (see `super::linger`).
+            // The server is closing: read and discard until the socket
+            // writer is done or the client answers (see `super::linger`).
             if matches!(item, Ok(Incoming::Close(_)) | Err(_)) {
-                self.linger.release();
                 ctx.stop();
             }
             return;
@@ -601,7 +597,20 @@ impl StreamHandler<Result<Incoming, ProtocolError>> for WsSession {
     }
 
     fn finished(&mut self, ctx: &mut Self::Context) {
-        self.linger.release();
+        ctx.stop();
+    }
+}
+
+/// From the socket writer: it wrote a close frame, or the socket failed.
+/// Nothing more reaches the client, so the session ends.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct SocketClosed;
+
+impl Handler<SocketClosed> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, _: SocketClosed, ctx: &mut Self::Context) {
         ctx.stop();
     }
 }
