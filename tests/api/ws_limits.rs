@@ -4,7 +4,9 @@
 //! buffered for and then recovers with `since`.
 
 use crate::both_backends;
-use crate::support::{Backend, TestApp, TestKey, TestUser, UPGRADE_HEADERS, WsClient};
+use crate::support::{
+    Backend, FRAME_TIMEOUT, TestApp, TestKey, TestUser, UPGRADE_HEADERS, WsClient,
+};
 use serde_json::{Value, json};
 use std::cell::Cell;
 use std::num::NonZeroU32;
@@ -249,6 +251,42 @@ async fn a_client_still_sending_a_message_far_over_the_limit_gets_its_1009() {
     // socket's close would reset the connection and lose the close frame.
     ws.send_raw(Message::text("x".repeat(1 << 20))).await;
     assert_eq!(close_code(ws.closed().await), 1009);
+}
+
+#[actix_web::test]
+async fn a_client_still_sending_after_its_1009_gets_a_clean_end_not_a_reset() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(Backend::Memory, |s| s.ws.max_frame_bytes = 4096).await;
+    let ada = app.register("ada").await;
+    let mut socket = app.raw_upgrade(&ada.access).await;
+    // A masked text frame announcing 1 MiB: refused from its header.
+    let mut header = vec![0x81, 0xff];
+    header.extend_from_slice(&(1u64 << 20).to_be_bytes());
+    header.extend_from_slice(&[7, 7, 7, 7]);
+    socket.write_all(&header).await.unwrap();
+    let mut received = Vec::new();
+    tokio::time::timeout(FRAME_TIMEOUT, socket.read_to_end(&mut received))
+        .await
+        .expect("the server ends its side")
+        .expect("the close frame and the end of the server's side");
+    // After the `hello`, an unmasked close frame (0x88, a short payload)
+    // with code 1009.
+    let close = received
+        .windows(4)
+        .any(|w| w[0] == 0x88 && w[1] < 126 && u16::from_be_bytes([w[2], w[3]]) == 1009);
+    assert!(close, "no 1009 close frame in {received:?}");
+    // The client had more of its message on the way, as a client does
+    // that reads and writes apart. The server takes and discards it until
+    // the client closes too. Closing with those bytes unread would reset
+    // the connection, and a reset can discard the close frame of a client
+    // that has not read it yet (and fails this client's next call).
+    socket.write_all(&[b'x'; 64 * 1024]).await.unwrap();
+    socket.shutdown().await.unwrap();
+    let mut rest = [0u8; 16];
+    let end = tokio::time::timeout(FRAME_TIMEOUT, socket.read(&mut rest))
+        .await
+        .expect("the connection ends");
+    assert!(matches!(end, Ok(0)), "not a clean end: {end:?}");
 }
 
 #[actix_web::test]

@@ -79,6 +79,30 @@ impl TestApp {
         String::from_utf8(answer).unwrap()
     }
 
+    /// A WebSocket for `token` as a bare TCP socket, just past the 101:
+    /// for frames and timings no WebSocket library would produce.
+    pub async fn raw_upgrade(&self, token: &str) -> tokio::net::TcpStream {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /ws HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\n{UPGRADE_HEADERS}\r\n"
+        );
+        socket.write_all(request.as_bytes()).await.unwrap();
+        // Byte by byte: nothing after the head may be consumed here.
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let byte = tokio::time::timeout(FRAME_TIMEOUT, socket.read_u8())
+                .await
+                .expect("the upgrade is answered")
+                .expect("the connection stays open");
+            head.push(byte);
+        }
+        let head = String::from_utf8_lossy(&head);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        socket
+    }
+
     /// A ticket from `POST /api/v1/ws-ticket` for `user`.
     pub async fn ws_ticket(&self, user: &TestUser) -> String {
         let res = self
