@@ -21,6 +21,11 @@ pub enum CloseReason {
     Policy,
     /// A frame larger than the limit.
     TooBig,
+    /// The client broke the WebSocket framing rules (an unmasked frame, a
+    /// continuation with nothing to continue, a reserved opcode).
+    ProtocolViolation,
+    /// A text message that was not UTF-8.
+    InvalidText,
     /// The server failed.
     Failure,
     /// The instance is draining; reconnect elsewhere.

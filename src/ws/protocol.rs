@@ -64,6 +64,10 @@ pub fn close_code(reason: CloseReason) -> u16 {
         // Sustained abuse (rate limit), an expired token.
         CloseReason::Policy => 1008,
         CloseReason::TooBig => 1009,
+        // RFC 6455, 7.4.1: a protocol error, and data inconsistent with
+        // the message's type.
+        CloseReason::ProtocolViolation => 1002,
+        CloseReason::InvalidText => 1007,
         CloseReason::Failure => 1011,
         // Service Restart: reconnect, to another instance.
         CloseReason::Restart => 1012,

@@ -253,28 +253,42 @@ async fn a_client_still_sending_a_message_far_over_the_limit_gets_its_1009() {
     assert_eq!(close_code(ws.closed().await), 1009);
 }
 
-#[actix_web::test]
-async fn a_client_still_sending_after_its_1009_gets_a_clean_end_not_a_reset() {
+/// Sends `bytes` on a fresh WebSocket of `user`'s and reads until the
+/// server ends its side; returns the code of the close frame it sent (the
+/// `hello` and any other frames come before it) and the socket.
+async fn raw_close_code(
+    app: &TestApp,
+    user: &TestUser,
+    bytes: &[u8],
+) -> (u16, tokio::net::TcpStream) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let app = TestApp::spawn_with(Backend::Memory, |s| s.ws.max_frame_bytes = 4096).await;
-    let ada = app.register("ada").await;
-    let mut socket = app.raw_upgrade(&ada.access).await;
-    // A masked text frame announcing 1 MiB: refused from its header.
-    let mut header = vec![0x81, 0xff];
-    header.extend_from_slice(&(1u64 << 20).to_be_bytes());
-    header.extend_from_slice(&[7, 7, 7, 7]);
-    socket.write_all(&header).await.unwrap();
+    let mut socket = app.raw_upgrade(&user.access).await;
+    socket.write_all(bytes).await.unwrap();
     let mut received = Vec::new();
     tokio::time::timeout(FRAME_TIMEOUT, socket.read_to_end(&mut received))
         .await
         .expect("the server ends its side")
         .expect("the close frame and the end of the server's side");
-    // After the `hello`, an unmasked close frame (0x88, a short payload)
-    // with code 1009.
+    // The last frame: an unmasked close (0x88) with a short payload.
     let close = received
         .windows(4)
-        .any(|w| w[0] == 0x88 && w[1] < 126 && u16::from_be_bytes([w[2], w[3]]) == 1009);
-    assert!(close, "no 1009 close frame in {received:?}");
+        .rposition(|w| w[0] == 0x88 && w[1] >= 2 && w[1] < 126)
+        .unwrap_or_else(|| panic!("no close frame in {received:?}"));
+    let code = u16::from_be_bytes([received[close + 2], received[close + 3]]);
+    (code, socket)
+}
+
+#[actix_web::test]
+async fn a_client_still_sending_after_its_1009_gets_a_clean_end_not_a_reset() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(Backend::Memory, |s| s.ws.max_frame_bytes = 4096).await;
+    let ada = app.register("ada").await;
+    // A masked text frame announcing 1 MiB: refused from its header.
+    let mut header = vec![0x81, 0xff];
+    header.extend_from_slice(&(1u64 << 20).to_be_bytes());
+    header.extend_from_slice(&[7, 7, 7, 7]);
+    let (code, mut socket) = raw_close_code(&app, &ada, &header).await;
+    assert_eq!(code, 1009);
     // The client had more of its message on the way, as a client does
     // that reads and writes apart. The server takes and discards it until
     // the client closes too. Closing with those bytes unread would reset
@@ -287,6 +301,30 @@ async fn a_client_still_sending_after_its_1009_gets_a_clean_end_not_a_reset() {
         .await
         .expect("the connection ends");
     assert!(matches!(end, Ok(0)), "not a clean end: {end:?}");
+}
+
+#[actix_web::test]
+async fn a_frame_breaking_the_protocol_closes_with_1002_and_text_that_is_not_utf8_with_1007() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let ada = app.register("ada").await;
+    // RFC 6455, 5.1: a client's frames are masked. This one is not.
+    let unmasked = [0x81, 0x02, b'h', b'i'];
+    assert_eq!(raw_close_code(&app, &ada, &unmasked).await.0, 1002);
+    // A continuation frame with no message to continue.
+    let orphan = [0x80, 0x80, 0, 0, 0, 0];
+    assert_eq!(raw_close_code(&app, &ada, &orphan).await.0, 1002);
+    // A text frame (mask key 0) whose two bytes are not UTF-8.
+    let not_utf8 = [0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe];
+    assert_eq!(raw_close_code(&app, &ada, &not_utf8).await.0, 1007);
+    // The server counts them by code.
+    let text = app.metrics_text().await;
+    for code in ["1002", "1007"] {
+        let label = format!("code=\"{code}\"");
+        assert!(
+            crate::support::metrics::metric(&text, "parley_ws_closes_total", &[&label]).is_some(),
+            "no {label} in parley_ws_closes_total"
+        );
+    }
 }
 
 #[actix_web::test]

@@ -589,9 +589,18 @@ impl StreamHandler<Result<Incoming, ProtocolError>> for WsSession {
                     &format!("frames are limited to {limit} bytes"),
                 );
             }
+            // The socket failed: nothing can reach the client any more.
+            Err(ProtocolError::Io(e)) if e.kind() != std::io::ErrorKind::InvalidData => {
+                tracing::debug!(session = %self.id, error = %e, "WebSocket read failed");
+                ctx.stop();
+            }
+            // `socket::Frames` reports text that is not UTF-8 as invalid data.
+            Err(ProtocolError::Io(_)) => {
+                self.close(ctx, CloseReason::InvalidText, "text messages must be UTF-8");
+            }
             Err(e) => {
                 tracing::debug!(session = %self.id, error = %e, "WebSocket protocol error");
-                ctx.stop();
+                self.close(ctx, CloseReason::ProtocolViolation, &e.to_string());
             }
         }
     }
