@@ -135,6 +135,9 @@ impl Application {
         revocation::start_poller(services.clone()).await;
         let lifecycle = Arc::new(Lifecycle::default());
         let ws = Arc::new(WsParts {
+            open: Arc::new(crate::ws::sockets::OpenSockets::new(
+                metrics.ws_sockets.clone(),
+            )),
             tickets: Arc::new(crate::ws::ticket::Tickets::new(redis.clone())),
             conn_caps: crate::ws::caps::ConnCaps::new(
                 settings.ws.conns_per_user.get(),
@@ -146,7 +149,6 @@ impl Application {
                 settings.rate.ws_user_msgs_per_s,
                 redis.clone(),
             )),
-            open: Arc::default(),
         });
         let push = start_push(&services, &ws, &lifecycle)?;
         let state = AppState {

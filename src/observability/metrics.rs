@@ -25,6 +25,9 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     /// `parley_ws_connections`: open WebSocket connections.
     pub ws_connections: IntGauge,
+    /// `parley_ws_sockets`: WebSocket sockets still held, closing ones
+    /// included (a session has ended; its socket waits for its client).
+    pub ws_sockets: IntGauge,
     /// `parley_ws_frames_in_total{type}`: client frames by type (`invalid` for unparsable).
     pub ws_frames_in: IntCounterVec,
     /// `parley_ws_closes_total{code}`: connections closed by the server, by close code.
@@ -162,6 +165,10 @@ impl Metrics {
                 &["method", "route"],
             )?,
             ws_connections: IntGauge::new("ws_connections", "Open WebSocket connections")?,
+            ws_sockets: IntGauge::new(
+                "ws_sockets",
+                "WebSocket sockets held open, including those closing",
+            )?,
             ws_frames_in: IntCounterVec::new(
                 Opts::new("ws_frames_in_total", "Client frames by type"),
                 &["type"],
@@ -337,6 +344,7 @@ impl Metrics {
         r.register(Box::new(self.http_requests.clone()))?;
         r.register(Box::new(self.http_duration.clone()))?;
         r.register(Box::new(self.ws_connections.clone()))?;
+        r.register(Box::new(self.ws_sockets.clone()))?;
         r.register(Box::new(self.ws_frames_in.clone()))?;
         r.register(Box::new(self.ws_closes.clone()))?;
         r.register(Box::new(self.ws_rate_limited.clone()))?;

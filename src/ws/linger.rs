@@ -11,15 +11,19 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// The longest a closing connection waits for its client: to take the
 /// close frame and the frames before it, and to close its side.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
-/// Whether the server is closing the connection.
+/// Whether the server is closing the connection, and whether its session
+/// has ended.
 #[derive(Debug, Default)]
 pub struct Linger {
     closing: AtomicBool,
+    ended: AtomicBool,
+    ended_notify: Notify,
 }
 
 impl Linger {
@@ -31,5 +35,26 @@ impl Linger {
     /// Whether the connection is closing: client frames are discarded.
     pub fn is_lingering(&self) -> bool {
         self.closing.load(Ordering::Acquire)
+    }
+
+    /// The session has ended: nothing more will be queued for the socket.
+    pub fn end_session(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.ended_notify.notify_waiters();
+    }
+
+    /// Resolves once the session has ended (at once if it has).
+    pub async fn session_ended(&self) {
+        loop {
+            let notified = self.ended_notify.notified();
+            tokio::pin!(notified);
+            // Registered before the flag is read, so an end in between
+            // still wakes this wait.
+            notified.as_mut().enable();
+            if self.ended.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
     }
 }

@@ -53,6 +53,8 @@ pub async fn run(
     session: Session,
     metrics: Arc<Metrics>,
 ) {
+    // When the writer first found the session ended with bytes unwritten.
+    let mut ended: Option<Instant> = None;
     loop {
         // The overflow is watched while a batch waits for room in the
         // socket too: a slow reader keeps that wait long.
@@ -73,6 +75,16 @@ pub async fn run(
             biased;
             () = inbox.overflow.wait() => break,
             written = socket.flush() => written,
+            // A client that stopped reading (a suspended phone: its window
+            // is shut) would hold this flush, and the session's close
+            // queued behind it, for as long as its kernel answers. Once
+            // the session has ended, the rest gets [`DEADLINE`] in all.
+            () = session.linger.session_ended() => {
+                let until = *ended.get_or_insert_with(|| Instant::now() + DEADLINE);
+                tokio::time::timeout_at(until, socket.flush())
+                    .await
+                    .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+            }
         };
         if written.is_err() {
             // The client is gone: nothing to close.

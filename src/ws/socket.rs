@@ -146,10 +146,23 @@ fn declared_len(buf: &[u8]) -> Option<u64> {
     }
 }
 
+/// A text message that is not UTF-8 (RFC 6455 closes it with 1007). It
+/// travels inside `ProtocolError::Io` because actix-http's error type has
+/// no variant for it; [`is_not_utf8`] tells it apart from actix-http's own
+/// `InvalidData` errors (reserved bits set, say), which are 1002s.
+#[derive(Debug, thiserror::Error)]
+#[error("a text message is not UTF-8")]
+pub struct NotUtf8;
+
+/// Whether `e` is a [`NotUtf8`].
+pub fn is_not_utf8(e: &ProtocolError) -> bool {
+    matches!(e, ProtocolError::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<NotUtf8>()))
+}
+
 fn text(bytes: Bytes) -> Result<Incoming, ProtocolError> {
     ByteString::try_from(bytes)
         .map(Incoming::Text)
-        .map_err(|e| ProtocolError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))
+        .map_err(|_| ProtocolError::Io(io::Error::new(io::ErrorKind::InvalidData, NotUtf8)))
 }
 
 /// The client's messages, decoded from the socket in the order they were

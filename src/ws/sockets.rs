@@ -6,16 +6,20 @@
 //! but the writers may still be sending the sessions' last frames (the
 //! `reconnect` frame, the 1012 close) and lingering for the clients'
 //! replies. Shutdown waits for this count to reach zero, within a bound.
+//! The count is also `parley_ws_sockets`: above `parley_ws_connections`
+//! by the sockets that are closing.
 
+use prometheus::IntGauge;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct OpenSockets {
     count: AtomicUsize,
     all_closed: Notify,
+    gauge: IntGauge,
 }
 
 /// One open socket; dropping it counts the socket closed.
@@ -23,8 +27,18 @@ pub struct OpenSockets {
 pub struct Held(Arc<OpenSockets>);
 
 impl OpenSockets {
+    /// `gauge` follows the count (`parley_ws_sockets`).
+    pub fn new(gauge: IntGauge) -> Self {
+        Self {
+            count: AtomicUsize::new(0),
+            all_closed: Notify::new(),
+            gauge,
+        }
+    }
+
     pub fn hold(self: &Arc<Self>) -> Held {
         self.count.fetch_add(1, Ordering::AcqRel);
+        self.gauge.inc();
         Held(self.clone())
     }
 
@@ -53,6 +67,7 @@ impl OpenSockets {
 
 impl Drop for Held {
     fn drop(&mut self) {
+        self.0.gauge.dec();
         if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.all_closed.notify_waiters();
         }
@@ -66,7 +81,9 @@ mod tests {
 
     #[tokio::test]
     async fn waits_for_the_last_socket_and_no_longer_than_the_deadline() {
-        let open = Arc::new(OpenSockets::default());
+        let open = Arc::new(OpenSockets::new(
+            IntGauge::new("sockets", "sockets").unwrap(),
+        ));
         let (a, b) = (open.hold(), open.hold());
         let soon = Instant::now() + Duration::from_millis(20);
         assert_eq!(open.closed(soon).await, 2, "the deadline bounds the wait");

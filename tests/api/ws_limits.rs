@@ -313,6 +313,9 @@ async fn a_frame_breaking_the_protocol_closes_with_1002_and_text_that_is_not_utf
     // A continuation frame with no message to continue.
     let orphan = [0x80, 0x80, 0, 0, 0, 0];
     assert_eq!(raw_close_code(&app, &ada, &orphan).await.0, 1002);
+    // A frame with a reserved bit set (RSV1: compression, not negotiated).
+    let reserved = [0xc1, 0x80, 0, 0, 0, 0];
+    assert_eq!(raw_close_code(&app, &ada, &reserved).await.0, 1002);
     // A text frame (mask key 0) whose two bytes are not UTF-8.
     let not_utf8 = [0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe];
     assert_eq!(raw_close_code(&app, &ada, &not_utf8).await.0, 1007);

@@ -158,3 +158,62 @@ async fn a_slow_reader_receives_its_1013_close_frame_after_the_frames_in_flight(
     // cleanly: the stream ended without a reset.
     assert_eq!(seen.error, None, "{seen:?}");
 }
+
+/// A client that stops reading altogether (a suspended phone: its receive
+/// window shuts) while frames are on their way. Its heartbeat runs out and
+/// the session ends with a close queued behind frames the socket cannot
+/// take. The server lets the socket go within the linger deadline (10 s),
+/// not when the client's kernel stops answering, which may be never.
+#[actix_web::test]
+async fn a_client_that_stops_reading_is_let_go_after_its_heartbeat_runs_out() {
+    use crate::support::eventually;
+    use crate::support::metrics::sample;
+    let app = TestApp::spawn_with(Backend::Memory, |s| {
+        s.ws.heartbeat_ms = 200;
+        s.http.send_buffer_bytes = 4096;
+    })
+    .await;
+    let [ada, bob] = app.users(["ada", "bob"]).await;
+    let room = app.create_room(&ada, "general", "public").await;
+
+    let addr: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let mut request = app.ws_url().into_client_request().unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", bob.access).parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .unwrap();
+    let subscribe = json!({"type": "subscribe", "room": room, "ref": "s"});
+    ws.send(Message::text(subscribe.to_string())).await.unwrap();
+    loop {
+        let frame = tokio::time::timeout(FRAME_TIMEOUT, ws.next())
+            .await
+            .expect("subscribed in time")
+            .expect("open")
+            .unwrap();
+        if frame.to_text().unwrap_or("").contains("\"subscribed\"") {
+            break;
+        }
+    }
+    // From here bob reads nothing. 12 messages of 8,000 characters are
+    // far more than the two kernels' buffers hold.
+    for i in 0..12 {
+        let (status, body) = app
+            .post_message(&ada, &room, &"x".repeat(8000), &format!("m{i}"))
+            .await;
+        assert!(status.is_success(), "{status} {body}");
+    }
+    let let_go = |text: &str| {
+        sample(text, "parley_ws_connections") == 0.0 && sample(text, "parley_ws_sockets") == 0.0
+    };
+    eventually("bob's socket let go", Duration::from_secs(20), || async {
+        let_go(&app.metrics_text().await).then_some(())
+    })
+    .await;
+    drop(ws);
+}

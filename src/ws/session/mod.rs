@@ -524,6 +524,9 @@ impl Actor for WsSession {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        // What is queued is all the socket will get: its writer may now
+        // give up on a client that does not read.
+        self.linger.end_session();
         self.state.metrics.ws_connections.dec();
         let engine = &self.state.engine;
         for room in self.rooms.drain() {
@@ -589,14 +592,14 @@ impl StreamHandler<Result<Incoming, ProtocolError>> for WsSession {
                     &format!("frames are limited to {limit} bytes"),
                 );
             }
+            Err(e) if super::socket::is_not_utf8(&e) => {
+                self.close(ctx, CloseReason::InvalidText, "text messages must be UTF-8");
+            }
             // The socket failed: nothing can reach the client any more.
+            // (actix-http's frame errors come as `InvalidData`: 1002s.)
             Err(ProtocolError::Io(e)) if e.kind() != std::io::ErrorKind::InvalidData => {
                 tracing::debug!(session = %self.id, error = %e, "WebSocket read failed");
                 ctx.stop();
-            }
-            // `socket::Frames` reports text that is not UTF-8 as invalid data.
-            Err(ProtocolError::Io(_)) => {
-                self.close(ctx, CloseReason::InvalidText, "text messages must be UTF-8");
             }
             Err(e) => {
                 tracing::debug!(session = %self.id, error = %e, "WebSocket protocol error");
