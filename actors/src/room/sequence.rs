@@ -24,6 +24,9 @@ pub struct Sequencer {
     pending: BTreeMap<Seq, StoredEvent>,
     /// Messages above `pending` were dropped for lack of room.
     truncated: bool,
+    /// The log is known to hold every seq up to this one (its head, read
+    /// by a resync or a replay), though not all of them have arrived.
+    expected: Option<Seq>,
 }
 
 /// Messages to fetch from the log: `after < seq < before`.
@@ -94,7 +97,12 @@ impl Sequencer {
                 after,
                 before: None,
             }),
-            None => None,
+            // Bounded: a fill stops at the head that was read, rather than
+            // polling on behind a busy room's live traffic.
+            None => self.expected.filter(|head| *head > after).map(|head| Gap {
+                after,
+                before: Some(head.next()),
+            }),
         }
     }
 
@@ -115,22 +123,29 @@ impl Sequencer {
             }
         }
         self.delivered = Some(delivered);
+        if self.expected.is_some_and(|head| head <= delivered) {
+            self.expected = None;
+        }
         ready
     }
 
-    /// The log's head is `head`: anything above what was delivered is
-    /// missing and must be fetched.
+    /// The log's head is `head`: anything up to it above what was
+    /// delivered is missing and must be fetched.
     pub fn expect_up_to(&mut self, head: Seq) {
         if self.delivered.is_some_and(|d| head > d) {
-            self.truncated = true;
+            self.expected = self.expected.max(Some(head));
         }
     }
 
-    /// Gives up on the gap below the first held message (the log does not
-    /// have it) and returns what that releases.
+    /// Gives up on the gap (the log does not have it) and returns what
+    /// that releases.
     pub fn skip_gap(&mut self) -> Vec<StoredEvent> {
-        if let (Some(_), Some((first, _))) = (self.delivered, self.pending.first_key_value()) {
-            self.delivered = Some(Seq(first.0 - 1));
+        if let Some(Gap {
+            before: Some(before),
+            ..
+        }) = self.gap()
+        {
+            self.delivered = Some(Seq(before.0 - 1));
         }
         self.take_ready()
     }
@@ -213,6 +228,42 @@ mod tests {
         assert_eq!(s.gap(), None, "no start, no gap to fill");
         // Head 3: 3 was covered by the replay, 4 is new.
         assert_eq!(seqs(&s.start_after(Seq(3))), vec![4]);
+    }
+
+    #[test]
+    fn a_head_read_from_the_log_is_filled_up_to_and_no_further() {
+        let mut s = Sequencer::default();
+        s.start_after(Seq(4));
+        s.expect_up_to(Seq(3));
+        assert_eq!(s.gap(), None, "a head already delivered asks for nothing");
+        s.expect_up_to(Seq(6));
+        let gap = Some(Gap {
+            after: Seq(4),
+            before: Some(Seq(7)),
+        });
+        assert_eq!(s.gap(), gap);
+        // Live traffic beyond the head arrives meanwhile: the fill still
+        // asks only for what is below it.
+        assert!(s.accept([msg(8)]).is_empty());
+        assert_eq!(
+            s.gap(),
+            Some(Gap {
+                after: Seq(4),
+                before: Some(Seq(8))
+            })
+        );
+        assert_eq!(seqs(&s.accept([msg(5), msg(6), msg(7)])), [5, 6, 7, 8]);
+        assert_eq!(s.gap(), None, "done once the head is delivered");
+    }
+
+    #[test]
+    fn a_head_the_log_cannot_fill_is_skipped() {
+        let mut s = Sequencer::default();
+        s.start_after(Seq(4));
+        s.expect_up_to(Seq(6));
+        assert!(s.skip_gap().is_empty());
+        assert_eq!(s.delivered(), Some(Seq(6)));
+        assert_eq!(s.gap(), None);
     }
 
     #[test]
