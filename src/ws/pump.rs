@@ -47,6 +47,11 @@ impl Session {
 
 /// Runs until the outbox closes, a close is requested, or the socket
 /// fails; then ends the session and, after a close frame, the socket.
+///
+/// The task lives as long as the connection and is allocated at the size
+/// of its largest await point, so the rare paths (closing, a bounded
+/// flush) are boxed: their timers and buffers cost memory only while they
+/// run, not on every idle connection.
 pub async fn run(
     mut socket: FrameWriter,
     mut inbox: Inbox,
@@ -69,7 +74,7 @@ pub async fn run(
             closed = encode(&mut socket, Some(item), &session, &metrics);
         }
         if closed {
-            return close(socket, &session).await;
+            return Box::pin(close(socket, &session)).await;
         }
         let written = tokio::select! {
             biased;
@@ -81,7 +86,7 @@ pub async fn run(
             // the session has ended, the rest gets [`DEADLINE`] in all.
             () = session.linger.session_ended() => {
                 let until = *ended.get_or_insert_with(|| Instant::now() + DEADLINE);
-                tokio::time::timeout_at(until, socket.flush())
+                Box::pin(tokio::time::timeout_at(until, socket.flush()))
                     .await
                     .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
             }
@@ -95,7 +100,7 @@ pub async fn run(
             socket.release();
         }
     }
-    close_slow_consumer(socket, inbox, &session, &metrics).await;
+    Box::pin(close_slow_consumer(socket, inbox, &session, &metrics)).await;
 }
 
 /// A close frame is encoded: write it, within [`DEADLINE`], after what
@@ -165,4 +170,43 @@ async fn close_slow_consumer(
     };
     socket.close(Some(reason(slow)));
     close(socket, session).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ws::socket::FrameWriter;
+    use parley_actors::outbox::Outbox;
+
+    /// The writer's task lives as long as its connection, and a spawned
+    /// future is allocated at the size of its largest await point: a
+    /// buffer held across an await (say in the close path) would cost every
+    /// idle connection its size (a 4 KiB one once did, 6.0 → 11.3 KiB per
+    /// connection in `loadtest/run.sh idle`).
+    struct Nobody;
+    impl actix::Actor for Nobody {
+        type Context = actix::Context<Self>;
+    }
+    impl actix::Handler<SocketClosed> for Nobody {
+        type Result = ();
+        fn handle(&mut self, _: SocketClosed, _: &mut Self::Context) {}
+    }
+
+    #[actix_web::test]
+    async fn the_writer_task_of_an_idle_connection_stays_small() {
+        use actix::Actor as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
+        let (server, _client) = tokio::join!(listener.accept(), client);
+        let socket = Arc::new(server.unwrap().0);
+        let (_outbox, inbox) = Outbox::channel(4);
+        let metrics = Arc::new(Metrics::new("test", &[]).unwrap());
+        let session = Session {
+            linger: Arc::default(),
+            closed: Nobody.start().recipient().downgrade(),
+        };
+        let task = run(FrameWriter::new(socket), inbox, session, metrics);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 768, "the writer's future is {size} bytes");
+    }
 }

@@ -310,7 +310,10 @@ impl FrameWriter {
 pub async fn shut_down(socket: &TcpStream, deadline: Instant) {
     let _ = socket2::SockRef::from(socket).shutdown(std::net::Shutdown::Write);
     let discard = async {
-        let mut chunk = [0u8; READ_CHUNK];
+        // On the heap, and only now: an array here would be part of every
+        // socket writer's task for the connection's whole life (the task
+        // is as large as its largest await point), 4 KiB per connection.
+        let mut chunk = vec![0u8; READ_CHUNK];
         loop {
             if socket.readable().await.is_err() {
                 return;
