@@ -8,6 +8,10 @@
 //! to a server that stopped reading may never get to read the close frame.
 //! The socket itself is ended by `super::socket::shut_down`, which waits
 //! (at most [`DEADLINE`]) for the client to close its side.
+//!
+//! The other way round, the session tells the writer when it has ended
+//! ([`Linger::end_session`]): nothing more will be queued, so a writer
+//! stuck on a client that stopped reading may give up after [`DEADLINE`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

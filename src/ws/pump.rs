@@ -92,7 +92,8 @@ pub async fn run(
             }
         };
         if written.is_err() {
-            // The client is gone: nothing to close.
+            // The client is gone, or stopped reading past the deadline
+            // after its session ended: a close frame would not get out.
             session.socket_done();
             return;
         }
